@@ -140,6 +140,8 @@ impl SnowflakeType {
             (Self::Float, Int8 | Int16 | Int32 | Int64) => true,
             (Self::Boolean, Boolean) => true,
             (Self::Date, Date32 | Date64) => true,
+            // ISO text from CSV/JSON is cast; bad values fail the query and `lint` finds them.
+            (Self::Date | Self::TimestampNtz, Utf8 | LargeUtf8 | Utf8View) => true,
             (Self::TimestampNtz, Timestamp(_, None) | Date32 | Date64) => true,
             _ => false,
         }

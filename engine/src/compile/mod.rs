@@ -1,0 +1,493 @@
+//! Policy compilation: a workspace's Immuta-style policies → one
+//! user-independent [`CompiledTable`] per data source (which mask wins on
+//! each column and why, the row rules, the subscription rule, and anything
+//! that cannot be evaluated). [`render`] turns a compiled table into the SQL
+//! of its policy relation, either reading the user's `user_profile` row or
+//! with one user's entitlements inlined.
+
+pub mod render;
+
+use std::collections::BTreeMap;
+
+use datafusion::sql::sqlparser::ast::{Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Value, VisitMut, VisitorMut};
+use std::ops::ControlFlow;
+
+use crate::ident::{normalize_ident, parse_expr, quoted};
+use crate::model::*;
+
+/// A mask as it will run on one column: the requested mask, or NULL when the
+/// mask cannot apply to the column's type (SPEC rule 14).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EffectiveMask {
+    /// The mask the policy asked for.
+    pub spec: MaskSpec,
+    /// Why it falls back to NULL, if it does.
+    pub fallback: Option<String>,
+}
+
+/// The masking rule that won a column.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppliedMask {
+    /// Policy name.
+    pub policy: String,
+    /// What made the policy reach the column (tag, column name, data source).
+    pub reason: String,
+    /// Mask for those the rule applies to.
+    pub mask: EffectiveMask,
+    /// Mask for the others (`for_everyone_who ... otherwise`).
+    pub otherwise: Option<EffectiveMask>,
+    /// To whom.
+    pub applies: Applicability,
+}
+
+/// One column of a policy relation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompiledColumn {
+    /// Name.
+    pub name: String,
+    /// Declared type.
+    pub declared: SnowflakeType,
+    /// The winning masking rule, if any.
+    pub mask: Option<AppliedMask>,
+    /// Masking rules that also matched and lost (SPEC §2 conflicts).
+    pub conflicts: Vec<String>,
+}
+
+/// Where a row rule reads the user's values.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ValueSource {
+    /// The user's values of an attribute.
+    Attribute(String),
+    /// The user's groups.
+    Groups,
+}
+
+/// A compiled row predicate.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RowPredicate {
+    /// The column's value is one of the user's values.
+    ValueIn {
+        /// Column.
+        column: String,
+        /// Whether the column is a string (no cast needed).
+        string_column: bool,
+        /// Which values.
+        source: ValueSource,
+    },
+    /// A custom predicate; Immuta `@` functions appear as `veil_at_*` calls
+    /// that [`render`] replaces.
+    Where(Box<Expr>),
+    /// Event time within a window.
+    TimeWindow {
+        /// Event-time column.
+        column: String,
+        /// Amount.
+        amount: u32,
+        /// Unit.
+        unit: WindowUnit,
+    },
+    /// Deterministic sample.
+    Minimize {
+        /// Percentage.
+        percent: String,
+        /// Columns identifying a row.
+        columns: Vec<String>,
+    },
+    /// Only under a purpose.
+    Purpose(String),
+}
+
+/// A row rule on one table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompiledRowRule {
+    /// Policy name.
+    pub policy: String,
+    /// What made the policy reach the table.
+    pub reason: String,
+    /// Predicate.
+    pub predicate: RowPredicate,
+    /// To whom.
+    pub applies: Applicability,
+}
+
+/// Who is subscribed to a table.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CompiledSubscription {
+    /// Data owners (always subscribed).
+    pub owners: Vec<String>,
+    /// A grant policy allows anyone.
+    pub anyone: bool,
+    /// Grant policies (OR).
+    pub grants: Vec<(String, Condition)>,
+    /// Guardrail policies (AND).
+    pub guardrails: Vec<(String, Condition)>,
+}
+
+/// The user-independent enforcement plan of one table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompiledTable {
+    /// Table.
+    pub name: TableName,
+    /// Columns in declared order.
+    pub columns: Vec<CompiledColumn>,
+    /// Row rules (combined with AND).
+    pub row_rules: Vec<CompiledRowRule>,
+    /// Subscription.
+    pub subscription: CompiledSubscription,
+    /// Policies that cannot be evaluated: queries on the table fail closed.
+    pub failures: Vec<String>,
+}
+
+/// Compiled policies of a whole workspace.
+#[derive(Debug, Clone, Default)]
+pub struct CompiledWorkspace {
+    /// Per table.
+    pub tables: BTreeMap<TableName, CompiledTable>,
+}
+
+/// The deepest tag among `targets` that `column` carries (or descends from).
+fn matching_tag(column: &Column, targets: &[String]) -> Option<(String, String)> {
+    let mut best: Option<(String, String)> = None;
+    for target in targets {
+        for tag in &column.tags {
+            if tag_is_under(&tag.name, target) {
+                let deeper = best.as_ref().is_none_or(|(t, _)| tag_depth(target) > tag_depth(t));
+                if deeper {
+                    best = Some((target.clone(), tag.name.clone()));
+                }
+            }
+        }
+    }
+    best
+}
+
+/// Why a mask cannot apply to a declared type, if it cannot.
+pub fn mask_fallback(spec: &MaskSpec, declared: SnowflakeType) -> Option<String> {
+    let cannot = |what: &str| Some(format!("{what} cannot mask a {declared} column, so it shows NULL"));
+    match spec {
+        MaskSpec::Nullify => None,
+        MaskSpec::Hash if !declared.is_string() => cannot("hash"),
+        MaskSpec::Regex { .. } if !declared.is_string() => cannot("regex"),
+        MaskSpec::ShowFirst(_) if !declared.is_string() => cannot("show_first"),
+        MaskSpec::ShowLast(_) if !declared.is_string() => cannot("show_last"),
+        MaskSpec::Round(RoundTo::Step(_)) if !declared.is_numeric() => cannot("rounding to a step"),
+        MaskSpec::Round(RoundTo::Unit(_)) if !declared.is_temporal() => cannot("rounding to a time unit"),
+        MaskSpec::Constant(c) => {
+            let fits = match declared {
+                SnowflakeType::Varchar(_) => true,
+                SnowflakeType::Number { .. } => veil_udfs::fit::parse_decimal(c).is_some(),
+                SnowflakeType::Float => c.trim().parse::<f64>().is_ok(),
+                SnowflakeType::Boolean => matches!(c.trim().to_ascii_lowercase().as_str(), "true" | "false"),
+                SnowflakeType::Date => chrono::NaiveDate::parse_from_str(c.trim(), "%Y-%m-%d").is_ok(),
+                SnowflakeType::TimestampNtz => {
+                    chrono::NaiveDateTime::parse_from_str(c.trim(), "%Y-%m-%d %H:%M:%S").is_ok()
+                        || chrono::NaiveDate::parse_from_str(c.trim(), "%Y-%m-%d").is_ok()
+                }
+            };
+            if fits { None } else { Some(format!("constant '{c}' is not a {declared} value, so it shows NULL")) }
+        }
+        _ => None,
+    }
+}
+
+fn effective(spec: &MaskSpec, declared: SnowflakeType) -> EffectiveMask {
+    EffectiveMask {
+        spec: spec.clone(),
+        fallback: mask_fallback(spec, declared),
+    }
+}
+
+/// The Immuta `@` functions Veil understands, by lower-case name.
+pub const AT_FUNCTIONS: &[&str] = &[
+    "attributevaluescontains",
+    "groupscontains",
+    "hasattribute",
+    "isingroups",
+    "isusingpurpose",
+    "username",
+    "columntagged",
+];
+
+/// Rewrites `@name(` to `veil_at_name(` and `@username` to
+/// `veil_at_username()` so the predicate parses as SQL.
+fn preprocess_at_functions(text: &str) -> String {
+    let re = regex::Regex::new(r"@([A-Za-z_]+)(\s*\()?").unwrap_or_else(|_| unreachable!("static regex"));
+    re.replace_all(text, |caps: &regex::Captures<'_>| {
+        let name = &caps[1];
+        if caps.get(2).is_some() {
+            format!("veil_at_{name}(")
+        } else {
+            format!("veil_at_{name}()")
+        }
+    })
+    .to_string()
+}
+
+/// The `veil_at_*` name of a function call, lower-case.
+pub fn at_function(expr: &Expr) -> Option<(String, Vec<String>)> {
+    let Expr::Function(f) = expr else { return None };
+    let name = f.name.to_string().to_ascii_lowercase();
+    let at = name.strip_prefix("veil_at_")?.to_string();
+    let mut args = Vec::new();
+    if let FunctionArguments::List(list) = &f.args {
+        for a in &list.args {
+            match a {
+                FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(v))) => match &v.value {
+                    Value::SingleQuotedString(s) => args.push(s.clone()),
+                    other => args.push(other.to_string()),
+                },
+                other => args.push(format!("\u{0}{other}")),
+            }
+        }
+    }
+    Some((at, args))
+}
+
+/// Checks the `@` functions of a custom predicate against the table and
+/// replaces `@columnTagged('Tag')` by the tagged column.
+struct AtFunctionCheck<'a> {
+    table: &'a Table,
+    error: Option<String>,
+}
+
+impl VisitorMut for AtFunctionCheck<'_> {
+    type Break = ();
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        let Some((name, args)) = at_function(expr) else {
+            return ControlFlow::Continue(());
+        };
+        if args.iter().any(|a| a.starts_with('\u{0}')) {
+            self.error = Some(format!("@{name} takes string literals only"));
+            return ControlFlow::Break(());
+        }
+        let arity_ok = match name.as_str() {
+            "attributevaluescontains" | "hasattribute" => args.len() == 2,
+            "groupscontains" | "isusingpurpose" | "columntagged" => args.len() == 1,
+            "isingroups" => !args.is_empty(),
+            "username" => args.is_empty(),
+            _ => {
+                self.error = Some(format!("@{name} is not an Immuta function Veil knows ({})", AT_FUNCTIONS.join(", ")));
+                return ControlFlow::Break(());
+            }
+        };
+        if !arity_ok {
+            self.error = Some(format!("@{name} has the wrong number of arguments"));
+            return ControlFlow::Break(());
+        }
+        let column_arg = match name.as_str() {
+            "attributevaluescontains" => Some(&args[1]),
+            "groupscontains" => Some(&args[0]),
+            _ => None,
+        };
+        if let Some(c) = column_arg {
+            let c = normalize_ident(c);
+            if self.table.column(&c).is_none() {
+                self.error = Some(format!("@{name} names column {c}, which table {} does not have", self.table.name));
+                return ControlFlow::Break(());
+            }
+        }
+        if name == "columntagged" {
+            let tag = &args[0];
+            match self.table.columns.iter().find(|c| c.tags.iter().any(|t| tag_is_under(&t.name, tag))) {
+                Some(c) => *expr = Expr::Identifier(quoted(&c.name)),
+                None => {
+                    self.error = Some(format!(
+                        "@columnTagged('{tag}') matches no column of table {} (an error in Veil, a silent no-op in Immuta)",
+                        self.table.name
+                    ));
+                    return ControlFlow::Break(());
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+fn compile_where(text: &str, table: &Table) -> Result<Expr, String> {
+    let mut expr = parse_expr(&preprocess_at_functions(text)).map_err(|e| format!("the where predicate does not parse: {e}"))?;
+    let mut check = AtFunctionCheck { table, error: None };
+    let _ = VisitMut::visit(&mut expr, &mut check);
+    if let Some(e) = check.error {
+        return Err(e);
+    }
+    Ok(expr)
+}
+
+/// How a policy reaches a table, and the tagged column if through a tag.
+fn reaches_table<'a>(policy: &Policy, table: &'a Table) -> Option<(String, Option<&'a Column>)> {
+    match &policy.target {
+        Target::DataSources(ts) => ts.contains(&table.name).then(|| (format!("data source {}", table.name), None)),
+        Target::Tags(tags) => table.columns.iter().find_map(|c| {
+            matching_tag(c, tags).map(|(target, tag)| (format!("tag {tag} (policy tag {target}) on column {}", c.name), Some(c)))
+        }),
+        Target::Columns(cs) => cs
+            .iter()
+            .any(|(t, _)| *t == table.name)
+            .then(|| (format!("columns of {}", table.name), None)),
+    }
+}
+
+fn compile_row_rule(policy: &Policy, rule: &RowRule, table: &Table, tagged: Option<&Column>) -> Result<RowPredicate, String> {
+    let pick_column = |explicit: &Option<String>| -> Result<&Column, String> {
+        match (explicit, tagged) {
+            (Some(c), _) => table.column(c).ok_or_else(|| {
+                format!("the rule names column {c}, which table {} does not have", table.name)
+            }),
+            (None, Some(c)) => Ok(c),
+            (None, None) => Err("the rule needs column: when it targets data sources".to_string()),
+        }
+    };
+    let _ = policy;
+    Ok(match rule {
+        RowRule::MatchAttribute { key, column } => {
+            let c = pick_column(column)?;
+            RowPredicate::ValueIn {
+                column: c.name.clone(),
+                string_column: c.declared.is_string(),
+                source: ValueSource::Attribute(key.clone()),
+            }
+        }
+        RowRule::MatchGroups { column } => {
+            let c = pick_column(column)?;
+            RowPredicate::ValueIn {
+                column: c.name.clone(),
+                string_column: c.declared.is_string(),
+                source: ValueSource::Groups,
+            }
+        }
+        RowRule::Where(text) => RowPredicate::Where(Box::new(compile_where(text, table)?)),
+        RowRule::TimeWindow { amount, unit } => match &table.event_time {
+            Some(e) => RowPredicate::TimeWindow { column: e.clone(), amount: *amount, unit: *unit },
+            None => return Err(format!("table {} has no event_time column for a time window", table.name)),
+        },
+        RowRule::Minimize(p) => RowPredicate::Minimize {
+            percent: p.clone(),
+            columns: table.columns.iter().map(|c| c.name.clone()).collect(),
+        },
+        RowRule::Purpose(p) => RowPredicate::Purpose(p.clone()),
+    })
+}
+
+/// Compiles one table.
+pub fn compile_table(ws: &Workspace, table: &Table) -> CompiledTable {
+    let mut failures = Vec::new();
+    // Masks: collect candidates per column with their specificity.
+    let mut columns = Vec::new();
+    for column in &table.columns {
+        // (specificity, declaration index, policy, reason)
+        let mut candidates: Vec<((u8, usize), usize, &Policy, String)> = Vec::new();
+        for (index, policy) in ws.policies.iter().enumerate() {
+            if !matches!(policy.kind, PolicyKind::Masking { .. }) {
+                continue;
+            }
+            let hit = match &policy.target {
+                Target::Columns(cs) => cs
+                    .iter()
+                    .any(|(t, c)| *t == table.name && *c == column.name)
+                    .then(|| ((3, 0), format!("column {}.{} is named by the policy", table.name, column.name))),
+                Target::Tags(tags) => matching_tag(column, tags).map(|(target, tag)| {
+                    ((2, tag_depth(&target)), format!("column {} is tagged {tag} (policy tag {target})", column.name))
+                }),
+                Target::DataSources(ts) => ts
+                    .contains(&table.name)
+                    .then(|| ((1, 0), format!("the policy covers data source {}", table.name))),
+            };
+            if let Some((spec, reason)) = hit {
+                candidates.push((spec, index, policy, reason));
+            }
+        }
+        candidates.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        let mut mask = None;
+        let mut conflicts = Vec::new();
+        for (i, (_, _, policy, reason)) in candidates.iter().enumerate() {
+            if i == 0 {
+                if let PolicyKind::Masking { mask: spec, otherwise, applies } = &policy.kind {
+                    mask = Some(AppliedMask {
+                        policy: policy.name.clone(),
+                        reason: reason.clone(),
+                        mask: effective(spec, column.declared),
+                        otherwise: otherwise.as_ref().map(|o| effective(o, column.declared)),
+                        applies: applies.clone(),
+                    });
+                }
+            } else {
+                conflicts.push(format!(
+                    "policy '{}' ({}) also matches but '{}' wins (deeper tag, or declared earlier)",
+                    policy.name, reason, candidates[0].2.name
+                ));
+            }
+        }
+        columns.push(CompiledColumn {
+            name: column.name.clone(),
+            declared: column.declared,
+            mask,
+            conflicts,
+        });
+    }
+
+    // Row rules and subscription.
+    let mut row_rules = Vec::new();
+    let mut subscription = CompiledSubscription {
+        owners: table.owners.clone(),
+        ..Default::default()
+    };
+    for policy in &ws.policies {
+        let Some((reason, tagged)) = reaches_table(policy, table) else { continue };
+        match &policy.kind {
+            PolicyKind::Row { rule, applies } => match compile_row_rule(policy, rule, table, tagged) {
+                Ok(predicate) => row_rules.push(CompiledRowRule {
+                    policy: policy.name.clone(),
+                    reason,
+                    predicate,
+                    applies: applies.clone(),
+                }),
+                Err(e) => failures.push(format!("policy '{}' ({}) cannot be evaluated on {}: {e}", policy.name, policy.origin, table.name)),
+            },
+            PolicyKind::Subscription { allow, guardrail } => match (allow, guardrail) {
+                (Allow::Anyone, false) => subscription.anyone = true,
+                (Allow::Anyone, true) => {}
+                (Allow::Condition(c), false) => subscription.grants.push((policy.name.clone(), c.clone())),
+                (Allow::Condition(c), true) => subscription.guardrails.push((policy.name.clone(), c.clone())),
+            },
+            PolicyKind::Masking { .. } => {}
+        }
+    }
+    CompiledTable {
+        name: table.name.clone(),
+        columns,
+        row_rules,
+        subscription,
+        failures,
+    }
+}
+
+/// Compiles every table of a workspace.
+pub fn compile(ws: &Workspace) -> CompiledWorkspace {
+    CompiledWorkspace {
+        tables: ws.tables.iter().map(|t| (t.name.clone(), compile_table(ws, t))).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn at_functions_become_calls() {
+        assert_eq!(
+            preprocess_at_functions("@isInGroups('A') OR @username = OWNER"),
+            "veil_at_isInGroups('A') OR veil_at_username() = OWNER"
+        );
+    }
+
+    #[test]
+    fn fallbacks_follow_types() {
+        let num = SnowflakeType::parse("NUMBER(3,0)").unwrap();
+        assert!(mask_fallback(&MaskSpec::Hash, num).is_some());
+        assert!(mask_fallback(&MaskSpec::Round(RoundTo::Step("10".into())), num).is_none());
+        assert!(mask_fallback(&MaskSpec::Round(RoundTo::Step("10".into())), SnowflakeType::Varchar(3)).is_some());
+        assert!(mask_fallback(&MaskSpec::Constant("x".into()), num).is_some());
+        assert!(mask_fallback(&MaskSpec::Constant("5".into()), num).is_none());
+    }
+}

@@ -1,0 +1,256 @@
+//! `explain`: for a user and a query, the rewritten SQL and, for every table
+//! and column, which policy applies, which tag/attribute/exception decided
+//! it, conflicts and fallbacks.
+
+use std::fmt;
+
+use crate::compile::render::Entitlements;
+use crate::compile::{AppliedMask, CompiledTable, RowPredicate};
+use crate::error::Result;
+use crate::model::{Applicability, Condition, Operator};
+use crate::session::{Session, profile_table_name};
+
+/// Whether the session's user meets `c`.
+pub fn meets(c: &Condition, e: &Entitlements) -> bool {
+    let mut checks = Vec::new();
+    checks.extend(c.groups.iter().map(|g| e.groups.contains(g)));
+    checks.extend(c.attributes.iter().map(|(k, v)| e.attributes.get(k).is_some_and(|vs| vs.contains(v))));
+    checks.extend(c.purposes.iter().map(|p| e.current_purpose.as_deref() == Some(p.as_str()) && e.purposes.contains(p)));
+    checks.extend(c.users.iter().map(|u| e.user == *u));
+    checks.extend(c.roles.iter().map(|r| e.roles_in_session.contains(r)));
+    match c.operator {
+        Operator::Any => checks.iter().any(|x| *x),
+        Operator::All => checks.iter().all(|x| *x),
+    }
+}
+
+/// Whether a rule with `applies` applies to the user, and the one-line reason.
+pub fn applicability(applies: &Applicability, e: &Entitlements) -> (bool, String) {
+    match applies {
+        Applicability::Everyone => (true, "applies to everyone".to_string()),
+        Applicability::EveryoneExcept(c) => {
+            if meets(c, e) {
+                (false, format!("exempt: {} meets the exception ({c})", e.user))
+            } else {
+                (true, format!("applies: {} does not meet the exception ({c})", e.user))
+            }
+        }
+        Applicability::EveryoneWho(c) => {
+            if meets(c, e) {
+                (true, format!("applies: {} meets the condition ({c})", e.user))
+            } else {
+                (false, format!("{} does not meet the condition ({c})", e.user))
+            }
+        }
+    }
+}
+
+/// How one column shows for the session.
+#[derive(Debug, Clone)]
+pub struct ColumnDecision {
+    /// Column name.
+    pub column: String,
+    /// Mask shown to this user (`None`: raw value).
+    pub mask: Option<String>,
+    /// Policy that decided, if any.
+    pub policy: Option<String>,
+    /// One-line reason.
+    pub reason: String,
+    /// Conflicting policies that lost.
+    pub conflicts: Vec<String>,
+    /// Type fallback note.
+    pub fallback: Option<String>,
+}
+
+/// Decides what one column shows to the session's user.
+pub fn decide_column(column: &crate::compile::CompiledColumn, e: &Entitlements) -> ColumnDecision {
+    let Some(AppliedMask { policy, reason, mask, otherwise, applies }) = &column.mask else {
+        return ColumnDecision {
+            column: column.name.clone(),
+            mask: None,
+            policy: None,
+            reason: "no masking policy matches".to_string(),
+            conflicts: column.conflicts.clone(),
+            fallback: None,
+        };
+    };
+    let (applies_here, why) = applicability(applies, e);
+    let shown = if applies_here { Some(mask) } else { otherwise.as_ref() };
+    ColumnDecision {
+        column: column.name.clone(),
+        mask: shown.map(|m| match &m.fallback {
+            Some(_) => "nullify (fallback)".to_string(),
+            None => m.spec.to_string(),
+        }),
+        policy: Some(policy.clone()),
+        reason: if applies_here || otherwise.is_some() {
+            format!("{reason}; {why}")
+        } else {
+            format!("{reason}; {why}, so the raw value shows")
+        },
+        conflicts: column.conflicts.clone(),
+        fallback: shown.and_then(|m| m.fallback.clone()),
+    }
+}
+
+/// One row rule's outcome for the session.
+#[derive(Debug, Clone)]
+pub struct RowDecision {
+    /// Policy.
+    pub policy: String,
+    /// Whether it filters this user's rows.
+    pub applies: bool,
+    /// Description of the predicate.
+    pub predicate: String,
+    /// Reason.
+    pub reason: String,
+}
+
+fn describe_predicate(p: &RowPredicate) -> String {
+    match p {
+        RowPredicate::ValueIn { column, source, .. } => match source {
+            crate::compile::ValueSource::Attribute(k) => format!("{column} in the user's values of attribute {k}"),
+            crate::compile::ValueSource::Groups => format!("{column} in the user's groups"),
+        },
+        RowPredicate::Where(e) => format!("where {e}"),
+        RowPredicate::TimeWindow { column, amount, unit } => format!("{column} within the last {amount} {unit:?}").to_lowercase(),
+        RowPredicate::Minimize { percent, .. } => format!("a deterministic {percent}% of rows"),
+        RowPredicate::Purpose(p) => format!("only when acting under purpose {p}"),
+    }
+}
+
+/// The explanation of one table for the session.
+#[derive(Debug, Clone)]
+pub struct TableExplanation {
+    /// Table.
+    pub table: String,
+    /// Subscription outcome.
+    pub subscription: String,
+    /// Row rules.
+    pub rows: Vec<RowDecision>,
+    /// Columns.
+    pub columns: Vec<ColumnDecision>,
+    /// Policies that cannot be evaluated (the table is denied).
+    pub failures: Vec<String>,
+}
+
+/// Explains one compiled table for entitlements `e`.
+pub fn explain_table(t: &CompiledTable, e: &Entitlements) -> TableExplanation {
+    let subscribed = crate::profile::subscribed(t, e);
+    let sub = &t.subscription;
+    let subscription = if sub.owners.contains(&e.user) {
+        format!("subscribed: {} owns the data source", e.user)
+    } else if subscribed {
+        let by: Vec<&str> = sub.grants.iter().map(|(n, _)| n.as_str()).collect();
+        if sub.anyone {
+            "subscribed: a policy allows anyone".to_string()
+        } else {
+            format!("subscribed through {}", by.join(", "))
+        }
+    } else if !sub.anyone && sub.grants.is_empty() {
+        "not subscribed: no subscription policy and not an owner, so zero rows".to_string()
+    } else {
+        "not subscribed: no grant policy admits the user or a guardrail fails, so zero rows".to_string()
+    };
+    TableExplanation {
+        table: t.name.to_string(),
+        subscription,
+        rows: t
+            .row_rules
+            .iter()
+            .map(|r| {
+                let (applies, why) = applicability(&r.applies, e);
+                RowDecision {
+                    policy: r.policy.clone(),
+                    applies,
+                    predicate: describe_predicate(&r.predicate),
+                    reason: format!("{}; {why}", r.reason),
+                }
+            })
+            .collect(),
+        columns: t.columns.iter().map(|c| decide_column(c, e)).collect(),
+        failures: t.failures.clone(),
+    }
+}
+
+/// The full explanation of a query for a session.
+#[derive(Debug, Clone)]
+pub struct Explanation {
+    /// User.
+    pub user: String,
+    /// Role.
+    pub role: String,
+    /// Enforcement mode.
+    pub mode: String,
+    /// The statement with every protected table replaced by its policy relation.
+    pub rewritten_sql: Option<String>,
+    /// Why the rewrite failed (fail closed), if it did.
+    pub denied: Option<String>,
+    /// Per table.
+    pub tables: Vec<TableExplanation>,
+}
+
+impl Session {
+    /// Explains `sql` for this session.
+    pub fn explain(&self, sql: &str) -> Result<Explanation> {
+        let checked = self.check(sql)?;
+        let (rewritten_sql, denied) = match self.rewritten_sql(sql) {
+            Ok(s) => (Some(s), None),
+            Err(e) => (None, Some(e.to_string())),
+        };
+        let mut tables = Vec::new();
+        for t in &checked.tables {
+            if *t == profile_table_name() {
+                continue;
+            }
+            if let Some(c) = self.compiled_table(t) {
+                tables.push(explain_table(c, self.entitlements()));
+            }
+        }
+        Ok(Explanation {
+            user: self.user().to_string(),
+            role: self.role().to_string(),
+            mode: format!("{:?}", self.mode()),
+            rewritten_sql,
+            denied,
+            tables,
+        })
+    }
+}
+
+impl fmt::Display for Explanation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "user {} · role {} · mode {}", self.user, self.role, self.mode)?;
+        if let Some(d) = &self.denied {
+            writeln!(f, "\nDENIED: {d}")?;
+        }
+        if let Some(sql) = &self.rewritten_sql {
+            writeln!(f, "\nrewritten SQL:\n  {sql}")?;
+        }
+        for t in &self.tables {
+            writeln!(f, "\ntable {}", t.table)?;
+            writeln!(f, "  access: {}", t.subscription)?;
+            for failure in &t.failures {
+                writeln!(f, "  FAILS CLOSED: {failure}")?;
+            }
+            for r in &t.rows {
+                let state = if r.applies { "filters" } else { "skipped" };
+                writeln!(f, "  row rule {} [{state}]: {} — {}", r.policy, r.predicate, r.reason)?;
+            }
+            for c in &t.columns {
+                match (&c.mask, &c.policy) {
+                    (Some(m), Some(p)) => writeln!(f, "  column {}: {m} by {p} — {}", c.column, c.reason)?,
+                    (None, Some(p)) => writeln!(f, "  column {}: raw — {p}: {}", c.column, c.reason)?,
+                    _ => writeln!(f, "  column {}: raw — {}", c.column, c.reason)?,
+                }
+                if let Some(fb) = &c.fallback {
+                    writeln!(f, "    fallback: {fb}")?;
+                }
+                for conflict in &c.conflicts {
+                    writeln!(f, "    conflict: {conflict}")?;
+                }
+            }
+        }
+        Ok(())
+    }
+}

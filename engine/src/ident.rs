@@ -1,0 +1,151 @@
+//! Snowflake identifier rules (SPEC rule 24) and SQL parsing.
+//!
+//! Snowflake stores unquoted identifiers upper-case and compares quoted ones
+//! exactly. Veil gets the same behaviour on DataFusion by upper-casing every
+//! unquoted word token before parsing and planning with DataFusion's own
+//! identifier normalization switched off: `select email from customers`
+//! reads column `EMAIL` of table `CUSTOMERS`, `"email"` would need a
+//! lower-case column, and result columns carry Snowflake's upper-case names.
+//! (DataFusion lower-cases function names itself, so functions still resolve.)
+
+use datafusion::sql::sqlparser::ast::{Expr, Ident, ObjectName, Statement};
+use datafusion::sql::sqlparser::dialect::SnowflakeDialect;
+use datafusion::sql::sqlparser::parser::Parser;
+use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
+
+use crate::error::{Result, VeilError};
+use crate::model::TableName;
+
+/// Normalizes one identifier as written in a workspace file: `"Quoted"` stays
+/// exact, anything else is upper-cased.
+pub fn normalize_ident(text: &str) -> String {
+    let t = text.trim();
+    if t.len() >= 2 && t.starts_with('"') && t.ends_with('"') {
+        t[1..t.len() - 1].replace("\"\"", "\"")
+    } else {
+        t.to_uppercase()
+    }
+}
+
+/// Normalizes a parsed identifier.
+pub fn ident_value(ident: &Ident) -> String {
+    match ident.quote_style {
+        Some(_) => ident.value.clone(),
+        None => ident.value.to_uppercase(),
+    }
+}
+
+/// A quoted identifier (for generated SQL, which never relies on case rules).
+pub fn quoted(name: &str) -> Ident {
+    Ident::with_quote('"', name)
+}
+
+fn tokens(sql: &str) -> Result<Vec<TokenWithSpan>> {
+    let dialect = SnowflakeDialect {};
+    let mut tokens = Tokenizer::new(&dialect, sql)
+        .tokenize_with_location()
+        .map_err(|e| VeilError::Parse(e.to_string()))?;
+    for t in &mut tokens {
+        if let Token::Word(w) = &mut t.token {
+            if w.quote_style.is_none() {
+                w.value = w.value.to_uppercase();
+            }
+        }
+    }
+    Ok(tokens)
+}
+
+/// Parses Snowflake SQL with unquoted identifiers upper-cased.
+pub fn parse_statements(sql: &str) -> Result<Vec<Statement>> {
+    let dialect = SnowflakeDialect {};
+    Parser::new(&dialect)
+        .with_tokens_with_locations(tokens(sql)?)
+        .parse_statements()
+        .map_err(|e| VeilError::Parse(e.to_string()))
+}
+
+/// Parses one SQL expression (a policy predicate) with unquoted identifiers
+/// upper-cased.
+pub fn parse_expr(sql: &str) -> Result<Expr> {
+    let dialect = SnowflakeDialect {};
+    let mut parser = Parser::new(&dialect).with_tokens_with_locations(tokens(sql)?);
+    let expr = parser.parse_expr().map_err(|e| VeilError::Parse(e.to_string()))?;
+    if parser.peek_token().token != Token::EOF {
+        return Err(VeilError::Parse(format!("unexpected text after the expression '{expr}'")));
+    }
+    Ok(expr)
+}
+
+/// Parses generated SQL exactly as written (no case folding).
+pub fn parse_generated_expr(sql: &str) -> Result<Expr> {
+    let dialect = SnowflakeDialect {};
+    Parser::new(&dialect)
+        .try_with_sql(sql)
+        .and_then(|mut p| p.parse_expr())
+        .map_err(|e| VeilError::PolicyFailure(format!("internal: generated SQL '{sql}' does not parse: {e}")))
+}
+
+/// Parses a dotted name such as `ANALYTICS.PUBLIC.CUSTOMERS` or `db."My T"`
+/// into normalized parts.
+pub fn parse_name_parts(text: &str) -> Result<Vec<String>, String> {
+    let dialect = SnowflakeDialect {};
+    let mut parser = Parser::new(&dialect)
+        .try_with_sql(text)
+        .map_err(|e| format!("'{text}' is not a valid name: {e}"))?;
+    let name = parser
+        .parse_object_name(false)
+        .map_err(|e| format!("'{text}' is not a valid name: {e}"))?;
+    if parser.peek_token().token != Token::EOF {
+        return Err(format!("'{text}' is not a valid name"));
+    }
+    object_name_parts(&name).ok_or_else(|| format!("'{text}' is not a valid name"))
+}
+
+/// The normalized parts of a parsed object name.
+pub fn object_name_parts(name: &ObjectName) -> Option<Vec<String>> {
+    name.0.iter().map(|p| p.as_ident().map(ident_value)).collect()
+}
+
+/// Resolves 1–3 name parts against the default database and schema.
+pub fn resolve_table(parts: &[String], default_db: &str, default_schema: &str) -> Option<TableName> {
+    let (database, schema, table) = match parts {
+        [t] => (default_db.to_string(), default_schema.to_string(), t.clone()),
+        [s, t] => (default_db.to_string(), s.clone(), t.clone()),
+        [d, s, t] => (d.clone(), s.clone(), t.clone()),
+        _ => return None,
+    };
+    Some(TableName { database, schema, table })
+}
+
+/// Parses a fully qualified or partial table name from a workspace file.
+pub fn parse_table_name(text: &str, default_db: &str, default_schema: &str) -> Result<TableName, String> {
+    let parts = parse_name_parts(text)?;
+    resolve_table(&parts, default_db, default_schema)
+        .ok_or_else(|| format!("'{text}' is not a table name (DB.SCHEMA.TABLE)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unquoted_identifiers_are_upper_cased() {
+        let stmts = parse_statements("select email, \"Mixed\" from customers c where c.id = 'abc'").unwrap();
+        assert_eq!(
+            stmts[0].to_string(),
+            "SELECT EMAIL, \"Mixed\" FROM CUSTOMERS AS C WHERE C.ID = 'abc'"
+        );
+    }
+
+    #[test]
+    fn names_follow_snowflake_rules() {
+        assert_eq!(normalize_ident("email"), "EMAIL");
+        assert_eq!(normalize_ident("\"email\""), "email");
+        let t = parse_table_name("analytics.public.\"Customers\"", "X", "Y").unwrap();
+        assert_eq!(t.to_string(), "ANALYTICS.PUBLIC.\"Customers\"");
+        let t = parse_table_name("customers", "ANALYTICS", "PUBLIC").unwrap();
+        assert_eq!(t.to_string(), "ANALYTICS.PUBLIC.CUSTOMERS");
+        assert!(parse_table_name("a.b.c.d", "X", "Y").is_err());
+        assert!(parse_table_name("a b", "X", "Y").is_err());
+    }
+}

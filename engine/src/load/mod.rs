@@ -1,0 +1,283 @@
+//! Loading a workspace: `veil.yaml` (and the files it includes) → [`Workspace`],
+//! with every error naming the file and line. Data files are attached
+//! separately by [`data`].
+
+pub mod data;
+mod yaml;
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Result, VeilError};
+use crate::ident::{normalize_ident, parse_table_name};
+use crate::model::*;
+
+pub use yaml::item_lines;
+
+/// The development secret used when none is configured (with a warning).
+pub const DEV_SECRET: &str = "veil-development-secret";
+
+/// Reads and validates the workspace manifest in `dir`.
+pub fn load_workspace(dir: &Path) -> Result<Workspace> {
+    let manifest = dir.join("veil.yaml");
+    let text = std::fs::read_to_string(&manifest)
+        .map_err(|e| VeilError::workspace(manifest.display().to_string(), format!("cannot read the workspace manifest: {e}")))?;
+    let root: yaml::FileDoc = yaml::parse_doc(&text, "veil.yaml")?;
+    let mut files = vec![("veil.yaml".to_string(), text, root)];
+    let includes = files[0].2.include.clone();
+    for pattern in includes {
+        let full = dir.join(&pattern);
+        let paths = glob::glob(&full.to_string_lossy())
+            .map_err(|e| VeilError::workspace("veil.yaml", format!("include pattern '{pattern}' is invalid: {e}")))?;
+        let mut matched: Vec<PathBuf> = paths.filter_map(|p| p.ok()).collect();
+        matched.sort();
+        if matched.is_empty() {
+            return Err(VeilError::workspace("veil.yaml", format!("include pattern '{pattern}' matches no file")));
+        }
+        for path in matched {
+            let rel = path.strip_prefix(dir).unwrap_or(&path).display().to_string();
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| VeilError::workspace(rel.clone(), format!("cannot read included file: {e}")))?;
+            let doc = yaml::parse_doc(&text, &rel)?;
+            if doc.settings.is_some() {
+                return Err(VeilError::workspace(rel, "settings may only appear in veil.yaml"));
+            }
+            files.push((rel, text, doc));
+        }
+    }
+    build(dir, files)
+}
+
+fn at(file: &str, lines: &[usize], index: usize) -> Origin {
+    Origin {
+        file: file.to_string(),
+        line: lines.get(index).copied().unwrap_or(0),
+    }
+}
+
+fn err(origin: &Origin, message: impl Into<String>) -> VeilError {
+    VeilError::workspace(origin.to_string(), message)
+}
+
+fn build(dir: &Path, files: Vec<(String, String, yaml::FileDoc)>) -> Result<Workspace> {
+    let settings_doc = files[0].2.settings.clone().unwrap_or_default();
+    let default_database = normalize_ident(settings_doc.default_database.as_deref().unwrap_or("ANALYTICS"));
+    let default_schema = normalize_ident(settings_doc.default_schema.as_deref().unwrap_or("PUBLIC"));
+    let mut warnings = Vec::new();
+    let secret_env = settings_doc.secret_env.clone().unwrap_or_else(|| "VEIL_SECRET".to_string());
+    let (secret, secret_is_default) = match std::env::var(&secret_env) {
+        Ok(s) if !s.is_empty() => (s, false),
+        _ => {
+            warnings.push(format!(
+                "{secret_env} is not set: hashing uses Veil's development secret, so hashes are predictable; set {secret_env} for real data."
+            ));
+            (DEV_SECRET.to_string(), true)
+        }
+    };
+    let salt_scope = match settings_doc.salt_scope.as_deref() {
+        None | Some("data_source") => SaltScope::DataSource,
+        Some("global") => SaltScope::Global,
+        Some(other) => {
+            return Err(VeilError::workspace("veil.yaml", format!("salt_scope '{other}' must be data_source or global")));
+        }
+    };
+    let mode = match settings_doc.enforcement.as_deref() {
+        None | Some("inlined") => EnforcementMode::Inlined,
+        Some("profile_join") => EnforcementMode::ProfileJoin,
+        Some(other) => {
+            return Err(VeilError::workspace("veil.yaml", format!("enforcement '{other}' must be inlined or profile_join")));
+        }
+    };
+    let secondary_roles_all = match settings_doc.secondary_roles.as_deref() {
+        None | Some("all") => true,
+        Some("none") => false,
+        Some(other) => {
+            return Err(VeilError::workspace("veil.yaml", format!("secondary_roles '{other}' must be all or none")));
+        }
+    };
+    let settings = Settings {
+        default_database: default_database.clone(),
+        default_schema: default_schema.clone(),
+        secret,
+        secret_is_default,
+        salt_scope,
+        mode,
+        secondary_roles_all,
+        memo_capacity: settings_doc.memo_capacity.unwrap_or(veil_udfs::DEFAULT_MEMO_CAPACITY),
+    };
+    let table_name = |text: &str, origin: &Origin| {
+        parse_table_name(text, &default_database, &default_schema).map_err(|m| err(origin, m))
+    };
+
+    // Tables.
+    let mut tables: Vec<Table> = Vec::new();
+    for (file, text, doc) in &files {
+        let lines = item_lines(text, "tables");
+        for (i, t) in doc.tables.iter().enumerate() {
+            let origin = at(file, &lines, i);
+            let name = table_name(&t.name, &origin)?;
+            if tables.iter().any(|x| x.name == name) {
+                return Err(err(&origin, format!("table {name} is declared twice")));
+            }
+            let location = dir.join(&t.location);
+            let format = match t.format.as_deref() {
+                Some(f) => data::format_from_name(f).ok_or_else(|| err(&origin, format!("table {name}: format '{f}' must be csv, parquet, ndjson or arrow")))?,
+                None => data::format_from_path(&location).ok_or_else(|| {
+                    err(&origin, format!("table {name}: cannot tell the format of '{}'; add format: csv|parquet|ndjson|arrow", t.location))
+                })?,
+            };
+            let mut columns: Vec<Column> = Vec::new();
+            for c in &t.columns {
+                let cname = normalize_ident(&c.name);
+                let declared = SnowflakeType::parse(&c.r#type)
+                    .map_err(|m| err(&origin, format!("table {name}, column {cname}: {m}")))?;
+                if columns.iter().any(|x| x.name == cname) {
+                    return Err(err(&origin, format!("table {name} declares column {cname} twice")));
+                }
+                let tags = c
+                    .tags
+                    .iter()
+                    .map(|t| ColumnTag { name: t.clone(), source: TagSource::Manual })
+                    .collect();
+                columns.push(Column { name: cname, declared, tags });
+            }
+            if columns.is_empty() {
+                return Err(err(&origin, format!("table {name} declares no columns")));
+            }
+            let event_time = match &t.event_time {
+                Some(e) => {
+                    let e = normalize_ident(e);
+                    match columns.iter().find(|c| c.name == e) {
+                        Some(c) if c.declared.is_temporal() => Some(e),
+                        Some(c) => return Err(err(&origin, format!("table {name}: event_time column {e} is {} but must be DATE or TIMESTAMP_NTZ", c.declared))),
+                        None => return Err(err(&origin, format!("table {name}: event_time column {e} is not a declared column"))),
+                    }
+                }
+                None => None,
+            };
+            tables.push(Table {
+                name,
+                location,
+                format,
+                event_time,
+                owners: t.owners.iter().map(|o| normalize_ident(o)).collect(),
+                columns,
+                origin,
+            });
+        }
+    }
+
+    // Roles.
+    let mut roles: Vec<Role> = Vec::new();
+    for (file, text, doc) in &files {
+        let lines = item_lines(text, "roles");
+        for (i, r) in doc.roles.iter().enumerate() {
+            let origin = at(file, &lines, i);
+            let name = normalize_ident(&r.name);
+            if roles.iter().any(|x| x.name == name) {
+                return Err(err(&origin, format!("role {name} is declared twice")));
+            }
+            let mut grants = Vec::new();
+            for g in &r.grants {
+                let t = table_name(g, &origin)?;
+                if !tables.iter().any(|x| x.name == t) {
+                    return Err(err(&origin, format!("role {name} is granted table {t}, which is not declared")));
+                }
+                grants.push(t);
+            }
+            roles.push(Role {
+                name,
+                grants,
+                inherits: r.inherits.iter().map(|x| normalize_ident(x)).collect(),
+                origin,
+            });
+        }
+    }
+    for r in &roles {
+        for parent in &r.inherits {
+            if parent != "PUBLIC" && !roles.iter().any(|x| x.name == *parent) {
+                return Err(err(&r.origin, format!("role {} inherits role {parent}, which is not declared", r.name)));
+            }
+        }
+    }
+
+    // Users.
+    let mut users: Vec<User> = Vec::new();
+    for (file, text, doc) in &files {
+        let lines = item_lines(text, "users");
+        for (i, u) in doc.users.iter().enumerate() {
+            let origin = at(file, &lines, i);
+            let name = normalize_ident(&u.name);
+            if users.iter().any(|x| x.name == name) {
+                return Err(err(&origin, format!("user {name} is declared twice")));
+            }
+            let status = match u.status.as_deref() {
+                None | Some("active") => UserStatus::Active,
+                Some("staged") => UserStatus::Staged,
+                Some("disabled") => UserStatus::Disabled,
+                Some(other) => return Err(err(&origin, format!("user {name}: status '{other}' must be active, staged or disabled"))),
+            };
+            let user_roles: Vec<String> = u.roles.iter().map(|r| normalize_ident(r)).collect();
+            for r in &user_roles {
+                if r != "PUBLIC" && !roles.iter().any(|x| x.name == *r) {
+                    return Err(err(&origin, format!("user {name} is granted role {r}, which is not declared")));
+                }
+            }
+            let mut attributes: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+            for (k, v) in &u.attributes {
+                if k.contains('=') {
+                    return Err(err(&origin, format!("user {name}: attribute key '{k}' may not contain '='")));
+                }
+                attributes.entry(k.clone()).or_default().extend(v.values());
+            }
+            users.push(User {
+                name,
+                status,
+                roles: user_roles,
+                groups: u.groups.iter().cloned().collect(),
+                attributes,
+                purposes: u.purposes.iter().cloned().collect(),
+                origin,
+            });
+        }
+    }
+    for t in &tables {
+        for o in &t.owners {
+            if !users.iter().any(|u| u.name == *o) {
+                return Err(err(&t.origin, format!("table {}: owner {o} is not a declared user", t.name)));
+            }
+        }
+    }
+
+    // Policies.
+    let mut policies: Vec<Policy> = Vec::new();
+    let mut names = HashSet::new();
+    for (file, text, doc) in &files {
+        let lines = item_lines(text, "policies");
+        for (i, p) in doc.policies.iter().enumerate() {
+            let origin = at(file, &lines, i);
+            if !names.insert(p.name.clone()) {
+                return Err(err(&origin, format!("policy '{}' is declared twice", p.name)));
+            }
+            let ctx = yaml::PolicyContext {
+                origin: &origin,
+                tables: &tables,
+                roles: &roles,
+                users: &users,
+                default_database: &default_database,
+                default_schema: &default_schema,
+            };
+            policies.push(yaml::policy(p, &ctx)?);
+        }
+    }
+
+    Ok(Workspace {
+        dir: dir.to_path_buf(),
+        settings,
+        tables,
+        roles,
+        users,
+        policies,
+        warnings,
+    })
+}

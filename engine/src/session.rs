@@ -1,0 +1,933 @@
+//! DataFusion glue: the [`Engine`] (raw relations in an internal catalog no
+//! user can name) and per-user [`Session`]s whose catalog holds only the
+//! policy relations of the tables the session is granted.
+//!
+//! Enforcement design (see README "Design"):
+//! - every table a user can name is a [`PolicyTable`]: a `TableProvider` that
+//!   plans the table's policy SQL (row rules on raw values, then masks) in the
+//!   session's *internal* state and wraps the result in a
+//!   [`PolicyBarrierExec`]. User predicates stay above the barrier — logical
+//!   filter pushdown is refused except for predicates that cannot fail on
+//!   unmasked columns, and the barrier stops physical filter, projection,
+//!   limit and dynamic-filter pushdown — so no user expression ever runs on a
+//!   hidden row or a raw masked value;
+//! - a second line of defence, [`PolicyScanCheck`], is an analyzer rule that
+//!   fails any user plan scanning something other than a policy relation;
+//! - user SQL is planned with DDL, DML and statements disabled.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use datafusion::arrow::array::{RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::catalog::{CatalogProvider, CatalogProviderList, MemoryCatalogProvider, MemoryCatalogProviderList, MemorySchemaProvider, SchemaProvider, Session as DfSession, TableProvider};
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::common::{Column as DfColumn, DataFusionError, plan_err};
+use datafusion::datasource::{MemTable, ViewTable, source_as_provider};
+use datafusion::execution::context::SQLOptions;
+use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::execution::{SendableRecordBatchStream, SessionState, TaskContext};
+use datafusion::logical_expr::planner::TypePlanner;
+use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, TableProviderFilterPushDown, TableType, col};
+use datafusion::optimizer::AnalyzerRule;
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_plan::execution_plan::{ChildrenPropertiesMode, ReplaceChildrenOptions};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
+use datafusion::prelude::SessionConfig;
+use datafusion::sql::parser::Statement as DfStatement;
+use datafusion::sql::sqlparser::ast::{self, Query, Statement};
+use futures::StreamExt;
+
+use crate::compile::render::{Entitlements, PROFILE_TABLE, RenderMode, policy_query};
+use crate::compile::{CompiledTable, CompiledWorkspace, compile};
+use crate::error::{Result, VeilError, from_datafusion};
+use crate::ident::parse_statements;
+use crate::load::data::raw_relation;
+use crate::model::{EnforcementMode, TableName, UserStatus, Workspace};
+use crate::profile::profile_batch;
+use crate::rewrite::{CheckedStatement, StatementKind, check_statement, looks_like_read, rewrite_statement, statement_kind_of_text};
+
+/// Maps Snowflake type names DataFusion does not know (`NUMBER(p,s)`,
+/// `TIMESTAMP_NTZ`) in user SQL.
+#[derive(Debug)]
+pub struct SnowflakeTypePlanner;
+
+impl TypePlanner for SnowflakeTypePlanner {
+    fn plan_type_field(&self, sql_type: &ast::DataType) -> datafusion::common::Result<Option<datafusion::arrow::datatypes::FieldRef>> {
+        let text = sql_type.to_string();
+        let upper = text.to_ascii_uppercase();
+        let known = upper.starts_with("NUMBER") || upper.starts_with("TIMESTAMP_NTZ") || upper.starts_with("DATETIME");
+        if !known {
+            return Ok(None);
+        }
+        match veil_udfs::SnowflakeType::parse(&text) {
+            Ok(t) => Ok(Some(Arc::new(Field::new("", t.arrow_type(), true)))),
+            Err(e) => plan_err!("{e}"),
+        }
+    }
+}
+
+/// One loaded, compiled workspace with its internal catalog. Immutable.
+pub struct EngineVersion {
+    workspace: Workspace,
+    compiled: CompiledWorkspace,
+    internal: SessionState,
+}
+
+impl fmt::Debug for EngineVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EngineVersion").field("tables", &self.compiled.tables.len()).finish()
+    }
+}
+
+/// The policy engine: `Send + Sync`, serving many concurrent sessions.
+#[derive(Clone, Debug)]
+pub struct Engine {
+    version: Arc<EngineVersion>,
+}
+
+/// Options for opening a session.
+#[derive(Debug, Clone, Default)]
+pub struct SessionOptions {
+    /// User name (Snowflake rules: unquoted is upper-cased).
+    pub user: String,
+    /// Primary role; the user's default role when `None`.
+    pub role: Option<String>,
+    /// Purpose to act under.
+    pub purpose: Option<String>,
+    /// Override the workspace's enforcement mode.
+    pub mode: Option<EnforcementMode>,
+}
+
+impl SessionOptions {
+    /// Options for `user` with defaults.
+    pub fn user(user: &str) -> Self {
+        Self {
+            user: user.to_string(),
+            ..Default::default()
+        }
+    }
+}
+
+fn base_config(default_db: &str, default_schema: &str) -> SessionConfig {
+    SessionConfig::new()
+        .with_default_catalog_and_schema(default_db, default_schema)
+        .with_create_default_catalog_and_schema(false)
+        .with_information_schema(false)
+        .with_target_partitions(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2))
+        .set_bool("datafusion.sql_parser.enable_ident_normalization", false)
+        .set_str("datafusion.sql_parser.dialect", "snowflake")
+}
+
+impl Engine {
+    /// Loads the workspace in `dir`, attaches its data files, compiles its
+    /// policies.
+    pub async fn load(dir: impl AsRef<std::path::Path>) -> Result<Self> {
+        let ws = crate::load::load_workspace(dir.as_ref())?;
+        Self::from_workspace(ws).await
+    }
+
+    /// Builds an engine from an already loaded workspace.
+    pub async fn from_workspace(ws: Workspace) -> Result<Self> {
+        let compiled = compile(&ws);
+        let runtime = Arc::new(RuntimeEnv::default());
+        let catalogs = Arc::new(MemoryCatalogProviderList::new());
+        let mut internal = SessionStateBuilder::new()
+            .with_config(base_config(&ws.settings.default_database, &ws.settings.default_schema))
+            .with_runtime_env(runtime)
+            .with_default_features()
+            .with_catalog_list(catalogs.clone() as Arc<dyn CatalogProviderList>)
+            .with_type_planner(Arc::new(SnowflakeTypePlanner))
+            .build();
+        for f in veil_udfs::all_functions(&ws.settings.secret, ws.settings.memo_capacity) {
+            datafusion::execution::FunctionRegistry::register_udf(&mut internal, f)?;
+        }
+        let schema_of = |db: &str, schema: &str| -> Result<Arc<dyn SchemaProvider>> {
+            let catalog = match catalogs.catalog(db) {
+                Some(c) => c,
+                None => {
+                    let c: Arc<dyn CatalogProvider> = Arc::new(MemoryCatalogProvider::new());
+                    catalogs.register_catalog(db.to_string(), Arc::clone(&c));
+                    c
+                }
+            };
+            Ok(match catalog.schema(schema) {
+                Some(s) => s,
+                None => {
+                    let s: Arc<dyn SchemaProvider> = Arc::new(MemorySchemaProvider::new());
+                    catalog.register_schema(schema, Arc::clone(&s))?;
+                    s
+                }
+            })
+        };
+        for table in &ws.tables {
+            let rel = table.location.strip_prefix(&ws.dir).unwrap_or(&table.location).display().to_string();
+            let plan = raw_relation(&internal, table, &rel).await?;
+            let view = ViewTable::new(plan, None);
+            schema_of(&table.name.database, &table.name.schema)?.register_table(table.name.table.clone(), Arc::new(view))?;
+        }
+        let profile = profile_batch(&ws, &compiled)?;
+        let profile_table = MemTable::try_new(profile.schema(), vec![vec![profile]])?;
+        schema_of(PROFILE_TABLE[0], PROFILE_TABLE[1])?.register_table(PROFILE_TABLE[2].to_string(), Arc::new(profile_table))?;
+        Ok(Self {
+            version: Arc::new(EngineVersion { workspace: ws, compiled, internal }),
+        })
+    }
+
+    /// The workspace.
+    pub fn workspace(&self) -> &Workspace {
+        &self.version.workspace
+    }
+
+    /// The compiled policies.
+    pub fn compiled(&self) -> &CompiledWorkspace {
+        &self.version.compiled
+    }
+
+    /// Opens a session as `user` with the default role.
+    pub fn session(&self, user: &str) -> Result<Session> {
+        self.session_with(SessionOptions::user(user))
+    }
+
+    /// Opens a session. Unknown, staged or disabled users, roles not granted
+    /// and purposes not acknowledged are refused (SPEC rule 9).
+    pub fn session_with(&self, options: SessionOptions) -> Result<Session> {
+        let v = &self.version;
+        let ws = &v.workspace;
+        let user_name = crate::ident::normalize_ident(&options.user);
+        let Some(user) = ws.user(&user_name) else {
+            return Err(VeilError::Session(format!("User '{user_name}' does not exist in this workspace.")));
+        };
+        match user.status {
+            UserStatus::Active => {}
+            UserStatus::Staged => return Err(VeilError::Session(format!("User '{user_name}' is staged and cannot query yet."))),
+            UserStatus::Disabled => return Err(VeilError::Session(format!("User '{user_name}' is disabled."))),
+        }
+        let granted_roles: BTreeSet<String> = ws.role_closure(&user.roles);
+        let role = match &options.role {
+            Some(r) => {
+                let r = crate::ident::normalize_ident(r);
+                if !granted_roles.contains(&r) {
+                    return Err(VeilError::Session(format!("Role '{r}' is not granted to user '{user_name}'.")));
+                }
+                r
+            }
+            None => user.roles.first().cloned().unwrap_or_else(|| "PUBLIC".to_string()),
+        };
+        if let Some(p) = &options.purpose {
+            if !user.purposes.contains(p) {
+                return Err(VeilError::Session(format!("User '{user_name}' has not acknowledged purpose '{p}'.")));
+            }
+        }
+        let roles_in_session: BTreeSet<String> = if ws.settings.secondary_roles_all {
+            granted_roles.clone()
+        } else {
+            ws.role_closure(std::slice::from_ref(&role))
+        };
+        let granted_tables: BTreeSet<TableName> = roles_in_session
+            .iter()
+            .filter_map(|r| ws.role(r))
+            .flat_map(|r| r.grants.iter().cloned())
+            .collect();
+        let entitlements = Entitlements {
+            user: user_name.clone(),
+            groups: user.groups.clone(),
+            attributes: user.attributes.clone(),
+            purposes: user.purposes.clone(),
+            current_purpose: options.purpose.clone(),
+            roles_in_session: roles_in_session.clone(),
+        };
+        let identity = veil_udfs::SessionIdentity {
+            user: user_name.clone(),
+            role: role.clone(),
+            roles_in_session: roles_in_session.iter().cloned().collect(),
+            available_roles: granted_roles.iter().cloned().collect(),
+            purpose: options.purpose.clone(),
+        };
+        let mut internal = v.internal.clone();
+        let context = veil_udfs::context_functions(identity);
+        for f in &context {
+            datafusion::execution::FunctionRegistry::register_udf(&mut internal, Arc::clone(f))?;
+        }
+        let mode = options.mode.unwrap_or(ws.settings.mode);
+        let core = Arc::new(SessionCore {
+            version: Arc::clone(v),
+            internal,
+            mode,
+            entitlements,
+            granted: granted_tables.clone(),
+            tables: Mutex::new(HashMap::new()),
+        });
+        let catalog = build_user_catalog(&core);
+        let mut builder = SessionStateBuilder::new()
+            .with_config(base_config(&ws.settings.default_database, &ws.settings.default_schema))
+            .with_runtime_env(Arc::clone(v.internal.runtime_env()))
+            .with_default_features()
+            .with_catalog_list(catalog)
+            .with_type_planner(Arc::new(SnowflakeTypePlanner))
+            .with_analyzer_rule(Arc::new(PolicyScanCheck));
+        let user_functions: Vec<_> = context.into_iter().filter(|f| !f.name().starts_with("veil_")).collect();
+        builder = builder.with_scalar_functions({
+            let mut all = datafusion::execution::SessionStateDefaults::default_scalar_functions();
+            all.extend(user_functions);
+            all
+        });
+        let state = builder.build();
+        Ok(Session {
+            core,
+            state,
+            role,
+            user: user_name,
+        })
+    }
+
+    /// Runs SQL with no policies at all, over the raw relations (for
+    /// administrators, tests and `demo`'s hidden-row counts). Never expose this
+    /// to users.
+    pub async fn admin_sql(&self, sql: &str) -> Result<Vec<RecordBatch>> {
+        let stmt = parse_statements(sql)?.into_iter().next().ok_or_else(|| VeilError::Parse("empty SQL".into()))?;
+        let mut state = self.version.internal.clone();
+        state.mark_start_execution();
+        let state = &state;
+        let plan = state.statement_to_plan(DfStatement::Statement(Box::new(stmt))).await?;
+        let physical = state.create_physical_plan(&plan).await?;
+        Ok(datafusion::physical_plan::collect(physical, Arc::new(TaskContext::from(state))).await?)
+    }
+}
+
+/// What a session knows that its catalog needs.
+pub(crate) struct SessionCore {
+    version: Arc<EngineVersion>,
+    internal: SessionState,
+    mode: EnforcementMode,
+    entitlements: Entitlements,
+    granted: BTreeSet<TableName>,
+    tables: Mutex<HashMap<TableName, Arc<PolicyTable>>>,
+}
+
+impl fmt::Debug for SessionCore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionCore").field("user", &self.entitlements.user).finish()
+    }
+}
+
+impl SessionCore {
+    fn render_mode(&self) -> RenderMode<'_> {
+        match self.mode {
+            EnforcementMode::ProfileJoin => RenderMode::ProfileJoin,
+            EnforcementMode::Inlined => RenderMode::Inlined(&self.entitlements),
+        }
+    }
+
+    fn compiled(&self, table: &TableName) -> Option<&CompiledTable> {
+        self.version.compiled.tables.get(table)
+    }
+
+    /// The policy SQL of `table` for this session.
+    fn policy_query(&self, table: &TableName) -> Result<Query> {
+        if *table == profile_table_name() {
+            return profile_policy_query();
+        }
+        let compiled = self.compiled(table).ok_or_else(|| VeilError::NotAuthorized(table.to_string()))?;
+        policy_query(compiled, &self.version.workspace.settings, self.render_mode())
+    }
+
+    /// The policy relation of `table`, planned once per session.
+    async fn policy_table(&self, table: &TableName) -> Result<Arc<PolicyTable>> {
+        if let Some(t) = lock(&self.tables).get(table) {
+            return Ok(Arc::clone(t));
+        }
+        let query = self.policy_query(table)?;
+        let plan = self
+            .internal
+            .statement_to_plan(DfStatement::Statement(Box::new(Statement::Query(Box::new(query)))))
+            .await?;
+        let schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
+        let pushdown_columns = match self.compiled(table) {
+            Some(c) => c
+                .columns
+                .iter()
+                .filter(|col| match self.mode {
+                    EnforcementMode::Inlined | EnforcementMode::ProfileJoin => col.mask.is_none(),
+                })
+                .map(|col| col.name.clone())
+                .collect(),
+            None => HashSet::new(),
+        };
+        let policy = Arc::new(PolicyTable {
+            name: table.clone(),
+            schema,
+            plan,
+            internal: self.internal.clone(),
+            pushdown_columns,
+        });
+        lock(&self.tables).insert(table.clone(), Arc::clone(&policy));
+        Ok(policy)
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+/// `VEIL.SYSTEM.USER_PROFILE`.
+pub fn profile_table_name() -> TableName {
+    TableName {
+        database: PROFILE_TABLE[0].to_string(),
+        schema: PROFILE_TABLE[1].to_string(),
+        table: PROFILE_TABLE[2].to_string(),
+    }
+}
+
+/// A user's view of the profile table: their own row only.
+fn profile_policy_query() -> Result<Query> {
+    let sql = format!(
+        "SELECT * FROM {} AS \"t\" WHERE \"USER_NAME\" = current_user()",
+        PROFILE_TABLE.map(|p| format!("\"{p}\"")).join(".")
+    );
+    let dialect = datafusion::sql::sqlparser::dialect::SnowflakeDialect {};
+    let q = datafusion::sql::sqlparser::parser::Parser::new(&dialect)
+        .try_with_sql(&sql)
+        .and_then(|mut p| p.parse_query())
+        .map_err(|e| VeilError::PolicyFailure(format!("internal: {e}")))?;
+    Ok(*q)
+}
+
+// ---------------------------------------------------------------------------
+// The user catalog: granted tables only, each a policy relation.
+
+#[derive(Debug)]
+struct UserCatalogList {
+    catalogs: BTreeMap<String, Arc<UserCatalog>>,
+}
+
+#[derive(Debug)]
+struct UserCatalog {
+    schemas: BTreeMap<String, Arc<UserSchema>>,
+}
+
+#[derive(Debug)]
+struct UserSchema {
+    database: String,
+    schema: String,
+    tables: BTreeSet<String>,
+    core: Arc<SessionCore>,
+}
+
+fn build_user_catalog(core: &Arc<SessionCore>) -> Arc<dyn CatalogProviderList> {
+    let mut layout: BTreeMap<String, BTreeMap<String, BTreeSet<String>>> = BTreeMap::new();
+    for t in core.granted.iter().chain(std::iter::once(&profile_table_name())) {
+        layout
+            .entry(t.database.clone())
+            .or_default()
+            .entry(t.schema.clone())
+            .or_default()
+            .insert(t.table.clone());
+    }
+    let catalogs = layout
+        .into_iter()
+        .map(|(db, schemas)| {
+            let schemas = schemas
+                .into_iter()
+                .map(|(schema, tables)| {
+                    (
+                        schema.clone(),
+                        Arc::new(UserSchema {
+                            database: db.clone(),
+                            schema,
+                            tables,
+                            core: Arc::clone(core),
+                        }),
+                    )
+                })
+                .collect();
+            (db, Arc::new(UserCatalog { schemas }))
+        })
+        .collect();
+    Arc::new(UserCatalogList { catalogs })
+}
+
+impl CatalogProviderList for UserCatalogList {
+    fn register_catalog(&self, _name: String, _catalog: Arc<dyn CatalogProvider>) -> Option<Arc<dyn CatalogProvider>> {
+        None
+    }
+
+    fn catalog_names(&self) -> Vec<String> {
+        self.catalogs.keys().cloned().collect()
+    }
+
+    fn catalog(&self, name: &str) -> Option<Arc<dyn CatalogProvider>> {
+        self.catalogs.get(name).map(|c| Arc::clone(c) as Arc<dyn CatalogProvider>)
+    }
+}
+
+impl CatalogProvider for UserCatalog {
+    fn schema_names(&self) -> Vec<String> {
+        self.schemas.keys().cloned().collect()
+    }
+
+    fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
+        self.schemas.get(name).map(|s| Arc::clone(s) as Arc<dyn SchemaProvider>)
+    }
+}
+
+#[async_trait]
+impl SchemaProvider for UserSchema {
+    fn table_names(&self) -> Vec<String> {
+        self.tables.iter().cloned().collect()
+    }
+
+    async fn table(&self, name: &str) -> datafusion::common::Result<Option<Arc<dyn TableProvider>>> {
+        if !self.tables.contains(name) {
+            return Ok(None);
+        }
+        let table = TableName {
+            database: self.database.clone(),
+            schema: self.schema.clone(),
+            table: name.to_string(),
+        };
+        let policy = self.core.policy_table(&table).await.map_err(DataFusionError::from)?;
+        Ok(Some(policy as Arc<dyn TableProvider>))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.tables.contains(name)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The policy relation.
+
+/// A table as one session may see it: its policy SQL planned over the raw
+/// relation, executed behind a [`PolicyBarrierExec`].
+#[derive(Debug)]
+pub struct PolicyTable {
+    name: TableName,
+    schema: SchemaRef,
+    plan: LogicalPlan,
+    internal: SessionState,
+    pushdown_columns: HashSet<String>,
+}
+
+/// Whether a filter can be evaluated below the policy without ever failing
+/// or reading a masked column: comparisons, `IN`, `IS NULL`, `LIKE`, `AND`,
+/// `OR`, `NOT` over unmasked columns and literals. Anything else (casts,
+/// arithmetic, functions) stays above the barrier.
+fn safe_to_push(expr: &Expr, unmasked: &HashSet<String>) -> bool {
+    use datafusion::logical_expr::Operator::*;
+    match expr {
+        Expr::Column(c) => unmasked.contains(&c.name),
+        Expr::Literal(_, _) => true,
+        Expr::BinaryExpr(b) => {
+            matches!(b.op, Eq | NotEq | Lt | LtEq | Gt | GtEq | And | Or | IsDistinctFrom | IsNotDistinctFrom)
+                && safe_to_push(&b.left, unmasked)
+                && safe_to_push(&b.right, unmasked)
+        }
+        Expr::Not(e) | Expr::IsNull(e) | Expr::IsNotNull(e) | Expr::IsTrue(e) | Expr::IsFalse(e) => safe_to_push(e, unmasked),
+        Expr::InList(l) => safe_to_push(&l.expr, unmasked) && l.list.iter().all(|e| matches!(e, Expr::Literal(_, _))),
+        Expr::Between(b) => safe_to_push(&b.expr, unmasked) && safe_to_push(&b.low, unmasked) && safe_to_push(&b.high, unmasked),
+        Expr::Like(l) => safe_to_push(&l.expr, unmasked) && matches!(l.pattern.as_ref(), Expr::Literal(_, _)),
+        _ => false,
+    }
+}
+
+fn unqualify(expr: &Expr) -> datafusion::common::Result<Expr> {
+    expr.clone()
+        .transform(|e| match e {
+            Expr::Column(c) => Ok(Transformed::yes(Expr::Column(DfColumn::new_unqualified(c.name)))),
+            other => Ok(Transformed::no(other)),
+        })
+        .map(|t| t.data)
+}
+
+impl PolicyTable {
+    /// The table this relation protects.
+    pub fn table_name(&self) -> &TableName {
+        &self.name
+    }
+}
+
+#[async_trait]
+impl TableProvider for PolicyTable {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::View
+    }
+
+    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> datafusion::common::Result<Vec<TableProviderFilterPushDown>> {
+        Ok(filters
+            .iter()
+            .map(|f| {
+                if safe_to_push(f, &self.pushdown_columns) {
+                    TableProviderFilterPushDown::Inexact
+                } else {
+                    TableProviderFilterPushDown::Unsupported
+                }
+            })
+            .collect())
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn DfSession,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> datafusion::common::Result<Arc<dyn ExecutionPlan>> {
+        let mut builder = LogicalPlanBuilder::from(self.plan.clone());
+        for f in filters {
+            // Only filters accepted by `supports_filters_pushdown` arrive here;
+            // re-check so nothing unsafe is ever evaluated below the policy.
+            if safe_to_push(f, &self.pushdown_columns) {
+                builder = builder.filter(unqualify(f)?)?;
+            }
+        }
+        if let Some(indices) = projection {
+            let columns: Vec<Expr> = indices
+                .iter()
+                .map(|i| col(DfColumn::new_unqualified(self.schema.field(*i).name())))
+                .collect();
+            builder = builder.project(columns)?;
+        }
+        if let Some(n) = limit {
+            builder = builder.limit(0, Some(n))?;
+        }
+        let plan = builder.build()?;
+        let mut internal = self.internal.clone();
+        internal.mark_start_execution();
+        let physical = internal.create_physical_plan(&plan).await?;
+        Ok(Arc::new(PolicyBarrierExec::new(physical, self.name.to_string())))
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The barrier.
+
+/// Execution node that marks the top of a policy relation. It forwards
+/// batches unchanged but accepts no filter, projection, limit or sort from
+/// above, so optimizer rules cannot move user expressions into the policy;
+/// errors raised inside the policy are replaced by one that names the table
+/// and shows no value.
+#[derive(Debug)]
+pub struct PolicyBarrierExec {
+    input: Arc<dyn ExecutionPlan>,
+    table: String,
+    properties: Arc<PlanProperties>,
+}
+
+impl PolicyBarrierExec {
+    fn new(input: Arc<dyn ExecutionPlan>, table: String) -> Self {
+        let properties = Arc::clone(input.properties());
+        Self { input, table, properties }
+    }
+}
+
+impl DisplayAs for PolicyBarrierExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PolicyBarrierExec: table={}", self.table)
+    }
+}
+
+impl ExecutionPlan for PolicyBarrierExec {
+    fn name(&self) -> &str {
+        "PolicyBarrierExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.input]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> datafusion::common::Result<TreeNodeRecursion>,
+    ) -> datafusion::common::Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn benefits_from_input_partitioning(&self) -> Vec<bool> {
+        vec![false]
+    }
+
+    fn replace_children(
+        self: Arc<Self>,
+        mut children: Vec<Arc<dyn ExecutionPlan>>,
+        _options: ReplaceChildrenOptions,
+    ) -> datafusion::common::Result<Arc<dyn ExecutionPlan>> {
+        if children.len() != 1 {
+            return datafusion::common::internal_err!("PolicyBarrierExec has one child");
+        }
+        Ok(Arc::new(Self::new(children.swap_remove(0), self.table.clone())))
+    }
+
+    #[allow(deprecated)]
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> datafusion::common::Result<Arc<dyn ExecutionPlan>> {
+        self.replace_children(children, ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute))
+    }
+
+    fn execute(&self, partition: usize, context: Arc<TaskContext>) -> datafusion::common::Result<SendableRecordBatchStream> {
+        let table = self.table.clone();
+        let schema = self.input.schema();
+        let stream = self.input.execute(partition, context)?;
+        let mapped = stream.map(move |r| {
+            r.map_err(|e| {
+                // Resource errors pass through; anything else from inside the
+                // policy may carry raw values and is replaced.
+                if matches!(e, DataFusionError::ResourcesExhausted(_)) {
+                    return e;
+                }
+                DataFusionError::External(Box::new(VeilError::PolicyFailure(format!(
+                    "The policy on table {table} could not be evaluated for this row set; the query is denied."
+                ))))
+            })
+        });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(schema, mapped)))
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The second line of defence.
+
+/// Analyzer rule that fails any user plan reading a table that is not a
+/// policy relation. Checks only, so running it twice changes nothing.
+#[derive(Debug)]
+pub struct PolicyScanCheck;
+
+impl AnalyzerRule for PolicyScanCheck {
+    fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> datafusion::common::Result<LogicalPlan> {
+        plan.apply_with_subqueries(|node| {
+            if let LogicalPlan::TableScan(scan) = node {
+                let provider = source_as_provider(&scan.source)?;
+                if !provider.is::<PolicyTable>() {
+                    return plan_err!(
+                        "Veil denied the query: {} is not read through its policy relation",
+                        scan.table_name
+                    );
+                }
+            }
+            Ok(TreeNodeRecursion::Continue)
+        })?;
+        Ok(plan)
+    }
+
+    fn name(&self) -> &str {
+        "veil_policy_scan_check"
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Sessions.
+
+/// A user's session: runs Snowflake SQL with that user's policies.
+pub struct Session {
+    core: Arc<SessionCore>,
+    state: SessionState,
+    role: String,
+    user: String,
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session").field("user", &self.user).field("role", &self.role).finish()
+    }
+}
+
+impl Session {
+    /// The session's user.
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+
+    /// The session's primary role.
+    pub fn role(&self) -> &str {
+        &self.role
+    }
+
+    /// The enforcement mode.
+    pub fn mode(&self) -> EnforcementMode {
+        self.core.mode
+    }
+
+    /// Tables this session is granted.
+    pub fn granted_tables(&self) -> &BTreeSet<TableName> {
+        &self.core.granted
+    }
+
+    /// The compiled policies of `table`.
+    pub fn compiled_table(&self, table: &TableName) -> Option<&CompiledTable> {
+        self.core.compiled(table)
+    }
+
+    /// The session's entitlements.
+    pub fn entitlements(&self) -> &Entitlements {
+        &self.core.entitlements
+    }
+
+    /// Parses and checks one statement, and checks every table it names is
+    /// granted (SPEC rules 8, 10, 11).
+    pub fn check(&self, sql: &str) -> Result<CheckedStatement> {
+        let ws = &self.core.version.workspace;
+        let mut statements = match parse_statements(sql) {
+            Ok(s) => s,
+            Err(e) => {
+                if !looks_like_read(sql) {
+                    return Err(VeilError::StatementNotAllowed(statement_kind_of_text(sql)));
+                }
+                return Err(e);
+            }
+        };
+        if statements.len() != 1 {
+            return Err(VeilError::Refused(format!("Veil runs one statement at a time; got {}.", statements.len())));
+        }
+        let checked = check_statement(statements.remove(0), &ws.settings.default_database, &ws.settings.default_schema)?;
+        for t in &checked.tables {
+            let exists = ws.table(t).is_some() || *t == profile_table_name();
+            let granted = self.core.granted.contains(t) || *t == profile_table_name();
+            if !exists || !granted {
+                return Err(VeilError::NotAuthorized(t.to_string()));
+            }
+        }
+        Ok(checked)
+    }
+
+    /// Runs one statement and collects the result.
+    pub async fn sql(&self, sql: &str) -> Result<Vec<RecordBatch>> {
+        let checked = self.check(sql)?;
+        match &checked.kind {
+            StatementKind::ShowTables => return self.show_tables(),
+            StatementKind::Describe(t) => return self.describe(t).await,
+            StatementKind::Query | StatementKind::Explain => {}
+        }
+        let mut state = self.state.clone();
+        state.mark_start_execution();
+        let plan = state
+            .statement_to_plan(DfStatement::Statement(Box::new(checked.statement)))
+            .await
+            .map_err(|e| self.map_error(e))?;
+        SQLOptions::new()
+            .with_allow_ddl(false)
+            .with_allow_dml(false)
+            .with_allow_statements(false)
+            .verify_plan(&plan)
+            .map_err(|e| self.map_error(e))?;
+        let physical = state.create_physical_plan(&plan).await.map_err(|e| self.map_error(e))?;
+        let schema = physical.schema();
+        let batches = datafusion::physical_plan::collect(physical, Arc::new(TaskContext::from(&state)))
+            .await
+            .map_err(|e| self.map_error(e))?;
+        if batches.is_empty() {
+            // Keep the column names of an empty result.
+            return Ok(vec![RecordBatch::new_empty(schema)]);
+        }
+        Ok(batches)
+    }
+
+    fn map_error(&self, e: DataFusionError) -> VeilError {
+        let mapped = from_datafusion(e);
+        if let VeilError::DataFusion(inner) = &mapped {
+            let text = inner.to_string();
+            // A name DataFusion cannot resolve: same text as SPEC rule 8.
+            if let Some(rest) = text.split("table '").nth(1) {
+                if text.contains("not found") {
+                    let name = rest.split('\'').next().unwrap_or_default();
+                    return VeilError::NotAuthorized(name.to_string());
+                }
+            }
+        }
+        mapped
+    }
+
+    /// The policy SQL of each table the statement references, keyed by table.
+    pub fn policy_queries(&self, tables: &[TableName]) -> Result<HashMap<TableName, Query>> {
+        tables.iter().map(|t| Ok((t.clone(), self.core.policy_query(t)?))).collect()
+    }
+
+    /// The statement with every protected table replaced by its policy
+    /// relation: what `explain` prints.
+    pub fn rewritten_sql(&self, sql: &str) -> Result<String> {
+        let checked = self.check(sql)?;
+        let policies = self.policy_queries(&checked.tables)?;
+        let ws = &self.core.version.workspace;
+        let rewritten = rewrite_statement(&checked.statement, &policies, &ws.settings.default_database, &ws.settings.default_schema);
+        Ok(rewritten.to_string())
+    }
+
+    /// Runs the printed rewrite (what `explain` shows) directly on the raw
+    /// relations. Used by tests to prove the printed SQL and the enforced
+    /// path agree; it enforces the same policies, but without the barrier.
+    #[doc(hidden)]
+    pub async fn run_rewritten(&self, sql: &str) -> Result<Vec<RecordBatch>> {
+        let rewritten = self.rewritten_sql(sql)?;
+        let stmt = datafusion::sql::sqlparser::parser::Parser::new(&datafusion::sql::sqlparser::dialect::SnowflakeDialect {})
+            .try_with_sql(&rewritten)
+            .and_then(|mut p| p.parse_statement())
+            .map_err(|e| VeilError::Parse(format!("the rewritten SQL does not re-parse: {e}")))?;
+        let mut state = self.core.internal.clone();
+        state.mark_start_execution();
+        let plan = state.statement_to_plan(DfStatement::Statement(Box::new(stmt))).await?;
+        let physical = state.create_physical_plan(&plan).await?;
+        Ok(datafusion::physical_plan::collect(physical, Arc::new(TaskContext::from(&state))).await?)
+    }
+
+    fn show_tables(&self) -> Result<Vec<RecordBatch>> {
+        let tables: Vec<&TableName> = self.core.granted.iter().collect();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("database_name", DataType::Utf8, false),
+            Field::new("schema_name", DataType::Utf8, false),
+            Field::new("name", DataType::Utf8, false),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(StringArray::from_iter_values(tables.iter().map(|t| t.database.clone()))),
+                Arc::new(StringArray::from_iter_values(tables.iter().map(|t| t.schema.clone()))),
+                Arc::new(StringArray::from_iter_values(tables.iter().map(|t| t.table.clone()))),
+            ],
+        )?;
+        Ok(vec![batch])
+    }
+
+    async fn describe(&self, table: &TableName) -> Result<Vec<RecordBatch>> {
+        let ws = &self.core.version.workspace;
+        let Some(t) = ws.table(table) else {
+            return Err(VeilError::NotAuthorized(table.to_string()));
+        };
+        let compiled = self.core.compiled(table);
+        let policy = |name: &str| {
+            compiled
+                .and_then(|c| c.columns.iter().find(|col| col.name == name))
+                .and_then(|col| col.mask.as_ref().map(|m| m.policy.clone()))
+        };
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("name", DataType::Utf8, false),
+            Field::new("type", DataType::Utf8, false),
+            Field::new("masking_policy", DataType::Utf8, true),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(StringArray::from_iter_values(t.columns.iter().map(|c| c.name.clone()))),
+                Arc::new(StringArray::from_iter_values(t.columns.iter().map(|c| c.declared.to_string()))),
+                Arc::new(StringArray::from(t.columns.iter().map(|c| policy(&c.name)).collect::<Vec<_>>())),
+            ],
+        )?;
+        Ok(vec![batch])
+    }
+}
