@@ -12,12 +12,30 @@ use crate::session::Engine;
 
 /// The sample workspace's files, embedded so `veil demo` works anywhere.
 const SAMPLE_FILES: &[(&str, &[u8])] = &[
-    ("veil.yaml", include_bytes!("../../testdata/sample/veil.yaml")),
-    ("policies/masking.yaml", include_bytes!("../../testdata/sample/policies/masking.yaml")),
-    ("policies/rows.yaml", include_bytes!("../../testdata/sample/policies/rows.yaml")),
-    ("data/customers.csv", include_bytes!("../../testdata/sample/data/customers.csv")),
-    ("data/orders.parquet", include_bytes!("../../testdata/sample/data/orders.parquet")),
-    ("data/employees.ndjson", include_bytes!("../../testdata/sample/data/employees.ndjson")),
+    (
+        "veil.yaml",
+        include_bytes!("../../testdata/sample/veil.yaml"),
+    ),
+    (
+        "policies/masking.yaml",
+        include_bytes!("../../testdata/sample/policies/masking.yaml"),
+    ),
+    (
+        "policies/rows.yaml",
+        include_bytes!("../../testdata/sample/policies/rows.yaml"),
+    ),
+    (
+        "data/customers.csv",
+        include_bytes!("../../testdata/sample/data/customers.csv"),
+    ),
+    (
+        "data/orders.parquet",
+        include_bytes!("../../testdata/sample/data/orders.parquet"),
+    ),
+    (
+        "data/employees.ndjson",
+        include_bytes!("../../testdata/sample/data/employees.ndjson"),
+    ),
 ];
 
 /// The sample workspace directory: the source tree's copy when present,
@@ -31,18 +49,29 @@ pub fn sample_dir() -> Result<PathBuf> {
     for (name, bytes) in SAMPLE_FILES {
         let path = dir.join(name);
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| VeilError::workspace(parent.display().to_string(), e.to_string()))?;
+            std::fs::create_dir_all(parent)
+                .map_err(|e| VeilError::workspace(parent.display().to_string(), e.to_string()))?;
         }
-        std::fs::write(&path, bytes).map_err(|e| VeilError::workspace(path.display().to_string(), e.to_string()))?;
+        std::fs::write(&path, bytes)
+            .map_err(|e| VeilError::workspace(path.display().to_string(), e.to_string()))?;
     }
     Ok(dir)
 }
 
 /// The demo's queries.
 pub const DEMO_QUERIES: &[(&str, &str)] = &[
-    ("Customers", "SELECT id, name, email, ssn, phone, region, balance, notes FROM customers ORDER BY id"),
-    ("Orders by region", "SELECT region, count(*) AS orders, sum(amount) AS total FROM orders GROUP BY region ORDER BY region"),
-    ("Employees", "SELECT name, department, salary, manager_id FROM analytics.hr.employees ORDER BY emp_id"),
+    (
+        "Customers",
+        "SELECT id, name, email, ssn, phone, region, balance, notes FROM customers ORDER BY id",
+    ),
+    (
+        "Orders by region",
+        "SELECT region, count(*) AS orders, sum(amount) AS total FROM orders GROUP BY region ORDER BY region",
+    ),
+    (
+        "Employees",
+        "SELECT name, department, salary, manager_id FROM analytics.hr.employees ORDER BY emp_id",
+    ),
 ];
 
 /// The demo's personas: (user, purpose).
@@ -58,7 +87,11 @@ pub const DEMO_USERS: &[(&str, Option<&str>)] = &[
 /// Runs the demo on `engine` and returns the report.
 pub async fn run_demo(engine: &Engine) -> Result<String> {
     let mut out = String::new();
-    let _ = writeln!(out, "Veil demo — workspace {}\n", engine.workspace().dir.display());
+    let _ = writeln!(
+        out,
+        "Veil demo — workspace {}\n",
+        engine.workspace().dir.display()
+    );
     for (title, sql) in DEMO_QUERIES {
         let _ = writeln!(out, "════ {title}: {sql}\n");
         for (user, purpose) in DEMO_USERS {
@@ -84,30 +117,62 @@ pub async fn run_demo(engine: &Engine) -> Result<String> {
                     let _ = writeln!(out, "{}", table(&batches)?);
                     let checked = session.check(sql)?;
                     for t in &checked.tables {
-                        let Some(compiled) = session.compiled_table(t) else { continue };
+                        let Some(compiled) = session.compiled_table(t) else {
+                            continue;
+                        };
                         let ex = explain_table(compiled, session.entitlements());
-                        let visible = session.sql(&format!("SELECT count(*) FROM {t}")).await.map(|b| count(&b)).unwrap_or(0);
-                        let total = engine.admin_sql(&format!("SELECT count(*) FROM {t}")).await.map(|b| count(&b)).unwrap_or(0);
-                        let rules: Vec<String> = ex.rows.iter().filter(|r| r.applies).map(|r| r.policy.clone()).collect();
+                        let visible = session
+                            .sql(&format!("SELECT count(*) FROM {t}"))
+                            .await
+                            .map(|b| count(&b))
+                            .unwrap_or(0);
+                        let total = engine
+                            .admin_sql(&format!("SELECT count(*) FROM {t}"))
+                            .await
+                            .map(|b| count(&b))
+                            .unwrap_or(0);
+                        let rules: Vec<String> = ex
+                            .rows
+                            .iter()
+                            .filter(|r| r.applies)
+                            .map(|r| r.policy.clone())
+                            .collect();
                         let _ = writeln!(
                             out,
                             "   {t}: {} of {total} rows hidden; {}{}",
                             total.saturating_sub(visible),
                             ex.subscription,
-                            if rules.is_empty() { String::new() } else { format!("; row rules: {}", rules.join(", ")) }
+                            if rules.is_empty() {
+                                String::new()
+                            } else {
+                                format!("; row rules: {}", rules.join(", "))
+                            }
                         );
                         let shown: Vec<String> = batches
                             .first()
-                            .map(|b| b.schema().fields().iter().map(|f| f.name().to_uppercase()).collect())
+                            .map(|b| {
+                                b.schema()
+                                    .fields()
+                                    .iter()
+                                    .map(|f| f.name().to_uppercase())
+                                    .collect()
+                            })
                             .unwrap_or_default();
-                        for c in ex.columns.iter().filter(|c| c.mask.is_some() && shown.contains(&c.column)) {
+                        for c in ex
+                            .columns
+                            .iter()
+                            .filter(|c| c.mask.is_some() && shown.contains(&c.column))
+                        {
                             let _ = writeln!(
                                 out,
                                 "   {}: {} ({}{})",
                                 c.column,
                                 c.mask.as_deref().unwrap_or_default(),
                                 c.policy.as_deref().unwrap_or_default(),
-                                c.fallback.as_deref().map(|f| format!("; {f}")).unwrap_or_default()
+                                c.fallback
+                                    .as_deref()
+                                    .map(|f| format!("; {f}"))
+                                    .unwrap_or_default()
                             );
                         }
                     }
@@ -128,6 +193,10 @@ fn count(batches: &[datafusion::arrow::array::RecordBatch]) -> usize {
     batches
         .first()
         .filter(|b| b.num_columns() > 0 && b.num_rows() > 0)
-        .and_then(|b| b.column(0).as_primitive_opt::<Int64Type>().map(|a| if a.is_null(0) { 0 } else { a.value(0) as usize }))
+        .and_then(|b| {
+            b.column(0)
+                .as_primitive_opt::<Int64Type>()
+                .map(|a| if a.is_null(0) { 0 } else { a.value(0) as usize })
+        })
         .unwrap_or(0)
 }

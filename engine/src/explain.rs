@@ -14,8 +14,16 @@ use crate::session::{Session, profile_table_name};
 pub fn meets(c: &Condition, e: &Entitlements) -> bool {
     let mut checks = Vec::new();
     checks.extend(c.groups.iter().map(|g| e.groups.contains(g)));
-    checks.extend(c.attributes.iter().map(|(k, v)| e.attributes.get(k).is_some_and(|vs| vs.contains(v))));
-    checks.extend(c.purposes.iter().map(|p| e.current_purpose.as_deref() == Some(p.as_str()) && e.purposes.contains(p)));
+    checks.extend(
+        c.attributes
+            .iter()
+            .map(|(k, v)| e.attributes.get(k).is_some_and(|vs| vs.contains(v))),
+    );
+    checks.extend(
+        c.purposes
+            .iter()
+            .map(|p| e.current_purpose.as_deref() == Some(p.as_str()) && e.purposes.contains(p)),
+    );
     checks.extend(c.users.iter().map(|u| e.user == *u));
     checks.extend(c.roles.iter().map(|r| e.roles_in_session.contains(r)));
     match c.operator {
@@ -30,16 +38,28 @@ pub fn applicability(applies: &Applicability, e: &Entitlements) -> (bool, String
         Applicability::Everyone => (true, "applies to everyone".to_string()),
         Applicability::EveryoneExcept(c) => {
             if meets(c, e) {
-                (false, format!("exempt: {} meets the exception ({c})", e.user))
+                (
+                    false,
+                    format!("exempt: {} meets the exception ({c})", e.user),
+                )
             } else {
-                (true, format!("applies: {} does not meet the exception ({c})", e.user))
+                (
+                    true,
+                    format!("applies: {} does not meet the exception ({c})", e.user),
+                )
             }
         }
         Applicability::EveryoneWho(c) => {
             if meets(c, e) {
-                (true, format!("applies: {} meets the condition ({c})", e.user))
+                (
+                    true,
+                    format!("applies: {} meets the condition ({c})", e.user),
+                )
             } else {
-                (false, format!("{} does not meet the condition ({c})", e.user))
+                (
+                    false,
+                    format!("{} does not meet the condition ({c})", e.user),
+                )
             }
         }
     }
@@ -64,7 +84,14 @@ pub struct ColumnDecision {
 
 /// Decides what one column shows to the session's user.
 pub fn decide_column(column: &crate::compile::CompiledColumn, e: &Entitlements) -> ColumnDecision {
-    let Some(AppliedMask { policy, reason, mask, otherwise, applies }) = &column.mask else {
+    let Some(AppliedMask {
+        policy,
+        reason,
+        mask,
+        otherwise,
+        applies,
+    }) = &column.mask
+    else {
         return ColumnDecision {
             column: column.name.clone(),
             mask: None,
@@ -75,7 +102,11 @@ pub fn decide_column(column: &crate::compile::CompiledColumn, e: &Entitlements) 
         };
     };
     let (applies_here, why) = applicability(applies, e);
-    let shown = if applies_here { Some(mask) } else { otherwise.as_ref() };
+    let shown = if applies_here {
+        Some(mask)
+    } else {
+        otherwise.as_ref()
+    };
     ColumnDecision {
         column: column.name.clone(),
         mask: shown.map(|m| match &m.fallback {
@@ -109,11 +140,17 @@ pub struct RowDecision {
 fn describe_predicate(p: &RowPredicate) -> String {
     match p {
         RowPredicate::ValueIn { column, source, .. } => match source {
-            crate::compile::ValueSource::Attribute(k) => format!("{column} in the user's values of attribute {k}"),
+            crate::compile::ValueSource::Attribute(k) => {
+                format!("{column} in the user's values of attribute {k}")
+            }
             crate::compile::ValueSource::Groups => format!("{column} in the user's groups"),
         },
         RowPredicate::Where(e) => format!("where {e}"),
-        RowPredicate::TimeWindow { column, amount, unit } => format!("{column} within the last {amount} {unit:?}").to_lowercase(),
+        RowPredicate::TimeWindow {
+            column,
+            amount,
+            unit,
+        } => format!("{column} within the last {amount} {unit:?}").to_lowercase(),
         RowPredicate::Minimize { percent, .. } => format!("a deterministic {percent}% of rows"),
         RowPredicate::Purpose(p) => format!("only when acting under purpose {p}"),
     }
@@ -150,7 +187,8 @@ pub fn explain_table(t: &CompiledTable, e: &Entitlements) -> TableExplanation {
     } else if !sub.anyone && sub.grants.is_empty() {
         "not subscribed: no subscription policy and not an owner, so zero rows".to_string()
     } else {
-        "not subscribed: no grant policy admits the user or a guardrail fails, so zero rows".to_string()
+        "not subscribed: no grant policy admits the user or a guardrail fails, so zero rows"
+            .to_string()
     };
     TableExplanation {
         table: t.name.to_string(),
@@ -220,7 +258,11 @@ impl Session {
 
 impl fmt::Display for Explanation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "user {} · role {} · mode {}", self.user, self.role, self.mode)?;
+        writeln!(
+            f,
+            "user {} · role {} · mode {}",
+            self.user, self.role, self.mode
+        )?;
         if let Some(d) = &self.denied {
             writeln!(f, "\nDENIED: {d}")?;
         }
@@ -235,12 +277,20 @@ impl fmt::Display for Explanation {
             }
             for r in &t.rows {
                 let state = if r.applies { "filters" } else { "skipped" };
-                writeln!(f, "  row rule {} [{state}]: {} — {}", r.policy, r.predicate, r.reason)?;
+                writeln!(
+                    f,
+                    "  row rule {} [{state}]: {} — {}",
+                    r.policy, r.predicate, r.reason
+                )?;
             }
             for c in &t.columns {
                 match (&c.mask, &c.policy) {
-                    (Some(m), Some(p)) => writeln!(f, "  column {}: {m} by {p} — {}", c.column, c.reason)?,
-                    (None, Some(p)) => writeln!(f, "  column {}: raw — {p}: {}", c.column, c.reason)?,
+                    (Some(m), Some(p)) => {
+                        writeln!(f, "  column {}: {m} by {p} — {}", c.column, c.reason)?
+                    }
+                    (None, Some(p)) => {
+                        writeln!(f, "  column {}: raw — {p}: {}", c.column, c.reason)?
+                    }
                     _ => writeln!(f, "  column {}: raw — {}", c.column, c.reason)?,
                 }
                 if let Some(fb) = &c.fallback {

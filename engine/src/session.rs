@@ -22,7 +22,10 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use datafusion::arrow::array::{RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::catalog::{CatalogProvider, CatalogProviderList, MemoryCatalogProvider, MemoryCatalogProviderList, MemorySchemaProvider, SchemaProvider, Session as DfSession, TableProvider};
+use datafusion::catalog::{
+    CatalogProvider, CatalogProviderList, MemoryCatalogProvider, MemoryCatalogProviderList,
+    MemorySchemaProvider, SchemaProvider, Session as DfSession, TableProvider,
+};
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{Column as DfColumn, DataFusionError, plan_err};
@@ -32,7 +35,9 @@ use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::execution::{SendableRecordBatchStream, SessionState, TaskContext};
 use datafusion::logical_expr::planner::TypePlanner;
-use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, TableProviderFilterPushDown, TableType, col};
+use datafusion::logical_expr::{
+    Expr, LogicalPlan, LogicalPlanBuilder, TableProviderFilterPushDown, TableType, col,
+};
 use datafusion::optimizer::AnalyzerRule;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_plan::execution_plan::{ChildrenPropertiesMode, ReplaceChildrenOptions};
@@ -50,7 +55,10 @@ use crate::ident::parse_statements;
 use crate::load::data::raw_relation;
 use crate::model::{EnforcementMode, TableName, UserStatus, Workspace};
 use crate::profile::profile_batch;
-use crate::rewrite::{CheckedStatement, StatementKind, check_statement, looks_like_read, rewrite_statement, statement_kind_of_text};
+use crate::rewrite::{
+    CheckedStatement, StatementKind, check_statement, looks_like_read, rewrite_statement,
+    statement_kind_of_text,
+};
 
 /// Maps Snowflake type names DataFusion does not know (`NUMBER(p,s)`,
 /// `TIMESTAMP_NTZ`) in user SQL.
@@ -58,10 +66,15 @@ use crate::rewrite::{CheckedStatement, StatementKind, check_statement, looks_lik
 pub struct SnowflakeTypePlanner;
 
 impl TypePlanner for SnowflakeTypePlanner {
-    fn plan_type_field(&self, sql_type: &ast::DataType) -> datafusion::common::Result<Option<datafusion::arrow::datatypes::FieldRef>> {
+    fn plan_type_field(
+        &self,
+        sql_type: &ast::DataType,
+    ) -> datafusion::common::Result<Option<datafusion::arrow::datatypes::FieldRef>> {
         let text = sql_type.to_string();
         let upper = text.to_ascii_uppercase();
-        let known = upper.starts_with("NUMBER") || upper.starts_with("TIMESTAMP_NTZ") || upper.starts_with("DATETIME");
+        let known = upper.starts_with("NUMBER")
+            || upper.starts_with("TIMESTAMP_NTZ")
+            || upper.starts_with("DATETIME");
         if !known {
             return Ok(None);
         }
@@ -81,7 +94,9 @@ pub struct EngineVersion {
 
 impl fmt::Debug for EngineVersion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("EngineVersion").field("tables", &self.compiled.tables.len()).finish()
+        f.debug_struct("EngineVersion")
+            .field("tables", &self.compiled.tables.len())
+            .finish()
     }
 }
 
@@ -119,7 +134,11 @@ fn base_config(default_db: &str, default_schema: &str) -> SessionConfig {
         .with_default_catalog_and_schema(default_db, default_schema)
         .with_create_default_catalog_and_schema(false)
         .with_information_schema(false)
-        .with_target_partitions(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2))
+        .with_target_partitions(
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
+        )
         .set_bool("datafusion.sql_parser.enable_ident_normalization", false)
         .set_str("datafusion.sql_parser.dialect", "snowflake")
 }
@@ -138,7 +157,10 @@ impl Engine {
         let runtime = Arc::new(RuntimeEnv::default());
         let catalogs = Arc::new(MemoryCatalogProviderList::new());
         let mut internal = SessionStateBuilder::new()
-            .with_config(base_config(&ws.settings.default_database, &ws.settings.default_schema))
+            .with_config(base_config(
+                &ws.settings.default_database,
+                &ws.settings.default_schema,
+            ))
             .with_runtime_env(runtime)
             .with_default_features()
             .with_catalog_list(catalogs.clone() as Arc<dyn CatalogProviderList>)
@@ -166,16 +188,27 @@ impl Engine {
             })
         };
         for table in &ws.tables {
-            let rel = table.location.strip_prefix(&ws.dir).unwrap_or(&table.location).display().to_string();
+            let rel = table
+                .location
+                .strip_prefix(&ws.dir)
+                .unwrap_or(&table.location)
+                .display()
+                .to_string();
             let plan = raw_relation(&internal, table, &rel).await?;
             let view = ViewTable::new(plan, None);
-            schema_of(&table.name.database, &table.name.schema)?.register_table(table.name.table.clone(), Arc::new(view))?;
+            schema_of(&table.name.database, &table.name.schema)?
+                .register_table(table.name.table.clone(), Arc::new(view))?;
         }
         let profile = profile_batch(&ws, &compiled)?;
         let profile_table = MemTable::try_new(profile.schema(), vec![vec![profile]])?;
-        schema_of(PROFILE_TABLE[0], PROFILE_TABLE[1])?.register_table(PROFILE_TABLE[2].to_string(), Arc::new(profile_table))?;
+        schema_of(PROFILE_TABLE[0], PROFILE_TABLE[1])?
+            .register_table(PROFILE_TABLE[2].to_string(), Arc::new(profile_table))?;
         Ok(Self {
-            version: Arc::new(EngineVersion { workspace: ws, compiled, internal }),
+            version: Arc::new(EngineVersion {
+                workspace: ws,
+                compiled,
+                internal,
+            }),
         })
     }
 
@@ -201,27 +234,45 @@ impl Engine {
         let ws = &v.workspace;
         let user_name = crate::ident::normalize_ident(&options.user);
         let Some(user) = ws.user(&user_name) else {
-            return Err(VeilError::Session(format!("User '{user_name}' does not exist in this workspace.")));
+            return Err(VeilError::Session(format!(
+                "User '{user_name}' does not exist in this workspace."
+            )));
         };
         match user.status {
             UserStatus::Active => {}
-            UserStatus::Staged => return Err(VeilError::Session(format!("User '{user_name}' is staged and cannot query yet."))),
-            UserStatus::Disabled => return Err(VeilError::Session(format!("User '{user_name}' is disabled."))),
+            UserStatus::Staged => {
+                return Err(VeilError::Session(format!(
+                    "User '{user_name}' is staged and cannot query yet."
+                )));
+            }
+            UserStatus::Disabled => {
+                return Err(VeilError::Session(format!(
+                    "User '{user_name}' is disabled."
+                )));
+            }
         }
         let granted_roles: BTreeSet<String> = ws.role_closure(&user.roles);
         let role = match &options.role {
             Some(r) => {
                 let r = crate::ident::normalize_ident(r);
                 if !granted_roles.contains(&r) {
-                    return Err(VeilError::Session(format!("Role '{r}' is not granted to user '{user_name}'.")));
+                    return Err(VeilError::Session(format!(
+                        "Role '{r}' is not granted to user '{user_name}'."
+                    )));
                 }
                 r
             }
-            None => user.roles.first().cloned().unwrap_or_else(|| "PUBLIC".to_string()),
+            None => user
+                .roles
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "PUBLIC".to_string()),
         };
         if let Some(p) = &options.purpose {
             if !user.purposes.contains(p) {
-                return Err(VeilError::Session(format!("User '{user_name}' has not acknowledged purpose '{p}'.")));
+                return Err(VeilError::Session(format!(
+                    "User '{user_name}' has not acknowledged purpose '{p}'."
+                )));
             }
         }
         let roles_in_session: BTreeSet<String> = if ws.settings.secondary_roles_all {
@@ -265,13 +316,19 @@ impl Engine {
         });
         let catalog = build_user_catalog(&core);
         let mut builder = SessionStateBuilder::new()
-            .with_config(base_config(&ws.settings.default_database, &ws.settings.default_schema))
+            .with_config(base_config(
+                &ws.settings.default_database,
+                &ws.settings.default_schema,
+            ))
             .with_runtime_env(Arc::clone(v.internal.runtime_env()))
             .with_default_features()
             .with_catalog_list(catalog)
             .with_type_planner(Arc::new(SnowflakeTypePlanner))
             .with_analyzer_rule(Arc::new(PolicyScanCheck));
-        let user_functions: Vec<_> = context.into_iter().filter(|f| !f.name().starts_with("veil_")).collect();
+        let user_functions: Vec<_> = context
+            .into_iter()
+            .filter(|f| !f.name().starts_with("veil_"))
+            .collect();
         builder = builder.with_scalar_functions({
             let mut all = datafusion::execution::SessionStateDefaults::default_scalar_functions();
             all.extend(user_functions);
@@ -290,13 +347,21 @@ impl Engine {
     /// administrators, tests and `demo`'s hidden-row counts). Never expose this
     /// to users.
     pub async fn admin_sql(&self, sql: &str) -> Result<Vec<RecordBatch>> {
-        let stmt = parse_statements(sql)?.into_iter().next().ok_or_else(|| VeilError::Parse("empty SQL".into()))?;
+        let stmt = parse_statements(sql)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| VeilError::Parse("empty SQL".into()))?;
         let mut state = self.version.internal.clone();
         state.mark_start_execution();
         let state = &state;
-        let plan = state.statement_to_plan(DfStatement::Statement(Box::new(stmt))).await?;
+        let plan = state
+            .statement_to_plan(DfStatement::Statement(Box::new(stmt)))
+            .await?;
         let physical = state.create_physical_plan(&plan).await?;
-        Ok(datafusion::physical_plan::collect(physical, Arc::new(TaskContext::from(state))).await?)
+        Ok(
+            datafusion::physical_plan::collect(physical, Arc::new(TaskContext::from(state)))
+                .await?,
+        )
     }
 }
 
@@ -312,7 +377,9 @@ pub(crate) struct SessionCore {
 
 impl fmt::Debug for SessionCore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SessionCore").field("user", &self.entitlements.user).finish()
+        f.debug_struct("SessionCore")
+            .field("user", &self.entitlements.user)
+            .finish()
     }
 }
 
@@ -333,8 +400,14 @@ impl SessionCore {
         if *table == profile_table_name() {
             return profile_policy_query();
         }
-        let compiled = self.compiled(table).ok_or_else(|| VeilError::NotAuthorized(table.to_string()))?;
-        policy_query(compiled, &self.version.workspace.settings, self.render_mode())
+        let compiled = self
+            .compiled(table)
+            .ok_or_else(|| VeilError::NotAuthorized(table.to_string()))?;
+        policy_query(
+            compiled,
+            &self.version.workspace.settings,
+            self.render_mode(),
+        )
     }
 
     /// The policy relation of `table`, planned once per session.
@@ -345,7 +418,9 @@ impl SessionCore {
         let query = self.policy_query(table)?;
         let plan = self
             .internal
-            .statement_to_plan(DfStatement::Statement(Box::new(Statement::Query(Box::new(query)))))
+            .statement_to_plan(DfStatement::Statement(Box::new(Statement::Query(
+                Box::new(query),
+            ))))
             .await?;
         let schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
         let pushdown_columns = match self.compiled(table) {
@@ -424,7 +499,11 @@ struct UserSchema {
 
 fn build_user_catalog(core: &Arc<SessionCore>) -> Arc<dyn CatalogProviderList> {
     let mut layout: BTreeMap<String, BTreeMap<String, BTreeSet<String>>> = BTreeMap::new();
-    for t in core.granted.iter().chain(std::iter::once(&profile_table_name())) {
+    for t in core
+        .granted
+        .iter()
+        .chain(std::iter::once(&profile_table_name()))
+    {
         layout
             .entry(t.database.clone())
             .or_default()
@@ -456,7 +535,11 @@ fn build_user_catalog(core: &Arc<SessionCore>) -> Arc<dyn CatalogProviderList> {
 }
 
 impl CatalogProviderList for UserCatalogList {
-    fn register_catalog(&self, _name: String, _catalog: Arc<dyn CatalogProvider>) -> Option<Arc<dyn CatalogProvider>> {
+    fn register_catalog(
+        &self,
+        _name: String,
+        _catalog: Arc<dyn CatalogProvider>,
+    ) -> Option<Arc<dyn CatalogProvider>> {
         None
     }
 
@@ -465,7 +548,9 @@ impl CatalogProviderList for UserCatalogList {
     }
 
     fn catalog(&self, name: &str) -> Option<Arc<dyn CatalogProvider>> {
-        self.catalogs.get(name).map(|c| Arc::clone(c) as Arc<dyn CatalogProvider>)
+        self.catalogs
+            .get(name)
+            .map(|c| Arc::clone(c) as Arc<dyn CatalogProvider>)
     }
 }
 
@@ -475,7 +560,9 @@ impl CatalogProvider for UserCatalog {
     }
 
     fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
-        self.schemas.get(name).map(|s| Arc::clone(s) as Arc<dyn SchemaProvider>)
+        self.schemas
+            .get(name)
+            .map(|s| Arc::clone(s) as Arc<dyn SchemaProvider>)
     }
 }
 
@@ -485,7 +572,10 @@ impl SchemaProvider for UserSchema {
         self.tables.iter().cloned().collect()
     }
 
-    async fn table(&self, name: &str) -> datafusion::common::Result<Option<Arc<dyn TableProvider>>> {
+    async fn table(
+        &self,
+        name: &str,
+    ) -> datafusion::common::Result<Option<Arc<dyn TableProvider>>> {
         if !self.tables.contains(name) {
             return Ok(None);
         }
@@ -494,7 +584,11 @@ impl SchemaProvider for UserSchema {
             schema: self.schema.clone(),
             table: name.to_string(),
         };
-        let policy = self.core.policy_table(&table).await.map_err(DataFusionError::from)?;
+        let policy = self
+            .core
+            .policy_table(&table)
+            .await
+            .map_err(DataFusionError::from)?;
         Ok(Some(policy as Arc<dyn TableProvider>))
     }
 
@@ -527,14 +621,29 @@ fn safe_to_push(expr: &Expr, unmasked: &HashSet<String>) -> bool {
         Expr::Column(c) => unmasked.contains(&c.name),
         Expr::Literal(_, _) => true,
         Expr::BinaryExpr(b) => {
-            matches!(b.op, Eq | NotEq | Lt | LtEq | Gt | GtEq | And | Or | IsDistinctFrom | IsNotDistinctFrom)
-                && safe_to_push(&b.left, unmasked)
+            matches!(
+                b.op,
+                Eq | NotEq | Lt | LtEq | Gt | GtEq | And | Or | IsDistinctFrom | IsNotDistinctFrom
+            ) && safe_to_push(&b.left, unmasked)
                 && safe_to_push(&b.right, unmasked)
         }
-        Expr::Not(e) | Expr::IsNull(e) | Expr::IsNotNull(e) | Expr::IsTrue(e) | Expr::IsFalse(e) => safe_to_push(e, unmasked),
-        Expr::InList(l) => safe_to_push(&l.expr, unmasked) && l.list.iter().all(|e| matches!(e, Expr::Literal(_, _))),
-        Expr::Between(b) => safe_to_push(&b.expr, unmasked) && safe_to_push(&b.low, unmasked) && safe_to_push(&b.high, unmasked),
-        Expr::Like(l) => safe_to_push(&l.expr, unmasked) && matches!(l.pattern.as_ref(), Expr::Literal(_, _)),
+        Expr::Not(e)
+        | Expr::IsNull(e)
+        | Expr::IsNotNull(e)
+        | Expr::IsTrue(e)
+        | Expr::IsFalse(e) => safe_to_push(e, unmasked),
+        Expr::InList(l) => {
+            safe_to_push(&l.expr, unmasked)
+                && l.list.iter().all(|e| matches!(e, Expr::Literal(_, _)))
+        }
+        Expr::Between(b) => {
+            safe_to_push(&b.expr, unmasked)
+                && safe_to_push(&b.low, unmasked)
+                && safe_to_push(&b.high, unmasked)
+        }
+        Expr::Like(l) => {
+            safe_to_push(&l.expr, unmasked) && matches!(l.pattern.as_ref(), Expr::Literal(_, _))
+        }
         _ => false,
     }
 }
@@ -542,7 +651,9 @@ fn safe_to_push(expr: &Expr, unmasked: &HashSet<String>) -> bool {
 fn unqualify(expr: &Expr) -> datafusion::common::Result<Expr> {
     expr.clone()
         .transform(|e| match e {
-            Expr::Column(c) => Ok(Transformed::yes(Expr::Column(DfColumn::new_unqualified(c.name)))),
+            Expr::Column(c) => Ok(Transformed::yes(Expr::Column(DfColumn::new_unqualified(
+                c.name,
+            )))),
             other => Ok(Transformed::no(other)),
         })
         .map(|t| t.data)
@@ -565,7 +676,10 @@ impl TableProvider for PolicyTable {
         TableType::View
     }
 
-    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> datafusion::common::Result<Vec<TableProviderFilterPushDown>> {
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> datafusion::common::Result<Vec<TableProviderFilterPushDown>> {
         Ok(filters
             .iter()
             .map(|f| {
@@ -607,7 +721,10 @@ impl TableProvider for PolicyTable {
         let mut internal = self.internal.clone();
         internal.mark_start_execution();
         let physical = internal.create_physical_plan(&plan).await?;
-        Ok(Arc::new(PolicyBarrierExec::new(physical, self.name.to_string())))
+        Ok(Arc::new(PolicyBarrierExec::new(
+            physical,
+            self.name.to_string(),
+        )))
     }
 }
 
@@ -629,7 +746,11 @@ pub struct PolicyBarrierExec {
 impl PolicyBarrierExec {
     fn new(input: Arc<dyn ExecutionPlan>, table: String) -> Self {
         let properties = Arc::clone(input.properties());
-        Self { input, table, properties }
+        Self {
+            input,
+            table,
+            properties,
+        }
     }
 }
 
@@ -671,7 +792,10 @@ impl ExecutionPlan for PolicyBarrierExec {
         if children.len() != 1 {
             return datafusion::common::internal_err!("PolicyBarrierExec has one child");
         }
-        Ok(Arc::new(Self::new(children.swap_remove(0), self.table.clone())))
+        Ok(Arc::new(Self::new(
+            children.swap_remove(0),
+            self.table.clone(),
+        )))
     }
 
     #[allow(deprecated)]
@@ -679,10 +803,17 @@ impl ExecutionPlan for PolicyBarrierExec {
         self: Arc<Self>,
         children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> datafusion::common::Result<Arc<dyn ExecutionPlan>> {
-        self.replace_children(children, ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute))
+        self.replace_children(
+            children,
+            ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute),
+        )
     }
 
-    fn execute(&self, partition: usize, context: Arc<TaskContext>) -> datafusion::common::Result<SendableRecordBatchStream> {
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> datafusion::common::Result<SendableRecordBatchStream> {
         let table = self.table.clone();
         let schema = self.input.schema();
         let stream = self.input.execute(partition, context)?;
@@ -711,7 +842,11 @@ impl ExecutionPlan for PolicyBarrierExec {
 pub struct PolicyScanCheck;
 
 impl AnalyzerRule for PolicyScanCheck {
-    fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> datafusion::common::Result<LogicalPlan> {
+    fn analyze(
+        &self,
+        plan: LogicalPlan,
+        _config: &ConfigOptions,
+    ) -> datafusion::common::Result<LogicalPlan> {
         plan.apply_with_subqueries(|node| {
             if let LogicalPlan::TableScan(scan) = node {
                 let provider = source_as_provider(&scan.source)?;
@@ -745,7 +880,10 @@ pub struct Session {
 
 impl fmt::Debug for Session {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Session").field("user", &self.user).field("role", &self.role).finish()
+        f.debug_struct("Session")
+            .field("user", &self.user)
+            .field("role", &self.role)
+            .finish()
     }
 }
 
@@ -794,9 +932,16 @@ impl Session {
             }
         };
         if statements.len() != 1 {
-            return Err(VeilError::Refused(format!("Veil runs one statement at a time; got {}.", statements.len())));
+            return Err(VeilError::Refused(format!(
+                "Veil runs one statement at a time; got {}.",
+                statements.len()
+            )));
         }
-        let checked = check_statement(statements.remove(0), &ws.settings.default_database, &ws.settings.default_schema)?;
+        let checked = check_statement(
+            statements.remove(0),
+            &ws.settings.default_database,
+            &ws.settings.default_schema,
+        )?;
         for t in &checked.tables {
             let exists = ws.table(t).is_some() || *t == profile_table_name();
             let granted = self.core.granted.contains(t) || *t == profile_table_name();
@@ -827,11 +972,15 @@ impl Session {
             .with_allow_statements(false)
             .verify_plan(&plan)
             .map_err(|e| self.map_error(e))?;
-        let physical = state.create_physical_plan(&plan).await.map_err(|e| self.map_error(e))?;
-        let schema = physical.schema();
-        let batches = datafusion::physical_plan::collect(physical, Arc::new(TaskContext::from(&state)))
+        let physical = state
+            .create_physical_plan(&plan)
             .await
             .map_err(|e| self.map_error(e))?;
+        let schema = physical.schema();
+        let batches =
+            datafusion::physical_plan::collect(physical, Arc::new(TaskContext::from(&state)))
+                .await
+                .map_err(|e| self.map_error(e))?;
         if batches.is_empty() {
             // Keep the column names of an empty result.
             return Ok(vec![RecordBatch::new_empty(schema)]);
@@ -856,7 +1005,10 @@ impl Session {
 
     /// The policy SQL of each table the statement references, keyed by table.
     pub fn policy_queries(&self, tables: &[TableName]) -> Result<HashMap<TableName, Query>> {
-        tables.iter().map(|t| Ok((t.clone(), self.core.policy_query(t)?))).collect()
+        tables
+            .iter()
+            .map(|t| Ok((t.clone(), self.core.policy_query(t)?)))
+            .collect()
     }
 
     /// The statement with every protected table replaced by its policy
@@ -865,7 +1017,12 @@ impl Session {
         let checked = self.check(sql)?;
         let policies = self.policy_queries(&checked.tables)?;
         let ws = &self.core.version.workspace;
-        let rewritten = rewrite_statement(&checked.statement, &policies, &ws.settings.default_database, &ws.settings.default_schema);
+        let rewritten = rewrite_statement(
+            &checked.statement,
+            &policies,
+            &ws.settings.default_database,
+            &ws.settings.default_schema,
+        );
         Ok(rewritten.to_string())
     }
 
@@ -875,15 +1032,22 @@ impl Session {
     #[doc(hidden)]
     pub async fn run_rewritten(&self, sql: &str) -> Result<Vec<RecordBatch>> {
         let rewritten = self.rewritten_sql(sql)?;
-        let stmt = datafusion::sql::sqlparser::parser::Parser::new(&datafusion::sql::sqlparser::dialect::SnowflakeDialect {})
-            .try_with_sql(&rewritten)
-            .and_then(|mut p| p.parse_statement())
-            .map_err(|e| VeilError::Parse(format!("the rewritten SQL does not re-parse: {e}")))?;
+        let stmt = datafusion::sql::sqlparser::parser::Parser::new(
+            &datafusion::sql::sqlparser::dialect::SnowflakeDialect {},
+        )
+        .try_with_sql(&rewritten)
+        .and_then(|mut p| p.parse_statement())
+        .map_err(|e| VeilError::Parse(format!("the rewritten SQL does not re-parse: {e}")))?;
         let mut state = self.core.internal.clone();
         state.mark_start_execution();
-        let plan = state.statement_to_plan(DfStatement::Statement(Box::new(stmt))).await?;
+        let plan = state
+            .statement_to_plan(DfStatement::Statement(Box::new(stmt)))
+            .await?;
         let physical = state.create_physical_plan(&plan).await?;
-        Ok(datafusion::physical_plan::collect(physical, Arc::new(TaskContext::from(&state))).await?)
+        Ok(
+            datafusion::physical_plan::collect(physical, Arc::new(TaskContext::from(&state)))
+                .await?,
+        )
     }
 
     fn show_tables(&self) -> Result<Vec<RecordBatch>> {
@@ -896,9 +1060,15 @@ impl Session {
         let batch = RecordBatch::try_new(
             schema,
             vec![
-                Arc::new(StringArray::from_iter_values(tables.iter().map(|t| t.database.clone()))),
-                Arc::new(StringArray::from_iter_values(tables.iter().map(|t| t.schema.clone()))),
-                Arc::new(StringArray::from_iter_values(tables.iter().map(|t| t.table.clone()))),
+                Arc::new(StringArray::from_iter_values(
+                    tables.iter().map(|t| t.database.clone()),
+                )),
+                Arc::new(StringArray::from_iter_values(
+                    tables.iter().map(|t| t.schema.clone()),
+                )),
+                Arc::new(StringArray::from_iter_values(
+                    tables.iter().map(|t| t.table.clone()),
+                )),
             ],
         )?;
         Ok(vec![batch])
@@ -923,9 +1093,18 @@ impl Session {
         let batch = RecordBatch::try_new(
             schema,
             vec![
-                Arc::new(StringArray::from_iter_values(t.columns.iter().map(|c| c.name.clone()))),
-                Arc::new(StringArray::from_iter_values(t.columns.iter().map(|c| c.declared.to_string()))),
-                Arc::new(StringArray::from(t.columns.iter().map(|c| policy(&c.name)).collect::<Vec<_>>())),
+                Arc::new(StringArray::from_iter_values(
+                    t.columns.iter().map(|c| c.name.clone()),
+                )),
+                Arc::new(StringArray::from_iter_values(
+                    t.columns.iter().map(|c| c.declared.to_string()),
+                )),
+                Arc::new(StringArray::from(
+                    t.columns
+                        .iter()
+                        .map(|c| policy(&c.name))
+                        .collect::<Vec<_>>(),
+                )),
             ],
         )?;
         Ok(vec![batch])

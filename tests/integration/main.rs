@@ -1,1 +1,19 @@
-fn main() {}
+//! Veil's integration tests in one binary (each test binary links all of
+//! DataFusion): per-user golden files, the security suite, semantics and
+//! error texts, and property tests. Run with `cargo test`.
+
+mod common;
+mod golden;
+mod props;
+mod security;
+mod semantics;
+
+fn main() {
+    let args = libtest_mimic::Arguments::from_args();
+    let mut trials = Vec::new();
+    trials.extend(golden::trials());
+    trials.extend(security::trials());
+    trials.extend(semantics::trials());
+    trials.extend(props::trials());
+    libtest_mimic::run(&args, trials).exit();
+}

@@ -68,7 +68,11 @@ impl SessionContextFunc {
             Kind::IsRoleInSession => Signature::any(1, Volatility::Stable),
             _ => Signature::nullary(Volatility::Stable),
         };
-        Self { kind, signature, identity }
+        Self {
+            kind,
+            signature,
+            identity,
+        }
     }
 
     fn value(&self) -> ScalarValue {
@@ -77,7 +81,11 @@ impl SessionContextFunc {
             Kind::CurrentUser => ScalarValue::Utf8(Some(id.user.clone())),
             Kind::CurrentRole | Kind::InvokerRole => ScalarValue::Utf8(Some(id.role.clone())),
             Kind::AvailableRoles => {
-                let quoted: Vec<String> = id.available_roles.iter().map(|r| format!("\"{r}\"")).collect();
+                let quoted: Vec<String> = id
+                    .available_roles
+                    .iter()
+                    .map(|r| format!("\"{r}\""))
+                    .collect();
                 ScalarValue::Utf8(Some(format!("[{}]", quoted.join(","))))
             }
             Kind::Purpose => ScalarValue::Utf8(id.purpose.clone()),
@@ -117,12 +125,18 @@ impl ScalarUDFImpl for SessionContextFunc {
     fn simplify(&self, args: Vec<Expr>, _info: &SimplifyContext) -> Result<ExprSimplifyResult> {
         match self.kind {
             Kind::IsRoleInSession => match args.first() {
-                Some(Expr::Literal(ScalarValue::Utf8(Some(r)) | ScalarValue::Utf8View(Some(r)) | ScalarValue::LargeUtf8(Some(r)), _)) => {
-                    Ok(ExprSimplifyResult::Simplified(lit(self.has_role(r))))
-                }
+                Some(Expr::Literal(
+                    ScalarValue::Utf8(Some(r))
+                    | ScalarValue::Utf8View(Some(r))
+                    | ScalarValue::LargeUtf8(Some(r)),
+                    _,
+                )) => Ok(ExprSimplifyResult::Simplified(lit(self.has_role(r)))),
                 _ => Ok(ExprSimplifyResult::Original(args)),
             },
-            _ => Ok(ExprSimplifyResult::Simplified(Expr::Literal(self.value(), None))),
+            _ => Ok(ExprSimplifyResult::Simplified(Expr::Literal(
+                self.value(),
+                None,
+            ))),
         }
     }
 
@@ -132,7 +146,10 @@ impl ScalarUDFImpl for SessionContextFunc {
                 let Some(arg) = args.args.first() else {
                     return exec_err!("IS_ROLE_IN_SESSION needs a role name");
                 };
-                let array = datafusion::arrow::compute::cast(&arg.clone().into_array(args.number_rows)?, &DataType::Utf8)?;
+                let array = datafusion::arrow::compute::cast(
+                    &arg.clone().into_array(args.number_rows)?,
+                    &DataType::Utf8,
+                )?;
                 let names = array.as_string::<i32>();
                 let out: BooleanArray = names.iter().map(|n| n.map(|n| self.has_role(n))).collect();
                 if matches!(arg, ColumnarValue::Scalar(_)) && out.len() == 1 {
@@ -157,7 +174,12 @@ pub fn context_functions(identity: SessionIdentity) -> Vec<Arc<ScalarUDF>> {
         Kind::Purpose,
     ]
     .into_iter()
-    .map(|k| Arc::new(ScalarUDF::new_from_impl(SessionContextFunc::new(k, Arc::clone(&identity)))))
+    .map(|k| {
+        Arc::new(ScalarUDF::new_from_impl(SessionContextFunc::new(
+            k,
+            Arc::clone(&identity),
+        )))
+    })
     .collect()
 }
 

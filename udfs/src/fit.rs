@@ -74,12 +74,18 @@ pub fn parse_decimal(text: &str) -> Option<(i128, u32)> {
     if int_part.is_empty() && frac_part.is_empty() {
         return None;
     }
-    if !int_part.chars().chain(frac_part.chars()).all(|c| c.is_ascii_digit()) {
+    if !int_part
+        .chars()
+        .chain(frac_part.chars())
+        .all(|c| c.is_ascii_digit())
+    {
         return None;
     }
     let mut mantissa: i128 = 0;
     for c in int_part.chars().chain(frac_part.chars()) {
-        mantissa = mantissa.checked_mul(10)?.checked_add(i128::from(c as u8 - b'0'))?;
+        mantissa = mantissa
+            .checked_mul(10)?
+            .checked_add(i128::from(c as u8 - b'0'))?;
     }
     let scale = u32::try_from(frac_part.len()).ok()?;
     if scale > 38 {

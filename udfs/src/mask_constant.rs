@@ -30,7 +30,11 @@ impl Default for MaskConstantFunc {
 
 /// The constant `literal` as a value of `data_type`, fitted to `declared`;
 /// NULL when it cannot be represented (fail closed, never an error).
-pub fn fitted_constant(literal: &str, declared: SnowflakeType, data_type: &DataType) -> ScalarValue {
+pub fn fitted_constant(
+    literal: &str,
+    declared: SnowflakeType,
+    data_type: &DataType,
+) -> ScalarValue {
     let text = match declared {
         SnowflakeType::Varchar(n) => truncate_chars(literal, n).to_string(),
         _ => literal.to_string(),
@@ -42,15 +46,15 @@ pub fn fitted_constant(literal: &str, declared: SnowflakeType, data_type: &DataT
     // Numbers that overflow the declared precision are clamped toward zero.
     if let SnowflakeType::Number { precision, .. } = declared {
         let clamped = match &value {
-            ScalarValue::Int64(Some(v)) => {
-                clamp_to_precision(i128::from(*v), precision, 1).and_then(|c| i64::try_from(c).ok()).map(|c| ScalarValue::Int64(Some(c)))
-            }
-            ScalarValue::Decimal128(Some(v), p, s) => {
-                clamp_to_precision(*v, precision, 1).map(|c| ScalarValue::Decimal128(Some(c), *p, *s))
-            }
+            ScalarValue::Int64(Some(v)) => clamp_to_precision(i128::from(*v), precision, 1)
+                .and_then(|c| i64::try_from(c).ok())
+                .map(|c| ScalarValue::Int64(Some(c))),
+            ScalarValue::Decimal128(Some(v), p, s) => clamp_to_precision(*v, precision, 1)
+                .map(|c| ScalarValue::Decimal128(Some(c), *p, *s)),
             other => Some(other.clone()),
         };
-        return clamped.unwrap_or_else(|| ScalarValue::try_from(data_type).unwrap_or(ScalarValue::Null));
+        return clamped
+            .unwrap_or_else(|| ScalarValue::try_from(data_type).unwrap_or(ScalarValue::Null));
     }
     value
 }
@@ -85,7 +89,9 @@ impl ScalarUDFImpl for MaskConstantFunc {
             constant = ScalarValue::Dictionary(k.clone(), Box::new(constant));
         }
         match args.args.first() {
-            Some(ColumnarValue::Array(a)) => Ok(ColumnarValue::Array(constant.to_array_of_size(a.len())?)),
+            Some(ColumnarValue::Array(a)) => {
+                Ok(ColumnarValue::Array(constant.to_array_of_size(a.len())?))
+            }
             _ => Ok(ColumnarValue::Scalar(constant)),
         }
     }
@@ -119,8 +125,17 @@ mod tests {
     #[test]
     fn numeric_constants_are_clamped() {
         let d = SnowflakeType::parse("NUMBER(3,0)").unwrap();
-        assert_eq!(fitted_constant("12345", d, &DataType::Int64), ScalarValue::Int64(Some(999)));
-        assert_eq!(fitted_constant("-7", d, &DataType::Int64), ScalarValue::Int64(Some(-7)));
-        assert_eq!(fitted_constant("abc", d, &DataType::Int64), ScalarValue::Int64(None));
+        assert_eq!(
+            fitted_constant("12345", d, &DataType::Int64),
+            ScalarValue::Int64(Some(999))
+        );
+        assert_eq!(
+            fitted_constant("-7", d, &DataType::Int64),
+            ScalarValue::Int64(Some(-7))
+        );
+        assert_eq!(
+            fitted_constant("abc", d, &DataType::Int64),
+            ScalarValue::Int64(None)
+        );
     }
 }

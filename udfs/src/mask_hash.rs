@@ -16,7 +16,9 @@ use datafusion::logical_expr::{
 use sha2::{Digest, Sha256};
 
 use crate::fit::truncate_chars;
-use crate::strings::{apply_to_first, literal_str, literal_type, map_strings, max_chars, string_return_type};
+use crate::strings::{
+    apply_to_first, literal_str, literal_type, map_strings, max_chars, string_return_type,
+};
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
@@ -29,7 +31,9 @@ pub struct MaskHashFunc {
 
 impl fmt::Debug for MaskHashFunc {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MaskHashFunc").field("secret", &"<redacted>").finish()
+        f.debug_struct("MaskHashFunc")
+            .field("secret", &"<redacted>")
+            .finish()
     }
 }
 
@@ -146,7 +150,10 @@ mod tests {
         assert_ne!(per_table, other_table);
         assert_ne!(per_table, global);
         // Global scope salts with the secret alone: sha256("k" || "v").
-        let expected: String = Sha256::digest(b"kv").iter().map(|b| format!("{b:02x}")).collect();
+        let expected: String = Sha256::digest(b"kv")
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         assert_eq!(global, expected);
     }
 
@@ -155,7 +162,12 @@ mod tests {
         let udf = mask_hash("k");
         let full = reference_hash("k", "", "x", 64);
         assert_eq!(full.len(), 64);
-        check_all_layouts(&udf, &[Some("x")], &[lit(""), lit("STRING")], &[Some(&full)]);
+        check_all_layouts(
+            &udf,
+            &[Some("x")],
+            &[lit(""), lit("STRING")],
+            &[Some(&full)],
+        );
     }
 
     #[test]

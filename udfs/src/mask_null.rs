@@ -42,7 +42,9 @@ impl ScalarUDFImpl for MaskNullFunc {
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let null = ScalarValue::try_from(args.return_type())?;
         match args.args.first() {
-            Some(ColumnarValue::Array(a)) => Ok(ColumnarValue::Array(null.to_array_of_size(a.len())?)),
+            Some(ColumnarValue::Array(a)) => {
+                Ok(ColumnarValue::Array(null.to_array_of_size(a.len())?))
+            }
             _ => Ok(ColumnarValue::Scalar(null)),
         }
     }
@@ -70,7 +72,10 @@ mod tests {
             assert_eq!(out.null_count(), 3);
         }
         let numbers: Arc<dyn Array> = Arc::new(Int64Array::from(vec![1, 2]));
-        let out = invoke(&mask_null(), ColumnarValue::Array(numbers), &[]).unwrap().into_array(2).unwrap();
+        let out = invoke(&mask_null(), ColumnarValue::Array(numbers), &[])
+            .unwrap()
+            .into_array(2)
+            .unwrap();
         assert_eq!(out.data_type(), &DataType::Int64);
         assert_eq!(out.null_count(), 2);
     }

@@ -17,7 +17,9 @@ use regex::Regex;
 
 use crate::fit::push_truncated;
 use crate::memo::MaskMemo;
-use crate::strings::{apply_to_first, literal_str, literal_type, map_strings, max_chars, string_return_type};
+use crate::strings::{
+    apply_to_first, literal_str, literal_type, map_strings, max_chars, string_return_type,
+};
 
 /// Regex replacement mask with a bounded memo.
 pub struct MaskRegexFunc {
@@ -28,7 +30,9 @@ pub struct MaskRegexFunc {
 
 impl std::fmt::Debug for MaskRegexFunc {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MaskRegexFunc").field("memo", &self.memo).finish()
+        f.debug_struct("MaskRegexFunc")
+            .field("memo", &self.memo)
+            .finish()
     }
 }
 
@@ -107,7 +111,10 @@ impl ScalarUDFImpl for MaskRegexFunc {
         let declared = literal_type(&args.args, 3)?;
         let max = max_chars(declared);
         let regex = self.regex(&pattern)?;
-        let memo = self.memo.as_ref().filter(|_| worth_memoizing(&regex, &replacement));
+        let memo = self
+            .memo
+            .as_ref()
+            .filter(|_| worth_memoizing(&regex, &replacement));
         let policy: Arc<str> = Arc::from(format!("{pattern}\u{0}{replacement}\u{0}{declared}"));
         apply_to_first(&args.args, |array| {
             map_strings(array, &mut |value, out| {
@@ -115,14 +122,20 @@ impl ScalarUDFImpl for MaskRegexFunc {
                     Some(memo) => {
                         let masked = memo.get_or_compute(&policy, value, |v| {
                             let mut s = String::new();
-                            push_truncated(&mut s, &regex.replace_all(v, replacement.as_str()), max);
+                            push_truncated(
+                                &mut s,
+                                &regex.replace_all(v, replacement.as_str()),
+                                max,
+                            );
                             Some(s)
                         });
                         if let Some(m) = masked {
                             out.push_str(&m);
                         }
                     }
-                    None => push_truncated(out, &regex.replace_all(value, replacement.as_str()), max),
+                    None => {
+                        push_truncated(out, &regex.replace_all(value, replacement.as_str()), max)
+                    }
                 }
                 true
             })
@@ -160,8 +173,18 @@ mod tests {
     #[test]
     fn regex_capture_groups_are_memoized_identically() {
         let params = [lit(r"^([^@]+)@(.+)$"), lit("***@$2"), lit("VARCHAR(50)")];
-        let input = [Some("alice@corp.com"), Some("bob@x.org"), Some("alice@corp.com"), None];
-        let expected = [Some("***@corp.com"), Some("***@x.org"), Some("***@corp.com"), None];
+        let input = [
+            Some("alice@corp.com"),
+            Some("bob@x.org"),
+            Some("alice@corp.com"),
+            None,
+        ];
+        let expected = [
+            Some("***@corp.com"),
+            Some("***@x.org"),
+            Some("***@corp.com"),
+            None,
+        ];
         check_all_layouts(&mask_regex(0), &input, &params, &expected);
         check_all_layouts(&mask_regex(100), &input, &params, &expected);
     }

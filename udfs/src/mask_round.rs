@@ -7,11 +7,13 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Timelike};
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, Date32Array, Decimal128Array, Float64Array, Int64Array, PrimitiveArray,
+    Array, ArrayRef, AsArray, Date32Array, Decimal128Array, Float64Array, Int64Array,
+    PrimitiveArray,
 };
 use datafusion::arrow::datatypes::{
-    DataType, Date32Type, Decimal128Type, Float64Type, Int64Type, TimeUnit, TimestampMicrosecondType,
-    TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType,
+    DataType, Date32Type, Decimal128Type, Float64Type, Int64Type, TimeUnit,
+    TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
+    TimestampSecondType,
 };
 use datafusion::common::{Result, exec_err};
 use datafusion::logical_expr::{
@@ -86,7 +88,8 @@ const UNIX_EPOCH_DAYS_FROM_CE: i32 = 719_163;
 
 fn round_dates(array: &Date32Array, unit: TimeUnitMask) -> ArrayRef {
     Arc::new(array.unary_opt::<_, Date32Type>(|days| {
-        let date = NaiveDate::from_num_days_from_ce_opt(days.checked_add(UNIX_EPOCH_DAYS_FROM_CE)?)?;
+        let date =
+            NaiveDate::from_num_days_from_ce_opt(days.checked_add(UNIX_EPOCH_DAYS_FROM_CE)?)?;
         Some(unit.truncate_date(date)?.num_days_from_ce() - UNIX_EPOCH_DAYS_FROM_CE)
     }))
 }
@@ -115,7 +118,9 @@ pub fn round_array(array: &ArrayRef, step: &str, declared: SnowflakeType) -> Res
     };
     let temporal_unit = || match TimeUnitMask::parse(step) {
         Some(u) => Ok(u),
-        None => exec_err!("round on a date or timestamp needs minute, hour, day, month or year, got '{step}'"),
+        None => exec_err!(
+            "round on a date or timestamp needs minute, hour, day, month or year, got '{step}'"
+        ),
     };
     let numeric_step = || match parse_decimal(step) {
         Some(s) if s.0 > 0 => Ok(s),
@@ -134,7 +139,8 @@ pub fn round_array(array: &ArrayRef, step: &str, declared: SnowflakeType) -> Res
             let step = numeric_step()?;
             let scale = u32::try_from(*s).unwrap_or(0);
             let input = array.as_primitive::<Decimal128Type>();
-            let out: Decimal128Array = input.unary_opt(|v| round_scaled(v, scale, step, precision.or(Some(*p))));
+            let out: Decimal128Array =
+                input.unary_opt(|v| round_scaled(v, scale, step, precision.or(Some(*p))));
             Ok(Arc::new(out.with_precision_and_scale(*p, *s)?))
         }
         DataType::Float64 => {
@@ -144,7 +150,10 @@ pub fn round_array(array: &ArrayRef, step: &str, declared: SnowflakeType) -> Res
             let out: Float64Array = input.unary::<_, Float64Type>(|v| (v / step).round() * step);
             Ok(Arc::new(out))
         }
-        DataType::Date32 => Ok(round_dates(array.as_primitive::<Date32Type>(), temporal_unit()?)),
+        DataType::Date32 => Ok(round_dates(
+            array.as_primitive::<Date32Type>(),
+            temporal_unit()?,
+        )),
         DataType::Timestamp(TimeUnit::Nanosecond, _) => Ok(round_timestamps(
             array.as_primitive::<TimestampNanosecondType>(),
             temporal_unit()?,
@@ -208,7 +217,14 @@ mod tests {
 
     #[test]
     fn rounds_to_step_and_clamps_to_precision() {
-        let input: ArrayRef = Arc::new(Int64Array::from(vec![Some(994), Some(754), Some(376), Some(996), None, Some(-996)]));
+        let input: ArrayRef = Arc::new(Int64Array::from(vec![
+            Some(994),
+            Some(754),
+            Some(376),
+            Some(996),
+            None,
+            Some(-996),
+        ]));
         let out = round_array(&input, "10", n("NUMBER(3,0)")).unwrap();
         let out = out.as_primitive::<Int64Type>();
         assert_eq!(
@@ -220,49 +236,87 @@ mod tests {
     #[test]
     fn rounds_decimals_at_their_scale() {
         let input: ArrayRef = Arc::new(
-            Decimal128Array::from(vec![Some(12_345), Some(-12_355)]).with_precision_and_scale(6, 3).unwrap(),
+            Decimal128Array::from(vec![Some(12_345), Some(-12_355)])
+                .with_precision_and_scale(6, 3)
+                .unwrap(),
         );
         let out = round_array(&input, "0.05", n("NUMBER(6,3)")).unwrap();
         let out = out.as_primitive::<Decimal128Type>();
-        assert_eq!(out.iter().collect::<Vec<_>>(), vec![Some(12_350), Some(-12_350)]);
+        assert_eq!(
+            out.iter().collect::<Vec<_>>(),
+            vec![Some(12_350), Some(-12_350)]
+        );
         assert_eq!(out.scale(), 3);
     }
 
     #[test]
     fn truncates_dates_to_units() {
         // 2024-03-17 is day 19799 since the epoch.
-        let d = NaiveDate::from_ymd_opt(2024, 3, 17).unwrap().num_days_from_ce() - UNIX_EPOCH_DAYS_FROM_CE;
+        let d = NaiveDate::from_ymd_opt(2024, 3, 17)
+            .unwrap()
+            .num_days_from_ce()
+            - UNIX_EPOCH_DAYS_FROM_CE;
         let input: ArrayRef = Arc::new(Date32Array::from(vec![Some(d), None]));
         let month = round_array(&input, "month", SnowflakeType::Date).unwrap();
-        let first = NaiveDate::from_ymd_opt(2024, 3, 1).unwrap().num_days_from_ce() - UNIX_EPOCH_DAYS_FROM_CE;
-        assert_eq!(month.as_primitive::<Date32Type>().iter().collect::<Vec<_>>(), vec![Some(first), None]);
+        let first = NaiveDate::from_ymd_opt(2024, 3, 1)
+            .unwrap()
+            .num_days_from_ce()
+            - UNIX_EPOCH_DAYS_FROM_CE;
+        assert_eq!(
+            month
+                .as_primitive::<Date32Type>()
+                .iter()
+                .collect::<Vec<_>>(),
+            vec![Some(first), None]
+        );
         let year = round_array(&input, "YEAR", SnowflakeType::Date).unwrap();
-        let jan = NaiveDate::from_ymd_opt(2024, 1, 1).unwrap().num_days_from_ce() - UNIX_EPOCH_DAYS_FROM_CE;
+        let jan = NaiveDate::from_ymd_opt(2024, 1, 1)
+            .unwrap()
+            .num_days_from_ce()
+            - UNIX_EPOCH_DAYS_FROM_CE;
         assert_eq!(year.as_primitive::<Date32Type>().value(0), jan);
         assert!(round_array(&input, "10", SnowflakeType::Date).is_err());
     }
 
     #[test]
     fn truncates_timestamps_to_units() {
-        let t = NaiveDate::from_ymd_opt(2024, 3, 17).unwrap().and_hms_nano_opt(13, 45, 12, 5).unwrap().and_utc();
+        let t = NaiveDate::from_ymd_opt(2024, 3, 17)
+            .unwrap()
+            .and_hms_nano_opt(13, 45, 12, 5)
+            .unwrap()
+            .and_utc();
         let ns = t.timestamp_nanos_opt().unwrap();
         let input: ArrayRef = Arc::new(TimestampNanosecondArray::from(vec![ns, -1]));
         let hour = round_array(&input, "hour", SnowflakeType::TimestampNtz).unwrap();
-        let want = NaiveDate::from_ymd_opt(2024, 3, 17).unwrap().and_hms_opt(13, 0, 0).unwrap().and_utc();
+        let want = NaiveDate::from_ymd_opt(2024, 3, 17)
+            .unwrap()
+            .and_hms_opt(13, 0, 0)
+            .unwrap()
+            .and_utc();
         let got = hour.as_primitive::<TimestampNanosecondType>();
         assert_eq!(got.value(0), want.timestamp_nanos_opt().unwrap());
         // One nanosecond before the epoch truncates to 1969-12-31 23:00.
         assert_eq!(got.value(1), -3_600_000_000_000);
         let minute = round_array(&input, "minute", SnowflakeType::TimestampNtz).unwrap();
-        let want = NaiveDate::from_ymd_opt(2024, 3, 17).unwrap().and_hms_opt(13, 45, 0).unwrap().and_utc();
-        assert_eq!(minute.as_primitive::<TimestampNanosecondType>().value(0), want.timestamp_nanos_opt().unwrap());
+        let want = NaiveDate::from_ymd_opt(2024, 3, 17)
+            .unwrap()
+            .and_hms_opt(13, 45, 0)
+            .unwrap()
+            .and_utc();
+        assert_eq!(
+            minute.as_primitive::<TimestampNanosecondType>().value(0),
+            want.timestamp_nanos_opt().unwrap()
+        );
     }
 
     #[test]
     fn rounds_floats_half_away_from_zero() {
         let input: ArrayRef = Arc::new(Float64Array::from(vec![2.5, -2.5, 12.3]));
         let out = round_array(&input, "5", SnowflakeType::Float).unwrap();
-        assert_eq!(out.as_primitive::<Float64Type>().values().to_vec(), vec![5.0, -5.0, 10.0]);
+        assert_eq!(
+            out.as_primitive::<Float64Type>().values().to_vec(),
+            vec![5.0, -5.0, 10.0]
+        );
     }
 
     #[test]

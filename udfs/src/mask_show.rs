@@ -20,9 +20,17 @@ pub(crate) fn class_of(c: char) -> char {
 /// characters masked, at most `max` characters in all.
 pub(crate) fn show_into(value: &str, keep: usize, from_start: bool, max: u32, out: &mut String) {
     let total = value.chars().count();
-    let hidden_before = if from_start { 0 } else { total.saturating_sub(keep) };
+    let hidden_before = if from_start {
+        0
+    } else {
+        total.saturating_sub(keep)
+    };
     for (i, c) in value.chars().take(max as usize).enumerate() {
-        let shown = if from_start { i < keep } else { i >= hidden_before };
+        let shown = if from_start {
+            i < keep
+        } else {
+            i >= hidden_before
+        };
         out.push(if shown { c } else { class_of(c) });
     }
 }

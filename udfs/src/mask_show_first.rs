@@ -11,7 +11,9 @@ use datafusion::logical_expr::{
 };
 
 use crate::mask_show::show_into;
-use crate::strings::{apply_to_first, literal_str, literal_type, map_strings, max_chars, string_return_type};
+use crate::strings::{
+    apply_to_first, literal_str, literal_type, map_strings, max_chars, string_return_type,
+};
 
 /// Partial mask that shows the first *n* characters.
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -71,7 +73,10 @@ mod tests {
         check_all_layouts(
             &mask_show_first(),
             &[Some("alice@x.com"), None, Some("Ünïcode9")],
-            &[ScalarValue::Int64(Some(3)), ScalarValue::Utf8(Some("VARCHAR(20)".into()))],
+            &[
+                ScalarValue::Int64(Some(3)),
+                ScalarValue::Utf8(Some("VARCHAR(20)".into())),
+            ],
             &[Some("alixx@x.xxx"), None, Some("Ünïxxxxn")],
         );
     }

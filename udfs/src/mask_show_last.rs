@@ -11,7 +11,9 @@ use datafusion::logical_expr::{
 };
 
 use crate::mask_show::show_into;
-use crate::strings::{apply_to_first, literal_str, literal_type, map_strings, max_chars, string_return_type};
+use crate::strings::{
+    apply_to_first, literal_str, literal_type, map_strings, max_chars, string_return_type,
+};
 
 /// Partial mask that shows the last *n* characters.
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -71,7 +73,10 @@ mod tests {
         check_all_layouts(
             &mask_show_last(),
             &[Some("111-11-1111"), None, Some("Zoë-42")],
-            &[ScalarValue::Int64(Some(4)), ScalarValue::Utf8(Some("VARCHAR(11)".into()))],
+            &[
+                ScalarValue::Int64(Some(4)),
+                ScalarValue::Utf8(Some("VARCHAR(11)".into())),
+            ],
             &[Some("nnn-nn-1111"), None, Some("Xxë-42")],
         );
     }
@@ -81,7 +86,10 @@ mod tests {
         check_all_layouts(
             &mask_show_last(),
             &[Some("abcdef")],
-            &[ScalarValue::Int64(Some(2)), ScalarValue::Utf8(Some("VARCHAR(3)".into()))],
+            &[
+                ScalarValue::Int64(Some(2)),
+                ScalarValue::Utf8(Some("VARCHAR(3)".into())),
+            ],
             &[Some("xxx")],
         );
     }

@@ -25,7 +25,11 @@ struct MemoKey {
 
 impl Hash for MemoKey {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        BorrowedKey { policy: &self.policy, value: &self.value }.hash(state);
+        BorrowedKey {
+            policy: &self.policy,
+            value: &self.value,
+        }
+        .hash(state);
     }
 }
 
@@ -49,7 +53,9 @@ pub struct MaskMemo {
 
 impl std::fmt::Debug for MaskMemo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MaskMemo").field("len", &self.cache.len()).finish()
+        f.debug_struct("MaskMemo")
+            .field("len", &self.cache.len())
+            .finish()
     }
 }
 
@@ -102,10 +108,22 @@ mod tests {
         let memo = MaskMemo::new(10);
         let a: Arc<str> = Arc::from("policy-a");
         let b: Arc<str> = Arc::from("policy-b");
-        assert_eq!(memo.get_or_compute(&a, "v", |_| Some("A".into())).as_deref(), Some("A"));
-        assert_eq!(memo.get_or_compute(&b, "v", |_| Some("B".into())).as_deref(), Some("B"));
+        assert_eq!(
+            memo.get_or_compute(&a, "v", |_| Some("A".into()))
+                .as_deref(),
+            Some("A")
+        );
+        assert_eq!(
+            memo.get_or_compute(&b, "v", |_| Some("B".into()))
+                .as_deref(),
+            Some("B")
+        );
         // Hits do not recompute.
-        assert_eq!(memo.get_or_compute(&a, "v", |_| Some("wrong".into())).as_deref(), Some("A"));
+        assert_eq!(
+            memo.get_or_compute(&a, "v", |_| Some("wrong".into()))
+                .as_deref(),
+            Some("A")
+        );
     }
 
     #[test]

@@ -69,7 +69,11 @@ impl ScalarUDFImpl for MinimizeFunc {
                 let bp = m * 100 / 10i128.pow(s);
                 u64::try_from(bp.min(10_000)).unwrap_or(0)
             }
-            _ => return exec_err!("minimization needs a percent between 0 and 100, got '{percent_text}'"),
+            _ => {
+                return exec_err!(
+                    "minimization needs a percent between 0 and 100, got '{percent_text}'"
+                );
+            }
         };
         let salt = literal_str(&args.args, 1, "salt")?;
         let rows = args.number_rows;
@@ -96,7 +100,10 @@ impl ScalarUDFImpl for MinimizeFunc {
                 Some(in_sample(h, basis_points))
             })
             .collect();
-        if args.args[2..].iter().all(|a| matches!(a, ColumnarValue::Scalar(_))) {
+        if args.args[2..]
+            .iter()
+            .all(|a| matches!(a, ColumnarValue::Scalar(_)))
+        {
             return Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?));
         }
         Ok(ColumnarValue::Array(Arc::new(out)))
@@ -122,7 +129,10 @@ mod tests {
             ColumnarValue::Scalar(ScalarValue::Utf8(Some("DB.S.T".into()))),
             ColumnarValue::Array(ids),
         ];
-        let arg_fields = args.iter().map(|a| Arc::new(Field::new("a", a.data_type(), true))).collect();
+        let arg_fields = args
+            .iter()
+            .map(|a| Arc::new(Field::new("a", a.data_type(), true)))
+            .collect();
         let out = minimize()
             .invoke_with_args(ScalarFunctionArgs {
                 args,
@@ -134,7 +144,10 @@ mod tests {
             .unwrap()
             .into_array(n as usize)
             .unwrap();
-        out.as_boolean().iter().map(|v| v.unwrap_or(false)).collect()
+        out.as_boolean()
+            .iter()
+            .map(|v| v.unwrap_or(false))
+            .collect()
     }
 
     #[test]

@@ -89,7 +89,9 @@ impl SnowflakeType {
                     scale: s as u8,
                 })
             }
-            "INT" | "INTEGER" | "BIGINT" | "SMALLINT" | "TINYINT" | "BYTEINT" if args.is_empty() => {
+            "INT" | "INTEGER" | "BIGINT" | "SMALLINT" | "TINYINT" | "BYTEINT"
+                if args.is_empty() =>
+            {
                 Ok(Self::Number {
                     precision: 38,
                     scale: 0,
@@ -134,7 +136,10 @@ impl SnowflakeType {
         match (self, physical) {
             (_, Dictionary(_, value)) => self.holds(value),
             (Self::Varchar(_), Utf8 | LargeUtf8 | Utf8View) => true,
-            (Self::Number { scale: 0, .. }, Int8 | Int16 | Int32 | Int64 | UInt8 | UInt16 | UInt32 | UInt64) => true,
+            (
+                Self::Number { scale: 0, .. },
+                Int8 | Int16 | Int32 | Int64 | UInt8 | UInt16 | UInt32 | UInt64,
+            ) => true,
             (Self::Number { .. }, Decimal32(_, _) | Decimal64(_, _) | Decimal128(_, _)) => true,
             (Self::Float, Float16 | Float32 | Float64) => true,
             (Self::Float, Int8 | Int16 | Int32 | Int64) => true,
@@ -182,17 +187,32 @@ mod tests {
 
     #[test]
     fn parses_snowflake_type_spellings() {
-        assert_eq!(SnowflakeType::parse("varchar(6)"), Ok(SnowflakeType::Varchar(6)));
-        assert_eq!(SnowflakeType::parse("STRING"), Ok(SnowflakeType::Varchar(MAX_VARCHAR)));
+        assert_eq!(
+            SnowflakeType::parse("varchar(6)"),
+            Ok(SnowflakeType::Varchar(6))
+        );
+        assert_eq!(
+            SnowflakeType::parse("STRING"),
+            Ok(SnowflakeType::Varchar(MAX_VARCHAR))
+        );
         assert_eq!(
             SnowflakeType::parse("NUMBER(10, 2)"),
-            Ok(SnowflakeType::Number { precision: 10, scale: 2 })
+            Ok(SnowflakeType::Number {
+                precision: 10,
+                scale: 2
+            })
         );
         assert_eq!(
             SnowflakeType::parse("int"),
-            Ok(SnowflakeType::Number { precision: 38, scale: 0 })
+            Ok(SnowflakeType::Number {
+                precision: 38,
+                scale: 0
+            })
         );
-        assert_eq!(SnowflakeType::parse("timestamp_ntz"), Ok(SnowflakeType::TimestampNtz));
+        assert_eq!(
+            SnowflakeType::parse("timestamp_ntz"),
+            Ok(SnowflakeType::TimestampNtz)
+        );
         assert!(SnowflakeType::parse("NUMBER(40,0)").is_err());
         assert!(SnowflakeType::parse("NUMBER(3,4)").is_err());
         assert!(SnowflakeType::parse("VARIANT").is_err());
@@ -201,14 +221,24 @@ mod tests {
 
     #[test]
     fn display_round_trips() {
-        for t in ["VARCHAR(6)", "NUMBER(3,0)", "FLOAT", "BOOLEAN", "DATE", "TIMESTAMP_NTZ"] {
+        for t in [
+            "VARCHAR(6)",
+            "NUMBER(3,0)",
+            "FLOAT",
+            "BOOLEAN",
+            "DATE",
+            "TIMESTAMP_NTZ",
+        ] {
             assert_eq!(SnowflakeType::parse(t).unwrap().to_string(), t);
         }
     }
 
     #[test]
     fn arrow_types_follow_precision() {
-        assert_eq!(SnowflakeType::parse("NUMBER(10,0)").unwrap().arrow_type(), DataType::Int64);
+        assert_eq!(
+            SnowflakeType::parse("NUMBER(10,0)").unwrap().arrow_type(),
+            DataType::Int64
+        );
         assert_eq!(
             SnowflakeType::parse("NUMBER(38,0)").unwrap().arrow_type(),
             DataType::Decimal128(38, 0)

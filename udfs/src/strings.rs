@@ -4,9 +4,7 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, GenericStringBuilder, StringViewBuilder,
-};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, GenericStringBuilder, StringViewBuilder};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Result, ScalarValue, exec_err};
 use datafusion::logical_expr::ColumnarValue;
@@ -105,9 +103,9 @@ where
 pub(crate) fn literal_str(args: &[ColumnarValue], index: usize, what: &str) -> Result<String> {
     match args.get(index) {
         Some(ColumnarValue::Scalar(scalar)) => match scalar {
-            ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s)) => {
-                Ok(s.clone())
-            }
+            ScalarValue::Utf8(Some(s))
+            | ScalarValue::LargeUtf8(Some(s))
+            | ScalarValue::Utf8View(Some(s)) => Ok(s.clone()),
             ScalarValue::Int64(Some(n)) => Ok(n.to_string()),
             ScalarValue::Int32(Some(n)) => Ok(n.to_string()),
             other => exec_err!("the {what} argument must be a literal, got {other:?}"),
@@ -163,12 +161,21 @@ pub(crate) mod test_util {
             Arc::new(StringArray::from(values.to_vec())),
             Arc::new(LargeStringArray::from(values.to_vec())),
             Arc::new(StringViewArray::from(values.to_vec())),
-            Arc::new(values.iter().copied().collect::<DictionaryArray<Int32Type>>()),
+            Arc::new(
+                values
+                    .iter()
+                    .copied()
+                    .collect::<DictionaryArray<Int32Type>>(),
+            ),
         ]
     }
 
     /// Runs `udf` on `value` followed by literal `params`.
-    pub(crate) fn invoke(udf: &ScalarUDF, value: ColumnarValue, params: &[ScalarValue]) -> Result<ColumnarValue> {
+    pub(crate) fn invoke(
+        udf: &ScalarUDF,
+        value: ColumnarValue,
+        params: &[ScalarValue],
+    ) -> Result<ColumnarValue> {
         let mut args = vec![value];
         args.extend(params.iter().cloned().map(ColumnarValue::Scalar));
         let arg_fields = args
@@ -192,8 +199,9 @@ pub(crate) mod test_util {
 
     /// Reads any string layout back as `Option<String>`s.
     pub(crate) fn strings(array: &ArrayRef) -> Vec<Option<String>> {
-        let plain = datafusion::arrow::compute::cast(array, &datafusion::arrow::datatypes::DataType::Utf8)
-            .expect("cast to Utf8");
+        let plain =
+            datafusion::arrow::compute::cast(array, &datafusion::arrow::datatypes::DataType::Utf8)
+                .expect("cast to Utf8");
         let plain = plain.as_any().downcast_ref::<StringArray>().expect("Utf8");
         plain.iter().map(|v| v.map(str::to_string)).collect()
     }
@@ -206,7 +214,8 @@ pub(crate) mod test_util {
         params: &[ScalarValue],
         expected: &[Option<&str>],
     ) {
-        let expected: Vec<Option<String>> = expected.iter().map(|v| v.map(str::to_string)).collect();
+        let expected: Vec<Option<String>> =
+            expected.iter().map(|v| v.map(str::to_string)).collect();
         for array in all_layouts(input) {
             let out = invoke(udf, ColumnarValue::Array(Arc::clone(&array)), params)
                 .expect("mask runs")

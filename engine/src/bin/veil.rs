@@ -6,10 +6,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use veil_engine::{Engine, EnforcementMode, SessionOptions, VeilError};
+use veil_engine::{EnforcementMode, Engine, SessionOptions, VeilError};
 
 #[derive(Parser)]
-#[command(name = "veil", version, about = "Snowflake/Immuta-style data-access policies, enforced locally on DataFusion")]
+#[command(
+    name = "veil",
+    version,
+    about = "Snowflake/Immuta-style data-access policies, enforced locally on DataFusion"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -123,7 +127,11 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let engine = Engine::load(&dir).await?;
             print!("{}", veil_engine::demo::run_demo(&engine).await?);
         }
-        Command::Query { identity, format, sql } => {
+        Command::Query {
+            identity,
+            format,
+            sql,
+        } => {
             let sql = read_sql(sql)?;
             let (_engine, session) = open(&identity).await?;
             let batches = session.sql(&sql).await?;
@@ -145,7 +153,10 @@ async fn run(cli: Cli) -> Result<(), Failure> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

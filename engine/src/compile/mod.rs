@@ -9,7 +9,9 @@ pub mod render;
 
 use std::collections::BTreeMap;
 
-use datafusion::sql::sqlparser::ast::{Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Value, VisitMut, VisitorMut};
+use datafusion::sql::sqlparser::ast::{
+    Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Value, VisitMut, VisitorMut,
+};
 use std::ops::ControlFlow;
 
 use crate::ident::{normalize_ident, parse_expr, quoted};
@@ -151,7 +153,9 @@ fn matching_tag(column: &Column, targets: &[String]) -> Option<(String, String)>
     for target in targets {
         for tag in &column.tags {
             if tag_is_under(&tag.name, target) {
-                let deeper = best.as_ref().is_none_or(|(t, _)| tag_depth(target) > tag_depth(t));
+                let deeper = best
+                    .as_ref()
+                    .is_none_or(|(t, _)| tag_depth(target) > tag_depth(t));
                 if deeper {
                     best = Some((target.clone(), tag.name.clone()));
                 }
@@ -163,7 +167,11 @@ fn matching_tag(column: &Column, targets: &[String]) -> Option<(String, String)>
 
 /// Why a mask cannot apply to a declared type, if it cannot.
 pub fn mask_fallback(spec: &MaskSpec, declared: SnowflakeType) -> Option<String> {
-    let cannot = |what: &str| Some(format!("{what} cannot mask a {declared} column, so it shows NULL"));
+    let cannot = |what: &str| {
+        Some(format!(
+            "{what} cannot mask a {declared} column, so it shows NULL"
+        ))
+    };
     match spec {
         MaskSpec::Nullify => None,
         MaskSpec::Hash if !declared.is_string() => cannot("hash"),
@@ -171,20 +179,32 @@ pub fn mask_fallback(spec: &MaskSpec, declared: SnowflakeType) -> Option<String>
         MaskSpec::ShowFirst(_) if !declared.is_string() => cannot("show_first"),
         MaskSpec::ShowLast(_) if !declared.is_string() => cannot("show_last"),
         MaskSpec::Round(RoundTo::Step(_)) if !declared.is_numeric() => cannot("rounding to a step"),
-        MaskSpec::Round(RoundTo::Unit(_)) if !declared.is_temporal() => cannot("rounding to a time unit"),
+        MaskSpec::Round(RoundTo::Unit(_)) if !declared.is_temporal() => {
+            cannot("rounding to a time unit")
+        }
         MaskSpec::Constant(c) => {
             let fits = match declared {
                 SnowflakeType::Varchar(_) => true,
                 SnowflakeType::Number { .. } => veil_udfs::fit::parse_decimal(c).is_some(),
                 SnowflakeType::Float => c.trim().parse::<f64>().is_ok(),
-                SnowflakeType::Boolean => matches!(c.trim().to_ascii_lowercase().as_str(), "true" | "false"),
-                SnowflakeType::Date => chrono::NaiveDate::parse_from_str(c.trim(), "%Y-%m-%d").is_ok(),
+                SnowflakeType::Boolean => {
+                    matches!(c.trim().to_ascii_lowercase().as_str(), "true" | "false")
+                }
+                SnowflakeType::Date => {
+                    chrono::NaiveDate::parse_from_str(c.trim(), "%Y-%m-%d").is_ok()
+                }
                 SnowflakeType::TimestampNtz => {
                     chrono::NaiveDateTime::parse_from_str(c.trim(), "%Y-%m-%d %H:%M:%S").is_ok()
                         || chrono::NaiveDate::parse_from_str(c.trim(), "%Y-%m-%d").is_ok()
                 }
             };
-            if fits { None } else { Some(format!("constant '{c}' is not a {declared} value, so it shows NULL")) }
+            if fits {
+                None
+            } else {
+                Some(format!(
+                    "constant '{c}' is not a {declared} value, so it shows NULL"
+                ))
+            }
         }
         _ => None,
     }
@@ -211,7 +231,8 @@ pub const AT_FUNCTIONS: &[&str] = &[
 /// Rewrites `@name(` to `veil_at_name(` and `@username` to
 /// `veil_at_username()` so the predicate parses as SQL.
 fn preprocess_at_functions(text: &str) -> String {
-    let re = regex::Regex::new(r"@([A-Za-z_]+)(\s*\()?").unwrap_or_else(|_| unreachable!("static regex"));
+    let re = regex::Regex::new(r"@([A-Za-z_]+)(\s*\()?")
+        .unwrap_or_else(|_| unreachable!("static regex"));
     re.replace_all(text, |caps: &regex::Captures<'_>| {
         let name = &caps[1];
         if caps.get(2).is_some() {
@@ -267,7 +288,10 @@ impl VisitorMut for AtFunctionCheck<'_> {
             "isingroups" => !args.is_empty(),
             "username" => args.is_empty(),
             _ => {
-                self.error = Some(format!("@{name} is not an Immuta function Veil knows ({})", AT_FUNCTIONS.join(", ")));
+                self.error = Some(format!(
+                    "@{name} is not an Immuta function Veil knows ({})",
+                    AT_FUNCTIONS.join(", ")
+                ));
                 return ControlFlow::Break(());
             }
         };
@@ -283,13 +307,21 @@ impl VisitorMut for AtFunctionCheck<'_> {
         if let Some(c) = column_arg {
             let c = normalize_ident(c);
             if self.table.column(&c).is_none() {
-                self.error = Some(format!("@{name} names column {c}, which table {} does not have", self.table.name));
+                self.error = Some(format!(
+                    "@{name} names column {c}, which table {} does not have",
+                    self.table.name
+                ));
                 return ControlFlow::Break(());
             }
         }
         if name == "columntagged" {
             let tag = &args[0];
-            match self.table.columns.iter().find(|c| c.tags.iter().any(|t| tag_is_under(&t.name, tag))) {
+            match self
+                .table
+                .columns
+                .iter()
+                .find(|c| c.tags.iter().any(|t| tag_is_under(&t.name, tag)))
+            {
                 Some(c) => *expr = Expr::Identifier(quoted(&c.name)),
                 None => {
                     self.error = Some(format!(
@@ -305,7 +337,8 @@ impl VisitorMut for AtFunctionCheck<'_> {
 }
 
 fn compile_where(text: &str, table: &Table) -> Result<Expr, String> {
-    let mut expr = parse_expr(&preprocess_at_functions(text)).map_err(|e| format!("the where predicate does not parse: {e}"))?;
+    let mut expr = parse_expr(&preprocess_at_functions(text))
+        .map_err(|e| format!("the where predicate does not parse: {e}"))?;
     let mut check = AtFunctionCheck { table, error: None };
     let _ = VisitMut::visit(&mut expr, &mut check);
     if let Some(e) = check.error {
@@ -317,9 +350,16 @@ fn compile_where(text: &str, table: &Table) -> Result<Expr, String> {
 /// How a policy reaches a table, and the tagged column if through a tag.
 fn reaches_table<'a>(policy: &Policy, table: &'a Table) -> Option<(String, Option<&'a Column>)> {
     match &policy.target {
-        Target::DataSources(ts) => ts.contains(&table.name).then(|| (format!("data source {}", table.name), None)),
+        Target::DataSources(ts) => ts
+            .contains(&table.name)
+            .then(|| (format!("data source {}", table.name), None)),
         Target::Tags(tags) => table.columns.iter().find_map(|c| {
-            matching_tag(c, tags).map(|(target, tag)| (format!("tag {tag} (policy tag {target}) on column {}", c.name), Some(c)))
+            matching_tag(c, tags).map(|(target, tag)| {
+                (
+                    format!("tag {tag} (policy tag {target}) on column {}", c.name),
+                    Some(c),
+                )
+            })
         }),
         Target::Columns(cs) => cs
             .iter()
@@ -328,11 +368,19 @@ fn reaches_table<'a>(policy: &Policy, table: &'a Table) -> Option<(String, Optio
     }
 }
 
-fn compile_row_rule(policy: &Policy, rule: &RowRule, table: &Table, tagged: Option<&Column>) -> Result<RowPredicate, String> {
+fn compile_row_rule(
+    policy: &Policy,
+    rule: &RowRule,
+    table: &Table,
+    tagged: Option<&Column>,
+) -> Result<RowPredicate, String> {
     let pick_column = |explicit: &Option<String>| -> Result<&Column, String> {
         match (explicit, tagged) {
             (Some(c), _) => table.column(c).ok_or_else(|| {
-                format!("the rule names column {c}, which table {} does not have", table.name)
+                format!(
+                    "the rule names column {c}, which table {} does not have",
+                    table.name
+                )
             }),
             (None, Some(c)) => Ok(c),
             (None, None) => Err("the rule needs column: when it targets data sources".to_string()),
@@ -358,8 +406,17 @@ fn compile_row_rule(policy: &Policy, rule: &RowRule, table: &Table, tagged: Opti
         }
         RowRule::Where(text) => RowPredicate::Where(Box::new(compile_where(text, table)?)),
         RowRule::TimeWindow { amount, unit } => match &table.event_time {
-            Some(e) => RowPredicate::TimeWindow { column: e.clone(), amount: *amount, unit: *unit },
-            None => return Err(format!("table {} has no event_time column for a time window", table.name)),
+            Some(e) => RowPredicate::TimeWindow {
+                column: e.clone(),
+                amount: *amount,
+                unit: *unit,
+            },
+            None => {
+                return Err(format!(
+                    "table {} has no event_time column for a time window",
+                    table.name
+                ));
+            }
         },
         RowRule::Minimize(p) => RowPredicate::Minimize {
             percent: p.clone(),
@@ -385,13 +442,30 @@ pub fn compile_table(ws: &Workspace, table: &Table) -> CompiledTable {
                 Target::Columns(cs) => cs
                     .iter()
                     .any(|(t, c)| *t == table.name && *c == column.name)
-                    .then(|| ((3, 0), format!("column {}.{} is named by the policy", table.name, column.name))),
+                    .then(|| {
+                        (
+                            (3, 0),
+                            format!(
+                                "column {}.{} is named by the policy",
+                                table.name, column.name
+                            ),
+                        )
+                    }),
                 Target::Tags(tags) => matching_tag(column, tags).map(|(target, tag)| {
-                    ((2, tag_depth(&target)), format!("column {} is tagged {tag} (policy tag {target})", column.name))
+                    (
+                        (2, tag_depth(&target)),
+                        format!(
+                            "column {} is tagged {tag} (policy tag {target})",
+                            column.name
+                        ),
+                    )
                 }),
-                Target::DataSources(ts) => ts
-                    .contains(&table.name)
-                    .then(|| ((1, 0), format!("the policy covers data source {}", table.name))),
+                Target::DataSources(ts) => ts.contains(&table.name).then(|| {
+                    (
+                        (1, 0),
+                        format!("the policy covers data source {}", table.name),
+                    )
+                }),
             };
             if let Some((spec, reason)) = hit {
                 candidates.push((spec, index, policy, reason));
@@ -402,7 +476,12 @@ pub fn compile_table(ws: &Workspace, table: &Table) -> CompiledTable {
         let mut conflicts = Vec::new();
         for (i, (_, _, policy, reason)) in candidates.iter().enumerate() {
             if i == 0 {
-                if let PolicyKind::Masking { mask: spec, otherwise, applies } = &policy.kind {
+                if let PolicyKind::Masking {
+                    mask: spec,
+                    otherwise,
+                    applies,
+                } = &policy.kind
+                {
                     mask = Some(AppliedMask {
                         policy: policy.name.clone(),
                         reason: reason.clone(),
@@ -433,22 +512,33 @@ pub fn compile_table(ws: &Workspace, table: &Table) -> CompiledTable {
         ..Default::default()
     };
     for policy in &ws.policies {
-        let Some((reason, tagged)) = reaches_table(policy, table) else { continue };
+        let Some((reason, tagged)) = reaches_table(policy, table) else {
+            continue;
+        };
         match &policy.kind {
-            PolicyKind::Row { rule, applies } => match compile_row_rule(policy, rule, table, tagged) {
-                Ok(predicate) => row_rules.push(CompiledRowRule {
-                    policy: policy.name.clone(),
-                    reason,
-                    predicate,
-                    applies: applies.clone(),
-                }),
-                Err(e) => failures.push(format!("policy '{}' ({}) cannot be evaluated on {}: {e}", policy.name, policy.origin, table.name)),
-            },
+            PolicyKind::Row { rule, applies } => {
+                match compile_row_rule(policy, rule, table, tagged) {
+                    Ok(predicate) => row_rules.push(CompiledRowRule {
+                        policy: policy.name.clone(),
+                        reason,
+                        predicate,
+                        applies: applies.clone(),
+                    }),
+                    Err(e) => failures.push(format!(
+                        "policy '{}' ({}) cannot be evaluated on {}: {e}",
+                        policy.name, policy.origin, table.name
+                    )),
+                }
+            }
             PolicyKind::Subscription { allow, guardrail } => match (allow, guardrail) {
                 (Allow::Anyone, false) => subscription.anyone = true,
                 (Allow::Anyone, true) => {}
-                (Allow::Condition(c), false) => subscription.grants.push((policy.name.clone(), c.clone())),
-                (Allow::Condition(c), true) => subscription.guardrails.push((policy.name.clone(), c.clone())),
+                (Allow::Condition(c), false) => {
+                    subscription.grants.push((policy.name.clone(), c.clone()))
+                }
+                (Allow::Condition(c), true) => subscription
+                    .guardrails
+                    .push((policy.name.clone(), c.clone())),
             },
             PolicyKind::Masking { .. } => {}
         }
@@ -465,7 +555,11 @@ pub fn compile_table(ws: &Workspace, table: &Table) -> CompiledTable {
 /// Compiles every table of a workspace.
 pub fn compile(ws: &Workspace) -> CompiledWorkspace {
     CompiledWorkspace {
-        tables: ws.tables.iter().map(|t| (t.name.clone(), compile_table(ws, t))).collect(),
+        tables: ws
+            .tables
+            .iter()
+            .map(|t| (t.name.clone(), compile_table(ws, t)))
+            .collect(),
     }
 }
 
@@ -486,7 +580,13 @@ mod tests {
         let num = SnowflakeType::parse("NUMBER(3,0)").unwrap();
         assert!(mask_fallback(&MaskSpec::Hash, num).is_some());
         assert!(mask_fallback(&MaskSpec::Round(RoundTo::Step("10".into())), num).is_none());
-        assert!(mask_fallback(&MaskSpec::Round(RoundTo::Step("10".into())), SnowflakeType::Varchar(3)).is_some());
+        assert!(
+            mask_fallback(
+                &MaskSpec::Round(RoundTo::Step("10".into())),
+                SnowflakeType::Varchar(3)
+            )
+            .is_some()
+        );
         assert!(mask_fallback(&MaskSpec::Constant("x".into()), num).is_some());
         assert!(mask_fallback(&MaskSpec::Constant("5".into()), num).is_none());
     }

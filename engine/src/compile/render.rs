@@ -15,11 +15,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::ControlFlow;
 
-use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, CaseWhen, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments,
-    Ident, ObjectName, Query, SelectItem, SetExpr, TableFactor, UnaryOperator, Value, VisitMut, VisitorMut,
-};
 use datafusion::sql::sqlparser::ast::helpers::attached_token::AttachedToken;
+use datafusion::sql::sqlparser::ast::{
+    BinaryOperator, CaseWhen, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList,
+    FunctionArguments, Ident, ObjectName, Query, SelectItem, SetExpr, TableFactor, UnaryOperator,
+    Value, VisitMut, VisitorMut,
+};
 
 use super::{AppliedMask, CompiledTable, EffectiveMask, RowPredicate, ValueSource, at_function};
 use crate::error::{Result, VeilError};
@@ -72,7 +73,11 @@ impl B {
 
 fn nested(e: Expr) -> Expr {
     match e {
-        Expr::Value(_) | Expr::Identifier(_) | Expr::CompoundIdentifier(_) | Expr::Function(_) | Expr::Nested(_) => e,
+        Expr::Value(_)
+        | Expr::Identifier(_)
+        | Expr::CompoundIdentifier(_)
+        | Expr::Function(_)
+        | Expr::Nested(_) => e,
         other => Expr::Nested(Box::new(other)),
     }
 }
@@ -102,17 +107,23 @@ fn or(parts: Vec<B>) -> B {
 }
 
 fn fold(exprs: Vec<Expr>, op: BinaryOperator) -> Option<Expr> {
-    exprs.into_iter().map(nested).reduce(|left, right| Expr::BinaryOp {
-        left: Box::new(left),
-        op: op.clone(),
-        right: Box::new(right),
-    })
+    exprs
+        .into_iter()
+        .map(nested)
+        .reduce(|left, right| Expr::BinaryOp {
+            left: Box::new(left),
+            op: op.clone(),
+            right: Box::new(right),
+        })
 }
 
 fn not(b: B) -> B {
     match b {
         B::Lit(v) => B::Lit(!v),
-        B::E(e) => B::E(Expr::UnaryOp { op: UnaryOperator::Not, expr: Box::new(nested(e)) }),
+        B::E(e) => B::E(Expr::UnaryOp {
+            op: UnaryOperator::Not,
+            expr: Box::new(nested(e)),
+        }),
     }
 }
 
@@ -127,7 +138,10 @@ fn call(name: &str, args: Vec<Expr>) -> Expr {
         parameters: FunctionArguments::None,
         args: FunctionArguments::List(FunctionArgumentList {
             duplicate_treatment: None,
-            args: args.into_iter().map(|a| FunctionArg::Unnamed(FunctionArgExpr::Expr(a))).collect(),
+            args: args
+                .into_iter()
+                .map(|a| FunctionArg::Unnamed(FunctionArgExpr::Expr(a)))
+                .collect(),
             clauses: vec![],
         }),
         filter: None,
@@ -138,7 +152,11 @@ fn call(name: &str, args: Vec<Expr>) -> Expr {
 }
 
 fn eq(left: Expr, right: Expr) -> Expr {
-    Expr::BinaryOp { left: Box::new(left), op: BinaryOperator::Eq, right: Box::new(right) }
+    Expr::BinaryOp {
+        left: Box::new(left),
+        op: BinaryOperator::Eq,
+        right: Box::new(right),
+    }
 }
 
 fn case(condition: Expr, then: Expr, otherwise: Expr) -> Expr {
@@ -146,7 +164,10 @@ fn case(condition: Expr, then: Expr, otherwise: Expr) -> Expr {
         case_token: AttachedToken::empty(),
         end_token: AttachedToken::empty(),
         operand: None,
-        conditions: vec![CaseWhen { condition, result: then }],
+        conditions: vec![CaseWhen {
+            condition,
+            result: then,
+        }],
         else_result: Some(Box::new(otherwise)),
     }
 }
@@ -197,22 +218,48 @@ impl Renderer<'_> {
         match self.mode {
             RenderMode::Inlined(e) => {
                 parts.extend(c.groups.iter().map(|g| B::Lit(e.groups.contains(g))));
-                parts.extend(c.attributes.iter().map(|(k, v)| B::Lit(e.attributes.get(k).is_some_and(|vs| vs.contains(v)))));
-                parts.extend(c.purposes.iter().map(|p| B::Lit(e.current_purpose.as_deref() == Some(p.as_str()) && e.purposes.contains(p))));
+                parts.extend(
+                    c.attributes
+                        .iter()
+                        .map(|(k, v)| B::Lit(e.attributes.get(k).is_some_and(|vs| vs.contains(v)))),
+                );
+                parts.extend(c.purposes.iter().map(|p| {
+                    B::Lit(
+                        e.current_purpose.as_deref() == Some(p.as_str()) && e.purposes.contains(p),
+                    )
+                }));
                 parts.extend(c.users.iter().map(|u| B::Lit(e.user == *u)));
-                parts.extend(c.roles.iter().map(|r| B::Lit(e.roles_in_session.contains(r))));
+                parts.extend(
+                    c.roles
+                        .iter()
+                        .map(|r| B::Lit(e.roles_in_session.contains(r))),
+                );
             }
             RenderMode::ProfileJoin => {
-                parts.extend(c.groups.iter().map(|g| B::E(self.in_array("veil$groups", string(g)))));
-                parts.extend(c.attributes.iter().map(|(k, v)| B::E(self.in_array("veil$attributes", string(&format!("{k}={v}"))))));
+                parts.extend(
+                    c.groups
+                        .iter()
+                        .map(|g| B::E(self.in_array("veil$groups", string(g)))),
+                );
+                parts.extend(c.attributes.iter().map(|(k, v)| {
+                    B::E(self.in_array("veil$attributes", string(&format!("{k}={v}"))))
+                }));
                 parts.extend(c.purposes.iter().map(|p| {
                     and(vec![
                         B::E(eq(call("veil_current_purpose", vec![]), string(p))),
                         B::E(self.in_array("veil$purposes", string(p))),
                     ])
                 }));
-                parts.extend(c.users.iter().map(|u| B::E(eq(call("current_user", vec![]), string(u)))));
-                parts.extend(c.roles.iter().map(|r| B::E(call("is_role_in_session", vec![string(r)]))));
+                parts.extend(
+                    c.users
+                        .iter()
+                        .map(|u| B::E(eq(call("current_user", vec![]), string(u)))),
+                );
+                parts.extend(
+                    c.roles
+                        .iter()
+                        .map(|r| B::E(call("is_role_in_session", vec![string(r)]))),
+                );
             }
         }
         match c.operator {
@@ -230,20 +277,34 @@ impl Renderer<'_> {
         Ok(match (self.mode, source) {
             (RenderMode::Inlined(e), source) => {
                 let values: Vec<Expr> = match source {
-                    ValueSource::Attribute(k) => e.attributes.get(k).map(|vs| vs.iter().map(|v| string(v)).collect()).unwrap_or_default(),
+                    ValueSource::Attribute(k) => e
+                        .attributes
+                        .get(k)
+                        .map(|vs| vs.iter().map(|v| string(v)).collect())
+                        .unwrap_or_default(),
                     ValueSource::Groups => e.groups.iter().map(|g| string(g)).collect(),
                 };
                 if values.is_empty() {
                     B::Lit(false)
                 } else {
-                    B::E(Expr::InList { expr: Box::new(value), list: values, negated: false })
+                    B::E(Expr::InList {
+                        expr: Box::new(value),
+                        list: values,
+                        negated: false,
+                    })
                 }
             }
             (RenderMode::ProfileJoin, ValueSource::Attribute(k)) => B::E(self.in_array(
                 "veil$attributes",
-                Expr::BinaryOp { left: Box::new(string(&format!("{k}="))), op: BinaryOperator::StringConcat, right: Box::new(value) },
+                Expr::BinaryOp {
+                    left: Box::new(string(&format!("{k}="))),
+                    op: BinaryOperator::StringConcat,
+                    right: Box::new(value),
+                },
             )),
-            (RenderMode::ProfileJoin, ValueSource::Groups) => B::E(self.in_array("veil$groups", value)),
+            (RenderMode::ProfileJoin, ValueSource::Groups) => {
+                B::E(self.in_array("veil$groups", value))
+            }
         })
     }
 
@@ -262,7 +323,9 @@ impl Renderer<'_> {
         impl VisitorMut for Replace<'_, '_> {
             type Break = ();
             fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
-                let Some((name, args)) = at_function(e) else { return ControlFlow::Continue(()) };
+                let Some((name, args)) = at_function(e) else {
+                    return ControlFlow::Continue(());
+                };
                 let r = self.r;
                 let rendered = match name.as_str() {
                     "attributevaluescontains" => r
@@ -270,7 +333,13 @@ impl Renderer<'_> {
                         .columns
                         .iter()
                         .find(|c| c.name == normalize_ident(&args[1]))
-                        .map(|c| r.value_in(&c.name, c.declared.is_string(), &ValueSource::Attribute(args[0].clone())))
+                        .map(|c| {
+                            r.value_in(
+                                &c.name,
+                                c.declared.is_string(),
+                                &ValueSource::Attribute(args[0].clone()),
+                            )
+                        })
                         .transpose()
                         .map(|b| b.map(|b| nested(b.into_expr()))),
                     "groupscontains" => r
@@ -281,9 +350,15 @@ impl Renderer<'_> {
                         .map(|c| r.value_in(&c.name, c.declared.is_string(), &ValueSource::Groups))
                         .transpose()
                         .map(|b| b.map(|b| nested(b.into_expr()))),
-                    "hasattribute" => Ok(Some(nested(r.condition(&cond_attr(&args[0], &args[1])).into_expr()))),
-                    "isingroups" => Ok(Some(nested(r.condition(&cond_groups_all(&args)).into_expr()))),
-                    "isusingpurpose" => Ok(Some(nested(r.condition(&cond_purpose(&args[0])).into_expr()))),
+                    "hasattribute" => Ok(Some(nested(
+                        r.condition(&cond_attr(&args[0], &args[1])).into_expr(),
+                    ))),
+                    "isingroups" => Ok(Some(nested(
+                        r.condition(&cond_groups_all(&args)).into_expr(),
+                    ))),
+                    "isusingpurpose" => Ok(Some(nested(
+                        r.condition(&cond_purpose(&args[0])).into_expr(),
+                    ))),
                     "username" => Ok(Some(r.username())),
                     _ => Ok(None),
                 };
@@ -293,7 +368,10 @@ impl Renderer<'_> {
                         ControlFlow::Continue(())
                     }
                     Ok(None) => {
-                        self.error = Some(VeilError::PolicyFailure(format!("@{name} cannot be evaluated on {}", r.table.name)));
+                        self.error = Some(VeilError::PolicyFailure(format!(
+                            "@{name} cannot be evaluated on {}",
+                            r.table.name
+                        )));
                         ControlFlow::Break(())
                     }
                     Err(err) => {
@@ -304,7 +382,10 @@ impl Renderer<'_> {
             }
         }
         let mut out = expr.clone();
-        let mut replace = Replace { r: self, error: None };
+        let mut replace = Replace {
+            r: self,
+            error: None,
+        };
         let _ = VisitMut::visit(&mut out, &mut replace);
         match replace.error {
             Some(e) => Err(e),
@@ -314,9 +395,17 @@ impl Renderer<'_> {
 
     fn predicate(&self, p: &RowPredicate) -> Result<B> {
         Ok(match p {
-            RowPredicate::ValueIn { column, string_column, source } => self.value_in(column, *string_column, source)?,
+            RowPredicate::ValueIn {
+                column,
+                string_column,
+                source,
+            } => self.value_in(column, *string_column, source)?,
             RowPredicate::Where(e) => B::E(self.where_expr(e)?),
-            RowPredicate::TimeWindow { column, amount, unit } => {
+            RowPredicate::TimeWindow {
+                column,
+                amount,
+                unit,
+            } => {
                 let unit = match unit {
                     WindowUnit::Minutes => "minutes",
                     WindowUnit::Hours => "hours",
@@ -324,8 +413,14 @@ impl Renderer<'_> {
                     WindowUnit::Years => "years",
                 };
                 let event = with_operand("CAST(NULL AS TIMESTAMP)", raw(column))?;
-                let cutoff = parse_generated_expr(&format!("CAST(now() AS TIMESTAMP) - INTERVAL '{amount} {unit}'"))?;
-                B::E(Expr::BinaryOp { left: Box::new(event), op: BinaryOperator::GtEq, right: Box::new(cutoff) })
+                let cutoff = parse_generated_expr(&format!(
+                    "CAST(now() AS TIMESTAMP) - INTERVAL '{amount} {unit}'"
+                ))?;
+                B::E(Expr::BinaryOp {
+                    left: Box::new(event),
+                    op: BinaryOperator::GtEq,
+                    right: Box::new(cutoff),
+                })
             }
             RowPredicate::Minimize { percent, columns } => {
                 let mut args = vec![string(percent), string(&self.table.name.to_string())];
@@ -352,12 +447,22 @@ impl Renderer<'_> {
             }
             MaskSpec::Constant(c) => call("veil_mask_constant", vec![v, string(c), ty]),
             MaskSpec::Nullify => call("veil_mask_null", vec![v]),
-            MaskSpec::Round(RoundTo::Step(s) | RoundTo::Unit(s)) => call("veil_mask_round", vec![v, string(s), ty]),
-            MaskSpec::Regex { pattern, replacement } => {
-                call("veil_mask_regex", vec![v, string(pattern), string(replacement), ty])
+            MaskSpec::Round(RoundTo::Step(s) | RoundTo::Unit(s)) => {
+                call("veil_mask_round", vec![v, string(s), ty])
             }
-            MaskSpec::ShowFirst(n) => call("veil_mask_show_first", vec![v, string(&n.to_string()), ty]),
-            MaskSpec::ShowLast(n) => call("veil_mask_show_last", vec![v, string(&n.to_string()), ty]),
+            MaskSpec::Regex {
+                pattern,
+                replacement,
+            } => call(
+                "veil_mask_regex",
+                vec![v, string(pattern), string(replacement), ty],
+            ),
+            MaskSpec::ShowFirst(n) => {
+                call("veil_mask_show_first", vec![v, string(&n.to_string()), ty])
+            }
+            MaskSpec::ShowLast(n) => {
+                call("veil_mask_show_last", vec![v, string(&n.to_string()), ty])
+            }
         }
     }
 
@@ -411,7 +516,11 @@ impl Renderer<'_> {
                 Applicability::EveryoneWho(c) => match self.condition(c) {
                     B::Lit(true) => pred,
                     B::Lit(false) => B::Lit(true),
-                    B::E(e) => B::E(case(not(B::E(e)).into_expr(), B::Lit(true).into_expr(), pred.into_expr())),
+                    B::E(e) => B::E(case(
+                        not(B::E(e)).into_expr(),
+                        B::Lit(true).into_expr(),
+                        pred.into_expr(),
+                    )),
                 },
             };
             parts.push(applied);
@@ -455,7 +564,11 @@ fn cond_purpose(p: &str) -> Condition {
 
 /// The object name of a table in generated SQL (always quoted).
 pub fn object_name(name: &TableName) -> ObjectName {
-    ObjectName::from(vec![quoted(&name.database), quoted(&name.schema), quoted(&name.table)])
+    ObjectName::from(vec![
+        quoted(&name.database),
+        quoted(&name.schema),
+        quoted(&name.table),
+    ])
 }
 
 fn skeleton(mode: RenderMode<'_>) -> Result<Query> {
@@ -471,22 +584,38 @@ fn skeleton(mode: RenderMode<'_>) -> Result<Query> {
     let query = datafusion::sql::sqlparser::parser::Parser::new(&dialect)
         .try_with_sql(&sql)
         .and_then(|mut p| p.parse_query())
-        .map_err(|e| VeilError::PolicyFailure(format!("internal: policy skeleton does not parse: {e}")))?;
+        .map_err(|e| {
+            VeilError::PolicyFailure(format!("internal: policy skeleton does not parse: {e}"))
+        })?;
     Ok(*query)
 }
 
 /// The policy relation of `table` as a SQL query over its raw relation.
 /// Fails closed when a policy on the table cannot be evaluated.
-pub fn policy_query(table: &CompiledTable, settings: &Settings, mode: RenderMode<'_>) -> Result<Query> {
+pub fn policy_query(
+    table: &CompiledTable,
+    settings: &Settings,
+    mode: RenderMode<'_>,
+) -> Result<Query> {
     if let Some(failure) = table.failures.first() {
-        return Err(VeilError::PolicyFailure(format!("{failure}; queries on {} are denied", table.name)));
+        return Err(VeilError::PolicyFailure(format!(
+            "{failure}; queries on {} are denied",
+            table.name
+        )));
     }
-    let r = Renderer { mode, table, settings };
+    let r = Renderer {
+        mode,
+        table,
+        settings,
+    };
     let mut query = skeleton(mode)?;
     let SetExpr::Select(select) = query.body.as_mut() else {
-        return Err(VeilError::PolicyFailure("internal: policy skeleton is not a SELECT".into()));
+        return Err(VeilError::PolicyFailure(
+            "internal: policy skeleton is not a SELECT".into(),
+        ));
     };
-    if let Some(TableFactor::Table { name, .. }) = select.from.first_mut().map(|f| &mut f.relation) {
+    if let Some(TableFactor::Table { name, .. }) = select.from.first_mut().map(|f| &mut f.relation)
+    {
         *name = object_name(&table.name);
     }
     select.projection = table

@@ -10,16 +10,18 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::TableProvider;
+use datafusion::common::Column as DfColumn;
+use datafusion::datasource::file_format::FileFormat as DfFileFormat;
 use datafusion::datasource::file_format::arrow::ArrowFormat;
 use datafusion::datasource::file_format::csv::CsvFormat;
 use datafusion::datasource::file_format::json::JsonFormat;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::file_format::FileFormat as DfFileFormat;
-use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
 use datafusion::datasource::provider_as_source;
 use datafusion::execution::SessionState;
 use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, cast, col};
-use datafusion::common::Column as DfColumn;
 
 use crate::error::{Result, VeilError};
 use crate::model::{FileFormat, Table};
@@ -38,7 +40,11 @@ pub fn format_from_name(name: &str) -> Option<FileFormat> {
 /// The format of a file, from its extension (directories: their first file).
 pub fn format_from_path(path: &Path) -> Option<FileFormat> {
     if path.is_dir() {
-        let mut entries: Vec<_> = std::fs::read_dir(path).ok()?.filter_map(|e| e.ok()).map(|e| e.path()).collect();
+        let mut entries: Vec<_> = std::fs::read_dir(path)
+            .ok()?
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .collect();
         entries.sort();
         return entries.iter().find_map(|p| format_from_path(p));
     }
@@ -58,9 +64,15 @@ fn first_file(path: &Path, ext: &str) -> Option<std::path::PathBuf> {
     if path.is_file() {
         return Some(path.to_path_buf());
     }
-    let mut entries: Vec<_> = std::fs::read_dir(path).ok()?.filter_map(|e| e.ok()).map(|e| e.path()).collect();
+    let mut entries: Vec<_> = std::fs::read_dir(path)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .collect();
     entries.sort();
-    entries.into_iter().find(|p| p.to_string_lossy().ends_with(ext))
+    entries
+        .into_iter()
+        .find(|p| p.to_string_lossy().ends_with(ext))
 }
 
 /// Finds the physical column matching a declared column: an exact match
@@ -73,7 +85,10 @@ fn physical_name<'a>(declared: &str, physical: &'a Schema) -> Option<&'a Field> 
     if declared.to_uppercase() != declared {
         return None;
     }
-    let mut matches = physical.fields().iter().filter(|f| f.name().to_uppercase() == declared);
+    let mut matches = physical
+        .fields()
+        .iter()
+        .filter(|f| f.name().to_uppercase() == declared);
     let first = matches.next()?;
     if matches.next().is_some() {
         return None;
@@ -83,10 +98,21 @@ fn physical_name<'a>(declared: &str, physical: &'a Schema) -> Option<&'a Field> 
 
 /// Builds the raw relation of `table`: its files, declared columns, declared
 /// types. Errors name the table, the column and the file.
-pub async fn raw_relation(state: &SessionState, table: &Table, rel_location: &str) -> Result<LogicalPlan> {
-    let here = |message: String| VeilError::workspace(table.origin.to_string(), format!("table {}: {message}", table.name));
+pub async fn raw_relation(
+    state: &SessionState,
+    table: &Table,
+    rel_location: &str,
+) -> Result<LogicalPlan> {
+    let here = |message: String| {
+        VeilError::workspace(
+            table.origin.to_string(),
+            format!("table {}: {message}", table.name),
+        )
+    };
     if !table.location.exists() {
-        return Err(here(format!("data location '{rel_location}' does not exist")));
+        return Err(here(format!(
+            "data location '{rel_location}' does not exist"
+        )));
     }
     let absolute = std::fs::canonicalize(&table.location)
         .map_err(|e| here(format!("cannot read data location '{rel_location}': {e}")))?;
@@ -94,7 +120,8 @@ pub async fn raw_relation(state: &SessionState, table: &Table, rel_location: &st
     if absolute.is_dir() && !url_text.ends_with('/') {
         url_text.push('/');
     }
-    let url = ListingTableUrl::parse(&url_text).map_err(|e| here(format!("bad data location '{rel_location}': {e}")))?;
+    let url = ListingTableUrl::parse(&url_text)
+        .map_err(|e| here(format!("bad data location '{rel_location}': {e}")))?;
     let ext = extension(table.format);
     let file_format: Arc<dyn DfFileFormat> = match table.format {
         FileFormat::Csv => Arc::new(CsvFormat::default().with_has_header(true)),
@@ -103,7 +130,10 @@ pub async fn raw_relation(state: &SessionState, table: &Table, rel_location: &st
         FileFormat::Arrow => Arc::new(ArrowFormat),
     };
     let file_ext = if absolute.is_file() {
-        absolute.extension().map(|e| format!(".{}", e.to_string_lossy())).unwrap_or_default()
+        absolute
+            .extension()
+            .map(|e| format!(".{}", e.to_string_lossy()))
+            .unwrap_or_default()
     } else {
         ext.to_string()
     };
@@ -112,21 +142,28 @@ pub async fn raw_relation(state: &SessionState, table: &Table, rel_location: &st
     let config = match table.format {
         FileFormat::Csv => {
             // CSV: read the header and give each declared column its declared type.
-            let file = first_file(&absolute, &file_ext).ok_or_else(|| here(format!("no CSV file in '{rel_location}'")))?;
-            let reader = std::fs::File::open(&file).map_err(|e| here(format!("cannot read '{rel_location}': {e}")))?;
+            let file = first_file(&absolute, &file_ext)
+                .ok_or_else(|| here(format!("no CSV file in '{rel_location}'")))?;
+            let reader = std::fs::File::open(&file)
+                .map_err(|e| here(format!("cannot read '{rel_location}': {e}")))?;
             let (header, _) = datafusion::arrow::csv::reader::Format::default()
                 .with_header(true)
                 .infer_schema(reader, Some(0))
-                .map_err(|e| here(format!("cannot read the CSV header of '{rel_location}': {e}")))?;
+                .map_err(|e| {
+                    here(format!(
+                        "cannot read the CSV header of '{rel_location}': {e}"
+                    ))
+                })?;
             let fields: Vec<Field> = header
                 .fields()
                 .iter()
                 .map(|f| {
-                    let declared = table
-                        .columns
-                        .iter()
-                        .find(|c| physical_name(&c.name, &Schema::new(vec![f.as_ref().clone()])).is_some());
-                    let data_type = declared.map(|c| c.declared.arrow_type()).unwrap_or(DataType::Utf8);
+                    let declared = table.columns.iter().find(|c| {
+                        physical_name(&c.name, &Schema::new(vec![f.as_ref().clone()])).is_some()
+                    });
+                    let data_type = declared
+                        .map(|c| c.declared.arrow_type())
+                        .unwrap_or(DataType::Utf8);
                     Field::new(f.name(), data_type, true)
                 })
                 .collect();
@@ -137,12 +174,16 @@ pub async fn raw_relation(state: &SessionState, table: &Table, rel_location: &st
             .await
             .map_err(|e| here(format!("cannot read the schema of '{rel_location}': {e}")))?,
     };
-    let provider = ListingTable::try_new(config).map_err(|e| here(format!("cannot open '{rel_location}': {e}")))?;
+    let provider = ListingTable::try_new(config)
+        .map_err(|e| here(format!("cannot open '{rel_location}': {e}")))?;
     let physical: SchemaRef = provider.schema();
     let mut exprs: Vec<Expr> = Vec::with_capacity(table.columns.len());
     for c in &table.columns {
         let Some(field) = physical_name(&c.name, &physical) else {
-            return Err(here(format!("declared column {} is not in '{rel_location}'", c.name)));
+            return Err(here(format!(
+                "declared column {} is not in '{rel_location}'",
+                c.name
+            )));
         };
         if !c.declared.holds(field.data_type()) {
             return Err(here(format!(
@@ -161,8 +202,12 @@ pub async fn raw_relation(state: &SessionState, table: &Table, rel_location: &st
         };
         exprs.push(expr.alias(&c.name));
     }
-    let plan = LogicalPlanBuilder::scan(table.name.table.clone(), provider_as_source(Arc::new(provider) as Arc<dyn TableProvider>), None)?
-        .project(exprs)?
-        .build()?;
+    let plan = LogicalPlanBuilder::scan(
+        table.name.table.clone(),
+        provider_as_source(Arc::new(provider) as Arc<dyn TableProvider>),
+        None,
+    )?
+    .project(exprs)?
+    .build()?;
     Ok(plan)
 }

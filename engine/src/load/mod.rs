@@ -20,27 +20,46 @@ pub const DEV_SECRET: &str = "veil-development-secret";
 /// Reads and validates the workspace manifest in `dir`.
 pub fn load_workspace(dir: &Path) -> Result<Workspace> {
     let manifest = dir.join("veil.yaml");
-    let text = std::fs::read_to_string(&manifest)
-        .map_err(|e| VeilError::workspace(manifest.display().to_string(), format!("cannot read the workspace manifest: {e}")))?;
+    let text = std::fs::read_to_string(&manifest).map_err(|e| {
+        VeilError::workspace(
+            manifest.display().to_string(),
+            format!("cannot read the workspace manifest: {e}"),
+        )
+    })?;
     let root: yaml::FileDoc = yaml::parse_doc(&text, "veil.yaml")?;
     let mut files = vec![("veil.yaml".to_string(), text, root)];
     let includes = files[0].2.include.clone();
     for pattern in includes {
         let full = dir.join(&pattern);
-        let paths = glob::glob(&full.to_string_lossy())
-            .map_err(|e| VeilError::workspace("veil.yaml", format!("include pattern '{pattern}' is invalid: {e}")))?;
+        let paths = glob::glob(&full.to_string_lossy()).map_err(|e| {
+            VeilError::workspace(
+                "veil.yaml",
+                format!("include pattern '{pattern}' is invalid: {e}"),
+            )
+        })?;
         let mut matched: Vec<PathBuf> = paths.filter_map(|p| p.ok()).collect();
         matched.sort();
         if matched.is_empty() {
-            return Err(VeilError::workspace("veil.yaml", format!("include pattern '{pattern}' matches no file")));
+            return Err(VeilError::workspace(
+                "veil.yaml",
+                format!("include pattern '{pattern}' matches no file"),
+            ));
         }
         for path in matched {
-            let rel = path.strip_prefix(dir).unwrap_or(&path).display().to_string();
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| VeilError::workspace(rel.clone(), format!("cannot read included file: {e}")))?;
+            let rel = path
+                .strip_prefix(dir)
+                .unwrap_or(&path)
+                .display()
+                .to_string();
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                VeilError::workspace(rel.clone(), format!("cannot read included file: {e}"))
+            })?;
             let doc = yaml::parse_doc(&text, &rel)?;
             if doc.settings.is_some() {
-                return Err(VeilError::workspace(rel, "settings may only appear in veil.yaml"));
+                return Err(VeilError::workspace(
+                    rel,
+                    "settings may only appear in veil.yaml",
+                ));
             }
             files.push((rel, text, doc));
         }
@@ -61,10 +80,19 @@ fn err(origin: &Origin, message: impl Into<String>) -> VeilError {
 
 fn build(dir: &Path, files: Vec<(String, String, yaml::FileDoc)>) -> Result<Workspace> {
     let settings_doc = files[0].2.settings.clone().unwrap_or_default();
-    let default_database = normalize_ident(settings_doc.default_database.as_deref().unwrap_or("ANALYTICS"));
-    let default_schema = normalize_ident(settings_doc.default_schema.as_deref().unwrap_or("PUBLIC"));
+    let default_database = normalize_ident(
+        settings_doc
+            .default_database
+            .as_deref()
+            .unwrap_or("ANALYTICS"),
+    );
+    let default_schema =
+        normalize_ident(settings_doc.default_schema.as_deref().unwrap_or("PUBLIC"));
     let mut warnings = Vec::new();
-    let secret_env = settings_doc.secret_env.clone().unwrap_or_else(|| "VEIL_SECRET".to_string());
+    let secret_env = settings_doc
+        .secret_env
+        .clone()
+        .unwrap_or_else(|| "VEIL_SECRET".to_string());
     let (secret, secret_is_default) = match std::env::var(&secret_env) {
         Ok(s) if !s.is_empty() => (s, false),
         _ => {
@@ -78,21 +106,30 @@ fn build(dir: &Path, files: Vec<(String, String, yaml::FileDoc)>) -> Result<Work
         None | Some("data_source") => SaltScope::DataSource,
         Some("global") => SaltScope::Global,
         Some(other) => {
-            return Err(VeilError::workspace("veil.yaml", format!("salt_scope '{other}' must be data_source or global")));
+            return Err(VeilError::workspace(
+                "veil.yaml",
+                format!("salt_scope '{other}' must be data_source or global"),
+            ));
         }
     };
     let mode = match settings_doc.enforcement.as_deref() {
         None | Some("inlined") => EnforcementMode::Inlined,
         Some("profile_join") => EnforcementMode::ProfileJoin,
         Some(other) => {
-            return Err(VeilError::workspace("veil.yaml", format!("enforcement '{other}' must be inlined or profile_join")));
+            return Err(VeilError::workspace(
+                "veil.yaml",
+                format!("enforcement '{other}' must be inlined or profile_join"),
+            ));
         }
     };
     let secondary_roles_all = match settings_doc.secondary_roles.as_deref() {
         None | Some("all") => true,
         Some("none") => false,
         Some(other) => {
-            return Err(VeilError::workspace("veil.yaml", format!("secondary_roles '{other}' must be all or none")));
+            return Err(VeilError::workspace(
+                "veil.yaml",
+                format!("secondary_roles '{other}' must be all or none"),
+            ));
         }
     };
     let settings = Settings {
@@ -103,7 +140,9 @@ fn build(dir: &Path, files: Vec<(String, String, yaml::FileDoc)>) -> Result<Work
         salt_scope,
         mode,
         secondary_roles_all,
-        memo_capacity: settings_doc.memo_capacity.unwrap_or(veil_udfs::DEFAULT_MEMO_CAPACITY),
+        memo_capacity: settings_doc
+            .memo_capacity
+            .unwrap_or(veil_udfs::DEFAULT_MEMO_CAPACITY),
     };
     let table_name = |text: &str, origin: &Origin| {
         parse_table_name(text, &default_database, &default_schema).map_err(|m| err(origin, m))
@@ -132,14 +171,24 @@ fn build(dir: &Path, files: Vec<(String, String, yaml::FileDoc)>) -> Result<Work
                 let declared = SnowflakeType::parse(&c.r#type)
                     .map_err(|m| err(&origin, format!("table {name}, column {cname}: {m}")))?;
                 if columns.iter().any(|x| x.name == cname) {
-                    return Err(err(&origin, format!("table {name} declares column {cname} twice")));
+                    return Err(err(
+                        &origin,
+                        format!("table {name} declares column {cname} twice"),
+                    ));
                 }
                 let tags = c
                     .tags
                     .iter()
-                    .map(|t| ColumnTag { name: t.clone(), source: TagSource::Manual })
+                    .map(|t| ColumnTag {
+                        name: t.clone(),
+                        source: TagSource::Manual,
+                    })
                     .collect();
-                columns.push(Column { name: cname, declared, tags });
+                columns.push(Column {
+                    name: cname,
+                    declared,
+                    tags,
+                });
             }
             if columns.is_empty() {
                 return Err(err(&origin, format!("table {name} declares no columns")));
@@ -149,8 +198,23 @@ fn build(dir: &Path, files: Vec<(String, String, yaml::FileDoc)>) -> Result<Work
                     let e = normalize_ident(e);
                     match columns.iter().find(|c| c.name == e) {
                         Some(c) if c.declared.is_temporal() => Some(e),
-                        Some(c) => return Err(err(&origin, format!("table {name}: event_time column {e} is {} but must be DATE or TIMESTAMP_NTZ", c.declared))),
-                        None => return Err(err(&origin, format!("table {name}: event_time column {e} is not a declared column"))),
+                        Some(c) => {
+                            return Err(err(
+                                &origin,
+                                format!(
+                                    "table {name}: event_time column {e} is {} but must be DATE or TIMESTAMP_NTZ",
+                                    c.declared
+                                ),
+                            ));
+                        }
+                        None => {
+                            return Err(err(
+                                &origin,
+                                format!(
+                                    "table {name}: event_time column {e} is not a declared column"
+                                ),
+                            ));
+                        }
                     }
                 }
                 None => None,
@@ -181,7 +245,10 @@ fn build(dir: &Path, files: Vec<(String, String, yaml::FileDoc)>) -> Result<Work
             for g in &r.grants {
                 let t = table_name(g, &origin)?;
                 if !tables.iter().any(|x| x.name == t) {
-                    return Err(err(&origin, format!("role {name} is granted table {t}, which is not declared")));
+                    return Err(err(
+                        &origin,
+                        format!("role {name} is granted table {t}, which is not declared"),
+                    ));
                 }
                 grants.push(t);
             }
@@ -196,7 +263,13 @@ fn build(dir: &Path, files: Vec<(String, String, yaml::FileDoc)>) -> Result<Work
     for r in &roles {
         for parent in &r.inherits {
             if parent != "PUBLIC" && !roles.iter().any(|x| x.name == *parent) {
-                return Err(err(&r.origin, format!("role {} inherits role {parent}, which is not declared", r.name)));
+                return Err(err(
+                    &r.origin,
+                    format!(
+                        "role {} inherits role {parent}, which is not declared",
+                        r.name
+                    ),
+                ));
             }
         }
     }
@@ -215,18 +288,29 @@ fn build(dir: &Path, files: Vec<(String, String, yaml::FileDoc)>) -> Result<Work
                 None | Some("active") => UserStatus::Active,
                 Some("staged") => UserStatus::Staged,
                 Some("disabled") => UserStatus::Disabled,
-                Some(other) => return Err(err(&origin, format!("user {name}: status '{other}' must be active, staged or disabled"))),
+                Some(other) => {
+                    return Err(err(
+                        &origin,
+                        format!("user {name}: status '{other}' must be active, staged or disabled"),
+                    ));
+                }
             };
             let user_roles: Vec<String> = u.roles.iter().map(|r| normalize_ident(r)).collect();
             for r in &user_roles {
                 if r != "PUBLIC" && !roles.iter().any(|x| x.name == *r) {
-                    return Err(err(&origin, format!("user {name} is granted role {r}, which is not declared")));
+                    return Err(err(
+                        &origin,
+                        format!("user {name} is granted role {r}, which is not declared"),
+                    ));
                 }
             }
             let mut attributes: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
             for (k, v) in &u.attributes {
                 if k.contains('=') {
-                    return Err(err(&origin, format!("user {name}: attribute key '{k}' may not contain '='")));
+                    return Err(err(
+                        &origin,
+                        format!("user {name}: attribute key '{k}' may not contain '='"),
+                    ));
                 }
                 attributes.entry(k.clone()).or_default().extend(v.values());
             }
@@ -244,7 +328,10 @@ fn build(dir: &Path, files: Vec<(String, String, yaml::FileDoc)>) -> Result<Work
     for t in &tables {
         for o in &t.owners {
             if !users.iter().any(|u| u.name == *o) {
-                return Err(err(&t.origin, format!("table {}: owner {o} is not a declared user", t.name)));
+                return Err(err(
+                    &t.origin,
+                    format!("table {}: owner {o} is not a declared user", t.name),
+                ));
             }
         }
     }
@@ -257,7 +344,10 @@ fn build(dir: &Path, files: Vec<(String, String, yaml::FileDoc)>) -> Result<Work
         for (i, p) in doc.policies.iter().enumerate() {
             let origin = at(file, &lines, i);
             if !names.insert(p.name.clone()) {
-                return Err(err(&origin, format!("policy '{}' is declared twice", p.name)));
+                return Err(err(
+                    &origin,
+                    format!("policy '{}' is declared twice", p.name),
+                ));
             }
             let ctx = yaml::PolicyContext {
                 origin: &origin,

@@ -219,7 +219,10 @@ pub(crate) struct PolicyContext<'a> {
 
 impl PolicyContext<'_> {
     fn err(&self, policy: &str, message: impl std::fmt::Display) -> VeilError {
-        VeilError::workspace(self.origin.to_string(), format!("policy '{policy}': {message}"))
+        VeilError::workspace(
+            self.origin.to_string(),
+            format!("policy '{policy}': {message}"),
+        )
     }
 
     fn table(&self, policy: &str, text: &str) -> Result<TableName> {
@@ -237,18 +240,29 @@ fn condition(doc: &ConditionDoc, policy: &str, ctx: &PolicyContext<'_>) -> Resul
     let operator = match doc.operator.as_deref() {
         None | Some("any") => Operator::Any,
         Some("all") => Operator::All,
-        Some(o) => return Err(ctx.err(policy, format!("condition operator '{o}' must be any or all"))),
+        Some(o) => {
+            return Err(ctx.err(
+                policy,
+                format!("condition operator '{o}' must be any or all"),
+            ));
+        }
     };
     let users: Vec<String> = doc.users.iter().map(|u| normalize_ident(u)).collect();
     for u in &users {
         if !ctx.users.iter().any(|x| x.name == *u) {
-            return Err(ctx.err(policy, format!("condition names user {u}, who is not declared")));
+            return Err(ctx.err(
+                policy,
+                format!("condition names user {u}, who is not declared"),
+            ));
         }
     }
     let roles: Vec<String> = doc.roles.iter().map(|r| normalize_ident(r)).collect();
     for r in &roles {
         if r != "PUBLIC" && !ctx.roles.iter().any(|x| x.name == *r) {
-            return Err(ctx.err(policy, format!("condition names role {r}, which is not declared")));
+            return Err(ctx.err(
+                policy,
+                format!("condition names role {r}, which is not declared"),
+            ));
         }
     }
     let mut attributes = Vec::new();
@@ -266,7 +280,10 @@ fn condition(doc: &ConditionDoc, policy: &str, ctx: &PolicyContext<'_>) -> Resul
         operator,
     };
     if c.is_empty() {
-        return Err(ctx.err(policy, "a condition needs at least one group, attribute, purpose, user or role"));
+        return Err(ctx.err(
+            policy,
+            "a condition needs at least one group, attribute, purpose, user or role",
+        ));
     }
     Ok(c)
 }
@@ -282,7 +299,10 @@ fn scalar_text(v: &Value) -> Option<String> {
 
 fn mask(v: &Value, policy: &str, ctx: &PolicyContext<'_>) -> Result<MaskSpec> {
     let unsupported = |kind: &str| {
-        ctx.err(policy, format!("mask type '{kind}' is not supported by this version of Veil"))
+        ctx.err(
+            policy,
+            format!("mask type '{kind}' is not supported by this version of Veil"),
+        )
     };
     match v {
         Value::String(s) => match s.as_str() {
@@ -339,11 +359,24 @@ fn mask(v: &Value, policy: &str, ctx: &PolicyContext<'_>) -> Result<MaskSpec> {
 
 fn row_rule(v: &Value, policy: &str, ctx: &PolicyContext<'_>) -> Result<RowRule> {
     let Value::Mapping(m) = v else {
-        return Err(ctx.err(policy, "rule must be a mapping like {match_attribute: Region, column: REGION}"));
+        return Err(ctx.err(
+            policy,
+            "rule must be a mapping like {match_attribute: Region, column: REGION}",
+        ));
     };
     let get = |k: &str| m.get(Value::String(k.to_string()));
-    let column = get("column").and_then(scalar_text).map(|c| normalize_ident(&c));
-    let allowed_keys = ["match_attribute", "match_groups", "column", "where", "time_window", "minimize", "purpose"];
+    let column = get("column")
+        .and_then(scalar_text)
+        .map(|c| normalize_ident(&c));
+    let allowed_keys = [
+        "match_attribute",
+        "match_groups",
+        "column",
+        "where",
+        "time_window",
+        "minimize",
+        "purpose",
+    ];
     for k in m.keys() {
         let k = k.as_str().unwrap_or_default();
         if !allowed_keys.contains(&k) {
@@ -351,7 +384,8 @@ fn row_rule(v: &Value, policy: &str, ctx: &PolicyContext<'_>) -> Result<RowRule>
         }
     }
     if let Some(key) = get("match_attribute") {
-        let key = scalar_text(key).ok_or_else(|| ctx.err(policy, "match_attribute needs an attribute key"))?;
+        let key = scalar_text(key)
+            .ok_or_else(|| ctx.err(policy, "match_attribute needs an attribute key"))?;
         return Ok(RowRule::MatchAttribute { key, column });
     }
     if let Some(g) = get("match_groups") {
@@ -381,27 +415,45 @@ fn row_rule(v: &Value, policy: &str, ctx: &PolicyContext<'_>) -> Result<RowRule>
         };
         return match (amount, unit) {
             (Some(amount), Some(unit)) if amount > 0 => Ok(RowRule::TimeWindow { amount, unit }),
-            _ => Err(ctx.err(policy, format!("time_window '{text}' must look like '30 days' (minutes, hours, days, years)"))),
+            _ => Err(ctx.err(
+                policy,
+                format!(
+                    "time_window '{text}' must look like '30 days' (minutes, hours, days, years)"
+                ),
+            )),
         };
     }
     if let Some(p) = get("minimize") {
         let text = scalar_text(p).unwrap_or_default();
         return match veil_udfs::fit::parse_decimal(&text) {
             Some((m, s)) if m >= 0 && m <= 100 * 10i128.pow(s) => Ok(RowRule::Minimize(text)),
-            _ => Err(ctx.err(policy, format!("minimize '{text}' must be a percentage between 0 and 100"))),
+            _ => Err(ctx.err(
+                policy,
+                format!("minimize '{text}' must be a percentage between 0 and 100"),
+            )),
         };
     }
     if let Some(p) = get("purpose") {
         let text = scalar_text(p).ok_or_else(|| ctx.err(policy, "purpose needs a purpose name"))?;
         return Ok(RowRule::Purpose(text));
     }
-    Err(ctx.err(policy, "rule needs one of match_attribute, match_groups, where, time_window, minimize, purpose"))
+    Err(ctx.err(
+        policy,
+        "rule needs one of match_attribute, match_groups, where, time_window, minimize, purpose",
+    ))
 }
 
 fn target(on: &OnDoc, policy: &str, ctx: &PolicyContext<'_>) -> Result<Target> {
-    let kinds = [!on.tags.is_empty(), !on.columns.is_empty(), !on.data_sources.is_empty()];
+    let kinds = [
+        !on.tags.is_empty(),
+        !on.columns.is_empty(),
+        !on.data_sources.is_empty(),
+    ];
     if kinds.iter().filter(|k| **k).count() != 1 {
-        return Err(ctx.err(policy, "on: needs exactly one of tags, columns or data_sources"));
+        return Err(ctx.err(
+            policy,
+            "on: needs exactly one of tags, columns or data_sources",
+        ));
     }
     if !on.tags.is_empty() {
         return Ok(Target::Tags(on.tags.clone()));
@@ -412,10 +464,20 @@ fn target(on: &OnDoc, policy: &str, ctx: &PolicyContext<'_>) -> Result<Target> {
             let parts = parse_name_parts(c).map_err(|m| ctx.err(policy, m))?;
             let (table_parts, column) = match parts.split_last() {
                 Some((col, rest)) if !rest.is_empty() => (rest.to_vec(), col.clone()),
-                _ => return Err(ctx.err(policy, format!("column '{c}' must be written DB.SCHEMA.TABLE.COLUMN"))),
+                _ => {
+                    return Err(ctx.err(
+                        policy,
+                        format!("column '{c}' must be written DB.SCHEMA.TABLE.COLUMN"),
+                    ));
+                }
             };
             let table = resolve_table(&table_parts, ctx.default_database, ctx.default_schema)
-                .ok_or_else(|| ctx.err(policy, format!("column '{c}' must be written DB.SCHEMA.TABLE.COLUMN")))?;
+                .ok_or_else(|| {
+                    ctx.err(
+                        policy,
+                        format!("column '{c}' must be written DB.SCHEMA.TABLE.COLUMN"),
+                    )
+                })?;
             let Some(t) = ctx.tables.iter().find(|t| t.name == table) else {
                 return Err(ctx.err(policy, format!("data source {table} is not declared")));
             };
@@ -438,14 +500,19 @@ pub(crate) fn policy(doc: &PolicyDoc, ctx: &PolicyContext<'_>) -> Result<Policy>
     let name = doc.name.as_str();
     let target = target(&doc.on, name, ctx)?;
     let applies = match (&doc.except, &doc.for_everyone_who) {
-        (Some(_), Some(_)) => return Err(ctx.err(name, "use either except or for_everyone_who, not both")),
+        (Some(_), Some(_)) => {
+            return Err(ctx.err(name, "use either except or for_everyone_who, not both"));
+        }
         (Some(c), None) => Applicability::EveryoneExcept(condition(c, name, ctx)?),
         (None, Some(c)) => Applicability::EveryoneWho(condition(c, name, ctx)?),
         (None, None) => Applicability::Everyone,
     };
     let only = |field: &str, present: bool| {
         if present {
-            Err(ctx.err(name, format!("{field} does not belong in a {} policy", doc.r#type)))
+            Err(ctx.err(
+                name,
+                format!("{field} does not belong in a {} policy", doc.r#type),
+            ))
         } else {
             Ok(())
         }
@@ -462,7 +529,11 @@ pub(crate) fn policy(doc: &PolicyDoc, ctx: &PolicyContext<'_>) -> Result<Policy>
                 (Some(_), _) => return Err(ctx.err(name, "otherwise goes with for_everyone_who")),
                 (None, _) => None,
             };
-            PolicyKind::Masking { mask: mask(m, name, ctx)?, otherwise, applies }
+            PolicyKind::Masking {
+                mask: mask(m, name, ctx)?,
+                otherwise,
+                applies,
+            }
         }
         "row" => {
             only("mask", doc.mask.is_some())?;
@@ -474,7 +545,10 @@ pub(crate) fn policy(doc: &PolicyDoc, ctx: &PolicyContext<'_>) -> Result<Policy>
             let Some(r) = &doc.rule else {
                 return Err(ctx.err(name, "a row policy needs rule:"));
             };
-            PolicyKind::Row { rule: row_rule(r, name, ctx)?, applies }
+            PolicyKind::Row {
+                rule: row_rule(r, name, ctx)?,
+                applies,
+            }
         }
         "subscription" => {
             only("mask", doc.mask.is_some())?;
@@ -487,17 +561,34 @@ pub(crate) fn policy(doc: &PolicyDoc, ctx: &PolicyContext<'_>) -> Result<Policy>
             let allow = match &doc.allow {
                 Some(Value::String(s)) if s == "anyone" => Allow::Anyone,
                 Some(Value::String(s)) if s == "approval" => {
-                    return Err(ctx.err(name, "allow: approval is not supported by this version of Veil"));
+                    return Err(ctx.err(
+                        name,
+                        "allow: approval is not supported by this version of Veil",
+                    ));
                 }
                 Some(v @ Value::Mapping(_)) => {
-                    let c: ConditionDoc = serde_yaml::from_value(v.clone()).map_err(|e| ctx.err(name, e))?;
+                    let c: ConditionDoc =
+                        serde_yaml::from_value(v.clone()).map_err(|e| ctx.err(name, e))?;
                     Allow::Condition(condition(&c, name, ctx)?)
                 }
-                _ => return Err(ctx.err(name, "allow must be anyone or a condition like {groups: [Analysts]}")),
+                _ => {
+                    return Err(ctx.err(
+                        name,
+                        "allow must be anyone or a condition like {groups: [Analysts]}",
+                    ));
+                }
             };
-            PolicyKind::Subscription { allow, guardrail: doc.guardrail }
+            PolicyKind::Subscription {
+                allow,
+                guardrail: doc.guardrail,
+            }
         }
-        other => return Err(ctx.err(name, format!("type '{other}' must be masking, row or subscription"))),
+        other => {
+            return Err(ctx.err(
+                name,
+                format!("type '{other}' must be masking, row or subscription"),
+            ));
+        }
     };
     Ok(Policy {
         name: name.to_string(),

@@ -41,8 +41,13 @@ pub struct TableName {
 /// Writes an identifier part, quoting it when Snowflake would need quotes.
 pub fn fmt_ident(f: &mut impl fmt::Write, part: &str) -> fmt::Result {
     let plain = !part.is_empty()
-        && part.chars().next().is_some_and(|c| c.is_ascii_uppercase() || c == '_')
-        && part.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_' || c == '$');
+        && part
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_uppercase() || c == '_')
+        && part
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_' || c == '$');
     if plain {
         f.write_str(part)
     } else {
@@ -98,7 +103,10 @@ pub struct ColumnTag {
 /// Whether tag `tag` is `ancestor` or one of its descendants
 /// (`PII.Email` is under `PII`). Tag names compare case-sensitively per segment.
 pub fn tag_is_under(tag: &str, ancestor: &str) -> bool {
-    tag == ancestor || (tag.len() > ancestor.len() && tag.starts_with(ancestor) && tag.as_bytes()[ancestor.len()] == b'.')
+    tag == ancestor
+        || (tag.len() > ancestor.len()
+            && tag.starts_with(ancestor)
+            && tag.as_bytes()[ancestor.len()] == b'.')
 }
 
 /// Depth of a tag: `PII` is 1, `PII.Email` is 2.
@@ -216,7 +224,11 @@ pub struct Condition {
 impl Condition {
     /// Number of members.
     pub fn len(&self) -> usize {
-        self.groups.len() + self.attributes.len() + self.purposes.len() + self.users.len() + self.roles.len()
+        self.groups.len()
+            + self.attributes.len()
+            + self.purposes.len()
+            + self.users.len()
+            + self.roles.len()
     }
 
     /// Whether the condition has no members.
@@ -229,7 +241,11 @@ impl fmt::Display for Condition {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut parts = Vec::new();
         parts.extend(self.groups.iter().map(|g| format!("group {g}")));
-        parts.extend(self.attributes.iter().map(|(k, v)| format!("attribute {k}={v}")));
+        parts.extend(
+            self.attributes
+                .iter()
+                .map(|(k, v)| format!("attribute {k}={v}")),
+        );
         parts.extend(self.purposes.iter().map(|p| format!("purpose {p}")));
         parts.extend(self.users.iter().map(|u| format!("user {u}")));
         parts.extend(self.roles.iter().map(|r| format!("role {r}")));
@@ -294,7 +310,10 @@ impl fmt::Display for MaskSpec {
             Self::Nullify => f.write_str("nullify"),
             Self::Round(RoundTo::Step(s)) => write!(f, "round to {s}"),
             Self::Round(RoundTo::Unit(u)) => write!(f, "round to {u}"),
-            Self::Regex { pattern, replacement } => write!(f, "regex '{pattern}' -> '{replacement}'"),
+            Self::Regex {
+                pattern,
+                replacement,
+            } => write!(f, "regex '{pattern}' -> '{replacement}'"),
             Self::ShowFirst(n) => write!(f, "show_first {n}"),
             Self::ShowLast(n) => write!(f, "show_last {n}"),
         }
@@ -524,7 +543,11 @@ mod tests {
 
     #[test]
     fn table_names_quote_when_needed() {
-        let t = TableName { database: "DB".into(), schema: "my schema".into(), table: "T1".into() };
+        let t = TableName {
+            database: "DB".into(),
+            schema: "my schema".into(),
+            table: "T1".into(),
+        };
         assert_eq!(t.to_string(), "DB.\"my schema\".T1");
     }
 }

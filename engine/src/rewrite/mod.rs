@@ -8,7 +8,8 @@ use std::collections::{BTreeSet, HashMap};
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    Expr, Ident, ObjectName, Query, Statement, TableAlias, TableFactor, VisitMut, Visit, Visitor, VisitorMut,
+    Expr, Ident, ObjectName, Query, Statement, TableAlias, TableFactor, Visit, VisitMut, Visitor,
+    VisitorMut,
 };
 
 use crate::error::{Result, VeilError};
@@ -42,15 +43,34 @@ pub struct CheckedStatement {
 /// The statement kind for error messages, from SQL text: `INSERT`,
 /// `CREATE TABLE`, `SET`, ...
 pub fn statement_kind_of_text(sql: &str) -> String {
-    let skip = ["OR", "REPLACE", "TEMP", "TEMPORARY", "SECURE", "IF", "NOT", "EXISTS", "MEMOIZABLE", "TRANSIENT", "GLOBAL", "LOCAL"];
+    let skip = [
+        "OR",
+        "REPLACE",
+        "TEMP",
+        "TEMPORARY",
+        "SECURE",
+        "IF",
+        "NOT",
+        "EXISTS",
+        "MEMOIZABLE",
+        "TRANSIENT",
+        "GLOBAL",
+        "LOCAL",
+    ];
     let words: Vec<String> = sql
         .split(|c: char| c.is_whitespace() || c == '(' || c == ';')
         .filter(|w| !w.is_empty())
         .take(8)
         .map(|w| w.to_uppercase())
         .collect();
-    let Some(first) = words.first() else { return "EMPTY".to_string() };
-    if ["CREATE", "ALTER", "DROP", "SHOW", "UNDROP", "DESCRIBE", "DESC"].contains(&first.as_str()) {
+    let Some(first) = words.first() else {
+        return "EMPTY".to_string();
+    };
+    if [
+        "CREATE", "ALTER", "DROP", "SHOW", "UNDROP", "DESCRIBE", "DESC",
+    ]
+    .contains(&first.as_str())
+    {
         let mut kind = first.clone();
         let mut rest = words[1..].iter().filter(|w| !skip.contains(&w.as_str()));
         if let Some(object) = rest.next() {
@@ -75,8 +95,10 @@ pub fn statement_kind_of_text(sql: &str) -> String {
 pub fn looks_like_read(sql: &str) -> bool {
     let kind = statement_kind_of_text(sql);
     let first = kind.split(' ').next().unwrap_or_default();
-    matches!(first, "SELECT" | "WITH" | "VALUES" | "EXPLAIN" | "SHOW" | "DESCRIBE" | "DESC" | "(")
-        || sql.trim_start().starts_with('(')
+    matches!(
+        first,
+        "SELECT" | "WITH" | "VALUES" | "EXPLAIN" | "SHOW" | "DESCRIBE" | "DESC" | "("
+    ) || sql.trim_start().starts_with('(')
 }
 
 struct Collect<'a> {
@@ -98,7 +120,12 @@ fn cte_names(query: &Query) -> Vec<String> {
     query
         .with
         .as_ref()
-        .map(|w| w.cte_tables.iter().map(|c| ident_value(&c.alias.name)).collect())
+        .map(|w| {
+            w.cte_tables
+                .iter()
+                .map(|c| ident_value(&c.alias.name))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -118,11 +145,15 @@ impl Visitor for Collect<'_> {
     fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<()> {
         if let TableFactor::Table { name, args, .. } = factor {
             if args.is_some() {
-                self.error = Some(VeilError::Refused(format!("Table function {name} is not available to Veil user queries.")));
+                self.error = Some(VeilError::Refused(format!(
+                    "Table function {name} is not available to Veil user queries."
+                )));
                 return ControlFlow::Break(());
             }
             let Some(parts) = object_name_parts(name) else {
-                self.error = Some(VeilError::Refused(format!("Table name {name} is not supported.")));
+                self.error = Some(VeilError::Refused(format!(
+                    "Table name {name} is not supported."
+                )));
                 return ControlFlow::Break(());
             };
             if parts.len() == 1 && self.in_cte_scope(&parts[0]) {
@@ -160,10 +191,16 @@ impl Visitor for Collect<'_> {
 
 /// Checks one parsed statement: only reads, no internal functions; returns
 /// the tables it references.
-pub fn check_statement(statement: Statement, default_db: &str, default_schema: &str) -> Result<CheckedStatement> {
+pub fn check_statement(
+    statement: Statement,
+    default_db: &str,
+    default_schema: &str,
+) -> Result<CheckedStatement> {
     let kind = match &statement {
         Statement::Query(_) => StatementKind::Query,
-        Statement::Explain { statement: inner, .. } if matches!(inner.as_ref(), Statement::Query(_)) => StatementKind::Explain,
+        Statement::Explain {
+            statement: inner, ..
+        } if matches!(inner.as_ref(), Statement::Query(_)) => StatementKind::Explain,
         Statement::ShowTables { .. } => StatementKind::ShowTables,
         Statement::ExplainTable { table_name, .. } => {
             let parts = object_name_parts(table_name).unwrap_or_default();
@@ -171,7 +208,11 @@ pub fn check_statement(statement: Statement, default_db: &str, default_schema: &
                 .ok_or_else(|| VeilError::NotAuthorized(table_name.to_string()))?;
             StatementKind::Describe(t)
         }
-        other => return Err(VeilError::StatementNotAllowed(statement_kind_of_text(&other.to_string()))),
+        other => {
+            return Err(VeilError::StatementNotAllowed(statement_kind_of_text(
+                &other.to_string(),
+            )));
+        }
     };
     let mut collect = Collect {
         default_db,
@@ -188,7 +229,11 @@ pub fn check_statement(statement: Statement, default_db: &str, default_schema: &
     if let StatementKind::Describe(t) = &kind {
         tables = vec![t.clone()];
     }
-    Ok(CheckedStatement { statement, kind, tables })
+    Ok(CheckedStatement {
+        statement,
+        kind,
+        tables,
+    })
 }
 
 struct Replace<'a> {
@@ -215,14 +260,18 @@ impl VisitorMut for Replace<'_> {
         let TableFactor::Table { name, alias, .. } = factor else {
             return ControlFlow::Continue(());
         };
-        let Some(parts) = object_name_parts(name) else { return ControlFlow::Continue(()) };
+        let Some(parts) = object_name_parts(name) else {
+            return ControlFlow::Continue(());
+        };
         if parts.len() == 1 && self.cte_scopes.iter().any(|s| s.contains(&parts[0])) {
             return ControlFlow::Continue(());
         }
         let Some(table) = resolve_table(&parts, self.default_db, self.default_schema) else {
             return ControlFlow::Continue(());
         };
-        let Some(policy) = self.policies.get(&table) else { return ControlFlow::Continue(()) };
+        let Some(policy) = self.policies.get(&table) else {
+            return ControlFlow::Continue(());
+        };
         let alias = alias.clone().unwrap_or_else(|| TableAlias {
             explicit: true,
             name: Ident::with_quote('"', last_part(name)),
@@ -240,7 +289,11 @@ impl VisitorMut for Replace<'_> {
 }
 
 fn last_part(name: &ObjectName) -> String {
-    name.0.last().and_then(|p| p.as_ident()).map(ident_value).unwrap_or_default()
+    name.0
+        .last()
+        .and_then(|p| p.as_ident())
+        .map(ident_value)
+        .unwrap_or_default()
 }
 
 /// Replaces every reference to a table in `policies` with its policy query.
@@ -285,7 +338,8 @@ mod tests {
 
     #[test]
     fn subqueries_and_unions_are_found() {
-        let c = check("select * from a where x in (select y from b) union all select * from c.d").unwrap();
+        let c = check("select * from a where x in (select y from b) union all select * from c.d")
+            .unwrap();
         let names: Vec<String> = c.tables.iter().map(|t| t.to_string()).collect();
         assert_eq!(names, vec!["DB.S.A", "DB.S.B", "DB.C.D"]);
     }
@@ -301,7 +355,11 @@ mod tests {
             ("update t set a = 1", "UPDATE"),
         ] {
             let e = check(sql).unwrap_err();
-            assert_eq!(e.to_string(), format!("{kind} statements are not allowed: Veil user queries are read-only."), "{sql}");
+            assert_eq!(
+                e.to_string(),
+                format!("{kind} statements are not allowed: Veil user queries are read-only."),
+                "{sql}"
+            );
         }
     }
 
@@ -313,8 +371,14 @@ mod tests {
 
     #[test]
     fn statement_kinds_from_text() {
-        assert_eq!(statement_kind_of_text("CREATE OR REPLACE MASKING POLICY p AS"), "CREATE MASKING POLICY");
-        assert_eq!(statement_kind_of_text("alter table t add row access policy p on (a)"), "ALTER TABLE");
+        assert_eq!(
+            statement_kind_of_text("CREATE OR REPLACE MASKING POLICY p AS"),
+            "CREATE MASKING POLICY"
+        );
+        assert_eq!(
+            statement_kind_of_text("alter table t add row access policy p on (a)"),
+            "ALTER TABLE"
+        );
         assert_eq!(statement_kind_of_text("copy into t from @s"), "COPY");
     }
 }

@@ -1,0 +1,277 @@
+//! Per-user golden files in sqllogictest format over the sample workspace.
+//!
+//! `testdata/sample/golden/shared.sql` lists the shared queries; each
+//! `<user>.slt` starts with a `# veil-session:` header naming the user (and
+//! purpose) and holds the expected results of every shared query, in order.
+//! Every file runs in both enforcement modes against the same expectations,
+//! which also proves the modes agree. `VEIL_COMPLETE=1 cargo test`
+//! regenerates the files from the shared queries.
+
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::DataType;
+use libtest_mimic::{Failed, Trial};
+use sqllogictest::{DBOutput, DefaultColumnType};
+use veil_engine::{EnforcementMode, Session, SessionOptions};
+
+use crate::common::{rows, runtime, sample, testdata};
+
+fn golden_dir() -> PathBuf {
+    testdata("sample").join("golden")
+}
+
+/// The shared queries, in order.
+pub(crate) fn shared_queries() -> Vec<String> {
+    let text = std::fs::read_to_string(golden_dir().join("shared.sql")).expect("shared.sql");
+    text.split("\n\n")
+        .map(|block| {
+            block
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("--"))
+                .collect::<Vec<_>>()
+                .join("\n")
+                .trim()
+                .to_string()
+        })
+        .filter(|q| !q.is_empty())
+        .collect()
+}
+
+/// `# veil-session: user=ALICE purpose=Fraud Analysis`
+fn session_header(path: &Path) -> (String, Option<String>) {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let header = text
+        .lines()
+        .find_map(|l| l.strip_prefix("# veil-session:"))
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    let user = header
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("user="))
+        .unwrap_or_default()
+        .to_string();
+    let purpose = header
+        .split_once("purpose=")
+        .map(|(_, p)| p.trim().to_string());
+    (user, purpose)
+}
+
+struct VeilDb {
+    session: Session,
+}
+
+#[derive(Debug)]
+struct DbError(String);
+
+impl std::fmt::Display for DbError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for DbError {}
+
+fn column_type(t: &DataType) -> DefaultColumnType {
+    match t {
+        DataType::Int8
+        | DataType::Int16
+        | DataType::Int32
+        | DataType::Int64
+        | DataType::UInt8
+        | DataType::UInt16
+        | DataType::UInt32
+        | DataType::UInt64 => DefaultColumnType::Integer,
+        DataType::Float32 | DataType::Float64 | DataType::Decimal128(_, _) => {
+            DefaultColumnType::FloatingPoint
+        }
+        _ => DefaultColumnType::Text,
+    }
+}
+
+fn to_output(batches: &[RecordBatch]) -> DBOutput<DefaultColumnType> {
+    let types = batches
+        .first()
+        .map(|b| {
+            b.schema()
+                .fields()
+                .iter()
+                .map(|f| column_type(f.data_type()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let rows = rows(batches)
+        .into_iter()
+        .map(|r| {
+            r.into_iter()
+                .map(|v| {
+                    if v.is_empty() {
+                        "(empty)".to_string()
+                    } else {
+                        v
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    DBOutput::Rows { types, rows }
+}
+
+#[async_trait]
+impl sqllogictest::AsyncDB for VeilDb {
+    type Error = DbError;
+    type ColumnType = DefaultColumnType;
+
+    async fn run(&mut self, sql: &str) -> Result<DBOutput<DefaultColumnType>, DbError> {
+        self.session
+            .sql(sql)
+            .await
+            .map(|b| to_output(&b))
+            .map_err(|e| DbError(e.to_string()))
+    }
+
+    async fn shutdown(&mut self) {}
+
+    fn engine_name(&self) -> &str {
+        "veil"
+    }
+}
+
+fn open(user: &str, purpose: Option<String>, mode: EnforcementMode) -> Result<VeilDb, DbError> {
+    let session = sample()
+        .session_with(SessionOptions {
+            user: user.to_string(),
+            role: None,
+            purpose,
+            mode: Some(mode),
+        })
+        .map_err(|e| DbError(e.to_string()))?;
+    Ok(VeilDb { session })
+}
+
+fn regex_escape(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        if "\\.+*?()|[]{}^$".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Writes `<user>.slt` from the shared queries and the user's results.
+fn complete(path: &Path, user: &str, purpose: Option<&str>) {
+    let db =
+        open(user, purpose.map(str::to_string), EnforcementMode::Inlined).expect("session opens");
+    let mut text = format!(
+        "# Golden results for {user}{}. Generated by `VEIL_COMPLETE=1 cargo test`\n# from shared.sql, then reviewed.\n# veil-session: user={user}{}\n",
+        purpose
+            .map(|p| format!(" acting under purpose {p}"))
+            .unwrap_or_default(),
+        purpose.map(|p| format!(" purpose={p}")).unwrap_or_default()
+    );
+    for sql in shared_queries() {
+        text.push('\n');
+        match runtime().block_on(db.session.sql(&sql)) {
+            Ok(batches) => {
+                let DBOutput::Rows { types, rows } = to_output(&batches) else {
+                    unreachable!()
+                };
+                let types: String = types
+                    .iter()
+                    .map(|t| sqllogictest::ColumnType::to_char(t))
+                    .collect();
+                let types = if types.is_empty() {
+                    "T".to_string()
+                } else {
+                    types
+                };
+                let sort = if sql.to_uppercase().contains("ORDER BY") {
+                    ""
+                } else {
+                    " rowsort"
+                };
+                text.push_str(&format!("query {types}{sort}\n{sql}\n----\n"));
+                let mut lines: Vec<String> = rows.iter().map(|r| r.join(" ")).collect();
+                if !sort.is_empty() {
+                    lines.sort();
+                }
+                for l in lines {
+                    text.push_str(&l);
+                    text.push('\n');
+                }
+            }
+            Err(e) => {
+                text.push_str(&format!(
+                    "statement error {}\n{sql}\n",
+                    regex_escape(&e.to_string())
+                ));
+            }
+        }
+    }
+    std::fs::write(path, text).expect("write golden file");
+}
+
+/// Checks that a golden file's queries are exactly the shared queries.
+fn check_shared(path: &Path) -> Result<(), Failed> {
+    let text = std::fs::read_to_string(path).map_err(|e| Failed::from(e.to_string()))?;
+    for sql in shared_queries() {
+        if !text.contains(&format!("\n{sql}\n")) {
+            return Err(format!(
+                "{} is missing shared query:\n{sql}\n(run VEIL_COMPLETE=1 cargo test)",
+                path.display()
+            )
+            .into());
+        }
+    }
+    Ok(())
+}
+
+fn run_file(path: &Path, mode: EnforcementMode) -> Result<(), Failed> {
+    check_shared(path)?;
+    let (user, purpose) = session_header(path);
+    let mut runner = sqllogictest::Runner::new(move || {
+        let user = user.clone();
+        let purpose = purpose.clone();
+        async move { open(&user, purpose, mode) }
+    });
+    runtime()
+        .block_on(runner.run_file_async(path))
+        .map_err(|e| Failed::from(e.display(false).to_string()))
+}
+
+/// One trial per golden file and mode.
+pub(crate) fn trials() -> Vec<Trial> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(golden_dir())
+        .expect("golden dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "slt"))
+        .collect();
+    files.sort();
+    if std::env::var("VEIL_COMPLETE").is_ok() {
+        for f in &files {
+            let (user, purpose) = session_header(f);
+            complete(f, &user, purpose.as_deref());
+        }
+    }
+    let mut trials = Vec::new();
+    for f in files {
+        let stem = f
+            .file_stem()
+            .map(|s| s.to_string_lossy().to_string())
+            .unwrap_or_default();
+        for (mode, label) in [
+            (EnforcementMode::Inlined, "inlined"),
+            (EnforcementMode::ProfileJoin, "profile_join"),
+        ] {
+            let path = f.clone();
+            trials.push(Trial::test(format!("golden::{stem}::{label}"), move || {
+                run_file(&path, mode)
+            }));
+        }
+    }
+    trials
+}
