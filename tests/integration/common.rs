@@ -90,20 +90,6 @@ pub(crate) fn run(session: &Session, sql: &str) -> Result<Vec<Vec<String>>, Stri
         .map_err(|e| e.to_string())
 }
 
-/// Column names of a result.
-pub(crate) fn columns(batches: &[RecordBatch]) -> Vec<String> {
-    batches
-        .first()
-        .map(|b| {
-            b.schema()
-                .fields()
-                .iter()
-                .map(|f| f.name().clone())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// Whether any cell of any row equals or contains `needle`.
 pub(crate) fn contains_text(rows: &[Vec<String>], needle: &str) -> bool {
     rows.iter().flatten().any(|cell| cell.contains(needle))

@@ -139,6 +139,7 @@ pub(crate) struct PolicyDoc {
     pub(crate) name: String,
     r#type: String,
     on: OnDoc,
+    #[serde(default, deserialize_with = "present")]
     mask: Option<Value>,
     rule: Option<Value>,
     allow: Option<Value>,
@@ -147,6 +148,11 @@ pub(crate) struct PolicyDoc {
     except: Option<ConditionDoc>,
     for_everyone_who: Option<ConditionDoc>,
     otherwise: Option<OtherwiseDoc>,
+}
+
+/// A field that is present, even as YAML's `null`, is `Some`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
 }
 
 /// Parses one YAML file, naming the file and line of a syntax or shape error.
