@@ -74,15 +74,15 @@ impl From<VeilError> for DataFusionError {
 /// DataFusion's layer prefixes so users read one clear sentence.
 pub fn from_datafusion(e: DataFusionError) -> VeilError {
     let root = e.find_root();
-    if let DataFusionError::External(inner) = root {
-        if let Some(veil) = inner.downcast_ref::<VeilError>() {
-            return match veil {
-                VeilError::NotAuthorized(t) => VeilError::NotAuthorized(t.clone()),
-                VeilError::PolicyFailure(m) => VeilError::PolicyFailure(m.clone()),
-                VeilError::Refused(m) => VeilError::Refused(m.clone()),
-                other => VeilError::Refused(other.to_string()),
-            };
-        }
+    if let DataFusionError::External(inner) = root
+        && let Some(veil) = inner.downcast_ref::<VeilError>()
+    {
+        return match veil {
+            VeilError::NotAuthorized(t) => VeilError::NotAuthorized(t.clone()),
+            VeilError::PolicyFailure(m) => VeilError::PolicyFailure(m.clone()),
+            VeilError::Refused(m) => VeilError::Refused(m.clone()),
+            other => VeilError::Refused(other.to_string()),
+        };
     }
     VeilError::DataFusion(e)
 }

@@ -46,10 +46,10 @@ fn tokens(sql: &str) -> Result<Vec<TokenWithSpan>> {
         .tokenize_with_location()
         .map_err(|e| VeilError::Parse(e.to_string()))?;
     for t in &mut tokens {
-        if let Token::Word(w) = &mut t.token {
-            if w.quote_style.is_none() {
-                w.value = w.value.to_uppercase();
-            }
+        if let Token::Word(w) = &mut t.token
+            && w.quote_style.is_none()
+        {
+            w.value = w.value.to_uppercase();
         }
     }
     Ok(tokens)

@@ -268,12 +268,12 @@ impl Engine {
                 .cloned()
                 .unwrap_or_else(|| "PUBLIC".to_string()),
         };
-        if let Some(p) = &options.purpose {
-            if !user.purposes.contains(p) {
-                return Err(VeilError::Session(format!(
-                    "User '{user_name}' has not acknowledged purpose '{p}'."
-                )));
-            }
+        if let Some(p) = &options.purpose
+            && !user.purposes.contains(p)
+        {
+            return Err(VeilError::Session(format!(
+                "User '{user_name}' has not acknowledged purpose '{p}'."
+            )));
         }
         let roles_in_session: BTreeSet<String> = if ws.settings.secondary_roles_all {
             granted_roles.clone()
@@ -993,11 +993,11 @@ impl Session {
         if let VeilError::DataFusion(inner) = &mapped {
             let text = inner.to_string();
             // A name DataFusion cannot resolve: same text as SPEC rule 8.
-            if let Some(rest) = text.split("table '").nth(1) {
-                if text.contains("not found") {
-                    let name = rest.split('\'').next().unwrap_or_default();
-                    return VeilError::NotAuthorized(name.to_string());
-                }
+            if let Some(rest) = text.split("table '").nth(1)
+                && text.contains("not found")
+            {
+                let name = rest.split('\'').next().unwrap_or_default();
+                return VeilError::NotAuthorized(name.to_string());
             }
         }
         mapped

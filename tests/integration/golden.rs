@@ -192,7 +192,7 @@ fn complete(path: &Path, user: &str, purpose: Option<&str>) {
                 };
                 let types: String = types
                     .iter()
-                    .map(|t| sqllogictest::ColumnType::to_char(t))
+                    .map(sqllogictest::ColumnType::to_char)
                     .collect();
                 let types = if types.is_empty() {
                     "T".to_string()

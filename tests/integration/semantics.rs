@@ -9,6 +9,12 @@ use veil_engine::{EnforcementMode, SessionOptions};
 use crate::common::{load, run, runtime, sample, session, temp_workspace};
 use crate::golden::shared_queries;
 
+/// A manifest, its data files, and the error it must produce.
+type LoadCase = (String, Vec<(&'static str, &'static str)>, &'static str);
+
+/// A test function.
+type TestFn = fn() -> Result<(), Failed>;
+
 fn ensure(cond: bool, msg: impl Into<String>) -> Result<(), Failed> {
     if cond { Ok(()) } else { Err(msg.into().into()) }
 }
@@ -275,7 +281,7 @@ fn snowflake_types_in_user_sql() -> Result<(), Failed> {
 }
 
 fn load_errors_name_file_and_line() -> Result<(), Failed> {
-    let cases: Vec<(String, Vec<(&str, &str)>, &str)> = vec![
+    let cases: Vec<LoadCase> = vec![
         (
             "tables:\n  - name: DB.S.T\n    location: t.csv\n    columns:\n      - {name: A, type: BLOB}\n".into(),
             vec![("t.csv", "a\n1\n")],
@@ -404,7 +410,7 @@ policies:
 
 /// The trials of this module.
 pub(crate) fn trials() -> Vec<Trial> {
-    let tests: Vec<(&str, fn() -> Result<(), Failed>)> = vec![
+    let tests: Vec<(&str, TestFn)> = vec![
         ("seed_example_fits_declared_types", seed_example),
         ("sessions_that_may_not_open", sessions_that_may_not_open),
         (

@@ -95,7 +95,7 @@ impl SessionContextFunc {
 
     fn has_role(&self, name: &str) -> bool {
         let wanted = normalize_role_name(name);
-        self.identity.roles_in_session.iter().any(|r| *r == wanted)
+        self.identity.roles_in_session.contains(&wanted)
     }
 }
 

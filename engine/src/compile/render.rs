@@ -56,7 +56,9 @@ pub enum RenderMode<'a> {
     Inlined(&'a Entitlements),
 }
 
-/// A rendered boolean: folded (inlined mode) or an expression.
+/// A rendered boolean: folded (inlined mode) or an expression. Short-lived,
+/// so the size difference between variants does not matter.
+#[allow(clippy::large_enum_variant)]
 enum B {
     Lit(bool),
     E(Expr),
@@ -188,11 +190,11 @@ fn with_operand(template: &str, inner: Expr) -> Result<Expr> {
     impl VisitorMut for Fill {
         type Break = ();
         fn pre_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
-            if matches!(e, Expr::Value(v) if v.value == Value::Null) {
-                if let Some(inner) = self.0.take() {
-                    *e = inner;
-                    return ControlFlow::Break(());
-                }
+            if matches!(e, Expr::Value(v) if v.value == Value::Null)
+                && let Some(inner) = self.0.take()
+            {
+                *e = inner;
+                return ControlFlow::Break(());
             }
             ControlFlow::Continue(())
         }

@@ -518,10 +518,10 @@ impl Workspace {
         let mut stack: Vec<String> = roles.to_vec();
         stack.push("PUBLIC".to_string());
         while let Some(r) = stack.pop() {
-            if seen.insert(r.clone()) {
-                if let Some(role) = self.role(&r) {
-                    stack.extend(role.inherits.iter().cloned());
-                }
+            if seen.insert(r.clone())
+                && let Some(role) = self.role(&r)
+            {
+                stack.extend(role.inherits.iter().cloned());
             }
         }
         seen
