@@ -180,7 +180,7 @@ tables:
 roles:
   - {{name: R, grants: [DB.S.T]}}
 users:
-  - {{name: U, roles: [R], groups: [G], attributes: {{Region: [EU]}}}}
+  - {{name: U, roles: [R], groups: [G, US], attributes: {{Region: [EU]}}}}
 policies:
   - {{name: sub, type: subscription, on: {{data_sources: [DB.S.T]}}, allow: anyone}}
 {policy}
@@ -252,6 +252,14 @@ fn tag_row_policy_uses_the_tagged_column() -> Result<(), Failed> {
         rows == vec![vec!["1".to_string()], vec!["3".to_string()]],
         format!("{rows:?}"),
     )
+}
+
+fn match_groups_shows_rows_of_the_users_groups() -> Result<(), Failed> {
+    let rows = query_on(
+        "  - {name: by-group, type: row, on: {data_sources: [DB.S.T]}, rule: {match_groups: REGION}}",
+        "SELECT id FROM t ORDER BY id",
+    )?;
+    ensure(rows == vec![vec!["2".to_string()]], format!("{rows:?}"))
 }
 
 fn masks_apply_in_where_and_aggregates() -> Result<(), Failed> {
@@ -444,6 +452,10 @@ pub(crate) fn trials() -> Vec<Trial> {
         (
             "masks_apply_in_where_and_aggregates",
             masks_apply_in_where_and_aggregates,
+        ),
+        (
+            "match_groups_shows_rows_of_the_users_groups",
+            match_groups_shows_rows_of_the_users_groups,
         ),
         ("snowflake_types_in_user_sql", snowflake_types_in_user_sql),
         (

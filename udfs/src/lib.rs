@@ -39,13 +39,16 @@ pub mod mask_hash;
 pub mod mask_null;
 pub mod mask_regex;
 pub mod mask_round;
-mod mask_show;
+pub mod mask_show;
 pub mod mask_show_first;
 pub mod mask_show_last;
 pub mod memo;
 pub mod minimize;
 pub mod sftype;
 mod strings;
+
+#[cfg(test)]
+mod proptests;
 
 pub use context::{SessionIdentity, context_functions, normalize_role_name};
 pub use memo::DEFAULT_MEMO_CAPACITY;

@@ -8,6 +8,8 @@
 use std::fmt;
 use std::sync::Arc;
 
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, GenericStringArray, OffsetSizeTrait};
+use datafusion::arrow::buffer::{Buffer, OffsetBuffer, ScalarBuffer};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::Result;
 use datafusion::logical_expr::{
@@ -17,7 +19,7 @@ use sha2::{Digest, Sha256};
 
 use crate::fit::truncate_chars;
 use crate::strings::{
-    apply_to_first, literal_str, literal_type, map_strings, max_chars, string_return_type,
+    apply_to_first, literal_str, literal_type, map_strings_sized, max_chars, string_return_type,
 };
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -91,12 +93,57 @@ impl ScalarUDFImpl for MaskHashFunc {
         let max = max_chars(literal_type(&args.args, 2)?);
         let base = self.salted(&scope);
         apply_to_first(&args.args, |array| {
-            map_strings(array, &mut |value, out| {
+            let width = (max as usize).min(64);
+            match array.data_type() {
+                DataType::Utf8 => {
+                    return hash_offsets::<i32>(array.as_string::<i32>(), &base, width);
+                }
+                DataType::LargeUtf8 => {
+                    return hash_offsets::<i64>(array.as_string::<i64>(), &base, width);
+                }
+                _ => {}
+            }
+            map_strings_sized(array, Some(width), &mut |value, out| {
                 hash_hex_into(&base, value.as_bytes(), max, out);
                 true
             })
         })
     }
+}
+
+/// Fast path for `Utf8`/`LargeUtf8`: hex digits go from a stack buffer
+/// straight into one preallocated values buffer; the input's null mask is
+/// reused. Hashes have a fixed width, so offsets are known up front.
+fn hash_offsets<O: OffsetSizeTrait>(
+    input: &GenericStringArray<O>,
+    base: &Sha256,
+    width: usize,
+) -> Result<ArrayRef> {
+    let len = input.len();
+    let mut values: Vec<u8> = Vec::with_capacity(len * width);
+    let mut offsets: Vec<O> = Vec::with_capacity(len + 1);
+    offsets.push(O::usize_as(0));
+    let mut hex = [0u8; 64];
+    for i in 0..len {
+        if input.is_valid(i) {
+            let digest = base
+                .clone()
+                .chain_update(input.value(i).as_bytes())
+                .finalize();
+            for (j, byte) in digest.iter().enumerate() {
+                hex[2 * j] = HEX[usize::from(byte >> 4)];
+                hex[2 * j + 1] = HEX[usize::from(byte & 0x0f)];
+            }
+            values.extend_from_slice(&hex[..width]);
+        }
+        offsets.push(O::usize_as(values.len()));
+    }
+    let array = GenericStringArray::<O>::try_new(
+        OffsetBuffer::new(ScalarBuffer::from(offsets)),
+        Buffer::from_vec(values),
+        input.nulls().cloned(),
+    )?;
+    Ok(Arc::new(array))
 }
 
 /// Reference implementation used by tests and benches:

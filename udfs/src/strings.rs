@@ -28,12 +28,28 @@ pub(crate) fn map_strings<F>(array: &ArrayRef, f: &mut F) -> Result<ArrayRef>
 where
     F: FnMut(&str, &mut String) -> bool,
 {
+    map_strings_sized(array, None, f)
+}
+
+/// [`map_strings`] for masks whose output length is known (`bytes_per_value`),
+/// so the output buffer is allocated once instead of growing.
+pub(crate) fn map_strings_sized<F>(
+    array: &ArrayRef,
+    bytes_per_value: Option<usize>,
+    f: &mut F,
+) -> Result<ArrayRef>
+where
+    F: FnMut(&str, &mut String) -> bool,
+{
     let len = array.len();
     let mut buf = String::new();
     match array.data_type() {
         DataType::Utf8 => {
             let input = array.as_string::<i32>();
-            let mut out = GenericStringBuilder::<i32>::with_capacity(len, input.value_data().len());
+            let mut out = GenericStringBuilder::<i32>::with_capacity(
+                len,
+                bytes_per_value.map_or(input.value_data().len(), |b| b * len),
+            );
             for value in input.iter() {
                 match map_one(value, &mut buf, f) {
                     Some(v) => out.append_value(v),
@@ -44,7 +60,10 @@ where
         }
         DataType::LargeUtf8 => {
             let input = array.as_string::<i64>();
-            let mut out = GenericStringBuilder::<i64>::with_capacity(len, input.value_data().len());
+            let mut out = GenericStringBuilder::<i64>::with_capacity(
+                len,
+                bytes_per_value.map_or(input.value_data().len(), |b| b * len),
+            );
             for value in input.iter() {
                 match map_one(value, &mut buf, f) {
                     Some(v) => out.append_value(v),
@@ -66,7 +85,7 @@ where
         }
         DataType::Dictionary(_, value) if is_string_type(value) => {
             let dictionary = array.as_any_dictionary();
-            let values = map_strings(dictionary.values(), f)?;
+            let values = map_strings_sized(dictionary.values(), bytes_per_value, f)?;
             Ok(dictionary.with_values(values))
         }
         other => exec_err!("a string mask was applied to a {other} value"),

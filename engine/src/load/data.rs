@@ -37,16 +37,23 @@ pub fn format_from_name(name: &str) -> Option<FileFormat> {
     }
 }
 
+/// The entries of a directory, sorted.
+fn sorted_entries(dir: &Path) -> Option<Vec<std::path::PathBuf>> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .collect();
+    entries.sort();
+    Some(entries)
+}
+
 /// The format of a file, from its extension (directories: their first file).
 pub fn format_from_path(path: &Path) -> Option<FileFormat> {
     if path.is_dir() {
-        let mut entries: Vec<_> = std::fs::read_dir(path)
-            .ok()?
-            .filter_map(|e| e.ok())
-            .map(|e| e.path())
-            .collect();
-        entries.sort();
-        return entries.iter().find_map(|p| format_from_path(p));
+        return sorted_entries(path)?
+            .iter()
+            .find_map(|p| format_from_path(p));
     }
     format_from_name(path.extension()?.to_str()?)
 }
@@ -64,13 +71,7 @@ fn first_file(path: &Path, ext: &str) -> Option<std::path::PathBuf> {
     if path.is_file() {
         return Some(path.to_path_buf());
     }
-    let mut entries: Vec<_> = std::fs::read_dir(path)
-        .ok()?
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .collect();
-    entries.sort();
-    entries
+    sorted_entries(path)?
         .into_iter()
         .find(|p| p.to_string_lossy().ends_with(ext))
 }
