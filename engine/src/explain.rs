@@ -7,30 +7,10 @@ use std::fmt;
 use crate::compile::render::Entitlements;
 use crate::compile::{AppliedMask, CompiledTable, RowPredicate};
 use crate::error::Result;
-use crate::model::{Applicability, Condition, Operator};
+use crate::model::Applicability;
 use crate::session::{Session, profile_table_name};
 
-/// Whether the session's user meets `c`.
-pub fn meets(c: &Condition, e: &Entitlements) -> bool {
-    let mut checks = Vec::new();
-    checks.extend(c.groups.iter().map(|g| e.groups.contains(g)));
-    checks.extend(
-        c.attributes
-            .iter()
-            .map(|(k, v)| e.attributes.get(k).is_some_and(|vs| vs.contains(v))),
-    );
-    checks.extend(
-        c.purposes
-            .iter()
-            .map(|p| e.current_purpose.as_deref() == Some(p.as_str()) && e.purposes.contains(p)),
-    );
-    checks.extend(c.users.iter().map(|u| e.user == *u));
-    checks.extend(c.roles.iter().map(|r| e.roles_in_session.contains(r)));
-    match c.operator {
-        Operator::Any => checks.iter().any(|x| *x),
-        Operator::All => checks.iter().all(|x| *x),
-    }
-}
+pub use crate::compile::render::meets;
 
 /// Whether a rule with `applies` applies to the user, and the one-line reason.
 pub fn applicability(applies: &Applicability, e: &Entitlements) -> (bool, String) {

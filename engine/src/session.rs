@@ -351,17 +351,11 @@ impl Engine {
             .into_iter()
             .next()
             .ok_or_else(|| VeilError::Parse("empty SQL".into()))?;
-        let mut state = self.version.internal.clone();
-        state.mark_start_execution();
-        let state = &state;
+        let state = fresh(&self.version.internal);
         let plan = state
             .statement_to_plan(DfStatement::Statement(Box::new(stmt)))
             .await?;
-        let physical = state.create_physical_plan(&plan).await?;
-        Ok(
-            datafusion::physical_plan::collect(physical, Arc::new(TaskContext::from(state)))
-                .await?,
-        )
+        Ok(execute_plan(&state, &plan).await?)
     }
 }
 
@@ -442,6 +436,29 @@ impl SessionCore {
         lock(&self.tables).insert(table.clone(), Arc::clone(&policy));
         Ok(policy)
     }
+}
+
+/// A copy of `state` with this query's start time, so `now()` folds once
+/// per query (what `SessionContext::state()` does).
+fn fresh(state: &SessionState) -> SessionState {
+    let mut state = state.clone();
+    state.mark_start_execution();
+    state
+}
+
+/// Runs a planned statement; an empty result keeps its column names.
+async fn execute_plan(
+    state: &SessionState,
+    plan: &LogicalPlan,
+) -> datafusion::common::Result<Vec<RecordBatch>> {
+    let physical = state.create_physical_plan(plan).await?;
+    let schema = physical.schema();
+    let batches =
+        datafusion::physical_plan::collect(physical, Arc::new(TaskContext::from(state))).await?;
+    if batches.is_empty() {
+        return Ok(vec![RecordBatch::new_empty(schema)]);
+    }
+    Ok(batches)
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -716,9 +733,7 @@ impl TableProvider for PolicyTable {
             builder = builder.limit(0, Some(n))?;
         }
         let plan = builder.build()?;
-        let mut internal = self.internal.clone();
-        internal.mark_start_execution();
-        let physical = internal.create_physical_plan(&plan).await?;
+        let physical = fresh(&self.internal).create_physical_plan(&plan).await?;
         Ok(Arc::new(PolicyBarrierExec::new(
             physical,
             self.name.to_string(),
@@ -958,10 +973,21 @@ impl Session {
             StatementKind::Describe(t) => return self.describe(t).await,
             StatementKind::Query | StatementKind::Explain => {}
         }
-        let mut state = self.state.clone();
-        state.mark_start_execution();
+        let (state, plan) = self.plan_user_statement(checked.statement).await?;
+        execute_plan(&state, &plan)
+            .await
+            .map_err(|e| self.map_error(e))
+    }
+
+    /// Plans a checked statement in a fresh copy of the session state, with
+    /// DDL, DML and statements refused by DataFusion too.
+    async fn plan_user_statement(
+        &self,
+        statement: Statement,
+    ) -> Result<(SessionState, LogicalPlan)> {
+        let state = fresh(&self.state);
         let plan = state
-            .statement_to_plan(DfStatement::Statement(Box::new(checked.statement)))
+            .statement_to_plan(DfStatement::Statement(Box::new(statement)))
             .await
             .map_err(|e| self.map_error(e))?;
         SQLOptions::new()
@@ -970,20 +996,7 @@ impl Session {
             .with_allow_statements(false)
             .verify_plan(&plan)
             .map_err(|e| self.map_error(e))?;
-        let physical = state
-            .create_physical_plan(&plan)
-            .await
-            .map_err(|e| self.map_error(e))?;
-        let schema = physical.schema();
-        let batches =
-            datafusion::physical_plan::collect(physical, Arc::new(TaskContext::from(&state)))
-                .await
-                .map_err(|e| self.map_error(e))?;
-        if batches.is_empty() {
-            // Keep the column names of an empty result.
-            return Ok(vec![RecordBatch::new_empty(schema)]);
-        }
-        Ok(batches)
+        Ok((state, plan))
     }
 
     fn map_error(&self, e: DataFusionError) -> VeilError {
@@ -1004,13 +1017,7 @@ impl Session {
     /// The analyzed and optimized logical plan of a read statement, as it
     /// would run (for tests and tooling).
     pub async fn logical_plan(&self, sql: &str) -> Result<LogicalPlan> {
-        let checked = self.check(sql)?;
-        let mut state = self.state.clone();
-        state.mark_start_execution();
-        let plan = state
-            .statement_to_plan(DfStatement::Statement(Box::new(checked.statement)))
-            .await
-            .map_err(|e| self.map_error(e))?;
+        let (state, plan) = self.plan_user_statement(self.check(sql)?.statement).await?;
         Ok(state.optimize(&plan)?)
     }
 
@@ -1049,16 +1056,11 @@ impl Session {
         .try_with_sql(&rewritten)
         .and_then(|mut p| p.parse_statement())
         .map_err(|e| VeilError::Parse(format!("the rewritten SQL does not re-parse: {e}")))?;
-        let mut state = self.core.internal.clone();
-        state.mark_start_execution();
+        let state = fresh(&self.core.internal);
         let plan = state
             .statement_to_plan(DfStatement::Statement(Box::new(stmt)))
             .await?;
-        let physical = state.create_physical_plan(&plan).await?;
-        Ok(
-            datafusion::physical_plan::collect(physical, Arc::new(TaskContext::from(&state)))
-                .await?,
-        )
+        Ok(execute_plan(&state, &plan).await?)
     }
 
     fn show_tables(&self) -> Result<Vec<RecordBatch>> {

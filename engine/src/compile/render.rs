@@ -47,6 +47,29 @@ pub struct Entitlements {
     pub roles_in_session: BTreeSet<String>,
 }
 
+/// Whether the user with entitlements `e` meets condition `c` (the
+/// inlined mode's folding, `explain` and the profile's subscriptions).
+pub fn meets(c: &Condition, e: &Entitlements) -> bool {
+    let mut checks =
+        c.groups
+            .iter()
+            .map(|g| e.groups.contains(g))
+            .chain(
+                c.attributes
+                    .iter()
+                    .map(|(k, v)| e.attributes.get(k).is_some_and(|vs| vs.contains(v))),
+            )
+            .chain(c.purposes.iter().map(|p| {
+                e.current_purpose.as_deref() == Some(p.as_str()) && e.purposes.contains(p)
+            }))
+            .chain(c.users.iter().map(|u| e.user == *u))
+            .chain(c.roles.iter().map(|r| e.roles_in_session.contains(r)));
+    match c.operator {
+        Operator::Any => checks.any(|x| x),
+        Operator::All => checks.all(|x| x),
+    }
+}
+
 /// How to read entitlements.
 #[derive(Debug, Clone, Copy)]
 pub enum RenderMode<'a> {
@@ -218,25 +241,7 @@ impl Renderer<'_> {
     fn condition(&self, c: &Condition) -> B {
         let mut parts = Vec::new();
         match self.mode {
-            RenderMode::Inlined(e) => {
-                parts.extend(c.groups.iter().map(|g| B::Lit(e.groups.contains(g))));
-                parts.extend(
-                    c.attributes
-                        .iter()
-                        .map(|(k, v)| B::Lit(e.attributes.get(k).is_some_and(|vs| vs.contains(v)))),
-                );
-                parts.extend(c.purposes.iter().map(|p| {
-                    B::Lit(
-                        e.current_purpose.as_deref() == Some(p.as_str()) && e.purposes.contains(p),
-                    )
-                }));
-                parts.extend(c.users.iter().map(|u| B::Lit(e.user == *u)));
-                parts.extend(
-                    c.roles
-                        .iter()
-                        .map(|r| B::Lit(e.roles_in_session.contains(r))),
-                );
-            }
+            RenderMode::Inlined(e) => return B::Lit(meets(c, e)),
             RenderMode::ProfileJoin => {
                 parts.extend(
                     c.groups
