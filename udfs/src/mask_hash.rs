@@ -64,13 +64,9 @@ impl MaskHashFunc {
 /// most `max` characters, through a stack buffer (no allocation per value).
 #[inline]
 pub fn hash_hex_into(base: &Sha256, value: &[u8], max: u32, out: &mut String) {
-    let digest = base.clone().chain_update(value).finalize();
     let mut hex = [0u8; 64];
-    for (i, byte) in digest.iter().enumerate() {
-        hex[2 * i] = HEX[usize::from(byte >> 4)];
-        hex[2 * i + 1] = HEX[usize::from(byte & 0x0f)];
-    }
     let keep = (max as usize).min(64);
+    hash_hex_prefix(base, value, &mut hex[..keep]);
     // Hex digits are ASCII, so any prefix is valid UTF-8.
     out.push_str(std::str::from_utf8(&hex[..keep]).unwrap_or_default());
 }
@@ -111,37 +107,62 @@ impl ScalarUDFImpl for MaskHashFunc {
     }
 }
 
-/// Fast path for `Utf8`/`LargeUtf8`: hex digits go from a stack buffer
-/// straight into one preallocated values buffer; the input's null mask is
-/// reused. Hashes have a fixed width, so offsets are known up front.
+/// Lower-case hex of every byte, two ASCII digits per entry.
+const HEX_PAIRS: [[u8; 2]; 256] = {
+    let mut table = [[0u8; 2]; 256];
+    let mut i = 0;
+    while i < 256 {
+        table[i] = [HEX[i >> 4], HEX[i & 0x0f]];
+        i += 1;
+    }
+    table
+};
+
+/// Writes the first `out.len()` (at most 64) hex digits of the salted digest
+/// of `value` straight into `out`.
+#[inline(always)]
+fn hash_hex_prefix(base: &Sha256, value: &[u8], out: &mut [u8]) {
+    let digest = base.clone().chain_update(value).finalize();
+    for (pair, byte) in out.chunks_mut(2).zip(digest.iter()) {
+        let hex = &HEX_PAIRS[usize::from(*byte)];
+        pair.copy_from_slice(&hex[..pair.len()]);
+    }
+}
+
+/// Fast path for `Utf8`/`LargeUtf8`. Hashes have a fixed width, so every
+/// slot (NULL ones too, left as zero bytes under the reused null mask) is
+/// `width` bytes: offsets are known up front and hex digits go from the
+/// digest straight into one preallocated values buffer.
 fn hash_offsets<O: OffsetSizeTrait>(
     input: &GenericStringArray<O>,
     base: &Sha256,
     width: usize,
 ) -> Result<ArrayRef> {
     let len = input.len();
-    let mut values: Vec<u8> = Vec::with_capacity(len * width);
-    let mut offsets: Vec<O> = Vec::with_capacity(len + 1);
-    offsets.push(O::usize_as(0));
-    let mut hex = [0u8; 64];
-    for i in 0..len {
-        if input.is_valid(i) {
-            let digest = base
-                .clone()
-                .chain_update(input.value(i).as_bytes())
-                .finalize();
-            for (j, byte) in digest.iter().enumerate() {
-                hex[2 * j] = HEX[usize::from(byte >> 4)];
-                hex[2 * j + 1] = HEX[usize::from(byte & 0x0f)];
+    let mut values = vec![0u8; len * width];
+    let data = input.value_data();
+    let offsets = input.value_offsets();
+    let nulls = input.nulls();
+    if width > 0 {
+        for (i, (slot, bounds)) in values
+            .chunks_exact_mut(width)
+            .zip(offsets.windows(2))
+            .enumerate()
+        {
+            if nulls.is_some_and(|n| n.is_null(i)) {
+                continue;
             }
-            values.extend_from_slice(&hex[..width]);
+            let value = data
+                .get(bounds[0].as_usize()..bounds[1].as_usize())
+                .unwrap_or_default();
+            hash_hex_prefix(base, value, slot);
         }
-        offsets.push(O::usize_as(values.len()));
     }
+    let offsets: Vec<O> = (0..=len).map(|i| O::usize_as(i * width)).collect();
     let array = GenericStringArray::<O>::try_new(
         OffsetBuffer::new(ScalarBuffer::from(offsets)),
         Buffer::from_vec(values),
-        input.nulls().cloned(),
+        nulls.cloned(),
     )?;
     Ok(Arc::new(array))
 }
@@ -186,6 +207,20 @@ mod tests {
             &[Some("alice@x.com"), None, Some("日本")],
             &[lit(scope), lit("VARCHAR(6)")],
             &[Some(&a), None, Some(&b)],
+        );
+    }
+
+    #[test]
+    fn hash_odd_width_keeps_a_prefix_and_nulls() {
+        let udf = mask_hash("s3cret");
+        let a = reference_hash("s3cret", "DB.S.T", "", 5);
+        let b = reference_hash("s3cret", "DB.S.T", "ünï", 5);
+        assert_eq!(a.chars().count(), 5);
+        check_all_layouts(
+            &udf,
+            &[None, Some(""), None, Some("ünï")],
+            &[lit("DB.S.T"), lit("VARCHAR(5)")],
+            &[None, Some(&a), None, Some(&b)],
         );
     }
 
