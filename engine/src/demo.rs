@@ -120,7 +120,7 @@ pub async fn run_demo(engine: &Engine) -> Result<String> {
                         let Some(compiled) = session.compiled_table(t) else {
                             continue;
                         };
-                        let ex = explain_table(compiled, session.entitlements());
+                        let ex = explain_table(&compiled, &session.entitlements());
                         let visible = session
                             .sql(&format!("SELECT count(*) FROM {t}"))
                             .await

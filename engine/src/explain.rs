@@ -211,8 +211,9 @@ pub struct Explanation {
 impl Session {
     /// Explains `sql` for this session.
     pub fn explain(&self, sql: &str) -> Result<Explanation> {
-        let checked = self.check(sql)?;
-        let (rewritten_sql, denied) = match self.rewritten_sql(sql) {
+        let b = self.bound()?;
+        let checked = b.check(sql)?;
+        let (rewritten_sql, denied) = match b.rewritten_sql(sql) {
             Ok(s) => (Some(s), None),
             Err(e) => (None, Some(e.to_string())),
         };
@@ -221,14 +222,14 @@ impl Session {
             if *t == profile_table_name() {
                 continue;
             }
-            if let Some(c) = self.compiled_table(t) {
-                tables.push(explain_table(c, self.entitlements()));
+            if let Some(c) = b.compiled_table(t) {
+                tables.push(explain_table(c, b.entitlements()));
             }
         }
         Ok(Explanation {
-            user: self.user().to_string(),
-            role: self.role().to_string(),
-            mode: format!("{:?}", self.mode()),
+            user: b.user().to_string(),
+            role: b.role().to_string(),
+            mode: format!("{:?}", b.mode()),
             rewritten_sql,
             denied,
             tables,

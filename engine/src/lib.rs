@@ -19,14 +19,18 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod audit;
 pub mod compile;
 pub mod demo;
+pub mod diff;
 pub mod error;
 pub mod explain;
 pub mod ident;
+pub mod lint;
 pub mod load;
 pub mod model;
 pub mod output;
+pub mod policy_test;
 pub mod profile;
 pub mod rewrite;
 pub mod session;

@@ -17,7 +17,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use datafusion::arrow::array::{RecordBatch, StringArray};
@@ -48,12 +49,13 @@ use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::{self, Query, Statement};
 use futures::StreamExt;
 
+use crate::audit::{AUDIT_TABLE, AuditHandle, AuditLog, AuditRecord, AuditTable, QueryAudit};
 use crate::compile::render::{Entitlements, PROFILE_TABLE, RenderMode, policy_query};
 use crate::compile::{CompiledTable, CompiledWorkspace, compile};
 use crate::error::{Result, VeilError, from_datafusion};
 use crate::ident::parse_statements;
 use crate::load::data::raw_relation;
-use crate::model::{EnforcementMode, TableName, UserStatus, Workspace};
+use crate::model::{EnforcementMode, TableName, User, UserStatus, Workspace};
 use crate::profile::profile_batch;
 use crate::rewrite::{
     CheckedStatement, StatementKind, check_statement, looks_like_read, rewrite_statement,
@@ -85,8 +87,10 @@ impl TypePlanner for SnowflakeTypePlanner {
     }
 }
 
-/// One loaded, compiled workspace with its internal catalog. Immutable.
+/// One loaded, compiled workspace with its internal catalog: a policy
+/// version. Immutable; the engine swaps whole versions atomically.
 pub struct EngineVersion {
+    id: u64,
     workspace: Workspace,
     compiled: CompiledWorkspace,
     internal: SessionState,
@@ -95,15 +99,74 @@ pub struct EngineVersion {
 impl fmt::Debug for EngineVersion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EngineVersion")
+            .field("id", &self.id)
             .field("tables", &self.compiled.tables.len())
             .finish()
     }
 }
 
-/// The policy engine: `Send + Sync`, serving many concurrent sessions.
+impl EngineVersion {
+    /// The version number (1 for the first load, then one more per change).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The workspace of this version.
+    pub fn workspace(&self) -> &Workspace {
+        &self.workspace
+    }
+
+    /// The compiled policies of this version.
+    pub fn compiled(&self) -> &CompiledWorkspace {
+        &self.compiled
+    }
+}
+
+/// The default time a compiled per-user decision stays cached (Immuta's
+/// policy decision cache default).
+pub const DEFAULT_DECISION_TTL: Duration = Duration::from_secs(600);
+
+/// Most decisions kept before the cache drops expired and old entries.
+const DECISION_CAPACITY: usize = 10_000;
+
+/// The policy engine: `Clone + Send + Sync`, serving many concurrent
+/// sessions. Policy and entitlement changes install a whole new
+/// [`EngineVersion`], swapped atomically; a running query keeps the version
+/// it started on, and earlier versions can be restored with
+/// [`Engine::rollback`].
 #[derive(Clone, Debug)]
 pub struct Engine {
-    version: Arc<EngineVersion>,
+    inner: Arc<EngineInner>,
+}
+
+struct EngineInner {
+    current: RwLock<Arc<EngineVersion>>,
+    history: Mutex<Vec<Arc<EngineVersion>>>,
+    /// Serializes changes (building a version awaits file metadata).
+    changes: tokio::sync::Mutex<()>,
+    decisions: Mutex<HashMap<DecisionKey, (Instant, Arc<Bound>)>>,
+    decision_ttl: RwLock<Duration>,
+    audit: AuditHandle,
+    runtime: Arc<RuntimeEnv>,
+}
+
+impl fmt::Debug for EngineInner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Engine")
+            .field("version", &read(&self.current).id)
+            .finish()
+    }
+}
+
+/// What a compiled per-user decision is cached under: the policy version and
+/// the whole session identity, so no user is ever served another's policies.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct DecisionKey {
+    version: u64,
+    user: String,
+    role: Option<String>,
+    purpose: Option<String>,
+    mode: Option<EnforcementMode>,
 }
 
 /// Options for opening a session.
@@ -127,6 +190,16 @@ impl SessionOptions {
             ..Default::default()
         }
     }
+
+    fn key(&self, version: u64) -> DecisionKey {
+        DecisionKey {
+            version,
+            user: crate::ident::normalize_ident(&self.user),
+            role: self.role.as_deref().map(crate::ident::normalize_ident),
+            purpose: self.purpose.clone(),
+            mode: self.mode,
+        }
+    }
 }
 
 fn base_config(default_db: &str, default_schema: &str) -> SessionConfig {
@@ -143,6 +216,80 @@ fn base_config(default_db: &str, default_schema: &str) -> SessionConfig {
         .set_str("datafusion.sql_parser.dialect", "snowflake")
 }
 
+/// Builds version `id` of a workspace: its raw relations in a fresh internal
+/// catalog, the user profile table and the administrators' audit table.
+async fn build_version(
+    ws: Workspace,
+    id: u64,
+    runtime: &Arc<RuntimeEnv>,
+    audit: &AuditHandle,
+) -> Result<EngineVersion> {
+    let compiled = compile(&ws);
+    let catalogs = Arc::new(MemoryCatalogProviderList::new());
+    let mut internal = SessionStateBuilder::new()
+        .with_config(base_config(
+            &ws.settings.default_database,
+            &ws.settings.default_schema,
+        ))
+        .with_runtime_env(Arc::clone(runtime))
+        .with_default_features()
+        .with_catalog_list(catalogs.clone() as Arc<dyn CatalogProviderList>)
+        .with_type_planner(Arc::new(SnowflakeTypePlanner))
+        .build();
+    for f in veil_udfs::all_functions(&ws.settings.secret, ws.settings.memo_capacity) {
+        datafusion::execution::FunctionRegistry::register_udf(&mut internal, f)?;
+    }
+    let schema_of = |db: &str, schema: &str| -> Result<Arc<dyn SchemaProvider>> {
+        let catalog = match catalogs.catalog(db) {
+            Some(c) => c,
+            None => {
+                let c: Arc<dyn CatalogProvider> = Arc::new(MemoryCatalogProvider::new());
+                catalogs.register_catalog(db.to_string(), Arc::clone(&c));
+                c
+            }
+        };
+        Ok(match catalog.schema(schema) {
+            Some(s) => s,
+            None => {
+                let s: Arc<dyn SchemaProvider> = Arc::new(MemorySchemaProvider::new());
+                catalog.register_schema(schema, Arc::clone(&s))?;
+                s
+            }
+        })
+    };
+    for table in &ws.tables {
+        let rel = table
+            .location
+            .strip_prefix(&ws.dir)
+            .unwrap_or(&table.location)
+            .display()
+            .to_string();
+        let plan = raw_relation(&internal, table, &rel).await?;
+        let view = ViewTable::new(plan, None);
+        schema_of(&table.name.database, &table.name.schema)?
+            .register_table(table.name.table.clone(), Arc::new(view))?;
+    }
+    let profile = profile_batch(&ws, &compiled)?;
+    let profile_table = MemTable::try_new(profile.schema(), vec![vec![profile]])?;
+    schema_of(PROFILE_TABLE[0], PROFILE_TABLE[1])?
+        .register_table(PROFILE_TABLE[2].to_string(), Arc::new(profile_table))?;
+    // The audit log, for administrators: VEIL.SYSTEM.AUDIT, and `veil.audit`
+    // in the default database unless the workspace has a table there.
+    let audit_table: Arc<dyn TableProvider> = Arc::new(AuditTable::new(audit.clone()));
+    schema_of(PROFILE_TABLE[0], PROFILE_TABLE[1])?
+        .register_table(AUDIT_TABLE.to_string(), Arc::clone(&audit_table))?;
+    let short = schema_of(&ws.settings.default_database, PROFILE_TABLE[0])?;
+    if !short.table_exist(AUDIT_TABLE) {
+        short.register_table(AUDIT_TABLE.to_string(), audit_table)?;
+    }
+    Ok(EngineVersion {
+        id,
+        workspace: ws,
+        compiled,
+        internal,
+    })
+}
+
 impl Engine {
     /// Loads the workspace in `dir`, attaches its data files, compiles its
     /// policies.
@@ -151,75 +298,186 @@ impl Engine {
         Self::from_workspace(ws).await
     }
 
-    /// Builds an engine from an already loaded workspace.
+    /// Builds an engine from an already loaded workspace (version 1).
     pub async fn from_workspace(ws: Workspace) -> Result<Self> {
-        let compiled = compile(&ws);
         let runtime = Arc::new(RuntimeEnv::default());
-        let catalogs = Arc::new(MemoryCatalogProviderList::new());
-        let mut internal = SessionStateBuilder::new()
-            .with_config(base_config(
-                &ws.settings.default_database,
-                &ws.settings.default_schema,
-            ))
-            .with_runtime_env(runtime)
-            .with_default_features()
-            .with_catalog_list(catalogs.clone() as Arc<dyn CatalogProviderList>)
-            .with_type_planner(Arc::new(SnowflakeTypePlanner))
-            .build();
-        for f in veil_udfs::all_functions(&ws.settings.secret, ws.settings.memo_capacity) {
-            datafusion::execution::FunctionRegistry::register_udf(&mut internal, f)?;
-        }
-        let schema_of = |db: &str, schema: &str| -> Result<Arc<dyn SchemaProvider>> {
-            let catalog = match catalogs.catalog(db) {
-                Some(c) => c,
-                None => {
-                    let c: Arc<dyn CatalogProvider> = Arc::new(MemoryCatalogProvider::new());
-                    catalogs.register_catalog(db.to_string(), Arc::clone(&c));
-                    c
-                }
-            };
-            Ok(match catalog.schema(schema) {
-                Some(s) => s,
-                None => {
-                    let s: Arc<dyn SchemaProvider> = Arc::new(MemorySchemaProvider::new());
-                    catalog.register_schema(schema, Arc::clone(&s))?;
-                    s
-                }
-            })
-        };
-        for table in &ws.tables {
-            let rel = table
-                .location
-                .strip_prefix(&ws.dir)
-                .unwrap_or(&table.location)
-                .display()
-                .to_string();
-            let plan = raw_relation(&internal, table, &rel).await?;
-            let view = ViewTable::new(plan, None);
-            schema_of(&table.name.database, &table.name.schema)?
-                .register_table(table.name.table.clone(), Arc::new(view))?;
-        }
-        let profile = profile_batch(&ws, &compiled)?;
-        let profile_table = MemTable::try_new(profile.schema(), vec![vec![profile]])?;
-        schema_of(PROFILE_TABLE[0], PROFILE_TABLE[1])?
-            .register_table(PROFILE_TABLE[2].to_string(), Arc::new(profile_table))?;
+        let audit = AuditHandle::default();
+        let version = Arc::new(build_version(ws, 1, &runtime, &audit).await?);
         Ok(Self {
-            version: Arc::new(EngineVersion {
-                workspace: ws,
-                compiled,
-                internal,
+            inner: Arc::new(EngineInner {
+                current: RwLock::new(Arc::clone(&version)),
+                history: Mutex::new(vec![version]),
+                changes: tokio::sync::Mutex::new(()),
+                decisions: Mutex::new(HashMap::new()),
+                decision_ttl: RwLock::new(DEFAULT_DECISION_TTL),
+                audit,
+                runtime,
             }),
         })
     }
 
-    /// The workspace.
-    pub fn workspace(&self) -> &Workspace {
-        &self.version.workspace
+    /// Appends one JSON record per query, denial and policy change to the
+    /// JSON Lines file at `path` (created if missing; see [`crate::audit`]).
+    pub fn set_audit_log(&self, path: impl AsRef<std::path::Path>) -> Result<()> {
+        self.inner.audit.set(AuditLog::open(path.as_ref())?);
+        Ok(())
     }
 
-    /// The compiled policies.
-    pub fn compiled(&self) -> &CompiledWorkspace {
-        &self.version.compiled
+    /// The audit log, if one is set.
+    pub fn audit_log(&self) -> Option<Arc<AuditLog>> {
+        self.inner.audit.get()
+    }
+
+    /// How long a compiled per-user decision stays cached (default 600 s).
+    /// Any policy or entitlement change invalidates every decision at once.
+    pub fn set_decision_ttl(&self, ttl: Duration) {
+        *write(&self.inner.decision_ttl) = ttl;
+        lock(&self.inner.decisions).clear();
+    }
+
+    /// Number of compiled decisions currently cached.
+    pub fn cached_decisions(&self) -> usize {
+        lock(&self.inner.decisions).len()
+    }
+
+    /// The current version.
+    pub fn current(&self) -> Arc<EngineVersion> {
+        Arc::clone(&read(&self.inner.current))
+    }
+
+    /// The current version number.
+    pub fn version(&self) -> u64 {
+        read(&self.inner.current).id
+    }
+
+    /// Every version this engine has installed, oldest first.
+    pub fn versions(&self) -> Vec<Arc<EngineVersion>> {
+        lock(&self.inner.history).clone()
+    }
+
+    /// The current workspace (a snapshot: later changes do not alter it).
+    pub fn workspace(&self) -> Workspace {
+        self.current().workspace.clone()
+    }
+
+    /// Installs `ws` as a new version and makes it current, atomically:
+    /// queries already running finish on the version they started on, the
+    /// next ones see the new one, and every cached decision is dropped.
+    /// Returns the new version number. Nothing changes if `ws` is invalid.
+    pub async fn apply(&self, ws: Workspace) -> Result<u64> {
+        self.apply_as(ws, "ADMIN").await
+    }
+
+    /// [`Engine::apply`], recording `actor` in the audit log.
+    pub async fn apply_as(&self, ws: Workspace, actor: &str) -> Result<u64> {
+        crate::load::validate(&ws)?;
+        let _guard = self.inner.changes.lock().await;
+        let id = lock(&self.inner.history).len() as u64 + 1;
+        let old = self.current();
+        let version =
+            Arc::new(build_version(ws, id, &self.inner.runtime, &self.inner.audit).await?);
+        lock(&self.inner.history).push(Arc::clone(&version));
+        self.install(Arc::clone(&version));
+        let changes = crate::audit::describe_changes(&old.workspace, &version.workspace);
+        self.audit(AuditRecord::policy_change(
+            actor,
+            "POLICY_CHANGE",
+            old.id,
+            id,
+            changes,
+        ));
+        Ok(id)
+    }
+
+    /// Loads the workspace in `dir` and applies it as a new version.
+    pub async fn apply_dir(&self, dir: impl AsRef<std::path::Path>) -> Result<u64> {
+        let ws = crate::load::load_workspace(dir.as_ref())?;
+        self.apply(ws).await
+    }
+
+    /// Applies a change to a copy of the current workspace as a new version
+    /// (e.g. an entitlement change). `change` may refuse with an error, and
+    /// the result is validated; either way nothing is half-applied.
+    pub async fn change<F>(&self, change: F) -> Result<u64>
+    where
+        F: FnOnce(&mut Workspace) -> Result<()>,
+    {
+        let mut ws = self.workspace();
+        change(&mut ws)?;
+        self.apply(ws).await
+    }
+
+    /// Provisions `user` as staged: known to the workspace (policies and
+    /// `diff` can be tried on it) but unable to query until activated.
+    pub async fn stage_user(&self, mut user: User) -> Result<u64> {
+        user.name = crate::ident::normalize_ident(&user.name);
+        user.status = UserStatus::Staged;
+        self.change(|ws| {
+            if ws.user(&user.name).is_some() {
+                return Err(VeilError::workspace(
+                    "engine",
+                    format!("user {} already exists", user.name),
+                ));
+            }
+            ws.users.push(user);
+            Ok(())
+        })
+        .await
+    }
+
+    /// Activates a staged (or disabled) user.
+    pub async fn activate_user(&self, name: &str) -> Result<u64> {
+        let name = crate::ident::normalize_ident(name);
+        self.change(|ws| match ws.users.iter_mut().find(|u| u.name == name) {
+            Some(u) => {
+                u.status = UserStatus::Active;
+                Ok(())
+            }
+            None => Err(VeilError::workspace(
+                "engine",
+                format!("user {name} does not exist"),
+            )),
+        })
+        .await
+    }
+
+    /// Makes an earlier version current again (atomically, like
+    /// [`Engine::apply`]). The version keeps its number; later versions stay
+    /// in the history and can be restored in turn.
+    pub async fn rollback(&self, version: u64) -> Result<()> {
+        let _guard = self.inner.changes.lock().await;
+        let target = lock(&self.inner.history)
+            .iter()
+            .find(|v| v.id == version)
+            .cloned()
+            .ok_or_else(|| {
+                VeilError::workspace("engine", format!("there is no policy version {version}"))
+            })?;
+        let old = self.current();
+        self.install(Arc::clone(&target));
+        let changes = crate::audit::describe_changes(&old.workspace, &target.workspace);
+        self.audit(AuditRecord::policy_change(
+            "ADMIN",
+            "POLICY_ROLLBACK",
+            old.id,
+            version,
+            changes,
+        ));
+        Ok(())
+    }
+
+    fn install(&self, version: Arc<EngineVersion>) {
+        *write(&self.inner.current) = version;
+        lock(&self.inner.decisions).clear();
+    }
+
+    pub(crate) fn audit(&self, record: AuditRecord) {
+        if let Some(log) = self.inner.audit.get()
+            && let Err(e) = log.append(&record)
+        {
+            // An audit failure must not be silent; the query result stands.
+            eprintln!("warning: {e}");
+        }
     }
 
     /// Opens a session as `user` with the default role.
@@ -228,130 +486,57 @@ impl Engine {
     }
 
     /// Opens a session. Unknown, staged or disabled users, roles not granted
-    /// and purposes not acknowledged are refused (SPEC rule 9).
+    /// and purposes not acknowledged are refused (SPEC rule 9). Each query
+    /// of the session runs on the version current when it starts.
     pub fn session_with(&self, options: SessionOptions) -> Result<Session> {
-        let v = &self.version;
-        let ws = &v.workspace;
-        let user_name = crate::ident::normalize_ident(&options.user);
-        let Some(user) = ws.user(&user_name) else {
-            return Err(VeilError::Session(format!(
-                "User '{user_name}' does not exist in this workspace."
-            )));
-        };
-        match user.status {
-            UserStatus::Active => {}
-            UserStatus::Staged => {
-                return Err(VeilError::Session(format!(
-                    "User '{user_name}' is staged and cannot query yet."
-                )));
-            }
-            UserStatus::Disabled => {
-                return Err(VeilError::Session(format!(
-                    "User '{user_name}' is disabled."
-                )));
-            }
-        }
-        let granted_roles: BTreeSet<String> = ws.role_closure(&user.roles);
-        let role = match &options.role {
-            Some(r) => {
-                let r = crate::ident::normalize_ident(r);
-                if !granted_roles.contains(&r) {
-                    return Err(VeilError::Session(format!(
-                        "Role '{r}' is not granted to user '{user_name}'."
-                    )));
-                }
-                r
-            }
-            None => user
-                .roles
-                .first()
-                .cloned()
-                .unwrap_or_else(|| "PUBLIC".to_string()),
-        };
-        if let Some(p) = &options.purpose
-            && !user.purposes.contains(p)
-        {
-            return Err(VeilError::Session(format!(
-                "User '{user_name}' has not acknowledged purpose '{p}'."
-            )));
-        }
-        let roles_in_session: BTreeSet<String> = if ws.settings.secondary_roles_all {
-            granted_roles.clone()
-        } else {
-            ws.role_closure(std::slice::from_ref(&role))
-        };
-        let granted_tables: BTreeSet<TableName> = roles_in_session
-            .iter()
-            .filter_map(|r| ws.role(r))
-            .flat_map(|r| r.grants.iter().cloned())
-            .collect();
-        let entitlements = Entitlements {
-            user: user_name.clone(),
-            groups: user.groups.clone(),
-            attributes: user.attributes.clone(),
-            purposes: user.purposes.clone(),
-            current_purpose: options.purpose.clone(),
-            roles_in_session: roles_in_session.clone(),
-        };
-        let identity = veil_udfs::SessionIdentity {
-            user: user_name.clone(),
-            role: role.clone(),
-            roles_in_session: roles_in_session.iter().cloned().collect(),
-            available_roles: granted_roles.iter().cloned().collect(),
-            purpose: options.purpose.clone(),
-        };
-        let mut internal = v.internal.clone();
-        let context = veil_udfs::context_functions(identity);
-        for f in &context {
-            datafusion::execution::FunctionRegistry::register_udf(&mut internal, Arc::clone(f))?;
-        }
-        let mode = options.mode.unwrap_or(ws.settings.mode);
-        let core = Arc::new(SessionCore {
-            version: Arc::clone(v),
-            internal,
-            mode,
-            entitlements,
-            granted: granted_tables.clone(),
-            tables: Mutex::new(HashMap::new()),
-        });
-        let catalog = build_user_catalog(&core);
-        let mut builder = SessionStateBuilder::new()
-            .with_config(base_config(
-                &ws.settings.default_database,
-                &ws.settings.default_schema,
-            ))
-            .with_runtime_env(Arc::clone(v.internal.runtime_env()))
-            .with_default_features()
-            .with_catalog_list(catalog)
-            .with_type_planner(Arc::new(SnowflakeTypePlanner))
-            .with_analyzer_rule(Arc::new(PolicyScanCheck));
-        let user_functions: Vec<_> = context
-            .into_iter()
-            .filter(|f| !f.name().starts_with("veil_"))
-            .collect();
-        builder = builder.with_scalar_functions({
-            let mut all = datafusion::execution::SessionStateDefaults::default_scalar_functions();
-            all.extend(user_functions);
-            all
-        });
-        let state = builder.build();
+        let bound = self.bind(&options)?;
         Ok(Session {
-            core,
-            state,
-            role,
-            user: user_name,
+            engine: self.clone(),
+            user: bound.user.clone(),
+            role: bound.role.clone(),
+            options,
+            bound: Mutex::new((Instant::now(), bound)),
         })
     }
 
-    /// Runs SQL with no policies at all, over the raw relations (for
-    /// administrators, tests and `demo`'s hidden-row counts). Never expose this
-    /// to users.
+    /// The compiled decision for `options` on the current version, from the
+    /// decision cache when fresh.
+    fn bind(&self, options: &SessionOptions) -> Result<Arc<Bound>> {
+        let version = self.current();
+        let key = options.key(version.id);
+        let ttl = *read(&self.inner.decision_ttl);
+        if let Some((at, bound)) = lock(&self.inner.decisions).get(&key)
+            && at.elapsed() < ttl
+        {
+            return Ok(Arc::clone(bound));
+        }
+        let bound = Arc::new(Bound::new(&version, options)?);
+        let mut cache = lock(&self.inner.decisions);
+        if cache.len() >= DECISION_CAPACITY {
+            cache.retain(|_, (at, _)| at.elapsed() < ttl);
+            if cache.len() >= DECISION_CAPACITY {
+                cache.clear();
+            }
+        }
+        // A swap may have happened meanwhile: only the current version's
+        // decisions go in.
+        if read(&self.inner.current).id == version.id {
+            cache.insert(key, (Instant::now(), Arc::clone(&bound)));
+        }
+        Ok(bound)
+    }
+
+    /// Runs SQL with no policies at all, over the raw relations of the
+    /// current version (for workspace administrators, `lint`, `diff` and
+    /// tests). Administrators also read the audit log as `veil.audit`.
+    /// Never expose this to users.
     pub async fn admin_sql(&self, sql: &str) -> Result<Vec<RecordBatch>> {
         let stmt = parse_statements(sql)?
             .into_iter()
             .next()
             .ok_or_else(|| VeilError::Parse("empty SQL".into()))?;
-        let state = fresh(&self.version.internal);
+        let version = self.current();
+        let state = fresh(&version.internal);
         let plan = state
             .statement_to_plan(DfStatement::Statement(Box::new(stmt)))
             .await?;
@@ -463,6 +648,20 @@ async fn execute_plan(
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     match m.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+fn read<T>(m: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    match m.read() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+fn write<T>(m: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    match m.write() {
         Ok(g) => g,
         Err(poisoned) => poisoned.into_inner(),
     }
@@ -883,57 +1082,172 @@ impl AnalyzerRule for PolicyScanCheck {
 // ---------------------------------------------------------------------------
 // Sessions.
 
-/// A user's session: runs Snowflake SQL with that user's policies.
-pub struct Session {
+/// One session identity compiled against one engine version: the user's
+/// catalog of policy relations and the DataFusion state that plans on it.
+/// This is what the decision cache holds; a query runs on one `Bound` from
+/// start to end.
+pub(crate) struct Bound {
     core: Arc<SessionCore>,
     state: SessionState,
     role: String,
     user: String,
 }
 
-impl fmt::Debug for Session {
+impl fmt::Debug for Bound {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Session")
+        f.debug_struct("Bound")
             .field("user", &self.user)
             .field("role", &self.role)
+            .field("version", &self.core.version.id)
             .finish()
     }
 }
 
-impl Session {
+impl Bound {
+    /// Compiles the session identity `options` against version `v`: refuses
+    /// unknown, staged or disabled users, roles not granted and purposes not
+    /// acknowledged (SPEC rule 9).
+    fn new(v: &Arc<EngineVersion>, options: &SessionOptions) -> Result<Self> {
+        let ws = &v.workspace;
+        let user_name = crate::ident::normalize_ident(&options.user);
+        let Some(user) = ws.user(&user_name) else {
+            return Err(VeilError::Session(format!(
+                "User '{user_name}' does not exist in this workspace."
+            )));
+        };
+        match user.status {
+            UserStatus::Active => {}
+            UserStatus::Staged => {
+                return Err(VeilError::Session(format!(
+                    "User '{user_name}' is staged and cannot query yet."
+                )));
+            }
+            UserStatus::Disabled => {
+                return Err(VeilError::Session(format!(
+                    "User '{user_name}' is disabled."
+                )));
+            }
+        }
+        let granted_roles: BTreeSet<String> = ws.role_closure(&user.roles);
+        let role = match &options.role {
+            Some(r) => {
+                let r = crate::ident::normalize_ident(r);
+                if !granted_roles.contains(&r) {
+                    return Err(VeilError::Session(format!(
+                        "Role '{r}' is not granted to user '{user_name}'."
+                    )));
+                }
+                r
+            }
+            None => user
+                .roles
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "PUBLIC".to_string()),
+        };
+        if let Some(p) = &options.purpose
+            && !user.purposes.contains(p)
+        {
+            return Err(VeilError::Session(format!(
+                "User '{user_name}' has not acknowledged purpose '{p}'."
+            )));
+        }
+        let roles_in_session: BTreeSet<String> = if ws.settings.secondary_roles_all {
+            granted_roles.clone()
+        } else {
+            ws.role_closure(std::slice::from_ref(&role))
+        };
+        let granted_tables: BTreeSet<TableName> = roles_in_session
+            .iter()
+            .filter_map(|r| ws.role(r))
+            .flat_map(|r| r.grants.iter().cloned())
+            .collect();
+        let entitlements = Entitlements {
+            user: user_name.clone(),
+            groups: user.groups.clone(),
+            attributes: user.attributes.clone(),
+            purposes: user.purposes.clone(),
+            current_purpose: options.purpose.clone(),
+            roles_in_session: roles_in_session.clone(),
+        };
+        let identity = veil_udfs::SessionIdentity {
+            user: user_name.clone(),
+            role: role.clone(),
+            roles_in_session: roles_in_session.iter().cloned().collect(),
+            available_roles: granted_roles.iter().cloned().collect(),
+            purpose: options.purpose.clone(),
+        };
+        let mut internal = v.internal.clone();
+        let context = veil_udfs::context_functions(identity);
+        for f in &context {
+            datafusion::execution::FunctionRegistry::register_udf(&mut internal, Arc::clone(f))?;
+        }
+        let mode = options.mode.unwrap_or(ws.settings.mode);
+        let core = Arc::new(SessionCore {
+            version: Arc::clone(v),
+            internal,
+            mode,
+            entitlements,
+            granted: granted_tables.clone(),
+            tables: Mutex::new(HashMap::new()),
+        });
+        let catalog = build_user_catalog(&core);
+        let mut builder = SessionStateBuilder::new()
+            .with_config(base_config(
+                &ws.settings.default_database,
+                &ws.settings.default_schema,
+            ))
+            .with_runtime_env(Arc::clone(v.internal.runtime_env()))
+            .with_default_features()
+            .with_catalog_list(catalog)
+            .with_type_planner(Arc::new(SnowflakeTypePlanner))
+            .with_analyzer_rule(Arc::new(PolicyScanCheck));
+        let user_functions: Vec<_> = context
+            .into_iter()
+            .filter(|f| !f.name().starts_with("veil_"))
+            .collect();
+        builder = builder.with_scalar_functions({
+            let mut all = datafusion::execution::SessionStateDefaults::default_scalar_functions();
+            all.extend(user_functions);
+            all
+        });
+        let state = builder.build();
+        Ok(Bound {
+            core,
+            state,
+            role,
+            user: user_name,
+        })
+    }
+
     /// The session's user.
-    pub fn user(&self) -> &str {
+    pub(crate) fn user(&self) -> &str {
         &self.user
     }
 
     /// The session's primary role.
-    pub fn role(&self) -> &str {
+    pub(crate) fn role(&self) -> &str {
         &self.role
     }
 
     /// The enforcement mode.
-    pub fn mode(&self) -> EnforcementMode {
+    pub(crate) fn mode(&self) -> EnforcementMode {
         self.core.mode
     }
 
-    /// Tables this session is granted.
-    pub fn granted_tables(&self) -> &BTreeSet<TableName> {
-        &self.core.granted
-    }
-
     /// The compiled policies of `table`.
-    pub fn compiled_table(&self, table: &TableName) -> Option<&CompiledTable> {
+    pub(crate) fn compiled_table(&self, table: &TableName) -> Option<&CompiledTable> {
         self.core.compiled(table)
     }
 
     /// The session's entitlements.
-    pub fn entitlements(&self) -> &Entitlements {
+    pub(crate) fn entitlements(&self) -> &Entitlements {
         &self.core.entitlements
     }
 
     /// Parses and checks one statement, and checks every table it names is
     /// granted (SPEC rules 8, 10, 11).
-    pub fn check(&self, sql: &str) -> Result<CheckedStatement> {
+    pub(crate) fn check(&self, sql: &str) -> Result<CheckedStatement> {
         let ws = &self.core.version.workspace;
         let mut statements = match parse_statements(sql) {
             Ok(s) => s,
@@ -966,8 +1280,9 @@ impl Session {
     }
 
     /// Runs one statement and collects the result.
-    pub async fn sql(&self, sql: &str) -> Result<Vec<RecordBatch>> {
+    async fn sql(&self, sql: &str, tables: &mut Vec<TableName>) -> Result<Vec<RecordBatch>> {
         let checked = self.check(sql)?;
+        tables.clone_from(&checked.tables);
         match &checked.kind {
             StatementKind::ShowTables => return self.show_tables(),
             StatementKind::Describe(t) => return self.describe(t).await,
@@ -1016,13 +1331,13 @@ impl Session {
 
     /// The analyzed and optimized logical plan of a read statement, as it
     /// would run (for tests and tooling).
-    pub async fn logical_plan(&self, sql: &str) -> Result<LogicalPlan> {
+    pub(crate) async fn logical_plan(&self, sql: &str) -> Result<LogicalPlan> {
         let (state, plan) = self.plan_user_statement(self.check(sql)?.statement).await?;
         Ok(state.optimize(&plan)?)
     }
 
     /// The policy SQL of each table the statement references, keyed by table.
-    pub fn policy_queries(&self, tables: &[TableName]) -> Result<HashMap<TableName, Query>> {
+    pub(crate) fn policy_queries(&self, tables: &[TableName]) -> Result<HashMap<TableName, Query>> {
         tables
             .iter()
             .map(|t| Ok((t.clone(), self.core.policy_query(t)?)))
@@ -1031,7 +1346,7 @@ impl Session {
 
     /// The statement with every protected table replaced by its policy
     /// relation: what `explain` prints.
-    pub fn rewritten_sql(&self, sql: &str) -> Result<String> {
+    pub(crate) fn rewritten_sql(&self, sql: &str) -> Result<String> {
         let checked = self.check(sql)?;
         let policies = self.policy_queries(&checked.tables)?;
         let ws = &self.core.version.workspace;
@@ -1047,8 +1362,7 @@ impl Session {
     /// Runs the printed rewrite (what `explain` shows) directly on the raw
     /// relations. Used by tests to prove the printed SQL and the enforced
     /// path agree; it enforces the same policies, but without the barrier.
-    #[doc(hidden)]
-    pub async fn run_rewritten(&self, sql: &str) -> Result<Vec<RecordBatch>> {
+    pub(crate) async fn run_rewritten(&self, sql: &str) -> Result<Vec<RecordBatch>> {
         let rewritten = self.rewritten_sql(sql)?;
         let stmt = datafusion::sql::sqlparser::parser::Parser::new(
             &datafusion::sql::sqlparser::dialect::SnowflakeDialect {},
@@ -1059,6 +1373,56 @@ impl Session {
         let state = fresh(&self.core.internal);
         let plan = state
             .statement_to_plan(DfStatement::Statement(Box::new(stmt)))
+            .await?;
+        Ok(execute_plan(&state, &plan).await?)
+    }
+
+    /// Names of the policies that shaped this session's view of `tables`:
+    /// subscription, row rules that filter, masks that apply (for the audit).
+    fn policies_applied(&self, tables: &[TableName]) -> Vec<String> {
+        let mut names = BTreeSet::new();
+        for t in tables {
+            let Some(compiled) = self.core.compiled(t) else {
+                continue;
+            };
+            let ex = crate::explain::explain_table(compiled, &self.core.entitlements);
+            names.extend(
+                ex.rows
+                    .iter()
+                    .filter(|r| r.applies)
+                    .map(|r| r.policy.clone()),
+            );
+            names.extend(
+                ex.columns
+                    .iter()
+                    .filter(|c| c.mask.is_some())
+                    .filter_map(|c| c.policy.clone()),
+            );
+        }
+        names.into_iter().collect()
+    }
+
+    /// `table`'s policy relation without its masks, run on the raw relation:
+    /// the raw rows the subscription and row rules let through.
+    async fn visible_raw_rows(&self, table: &TableName) -> Result<Vec<RecordBatch>> {
+        let mut compiled = self
+            .core
+            .compiled(table)
+            .cloned()
+            .ok_or_else(|| VeilError::NotAuthorized(table.to_string()))?;
+        for c in &mut compiled.columns {
+            c.mask = None;
+        }
+        let query = policy_query(
+            &compiled,
+            &self.core.version.workspace.settings,
+            self.core.render_mode(),
+        )?;
+        let state = fresh(&self.core.internal);
+        let plan = state
+            .statement_to_plan(DfStatement::Statement(Box::new(Statement::Query(
+                Box::new(query),
+            ))))
             .await?;
         Ok(execute_plan(&state, &plan).await?)
     }
@@ -1121,6 +1485,163 @@ impl Session {
             ],
         )?;
         Ok(vec![batch])
+    }
+}
+
+/// A user's session: runs Snowflake SQL with that user's policies. Each
+/// statement runs on the engine version current when it starts, from start
+/// to end; the session's compiled policies come from the engine's decision
+/// cache, so a policy or entitlement change applies to the next statement.
+pub struct Session {
+    engine: Engine,
+    options: SessionOptions,
+    user: String,
+    role: String,
+    bound: Mutex<(Instant, Arc<Bound>)>,
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("user", &self.user)
+            .field("role", &self.role)
+            .finish()
+    }
+}
+
+impl Session {
+    /// The session's user.
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+
+    /// The session's primary role.
+    pub fn role(&self) -> &str {
+        &self.role
+    }
+
+    /// The purpose the session acts under.
+    pub fn purpose(&self) -> Option<&str> {
+        self.options.purpose.as_deref()
+    }
+
+    /// The enforcement mode.
+    pub fn mode(&self) -> EnforcementMode {
+        self.last().core.mode
+    }
+
+    /// The policy version the session's last statement ran on.
+    pub fn version(&self) -> u64 {
+        self.last().core.version.id
+    }
+
+    /// Tables this session is granted.
+    pub fn granted_tables(&self) -> BTreeSet<TableName> {
+        self.last().core.granted.clone()
+    }
+
+    /// The compiled policies of `table`.
+    pub fn compiled_table(&self, table: &TableName) -> Option<CompiledTable> {
+        self.last().core.compiled(table).cloned()
+    }
+
+    /// The session's entitlements.
+    pub fn entitlements(&self) -> Entitlements {
+        self.last().core.entitlements.clone()
+    }
+
+    /// The binding of the last statement, without looking for a newer one.
+    fn last(&self) -> Arc<Bound> {
+        Arc::clone(&lock(&self.bound).1)
+    }
+
+    /// The binding for the next statement: the current version's, rebuilt
+    /// (through the decision cache) when the version changed or the decision
+    /// expired.
+    pub(crate) fn bound(&self) -> Result<Arc<Bound>> {
+        let current = self.engine.version();
+        let ttl = *read(&self.engine.inner.decision_ttl);
+        {
+            let slot = lock(&self.bound);
+            if slot.1.core.version.id == current && slot.0.elapsed() < ttl {
+                return Ok(Arc::clone(&slot.1));
+            }
+        }
+        let bound = self.engine.bind(&self.options)?;
+        *lock(&self.bound) = (Instant::now(), Arc::clone(&bound));
+        Ok(bound)
+    }
+
+    /// Parses and checks one statement, and checks every table it names is
+    /// granted (SPEC rules 8, 10, 11).
+    pub fn check(&self, sql: &str) -> Result<CheckedStatement> {
+        self.bound()?.check(sql)
+    }
+
+    /// Runs one statement and collects the result. With an audit log set,
+    /// writes one record for it, allowed or denied.
+    pub async fn sql(&self, sql: &str) -> Result<Vec<RecordBatch>> {
+        let started = Instant::now();
+        let mut tables = Vec::new();
+        let audit = self.engine.audit_log().is_some();
+        let (result, version, policies) = match self.bound() {
+            Ok(b) => {
+                let result = b.sql(sql, &mut tables).await;
+                let policies = if audit {
+                    b.policies_applied(&tables)
+                } else {
+                    Vec::new()
+                };
+                (result, b.core.version.id, policies)
+            }
+            Err(e) => (Err(e), self.engine.version(), Vec::new()),
+        };
+        if audit {
+            self.engine.audit(AuditRecord::query(QueryAudit {
+                user: &self.user,
+                role: &self.role,
+                purpose: self.purpose(),
+                sql,
+                tables: &tables,
+                policies,
+                result: result.as_ref().map(|b| crate::output::row_count(b)),
+                duration: started.elapsed(),
+                version,
+            }));
+        }
+        result
+    }
+
+    /// The analyzed and optimized logical plan of a read statement, as it
+    /// would run (for tests and tooling).
+    pub async fn logical_plan(&self, sql: &str) -> Result<LogicalPlan> {
+        self.bound()?.logical_plan(sql).await
+    }
+
+    /// The policy SQL of each table the statement references, keyed by table.
+    pub fn policy_queries(&self, tables: &[TableName]) -> Result<HashMap<TableName, Query>> {
+        self.bound()?.policy_queries(tables)
+    }
+
+    /// The statement with every protected table replaced by its policy
+    /// relation: what `explain` prints.
+    pub fn rewritten_sql(&self, sql: &str) -> Result<String> {
+        self.bound()?.rewritten_sql(sql)
+    }
+
+    /// Runs the printed rewrite (what `explain` shows) directly on the raw
+    /// relations. Used by tests to prove the printed SQL and the enforced
+    /// path agree; it enforces the same policies, but without the barrier.
+    #[doc(hidden)]
+    pub async fn run_rewritten(&self, sql: &str) -> Result<Vec<RecordBatch>> {
+        self.bound()?.run_rewritten(sql).await
+    }
+
+    /// The raw rows of `table` this session's row rules and subscription let
+    /// through, with no masks (for `diff`: which rows a user gains or loses).
+    /// Never expose this to users.
+    pub(crate) async fn visible_raw_rows(&self, table: &TableName) -> Result<Vec<RecordBatch>> {
+        self.bound()?.visible_raw_rows(table).await
     }
 }
 

@@ -49,6 +49,9 @@ struct Identity {
     /// Override the workspace's enforcement mode.
     #[arg(long, value_enum)]
     mode: Option<Mode>,
+    /// Append an audit record per statement to this JSON Lines file.
+    #[arg(long)]
+    audit: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -63,6 +66,10 @@ enum Command {
     Query {
         #[command(flatten)]
         identity: Identity,
+        /// Run as the workspace administrator: no policies, raw relations,
+        /// and the audit log as `veil.audit` (-u names the administrator).
+        #[arg(long)]
+        admin: bool,
         /// Output format.
         #[arg(short = 'f', long = "format", value_enum, default_value = "table")]
         format: Format,
@@ -76,11 +83,70 @@ enum Command {
         /// The SQL, or '-' for stdin.
         sql: String,
     },
+    /// Run policy test files (sqllogictest, one session per block).
+    Test {
+        /// Workspace directory (contains veil.yaml).
+        #[arg(short = 'w', long = "workspace")]
+        workspace: PathBuf,
+        /// Test files (default: every *.slt under the workspace).
+        files: Vec<PathBuf>,
+        /// Rewrite the expected output from the current results.
+        #[arg(long)]
+        complete: bool,
+        /// Also write a JUnit XML report here.
+        #[arg(long)]
+        junit: Option<PathBuf>,
+        /// Override the workspace's enforcement mode.
+        #[arg(long, value_enum)]
+        mode: Option<Mode>,
+    },
+    /// Impact analysis: what changes, for whom, between two workspaces.
+    Diff {
+        /// The workspace as it is.
+        old: PathBuf,
+        /// The workspace as it would be.
+        new: PathBuf,
+        /// Output format.
+        #[arg(short = 'f', long = "format", value_enum, default_value = "table")]
+        format: ReportFormat,
+    },
+    /// Policy smells: fail-open constructs, conflicts, collision risks, clutter.
+    Lint {
+        /// Workspace directory (contains veil.yaml).
+        #[arg(short = 'w', long = "workspace")]
+        workspace: PathBuf,
+        /// Fail (exit 1) on warnings too.
+        #[arg(long = "deny", value_enum)]
+        deny: Option<Deny>,
+        /// Output format.
+        #[arg(short = 'f', long = "format", value_enum, default_value = "table")]
+        format: ReportFormat,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ReportFormat {
+    Table,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Deny {
+    Warnings,
 }
 
 enum Failure {
     Usage(String),
     Veil(VeilError),
+    /// A check failed (tests, lint); its report is already printed.
+    Failed,
+}
+
+fn mode(m: Option<Mode>) -> Option<EnforcementMode> {
+    m.map(|m| match m {
+        Mode::Inlined => EnforcementMode::Inlined,
+        Mode::ProfileJoin => EnforcementMode::ProfileJoin,
+    })
 }
 
 impl From<VeilError> for Failure {
@@ -101,20 +167,25 @@ fn read_sql(sql: String) -> Result<String, Failure> {
 }
 
 async fn open(identity: &Identity) -> Result<(Engine, veil_engine::Session), Failure> {
-    let engine = Engine::load(&identity.workspace).await?;
-    for w in &engine.workspace().warnings {
-        eprintln!("warning: {w}");
+    let engine = load(&identity.workspace).await?;
+    if let Some(path) = &identity.audit {
+        engine.set_audit_log(path)?;
     }
     let session = engine.session_with(SessionOptions {
         user: identity.user.clone(),
         role: identity.role.clone(),
         purpose: identity.purpose.clone(),
-        mode: identity.mode.map(|m| match m {
-            Mode::Inlined => EnforcementMode::Inlined,
-            Mode::ProfileJoin => EnforcementMode::ProfileJoin,
-        }),
+        mode: mode(identity.mode),
     })?;
     Ok((engine, session))
+}
+
+async fn load(dir: &std::path::Path) -> Result<Engine, Failure> {
+    let engine = Engine::load(dir).await?;
+    for w in &engine.workspace().warnings {
+        eprintln!("warning: {w}");
+    }
+    Ok(engine)
 }
 
 async fn run(cli: Cli) -> Result<(), Failure> {
@@ -129,12 +200,21 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Query {
             identity,
+            admin,
             format,
             sql,
         } => {
             let sql = read_sql(sql)?;
-            let (_engine, session) = open(&identity).await?;
-            let batches = session.sql(&sql).await?;
+            let batches = if admin {
+                let engine = load(&identity.workspace).await?;
+                if let Some(path) = &identity.audit {
+                    engine.set_audit_log(path)?;
+                }
+                engine.admin_sql(&sql).await?
+            } else {
+                let (_engine, session) = open(&identity).await?;
+                session.sql(&sql).await?
+            };
             let text = match format {
                 Format::Table => veil_engine::output::table(&batches)?,
                 Format::Csv => veil_engine::output::csv(&batches)?,
@@ -146,6 +226,90 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let sql = read_sql(sql)?;
             let (_engine, session) = open(&identity).await?;
             print!("{}", session.explain(&sql)?);
+        }
+        Command::Test {
+            workspace,
+            files,
+            complete,
+            junit,
+            mode: m,
+        } => {
+            let engine = load(&workspace).await?;
+            let files = if files.is_empty() {
+                veil_engine::policy_test::workspace_test_files(&workspace)?
+            } else {
+                files
+            };
+            if files.is_empty() {
+                return Err(Failure::Usage(format!(
+                    "no test files (*.slt) under {}",
+                    workspace.display()
+                )));
+            }
+            if complete {
+                for f in &files {
+                    veil_engine::policy_test::complete_file(&engine, f, mode(m)).await?;
+                    println!("completed {}", f.display());
+                }
+                return Ok(());
+            }
+            let report = veil_engine::policy_test::run_files(&engine, &files, mode(m)).await?;
+            print!("{}", report.text());
+            if let Some(path) = junit {
+                std::fs::write(&path, report.junit())
+                    .map_err(|e| Failure::Usage(format!("cannot write {}: {e}", path.display())))?;
+            }
+            if !report.passed() {
+                return Err(Failure::Failed);
+            }
+        }
+        Command::Diff { old, new, format } => {
+            let old_engine = load(&old).await?;
+            let new_engine = load(&new).await?;
+            let report = veil_engine::diff::diff(&old_engine, &new_engine).await?;
+            match format {
+                ReportFormat::Table => {
+                    println!("veil diff {} → {}\n", old.display(), new.display());
+                    print!("{report}");
+                }
+                ReportFormat::Json => println!("{}", report.json()?),
+            }
+        }
+        Command::Lint {
+            workspace,
+            deny,
+            format,
+        } => {
+            let engine = load(&workspace).await?;
+            let findings = veil_engine::lint::lint(&engine).await?;
+            match format {
+                ReportFormat::Table => {
+                    for f in &findings {
+                        println!("{f}");
+                    }
+                    let errors = findings
+                        .iter()
+                        .filter(|f| f.severity == veil_engine::lint::Severity::Error)
+                        .count();
+                    println!(
+                        "\n{} finding(s): {errors} error(s), {} warning(s)",
+                        findings.len(),
+                        findings.len() - errors
+                    );
+                }
+                ReportFormat::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&findings)
+                        .map_err(|e| Failure::Usage(format!("cannot render JSON: {e}")))?
+                ),
+            }
+            let fails = findings.iter().any(|f| {
+                f.severity == veil_engine::lint::Severity::Error
+                    || matches!(deny, Some(Deny::Warnings))
+            });
+            if fails {
+                return Err(Failure::Failed);
+            }
         }
     }
     Ok(())
@@ -165,6 +329,7 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Failed) => ExitCode::from(1),
         Err(Failure::Usage(m)) => {
             eprintln!("error: {m}");
             ExitCode::from(2)

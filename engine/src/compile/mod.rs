@@ -336,9 +336,15 @@ impl VisitorMut for AtFunctionCheck<'_> {
     }
 }
 
+/// Parses a custom `where` predicate, its Immuta `@` functions as
+/// `veil_at_*` calls.
+pub fn parse_where(text: &str) -> Result<Expr, String> {
+    parse_expr(&preprocess_at_functions(text))
+        .map_err(|e| format!("the where predicate does not parse: {e}"))
+}
+
 fn compile_where(text: &str, table: &Table) -> Result<Expr, String> {
-    let mut expr = parse_expr(&preprocess_at_functions(text))
-        .map_err(|e| format!("the where predicate does not parse: {e}"))?;
+    let mut expr = parse_where(text)?;
     let mut check = AtFunctionCheck { table, error: None };
     let _ = VisitMut::visit(&mut expr, &mut check);
     if let Some(e) = check.error {

@@ -67,6 +67,79 @@ pub fn load_workspace(dir: &Path) -> Result<Workspace> {
     build(dir, files)
 }
 
+/// Checks the references of a workspace built or changed in code (the
+/// loader checks the same while reading files): unique names, roles, grants
+/// and owners that exist. Errors name the workspace item at fault.
+pub fn validate(ws: &Workspace) -> Result<()> {
+    let fail = |origin: &Origin, message: String| {
+        let location = if origin.file.is_empty() {
+            "engine".to_string()
+        } else {
+            origin.to_string()
+        };
+        Err(VeilError::workspace(location, message))
+    };
+    let mut seen = HashSet::new();
+    for r in &ws.roles {
+        if !seen.insert(&r.name) {
+            return fail(&r.origin, format!("role {} is declared twice", r.name));
+        }
+        for t in &r.grants {
+            if ws.table(t).is_none() {
+                return fail(
+                    &r.origin,
+                    format!(
+                        "role {} is granted table {t}, which is not declared",
+                        r.name
+                    ),
+                );
+            }
+        }
+        for parent in &r.inherits {
+            if parent != "PUBLIC" && ws.role(parent).is_none() {
+                return fail(
+                    &r.origin,
+                    format!(
+                        "role {} inherits role {parent}, which is not declared",
+                        r.name
+                    ),
+                );
+            }
+        }
+    }
+    let mut seen = HashSet::new();
+    for u in &ws.users {
+        if !seen.insert(&u.name) {
+            return fail(&u.origin, format!("user {} is declared twice", u.name));
+        }
+        for r in &u.roles {
+            if r != "PUBLIC" && ws.role(r).is_none() {
+                return fail(
+                    &u.origin,
+                    format!("user {} is granted role {r}, which is not declared", u.name),
+                );
+            }
+        }
+    }
+    for t in &ws.tables {
+        for o in &t.owners {
+            if ws.user(o).is_none() {
+                return fail(
+                    &t.origin,
+                    format!("table {}: owner {o} is not a declared user", t.name),
+                );
+            }
+        }
+    }
+    let mut seen = HashSet::new();
+    for p in &ws.policies {
+        if !seen.insert(&p.name) {
+            return fail(&p.origin, format!("policy '{}' is declared twice", p.name));
+        }
+    }
+    Ok(())
+}
+
 fn at(file: &str, lines: &[usize], index: usize) -> Origin {
     Origin {
         file: file.to_string(),

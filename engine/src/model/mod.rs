@@ -434,7 +434,7 @@ pub enum SaltScope {
 }
 
 /// How compiled policies read entitlements.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EnforcementMode {
     /// User-independent policy SQL that joins the current user's
     /// `user_profile` row (Immuta's secure-view pattern).

@@ -1,0 +1,468 @@
+//! `veil lint`: policy smells, found in the compiled policies and, where a
+//! smell depends on the data (hash collisions, values too long for their
+//! declared type), by scanning it.
+//!
+//! Errors are constructs that fail open in the systems Veil emulates (Veil
+//! itself fails closed on them); warnings are risks and clutter. `veil lint
+//! --deny warnings` fails on either.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::ops::ControlFlow;
+
+use datafusion::arrow::array::{Array, AsArray};
+use datafusion::arrow::datatypes::Int64Type;
+use datafusion::sql::sqlparser::ast::{BinaryOperator, Expr, UnaryOperator, Visit, Visitor};
+use serde::Serialize;
+
+use crate::error::Result;
+use crate::model::*;
+use crate::session::Engine;
+
+/// How bad a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Fails open in Immuta/Snowflake.
+    Error,
+    /// A risk or clutter.
+    Warning,
+}
+
+/// One lint finding.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finding {
+    /// Stable code, e.g. `negated-role-check`.
+    pub code: &'static str,
+    /// Severity.
+    pub severity: Severity,
+    /// Where: `file:line` of the policy, or the table/column.
+    pub location: String,
+    /// One sentence.
+    pub message: String,
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let level = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        write!(
+            f,
+            "{level}[{}] {}: {}",
+            self.code, self.location, self.message
+        )
+    }
+}
+
+/// Most members a policy condition should have before it is hard to review.
+pub const MAX_CONDITIONS: usize = 5;
+
+/// Longest `VARCHAR(n)` a hash may be cut to before collisions are likely.
+pub const SHORT_HASH: u32 = 8;
+
+/// Expected number of colliding pairs when `k` distinct values hash into
+/// `hex_chars` hex digits (the birthday bound, k(k-1)/2N with N = 16^n).
+pub fn expected_collision_pairs(k: u64, hex_chars: u32) -> f64 {
+    let n = 16f64.powi(hex_chars as i32);
+    let k = k as f64;
+    k * (k - 1.0) / (2.0 * n)
+}
+
+/// Runs every check on the engine's current version.
+pub async fn lint(engine: &Engine) -> Result<Vec<Finding>> {
+    let version = engine.current();
+    let ws = version.workspace();
+    let mut out = Vec::new();
+    unevaluable_policies(engine, &mut out);
+    tag_policies_matching_nothing(ws, &mut out);
+    negated_role_checks(ws, &mut out);
+    conflicting_masks(engine, &mut out);
+    short_hashes(engine, &mut out).await?;
+    too_many_conditions(ws, &mut out);
+    unused_tags(ws, &mut out);
+    unused_roles(ws, &mut out);
+    users_without_subscriptions(engine, &mut out);
+    values_beyond_declared_types(engine, &mut out).await?;
+    out.sort_by(|a, b| a.severity.cmp(&b.severity));
+    Ok(out)
+}
+
+/// Policies Veil cannot evaluate: `@columnTagged` with no tagged column, a
+/// row rule naming a column the table lacks, a broken `where`. Immuta and
+/// Snowflake skip the first two silently (fail open); Veil denies.
+fn unevaluable_policies(engine: &Engine, out: &mut Vec<Finding>) {
+    for t in engine.current().compiled().tables.values() {
+        for failure in &t.failures {
+            let code = if failure.contains("@columnTagged") {
+                "column-tagged-matches-nothing"
+            } else if failure.contains("does not have") {
+                "row-rule-column-missing"
+            } else {
+                "policy-cannot-be-evaluated"
+            };
+            out.push(Finding {
+                code,
+                severity: Severity::Error,
+                location: t.name.to_string(),
+                message: format!(
+                    "{failure}; Immuta and Snowflake would skip this rule and show every row, Veil denies queries on the table"
+                ),
+            });
+        }
+    }
+}
+
+fn tag_policies_matching_nothing(ws: &Workspace, out: &mut Vec<Finding>) {
+    for p in &ws.policies {
+        let Target::Tags(tags) = &p.target else {
+            continue;
+        };
+        for tag in tags {
+            let used = ws.tables.iter().any(|t| {
+                t.columns
+                    .iter()
+                    .any(|c| c.tags.iter().any(|ct| tag_is_under(&ct.name, tag)))
+            });
+            if !used {
+                out.push(Finding {
+                    code: "tag-policy-matches-nothing",
+                    severity: Severity::Warning,
+                    location: p.origin.to_string(),
+                    message: format!(
+                        "policy '{}' targets tag {tag}, which no column carries, so it protects nothing (a typo in a tag name fails open)",
+                        p.name
+                    ),
+                });
+            }
+        }
+    }
+}
+
+/// Finds `<>`/`!=`/`NOT IN`/`NOT` applied to identity checks.
+struct NegatedIdentity {
+    found: Option<String>,
+}
+
+fn mentions_identity(e: &Expr) -> bool {
+    struct Find(bool);
+    impl Visitor for Find {
+        type Break = ();
+        fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+            if let Expr::Function(f) = e {
+                let name = f.name.to_string().to_ascii_lowercase();
+                if matches!(
+                    name.as_str(),
+                    "current_role"
+                        | "current_user"
+                        | "is_role_in_session"
+                        | "invoker_role"
+                        | "veil_at_username"
+                        | "veil_at_isingroups"
+                        | "veil_at_hasattribute"
+                ) {
+                    self.0 = true;
+                    return ControlFlow::Break(());
+                }
+            }
+            if let Expr::Identifier(i) = e
+                && matches!(
+                    i.value.to_ascii_lowercase().as_str(),
+                    "current_role" | "current_user"
+                )
+            {
+                self.0 = true;
+                return ControlFlow::Break(());
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut find = Find(false);
+    let _ = e.visit(&mut find);
+    find.0
+}
+
+impl Visitor for NegatedIdentity {
+    type Break = ();
+    fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+        let negated = match e {
+            Expr::BinaryOp {
+                left,
+                op: BinaryOperator::NotEq,
+                right,
+            } => mentions_identity(left) || mentions_identity(right),
+            Expr::InList {
+                expr,
+                negated: true,
+                ..
+            } => mentions_identity(expr),
+            Expr::UnaryOp {
+                op: UnaryOperator::Not,
+                expr,
+            } => mentions_identity(expr),
+            _ => false,
+        };
+        if negated {
+            self.found = Some(e.to_string());
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+fn negated_role_checks(ws: &Workspace, out: &mut Vec<Finding>) {
+    for p in &ws.policies {
+        let PolicyKind::Row {
+            rule: RowRule::Where(text),
+            ..
+        } = &p.kind
+        else {
+            continue;
+        };
+        let Ok(expr) = crate::compile::parse_where(text) else {
+            continue;
+        };
+        let mut check = NegatedIdentity { found: None };
+        let _ = expr.visit(&mut check);
+        if let Some(found) = check.found {
+            out.push(Finding {
+                code: "negated-role-check",
+                severity: Severity::Error,
+                location: p.origin.to_string(),
+                message: format!(
+                    "policy '{}' uses a negated identity check ({}): every role or user not listed — including new ones, and sessions where the check is NULL in a masking body — sees the data; list who may see it instead",
+                    p.name,
+                    found.replace("veil_at_", "@").replace("VEIL_AT_", "@")
+                ),
+            });
+        }
+    }
+}
+
+fn conflicting_masks(engine: &Engine, out: &mut Vec<Finding>) {
+    for t in engine.current().compiled().tables.values() {
+        for c in &t.columns {
+            for conflict in &c.conflicts {
+                out.push(Finding {
+                    code: "conflicting-masks",
+                    severity: Severity::Warning,
+                    location: format!("{}.{}", t.name, c.name),
+                    message: conflict.clone(),
+                });
+            }
+        }
+    }
+}
+
+fn count(batches: &[datafusion::arrow::array::RecordBatch]) -> Option<i64> {
+    let b = batches.first()?;
+    let col = b.column(0).as_primitive_opt::<Int64Type>()?;
+    (!col.is_empty() && col.is_valid(0)).then(|| col.value(0))
+}
+
+async fn short_hashes(engine: &Engine, out: &mut Vec<Finding>) -> Result<()> {
+    let version = engine.current();
+    for t in version.compiled().tables.values() {
+        for c in &t.columns {
+            let Some(applied) = &c.mask else { continue };
+            let SnowflakeType::Varchar(n) = c.declared else {
+                continue;
+            };
+            let hashes = [Some(&applied.mask), applied.otherwise.as_ref()]
+                .into_iter()
+                .flatten()
+                .any(|m| m.spec == MaskSpec::Hash && m.fallback.is_none());
+            if !hashes || n > SHORT_HASH {
+                continue;
+            }
+            let column = {
+                let mut s = String::new();
+                let _ = fmt_ident(&mut s, &c.name);
+                s
+            };
+            let stats = engine
+                .admin_sql(&format!(
+                    "SELECT count(*), count(DISTINCT {column}) FROM {}",
+                    t.name
+                ))
+                .await?;
+            let (rows, distinct) = match stats.first() {
+                Some(b) if b.num_rows() > 0 => (
+                    b.column(0)
+                        .as_primitive_opt::<Int64Type>()
+                        .map_or(0, |a| a.value(0)),
+                    b.column(1)
+                        .as_primitive_opt::<Int64Type>()
+                        .map_or(0, |a| a.value(0)),
+                ),
+                _ => (0, 0),
+            };
+            let pairs = expected_collision_pairs(distinct as u64, n);
+            out.push(Finding {
+                code: "short-hash",
+                severity: Severity::Warning,
+                location: format!("{}.{}", t.name, c.name),
+                message: format!(
+                    "policy '{}' hashes into VARCHAR({n}): 16^{n} = {:.3e} possible values; with the column's {rows} rows ({distinct} distinct values) about {pairs:.3e} pairs of values collide, and at 10x the rows about {:.3e}; masked values then join and group wrongly",
+                    applied.policy,
+                    16f64.powi(n as i32),
+                    expected_collision_pairs(distinct as u64 * 10, n)
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn applies_condition(a: &Applicability) -> Option<&Condition> {
+    match a {
+        Applicability::Everyone => None,
+        Applicability::EveryoneExcept(c) | Applicability::EveryoneWho(c) => Some(c),
+    }
+}
+
+fn conditions(kind: &PolicyKind) -> Vec<&Condition> {
+    match kind {
+        PolicyKind::Masking { applies: a, .. } | PolicyKind::Row { applies: a, .. } => {
+            applies_condition(a).into_iter().collect()
+        }
+        PolicyKind::Subscription {
+            allow: Allow::Condition(c),
+            ..
+        } => vec![c],
+        PolicyKind::Subscription { .. } => vec![],
+    }
+}
+
+fn too_many_conditions(ws: &Workspace, out: &mut Vec<Finding>) {
+    for p in &ws.policies {
+        let n: usize = conditions(&p.kind).iter().map(|c| c.len()).sum();
+        if n > MAX_CONDITIONS {
+            out.push(Finding {
+                code: "too-many-conditions",
+                severity: Severity::Warning,
+                location: p.origin.to_string(),
+                message: format!(
+                    "policy '{}' has {n} conditions (more than {MAX_CONDITIONS}): hard to review and to test; split it or use an attribute",
+                    p.name
+                ),
+            });
+        }
+    }
+}
+
+fn unused_tags(ws: &Workspace, out: &mut Vec<Finding>) {
+    let targeted: Vec<&String> = ws
+        .policies
+        .iter()
+        .filter_map(|p| match &p.target {
+            Target::Tags(tags) => Some(tags),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    let mut seen = BTreeSet::new();
+    for t in &ws.tables {
+        for c in &t.columns {
+            for tag in &c.tags {
+                if targeted.iter().any(|p| tag_is_under(&tag.name, p)) || !seen.insert(&tag.name) {
+                    continue;
+                }
+                out.push(Finding {
+                    code: "unused-tag",
+                    severity: Severity::Warning,
+                    location: format!("{}.{}", t.name, c.name),
+                    message: format!(
+                        "tag {} is on columns but no policy targets it or an ancestor",
+                        tag.name
+                    ),
+                });
+            }
+        }
+    }
+}
+
+fn unused_roles(ws: &Workspace, out: &mut Vec<Finding>) {
+    let used = ws.role_closure(
+        &ws.users
+            .iter()
+            .flat_map(|u| u.roles.iter().cloned())
+            .collect::<Vec<_>>(),
+    );
+    for r in &ws.roles {
+        if !used.contains(&r.name) {
+            out.push(Finding {
+                code: "unused-role",
+                severity: Severity::Warning,
+                location: r.origin.to_string(),
+                message: format!(
+                    "role {} is granted to no user, directly or through another role",
+                    r.name
+                ),
+            });
+        }
+    }
+}
+
+fn users_without_subscriptions(engine: &Engine, out: &mut Vec<Finding>) {
+    let version = engine.current();
+    for u in &version.workspace().users {
+        if u.status != UserStatus::Active {
+            continue;
+        }
+        let Ok(session) = engine.session(&u.name) else {
+            continue;
+        };
+        let e = session.entitlements();
+        let readable = session
+            .granted_tables()
+            .iter()
+            .filter_map(|t| version.compiled().tables.get(t))
+            .filter(|t| crate::profile::subscribed(t, &e))
+            .count();
+        if readable == 0 {
+            out.push(Finding {
+                code: "user-without-subscriptions",
+                severity: Severity::Warning,
+                location: u.origin.to_string(),
+                message: format!(
+                    "user {} is subscribed to no table it is granted: every query returns zero rows or is refused",
+                    u.name
+                ),
+            });
+        }
+    }
+}
+
+async fn values_beyond_declared_types(engine: &Engine, out: &mut Vec<Finding>) -> Result<()> {
+    let version = engine.current();
+    for t in &version.workspace().tables {
+        for c in &t.columns {
+            let SnowflakeType::Varchar(n) = c.declared else {
+                continue;
+            };
+            let mut column = String::new();
+            let _ = fmt_ident(&mut column, &c.name);
+            let longest = engine
+                .admin_sql(&format!(
+                    "SELECT CAST(max(character_length({column})) AS BIGINT) FROM {}",
+                    t.name
+                ))
+                .await?;
+            if let Some(longest) = count(&longest)
+                && longest > i64::from(n)
+            {
+                out.push(Finding {
+                    code: "value-exceeds-declared-type",
+                    severity: Severity::Warning,
+                    location: format!("{}.{}", t.name, c.name),
+                    message: format!(
+                        "the data holds values of {longest} characters in a VARCHAR({n}) column: Snowflake would reject them, and masks are cut to {n}"
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
+}
