@@ -73,8 +73,9 @@ pub struct AuditRecord {
     /// The statement, for queries.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sql: Option<String>,
-    /// Policies that shaped the result (subscription, row rules that
-    /// filtered, masks that applied).
+    /// Policies that shaped the user's view of the tables queried: row rules
+    /// that filter and masks that apply to this user (on any column of those
+    /// tables, not only the columns selected).
     #[serde(default)]
     pub policies_applied: Vec<String>,
     /// Rows returned, for allowed queries.

@@ -231,7 +231,7 @@ fn negated_role_checks(ws: &Workspace, out: &mut Vec<Finding>) {
                 severity: Severity::Error,
                 location: p.origin.to_string(),
                 message: format!(
-                    "policy '{}' uses a negated identity check ({}): every role or user not listed — including new ones, and sessions where the check is NULL in a masking body — sees the data; list who may see it instead",
+                    "policy '{}' uses a negated identity check ({}): a deny-list, so every other role or user, including ones created later, sees the data (and in a masking CASE a NULL check falls through to the raw value); list who may see it instead",
                     p.name,
                     found.replace("veil_at_", "@").replace("VEIL_AT_", "@")
                 ),
@@ -304,7 +304,7 @@ async fn short_hashes(engine: &Engine, out: &mut Vec<Finding>) -> Result<()> {
                 severity: Severity::Warning,
                 location: format!("{}.{}", t.name, c.name),
                 message: format!(
-                    "policy '{}' hashes into VARCHAR({n}): 16^{n} = {:.3e} possible values; with the column's {rows} rows ({distinct} distinct values) about {pairs:.3e} pairs of values collide, and at 10x the rows about {:.3e}; masked values then join and group wrongly",
+                    "policy '{}' hashes into VARCHAR({n}): 16^{n} = {:.3e} possible values; with the column's {rows} rows ({distinct} distinct values) about {pairs:.3e} pairs of values are expected to collide, and with 10x as many distinct values about {:.3e}; colliding values join and group as one",
                     applied.policy,
                     16f64.powi(n as i32),
                     expected_collision_pairs(distinct as u64 * 10, n)

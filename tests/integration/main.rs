@@ -1,9 +1,11 @@
 //! Veil's integration tests in one binary (each test binary links all of
 //! DataFusion): per-user golden files, the security suite, semantics and
-//! error texts, and property tests. Run with `cargo test`.
+//! error texts, property tests, and the policy-as-code loop (test, diff,
+//! lint, audit, versions). Run with `cargo test`.
 
 mod common;
 mod golden;
+mod ops;
 mod props;
 mod security;
 mod semantics;
@@ -15,5 +17,6 @@ fn main() {
     trials.extend(security::trials());
     trials.extend(semantics::trials());
     trials.extend(props::trials());
+    trials.extend(ops::trials());
     libtest_mimic::run(&args, trials).exit();
 }
