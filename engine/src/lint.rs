@@ -85,7 +85,7 @@ pub async fn lint(engine: &Engine) -> Result<Vec<Finding>> {
     unused_roles(ws, &mut out);
     users_without_subscriptions(engine, &mut out);
     values_beyond_declared_types(engine, &mut out).await?;
-    out.sort_by(|a, b| a.severity.cmp(&b.severity));
+    out.sort_by_key(|f| f.severity);
     Ok(out)
 }
 
