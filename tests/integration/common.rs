@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
 
 use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use veil_engine::{EnforcementMode, Engine, Session, SessionOptions};
 
 /// The shared runtime.
@@ -62,24 +61,7 @@ pub(crate) fn session(user: &str, purpose: Option<&str>, mode: EnforcementMode) 
 
 /// Result rows as display strings (`NULL` for nulls).
 pub(crate) fn rows(batches: &[RecordBatch]) -> Vec<Vec<String>> {
-    let options = FormatOptions::default().with_null("NULL");
-    let mut out = Vec::new();
-    for b in batches {
-        let formatters: Vec<ArrayFormatter<'_>> = b
-            .columns()
-            .iter()
-            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).expect("formatter"))
-            .collect();
-        for row in 0..b.num_rows() {
-            out.push(
-                formatters
-                    .iter()
-                    .map(|f| f.value(row).to_string())
-                    .collect(),
-            );
-        }
-    }
-    out
+    veil_engine::policy_test::rows(batches).expect("results format")
 }
 
 /// Runs SQL and returns rows, or the error text.
