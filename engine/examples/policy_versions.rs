@@ -18,7 +18,11 @@ async fn main() -> Result<()> {
     // DANA owns CUSTOMERS: subscribed, but emails are masked for her.
     let dana = engine.session("dana")?;
     let sql = "SELECT id, email FROM customers ORDER BY id";
-    println!("version {}:\n{}", engine.version(), table(&dana.sql(sql).await?)?);
+    println!(
+        "version {}:\n{}",
+        engine.version(),
+        table(&dana.sql(sql).await?)?
+    );
 
     // A reviewed change (e.g. the next Git commit) becomes version 2,
     // atomically: DANA's next statement sees it.
@@ -27,7 +31,11 @@ async fn main() -> Result<()> {
 
     // It locked nobody out, but say it did: roll back.
     engine.rollback(1).await?;
-    println!("rolled back to version {}:\n{}", engine.version(), table(&dana.sql(sql).await?)?);
+    println!(
+        "rolled back to version {}:\n{}",
+        engine.version(),
+        table(&dana.sql(sql).await?)?
+    );
 
     // Entitlement changes are versions too, and drop every cached decision.
     let v3 = engine
@@ -38,7 +46,10 @@ async fn main() -> Result<()> {
             Ok(())
         })
         .await?;
-    println!("version {v3} (DANA joins Compliance):\n{}", table(&dana.sql(sql).await?)?);
+    println!(
+        "version {v3} (DANA joins Compliance):\n{}",
+        table(&dana.sql(sql).await?)?
+    );
 
     println!("audit log {}:", audit.display());
     if let Some(log) = engine.audit_log() {

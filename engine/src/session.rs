@@ -1655,6 +1655,14 @@ mod tests {
         std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata/sample")
     }
 
+    #[test]
+    fn engines_and_sessions_cross_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<Engine>();
+        send_sync::<Session>();
+        send_sync::<EngineVersion>();
+    }
+
     #[tokio::test]
     async fn policy_scan_check_rejects_raw_scans() {
         let batch =

@@ -4,6 +4,7 @@
 //! lint, audit, versions). Run with `cargo test`.
 
 mod common;
+mod functions;
 mod golden;
 mod ops;
 mod props;
@@ -18,5 +19,6 @@ fn main() {
     trials.extend(semantics::trials());
     trials.extend(props::trials());
     trials.extend(ops::trials());
+    trials.extend(functions::trials());
     libtest_mimic::run(&args, trials).exit();
 }

@@ -4,6 +4,8 @@
 //! every reference to a protected table replaced by its policy relation as a
 //! derived table under the user's alias.
 
+pub mod snowflake;
+
 use std::collections::{BTreeSet, HashMap};
 use std::ops::ControlFlow;
 
@@ -214,6 +216,8 @@ pub fn check_statement(
             )));
         }
     };
+    let mut statement = statement;
+    snowflake::rewrite_snowflake(&mut statement)?;
     let mut collect = Collect {
         default_db,
         default_schema,
