@@ -133,6 +133,7 @@ fn describe_predicate(p: &RowPredicate) -> String {
         } => format!("{column} within the last {amount} {unit:?}").to_lowercase(),
         RowPredicate::Minimize { percent, .. } => format!("a deterministic {percent}% of rows"),
         RowPredicate::Purpose(p) => format!("only when acting under purpose {p}"),
+        RowPredicate::Sql(e) => format!("where {e}"),
     }
 }
 
@@ -155,7 +156,9 @@ pub struct TableExplanation {
 pub fn explain_table(t: &CompiledTable, e: &Entitlements) -> TableExplanation {
     let subscribed = crate::profile::subscribed(t, e);
     let sub = &t.subscription;
-    let subscription = if sub.owners.contains(&e.user) {
+    let subscription = if sub.grant_alone {
+        "granted: the workspace uses Snowflake's access model (access: snowflake), so the grant alone admits".to_string()
+    } else if sub.owners.contains(&e.user) {
         format!("subscribed: {} owns the data source", e.user)
     } else if subscribed {
         let by: Vec<&str> = sub.grants.iter().map(|(n, _)| n.as_str()).collect();

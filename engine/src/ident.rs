@@ -40,7 +40,9 @@ pub fn quoted(name: &str) -> Ident {
     Ident::with_quote('"', name)
 }
 
-fn tokens(sql: &str) -> Result<Vec<TokenWithSpan>> {
+/// Tokens of `sql` with unquoted words upper-cased (Snowflake's rule), with
+/// their locations.
+pub(crate) fn tokens(sql: &str) -> Result<Vec<TokenWithSpan>> {
     let dialect = SnowflakeDialect {};
     let mut tokens = Tokenizer::new(&dialect, sql)
         .tokenize_with_location()

@@ -6,6 +6,7 @@
 //! with one user's entitlements inlined.
 
 pub mod render;
+pub mod snowflake;
 
 use std::collections::BTreeMap;
 
@@ -97,6 +98,8 @@ pub enum RowPredicate {
     },
     /// Only under a purpose.
     Purpose(String),
+    /// A Snowflake row access policy's body bound to the table's columns.
+    Sql(Box<Expr>),
 }
 
 /// A row rule on one table.
@@ -119,6 +122,8 @@ pub struct CompiledSubscription {
     pub owners: Vec<String>,
     /// A grant policy allows anyone.
     pub anyone: bool,
+    /// The workspace uses Snowflake's access model: the grant alone admits.
+    pub grant_alone: bool,
     /// Grant policies (OR).
     pub grants: Vec<(String, Condition)>,
     /// Guardrail policies (AND).
@@ -435,6 +440,7 @@ fn compile_row_rule(
 /// Compiles one table.
 pub fn compile_table(ws: &Workspace, table: &Table) -> CompiledTable {
     let mut failures = Vec::new();
+    let mut row_rules = Vec::new();
     // Masks: collect candidates per column with their specificity.
     let mut columns = Vec::new();
     for column in &table.columns {
@@ -503,6 +509,52 @@ pub fn compile_table(ws: &Workspace, table: &Table) -> CompiledTable {
                 ));
             }
         }
+        // Snowflake masking policies (DDL): set on the column, or through
+        // its tags. The loader refuses a column masked by both layers.
+        let ddl = crate::load::ddl::ddl_masks(ws, column);
+        if ddl.len() > 1 {
+            let names: Vec<String> = ddl.iter().map(|(p, why)| format!("{p} ({why})")).collect();
+            failures.push(format!(
+                "column {}.{} is reached by more than one masking policy through its tags: {}; queries on it fail, as in Snowflake",
+                table.name,
+                column.name,
+                names.join("; ")
+            ));
+        } else if let Some((policy, reason)) = ddl.into_iter().next() {
+            let using = column
+                .masking_policy
+                .as_ref()
+                .map(|p| p.using.clone())
+                .unwrap_or_default();
+            let bound = ws
+                .snowflake
+                .masking_policy(&policy)
+                .ok_or_else(|| format!("masking policy {policy} does not exist"))
+                .and_then(|def| {
+                    snowflake::bind_masking_policy(&ws.snowflake, table, column, def, &using)
+                });
+            match bound {
+                Ok(expr) => {
+                    mask = Some(AppliedMask {
+                        policy: policy.clone(),
+                        reason,
+                        mask: EffectiveMask {
+                            spec: MaskSpec::Sql {
+                                policy,
+                                expr: Box::new(expr),
+                            },
+                            fallback: None,
+                        },
+                        otherwise: None,
+                        applies: Applicability::Everyone,
+                    });
+                }
+                Err(e) => failures.push(format!(
+                    "masking policy {policy} cannot be evaluated on {}.{}: {e}",
+                    table.name, column.name
+                )),
+            }
+        }
         columns.push(CompiledColumn {
             name: column.name.clone(),
             declared: column.declared,
@@ -512,11 +564,36 @@ pub fn compile_table(ws: &Workspace, table: &Table) -> CompiledTable {
     }
 
     // Row rules and subscription.
-    let mut row_rules = Vec::new();
     let mut subscription = CompiledSubscription {
         owners: table.owners.clone(),
+        anyone: !ws.settings.subscriptions_required,
+        grant_alone: !ws.settings.subscriptions_required,
         ..Default::default()
     };
+    if let Some(rap) = &table.row_access_policy {
+        let bound = ws
+            .snowflake
+            .row_access_policy(&rap.policy)
+            .ok_or_else(|| format!("row access policy {} does not exist", rap.policy))
+            .and_then(|def| snowflake::bind_row_access_policy(&ws.snowflake, def, &rap.columns));
+        match bound {
+            Ok(expr) => row_rules.push(CompiledRowRule {
+                policy: rap.policy.clone(),
+                reason: format!(
+                    "row access policy {} on ({}) ({})",
+                    rap.policy,
+                    rap.columns.join(", "),
+                    rap.origin
+                ),
+                predicate: RowPredicate::Sql(Box::new(expr)),
+                applies: Applicability::Everyone,
+            }),
+            Err(e) => failures.push(format!(
+                "row access policy {} cannot be evaluated on {}: {e}",
+                rap.policy, table.name
+            )),
+        }
+    }
     for policy in &ws.policies {
         let Some((reason, tagged)) = reaches_table(policy, table) else {
             continue;

@@ -435,6 +435,7 @@ impl Renderer<'_> {
                 B::E(call("veil_minimize", args))
             }
             RowPredicate::Purpose(p) => self.condition(&cond_purpose(p)),
+            RowPredicate::Sql(expr) => B::E(nested(*expr.clone())),
         })
     }
 
@@ -470,6 +471,7 @@ impl Renderer<'_> {
             MaskSpec::ShowLast(n) => {
                 call("veil_mask_show_last", vec![v, string(&n.to_string()), ty])
             }
+            MaskSpec::Sql { expr, .. } => fit(*expr.clone(), declared),
         }
     }
 
@@ -534,6 +536,16 @@ impl Renderer<'_> {
         }
         Ok(and(parts))
     }
+}
+
+/// A Snowflake policy body's value fitted to the column's declared type
+/// (SPEC §3.3): `VARCHAR(n)` cut to n characters, anything else cast.
+fn fit(expr: Expr, declared: SnowflakeType) -> Expr {
+    let template = match declared {
+        SnowflakeType::Varchar(n) => format!("substr(CAST(NULL AS VARCHAR), 1, {n})"),
+        other => format!("CAST(NULL AS {other})"),
+    };
+    with_operand(&template, nested(expr)).unwrap_or_else(|_| call("veil_mask_null", vec![]))
 }
 
 fn cond_attr(k: &str, v: &str) -> Condition {

@@ -3,6 +3,7 @@
 //! separately by [`data`].
 
 pub mod data;
+pub mod ddl;
 mod yaml;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -64,7 +65,9 @@ pub fn load_workspace(dir: &Path) -> Result<Workspace> {
             files.push((rel, text, doc));
         }
     }
-    build(dir, files)
+    let mut ws = build(dir, files)?;
+    ddl::apply_workspace_scripts(&mut ws)?;
+    Ok(ws)
 }
 
 /// Checks the references of a workspace built or changed in code (the
@@ -205,6 +208,18 @@ fn build(dir: &Path, files: Vec<(String, String, yaml::FileDoc)>) -> Result<Work
             ));
         }
     };
+    let subscriptions_required = match settings_doc.access.as_deref() {
+        None | Some("immuta") => true,
+        Some("snowflake") => false,
+        Some(other) => {
+            return Err(VeilError::workspace(
+                "veil.yaml",
+                format!(
+                    "access '{other}' must be immuta (grant and subscription) or snowflake (grant alone)"
+                ),
+            ));
+        }
+    };
     let settings = Settings {
         default_database: default_database.clone(),
         default_schema: default_schema.clone(),
@@ -213,6 +228,7 @@ fn build(dir: &Path, files: Vec<(String, String, yaml::FileDoc)>) -> Result<Work
         salt_scope,
         mode,
         secondary_roles_all,
+        subscriptions_required,
         memo_capacity: settings_doc
             .memo_capacity
             .unwrap_or(veil_udfs::DEFAULT_MEMO_CAPACITY),
@@ -255,12 +271,14 @@ fn build(dir: &Path, files: Vec<(String, String, yaml::FileDoc)>) -> Result<Work
                     .map(|t| ColumnTag {
                         name: t.clone(),
                         source: TagSource::Manual,
+                        value: None,
                     })
                     .collect();
                 columns.push(Column {
                     name: cname,
                     declared,
                     tags,
+                    masking_policy: None,
                 });
             }
             if columns.is_empty() {
@@ -299,6 +317,7 @@ fn build(dir: &Path, files: Vec<(String, String, yaml::FileDoc)>) -> Result<Work
                 event_time,
                 owners: t.owners.iter().map(|o| normalize_ident(o)).collect(),
                 columns,
+                row_access_policy: None,
                 origin,
             });
         }
@@ -441,6 +460,7 @@ fn build(dir: &Path, files: Vec<(String, String, yaml::FileDoc)>) -> Result<Work
         roles,
         users,
         policies,
+        snowflake: SnowflakeObjects::default(),
         warnings,
     })
 }

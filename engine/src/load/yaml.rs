@@ -36,6 +36,7 @@ pub(crate) struct SettingsDoc {
     pub(crate) enforcement: Option<String>,
     pub(crate) secondary_roles: Option<String>,
     pub(crate) memo_capacity: Option<usize>,
+    pub(crate) access: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -5,6 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::PathBuf;
 
+pub mod snowflake;
+
+pub use snowflake::*;
 pub use veil_udfs::SnowflakeType;
 
 /// Where something was declared: `file:line`.
@@ -98,6 +101,8 @@ pub struct ColumnTag {
     pub name: String,
     /// Where it came from.
     pub source: TagSource,
+    /// The tag's value (`SET TAG t = 'v'`), for Snowflake object tags.
+    pub value: Option<String>,
 }
 
 /// Whether tag `tag` is `ancestor` or one of its descendants
@@ -123,6 +128,8 @@ pub struct Column {
     pub declared: SnowflakeType,
     /// Tags.
     pub tags: Vec<ColumnTag>,
+    /// A Snowflake masking policy attached directly (DDL).
+    pub masking_policy: Option<ColumnPolicy>,
 }
 
 /// A data source.
@@ -140,6 +147,8 @@ pub struct Table {
     pub owners: Vec<String>,
     /// Declared columns.
     pub columns: Vec<Column>,
+    /// A Snowflake row access policy (DDL).
+    pub row_access_policy: Option<TableRowAccess>,
     /// Where it was declared.
     pub origin: Origin,
 }
@@ -300,6 +309,14 @@ pub enum MaskSpec {
     ShowFirst(u32),
     /// Keep the last n characters.
     ShowLast(u32),
+    /// A Snowflake masking policy's body, its arguments bound to the raw
+    /// columns (`t."COL"`), SQL functions expanded.
+    Sql {
+        /// Policy name.
+        policy: String,
+        /// The bound body.
+        expr: Box<datafusion::sql::sqlparser::ast::Expr>,
+    },
 }
 
 impl fmt::Display for MaskSpec {
@@ -316,6 +333,7 @@ impl fmt::Display for MaskSpec {
             } => write!(f, "regex '{pattern}' -> '{replacement}'"),
             Self::ShowFirst(n) => write!(f, "show_first {n}"),
             Self::ShowLast(n) => write!(f, "show_last {n}"),
+            Self::Sql { policy, .. } => write!(f, "masking policy {policy}"),
         }
     }
 }
@@ -461,6 +479,9 @@ pub struct Settings {
     pub mode: EnforcementMode,
     /// Whether all granted roles are secondary roles in every session.
     pub secondary_roles_all: bool,
+    /// Immuta's access model (a grant *and* a subscription); `false` is
+    /// plain Snowflake (`access: snowflake`): a grant alone admits.
+    pub subscriptions_required: bool,
     /// Capacity of the memo for costly masks.
     pub memo_capacity: usize,
 }
@@ -492,6 +513,8 @@ pub struct Workspace {
     pub users: Vec<User>,
     /// Policies, in declaration order.
     pub policies: Vec<Policy>,
+    /// Snowflake-native policies, functions and tags from DDL scripts.
+    pub snowflake: SnowflakeObjects,
     /// Warnings found while loading (e.g. the development secret).
     pub warnings: Vec<String>,
 }

@@ -1,0 +1,1110 @@
+//! Workspace Snowflake DDL scripts (SPEC §4): every `*.sql` file at the top
+//! of the workspace, applied in file-name order after `veil.yaml`.
+//!
+//! sqlparser 0.62 does not parse Snowflake's policy DDL, so this module
+//! parses the supported subset with sqlparser's own `Parser` primitives
+//! (keywords, identifiers, object names, `parse_data_type`, `parse_expr` for
+//! bodies) over Veil's tokens (unquoted identifiers upper-cased):
+//!
+//! - `CREATE [OR REPLACE] ROLE | TAG [IF NOT EXISTS] name`
+//! - `CREATE [OR REPLACE] MASKING POLICY [IF NOT EXISTS] p AS (val T [, c T2 ...])
+//!   RETURNS T -> body [COMMENT = '...'] [EXEMPT_OTHER_POLICIES = TRUE|FALSE]`
+//! - `CREATE [OR REPLACE] ROW ACCESS POLICY [IF NOT EXISTS] p AS (a T, ...)
+//!   RETURNS BOOLEAN -> body [COMMENT = '...']`
+//! - `CREATE [OR REPLACE] [SECURE] [MEMOIZABLE] FUNCTION f(a T, ...) RETURNS T
+//!   [LANGUAGE SQL] AS '<expression or SELECT>'` (also `$$...$$`)
+//! - `GRANT ROLE r TO USER u | ROLE r2`, `GRANT SELECT ON [TABLE] t TO ROLE r`
+//! - `ALTER TABLE t MODIFY|ALTER [COLUMN] c SET MASKING POLICY p [USING (c, cond...)] [FORCE]`,
+//!   `... UNSET MASKING POLICY`, `... SET TAG tag = 'v' [, ...]`, `... UNSET TAG tag [, ...]`
+//! - `ALTER TABLE t ADD ROW ACCESS POLICY p ON (cols)`,
+//!   `ALTER TABLE t DROP ROW ACCESS POLICY p | DROP ALL ROW ACCESS POLICIES`
+//! - `ALTER TAG tag SET MASKING POLICY p [, MASKING POLICY p2] [FORCE]`,
+//!   `ALTER TAG tag UNSET MASKING POLICY p [, ...]`
+//! - `USE DATABASE d`, `USE SCHEMA [d.]s`, `USE ROLE r`
+//!
+//! Every error names the file, line and column of the statement. Object
+//! names (policies, tags, functions) are their last name part; tables
+//! resolve against `USE DATABASE/SCHEMA` and the workspace defaults.
+
+use std::path::Path;
+
+use datafusion::sql::sqlparser::ast::Expr;
+use datafusion::sql::sqlparser::dialect::SnowflakeDialect;
+use datafusion::sql::sqlparser::parser::Parser;
+use datafusion::sql::sqlparser::tokenizer::Token;
+
+use crate::error::{Result, VeilError};
+use crate::ident::{ident_value, object_name_parts, parse_expr, resolve_table, tokens};
+use crate::model::*;
+
+/// One parsed DDL statement.
+#[derive(Debug, Clone, PartialEq)]
+enum Ddl {
+    CreateRole {
+        name: String,
+        replace: bool,
+        if_not_exists: bool,
+    },
+    CreateTag {
+        name: String,
+        replace: bool,
+        if_not_exists: bool,
+    },
+    CreateMasking {
+        def: MaskingPolicyDef,
+        replace: bool,
+        if_not_exists: bool,
+    },
+    CreateRowAccess {
+        def: RowAccessPolicyDef,
+        replace: bool,
+        if_not_exists: bool,
+    },
+    CreateFunction {
+        def: SqlFunction,
+        replace: bool,
+    },
+    GrantRoleToUser {
+        role: String,
+        user: String,
+    },
+    GrantRoleToRole {
+        role: String,
+        to: String,
+    },
+    GrantSelect {
+        table: Vec<String>,
+        role: String,
+    },
+    SetMasking {
+        table: Vec<String>,
+        column: String,
+        policy: String,
+        using: Vec<String>,
+        force: bool,
+    },
+    UnsetMasking {
+        table: Vec<String>,
+        column: String,
+    },
+    SetTags {
+        table: Vec<String>,
+        column: String,
+        tags: Vec<(String, String)>,
+    },
+    UnsetTags {
+        table: Vec<String>,
+        column: String,
+        tags: Vec<String>,
+    },
+    AddRowAccess {
+        table: Vec<String>,
+        policy: String,
+        columns: Vec<String>,
+    },
+    DropRowAccess {
+        table: Vec<String>,
+        policy: Option<String>,
+    },
+    TagSetMasking {
+        tag: String,
+        policies: Vec<String>,
+        force: bool,
+    },
+    TagUnsetMasking {
+        tag: String,
+        policies: Vec<String>,
+    },
+    UseDatabase(String),
+    UseSchema(Vec<String>),
+    UseRole,
+}
+
+type P<'a> = Parser<'a>;
+type R<T> = std::result::Result<T, String>;
+
+/// Consumes the next token if it is the unquoted word `w`.
+fn word(p: &mut P<'_>, w: &str) -> bool {
+    if let Token::Word(x) = &p.peek_token().token
+        && x.quote_style.is_none()
+        && x.value == w
+    {
+        p.next_token();
+        return true;
+    }
+    false
+}
+
+/// Consumes the unquoted words `ws` if they are exactly the next tokens.
+fn words(p: &mut P<'_>, ws: &[&str]) -> bool {
+    let all = ws.iter().enumerate().all(|(i, w)| {
+        matches!(&p.peek_nth_token(i).token, Token::Word(x) if x.quote_style.is_none() && x.value == *w)
+    });
+    if all {
+        for _ in ws {
+            p.next_token();
+        }
+    }
+    all
+}
+
+fn expect_word(p: &mut P<'_>, w: &str) -> R<()> {
+    if word(p, w) {
+        Ok(())
+    } else {
+        Err(format!("expected {w}, found {}", p.peek_token().token))
+    }
+}
+
+fn expect_token(p: &mut P<'_>, t: Token) -> R<()> {
+    if p.peek_token().token == t {
+        p.next_token();
+        Ok(())
+    } else {
+        Err(format!("expected {t}, found {}", p.peek_token().token))
+    }
+}
+
+fn object_name(p: &mut P<'_>) -> R<Vec<String>> {
+    let name = p.parse_object_name(false).map_err(|e| e.to_string())?;
+    object_name_parts(&name).ok_or_else(|| format!("'{name}' is not a valid name"))
+}
+
+/// The last part of a schema-level object name (policy, tag, function).
+fn short_name(p: &mut P<'_>) -> R<String> {
+    object_name(p)?
+        .pop()
+        .ok_or_else(|| "expected a name".to_string())
+}
+
+fn ident(p: &mut P<'_>) -> R<String> {
+    p.parse_identifier()
+        .map(|i| ident_value(&i))
+        .map_err(|e| e.to_string())
+}
+
+fn data_type(p: &mut P<'_>) -> R<SnowflakeType> {
+    let t = p.parse_data_type().map_err(|e| e.to_string())?;
+    SnowflakeType::parse(&t.to_string())
+}
+
+fn ident_list(p: &mut P<'_>) -> R<Vec<String>> {
+    expect_token(p, Token::LParen)?;
+    let mut out = vec![ident(p)?];
+    while p.peek_token().token == Token::Comma {
+        p.next_token();
+        out.push(ident(p)?);
+    }
+    expect_token(p, Token::RParen)?;
+    Ok(out)
+}
+
+fn params(p: &mut P<'_>) -> R<Vec<SqlParam>> {
+    expect_token(p, Token::LParen)?;
+    let mut out = Vec::new();
+    if p.peek_token().token == Token::RParen {
+        p.next_token();
+        return Ok(out);
+    }
+    loop {
+        let name = ident(p)?;
+        let declared = data_type(p)?;
+        out.push(SqlParam { name, declared });
+        match p.next_token().token {
+            Token::Comma => continue,
+            Token::RParen => return Ok(out),
+            other => return Err(format!("expected , or ) in the signature, found {other}")),
+        }
+    }
+}
+
+fn string_literal(p: &mut P<'_>) -> R<String> {
+    match p.next_token().token {
+        Token::SingleQuotedString(s) => Ok(s),
+        Token::DollarQuotedString(d) => Ok(d.value),
+        other => Err(format!("expected a quoted string, found {other}")),
+    }
+}
+
+/// `COMMENT = '...'` and `EXEMPT_OTHER_POLICIES = TRUE|FALSE`, in any order.
+fn policy_options(p: &mut P<'_>) -> R<bool> {
+    let mut exempt = false;
+    loop {
+        if word(p, "COMMENT") {
+            expect_token(p, Token::Eq)?;
+            string_literal(p)?;
+        } else if word(p, "EXEMPT_OTHER_POLICIES") {
+            expect_token(p, Token::Eq)?;
+            exempt = if word(p, "TRUE") {
+                true
+            } else if word(p, "FALSE") {
+                false
+            } else {
+                return Err("EXEMPT_OTHER_POLICIES must be TRUE or FALSE".into());
+            };
+        } else {
+            return Ok(exempt);
+        }
+    }
+}
+
+fn body(p: &mut P<'_>) -> R<Expr> {
+    expect_token(p, Token::Arrow)?;
+    p.parse_expr().map_err(|e| e.to_string())
+}
+
+/// A function body: an expression, or a `SELECT` used as a scalar subquery.
+fn function_body(text: &str) -> R<Expr> {
+    let trimmed = text.trim().trim_end_matches(';');
+    let upper = trimmed.to_ascii_uppercase();
+    if upper.starts_with("SELECT") || upper.starts_with("WITH") {
+        let tokens = tokens(trimmed).map_err(|e| e.to_string())?;
+        let query = Parser::new(&SnowflakeDialect {})
+            .with_tokens_with_locations(tokens)
+            .parse_query()
+            .map_err(|e| format!("the function body does not parse: {e}"))?;
+        Ok(Expr::Subquery(query))
+    } else {
+        parse_expr(trimmed).map_err(|e| format!("the function body does not parse: {e}"))
+    }
+}
+
+fn create(p: &mut P<'_>) -> R<Ddl> {
+    let replace = words(p, &["OR", "REPLACE"]);
+    let secure = word(p, "SECURE");
+    let memoizable = word(p, "MEMOIZABLE");
+    let if_not_exists = |p: &mut P<'_>| words(p, &["IF", "NOT", "EXISTS"]);
+    if !secure && !memoizable && word(p, "ROLE") {
+        let if_not_exists = if_not_exists(p);
+        return Ok(Ddl::CreateRole {
+            name: ident(p)?,
+            replace,
+            if_not_exists,
+        });
+    }
+    if !secure && !memoizable && word(p, "TAG") {
+        let if_not_exists = if_not_exists(p);
+        let name = short_name(p)?;
+        // ALLOWED_VALUES and COMMENT do not change enforcement.
+        while word(p, "ALLOWED_VALUES") || word(p, "COMMENT") {
+            let _ = p.consume_token(&Token::Eq);
+            string_literal(p)?;
+            while p.peek_token().token == Token::Comma {
+                p.next_token();
+                string_literal(p)?;
+            }
+        }
+        return Ok(Ddl::CreateTag {
+            name,
+            replace,
+            if_not_exists,
+        });
+    }
+    if !secure && !memoizable && words(p, &["MASKING", "POLICY"]) {
+        let if_not_exists = if_not_exists(p);
+        let name = short_name(p)?;
+        expect_word(p, "AS")?;
+        let params = params(p)?;
+        expect_word(p, "RETURNS")?;
+        let returns = data_type(p)?;
+        let body = body(p)?;
+        let exempt_other_policies = policy_options(p)?;
+        return Ok(Ddl::CreateMasking {
+            def: MaskingPolicyDef {
+                name,
+                params,
+                returns,
+                body,
+                exempt_other_policies,
+                origin: Origin::default(),
+            },
+            replace,
+            if_not_exists,
+        });
+    }
+    if !secure && !memoizable && words(p, &["ROW", "ACCESS", "POLICY"]) {
+        let if_not_exists = if_not_exists(p);
+        let name = short_name(p)?;
+        expect_word(p, "AS")?;
+        let params = params(p)?;
+        expect_word(p, "RETURNS")?;
+        let returns = p.parse_data_type().map_err(|e| e.to_string())?;
+        if !returns.to_string().eq_ignore_ascii_case("BOOLEAN") {
+            return Err(format!(
+                "a row access policy returns BOOLEAN, not {returns}"
+            ));
+        }
+        let body = body(p)?;
+        policy_options(p)?;
+        return Ok(Ddl::CreateRowAccess {
+            def: RowAccessPolicyDef {
+                name,
+                params,
+                body,
+                origin: Origin::default(),
+            },
+            replace,
+            if_not_exists,
+        });
+    }
+    if word(p, "FUNCTION") {
+        let name = short_name(p)?;
+        let params = params(p)?;
+        expect_word(p, "RETURNS")?;
+        // The return type only documents the body (ARRAY, VARIANT ... allowed).
+        p.parse_data_type().map_err(|e| e.to_string())?;
+        if word(p, "LANGUAGE") {
+            expect_word(p, "SQL")?;
+        }
+        while word(p, "COMMENT") {
+            expect_token(p, Token::Eq)?;
+            string_literal(p)?;
+        }
+        expect_word(p, "AS")?;
+        let body = function_body(&string_literal(p)?)?;
+        return Ok(Ddl::CreateFunction {
+            def: SqlFunction {
+                name,
+                params,
+                body,
+                memoizable,
+                origin: Origin::default(),
+            },
+            replace,
+        });
+    }
+    Err(format!(
+        "CREATE {} is not supported in workspace DDL scripts (ROLE, TAG, MASKING POLICY, ROW ACCESS POLICY, FUNCTION)",
+        p.peek_token().token
+    ))
+}
+
+fn grant(p: &mut P<'_>) -> R<Ddl> {
+    if word(p, "ROLE") {
+        let role = ident(p)?;
+        expect_word(p, "TO")?;
+        if word(p, "USER") {
+            return Ok(Ddl::GrantRoleToUser {
+                role,
+                user: ident(p)?,
+            });
+        }
+        expect_word(p, "ROLE")?;
+        return Ok(Ddl::GrantRoleToRole {
+            role,
+            to: ident(p)?,
+        });
+    }
+    if word(p, "SELECT") {
+        expect_word(p, "ON")?;
+        word(p, "TABLE");
+        let table = object_name(p)?;
+        expect_word(p, "TO")?;
+        expect_word(p, "ROLE")?;
+        return Ok(Ddl::GrantSelect {
+            table,
+            role: ident(p)?,
+        });
+    }
+    Err(
+        "only GRANT ROLE ... TO USER|ROLE and GRANT SELECT ON TABLE ... TO ROLE are supported"
+            .into(),
+    )
+}
+
+fn alter_column(p: &mut P<'_>, table: Vec<String>) -> R<Ddl> {
+    word(p, "COLUMN");
+    let column = ident(p)?;
+    if words(p, &["SET", "MASKING", "POLICY"]) {
+        let policy = short_name(p)?;
+        let using = if word(p, "USING") {
+            ident_list(p)?
+        } else {
+            Vec::new()
+        };
+        let force = word(p, "FORCE");
+        return Ok(Ddl::SetMasking {
+            table,
+            column,
+            policy,
+            using,
+            force,
+        });
+    }
+    if words(p, &["UNSET", "MASKING", "POLICY"]) {
+        return Ok(Ddl::UnsetMasking { table, column });
+    }
+    if words(p, &["SET", "TAG"]) {
+        let mut tags = Vec::new();
+        loop {
+            let tag = short_name(p)?;
+            expect_token(p, Token::Eq)?;
+            tags.push((tag, string_literal(p)?));
+            if p.peek_token().token != Token::Comma {
+                break;
+            }
+            p.next_token();
+        }
+        return Ok(Ddl::SetTags {
+            table,
+            column,
+            tags,
+        });
+    }
+    if words(p, &["UNSET", "TAG"]) {
+        let mut tags = vec![short_name(p)?];
+        while p.peek_token().token == Token::Comma {
+            p.next_token();
+            tags.push(short_name(p)?);
+        }
+        return Ok(Ddl::UnsetTags {
+            table,
+            column,
+            tags,
+        });
+    }
+    Err("expected SET MASKING POLICY, UNSET MASKING POLICY, SET TAG or UNSET TAG".into())
+}
+
+fn alter(p: &mut P<'_>) -> R<Ddl> {
+    if word(p, "TABLE") {
+        words(p, &["IF", "EXISTS"]);
+        let table = object_name(p)?;
+        if word(p, "MODIFY") || word(p, "ALTER") {
+            return alter_column(p, table);
+        }
+        if words(p, &["ADD", "ROW", "ACCESS", "POLICY"]) {
+            let policy = short_name(p)?;
+            expect_word(p, "ON")?;
+            let columns = ident_list(p)?;
+            return Ok(Ddl::AddRowAccess {
+                table,
+                policy,
+                columns,
+            });
+        }
+        if words(p, &["DROP", "ALL", "ROW", "ACCESS", "POLICIES"]) {
+            return Ok(Ddl::DropRowAccess {
+                table,
+                policy: None,
+            });
+        }
+        if words(p, &["DROP", "ROW", "ACCESS", "POLICY"]) {
+            return Ok(Ddl::DropRowAccess {
+                table,
+                policy: Some(short_name(p)?),
+            });
+        }
+        return Err(
+            "expected MODIFY COLUMN, ADD ROW ACCESS POLICY or DROP ROW ACCESS POLICY".into(),
+        );
+    }
+    if word(p, "TAG") {
+        let tag = short_name(p)?;
+        let set = if word(p, "SET") {
+            true
+        } else if word(p, "UNSET") {
+            false
+        } else {
+            return Err("expected SET or UNSET MASKING POLICY".into());
+        };
+        let mut policies = Vec::new();
+        loop {
+            expect_word(p, "MASKING")?;
+            expect_word(p, "POLICY")?;
+            policies.push(short_name(p)?);
+            if p.peek_token().token != Token::Comma {
+                break;
+            }
+            p.next_token();
+        }
+        let force = word(p, "FORCE");
+        return Ok(if set {
+            Ddl::TagSetMasking {
+                tag,
+                policies,
+                force,
+            }
+        } else {
+            Ddl::TagUnsetMasking { tag, policies }
+        });
+    }
+    Err("only ALTER TABLE and ALTER TAG are supported".into())
+}
+
+fn statement(p: &mut P<'_>) -> R<Ddl> {
+    if word(p, "CREATE") {
+        return create(p);
+    }
+    if word(p, "GRANT") {
+        return grant(p);
+    }
+    if word(p, "ALTER") {
+        return alter(p);
+    }
+    if word(p, "USE") {
+        if word(p, "DATABASE") {
+            return Ok(Ddl::UseDatabase(ident(p)?));
+        }
+        if word(p, "SCHEMA") {
+            return Ok(Ddl::UseSchema(object_name(p)?));
+        }
+        if word(p, "ROLE") {
+            ident(p)?;
+            return Ok(Ddl::UseRole);
+        }
+        return Err("expected USE DATABASE, USE SCHEMA or USE ROLE".into());
+    }
+    Err(format!(
+        "{} is not a statement workspace DDL scripts support (CREATE, GRANT, ALTER, USE)",
+        p.peek_token().token
+    ))
+}
+
+/// Parses a script into statements with their `line:column`.
+fn parse_script(text: &str, file: &str) -> Result<Vec<(Origin, usize, Ddl)>> {
+    let tokens = tokens(text).map_err(|e| VeilError::workspace(file, e.to_string()))?;
+    let mut p = Parser::new(&SnowflakeDialect {}).with_tokens_with_locations(tokens);
+    let mut out = Vec::new();
+    loop {
+        while p.consume_token(&Token::SemiColon) {}
+        let start = p.peek_token();
+        if start.token == Token::EOF {
+            return Ok(out);
+        }
+        let line = start.span.start.line as usize;
+        let column = start.span.start.column as usize;
+        let at = || format!("{file}:{line}:{column}");
+        let stmt = statement(&mut p).map_err(|e| VeilError::workspace(at(), e))?;
+        let next = p.peek_token().token;
+        if next != Token::SemiColon && next != Token::EOF {
+            return Err(VeilError::workspace(
+                at(),
+                format!("unexpected {next} after the statement (missing ';'?)"),
+            ));
+        }
+        out.push((
+            Origin {
+                file: file.to_string(),
+                line,
+            },
+            column,
+            stmt,
+        ));
+    }
+}
+
+/// Applies the workspace's `*.sql` scripts, in file-name order, then checks
+/// that no column is masked by both layers.
+pub fn apply_workspace_scripts(ws: &mut Workspace) -> Result<()> {
+    let pattern = ws.dir.join("*.sql");
+    let mut files: Vec<std::path::PathBuf> = glob::glob(&pattern.to_string_lossy())
+        .map_err(|e| VeilError::workspace("workspace", format!("cannot list DDL scripts: {e}")))?
+        .filter_map(|p| p.ok())
+        .collect();
+    files.sort();
+    for path in files {
+        apply_script(ws, &path)?;
+    }
+    check_layer_conflicts(ws)
+}
+
+/// Applies one DDL script to `ws`.
+pub fn apply_script(ws: &mut Workspace, path: &Path) -> Result<()> {
+    let rel = path
+        .strip_prefix(&ws.dir)
+        .unwrap_or(path)
+        .display()
+        .to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        VeilError::workspace(rel.clone(), format!("cannot read the DDL script: {e}"))
+    })?;
+    let mut state = Scope {
+        database: ws.settings.default_database.clone(),
+        schema: ws.settings.default_schema.clone(),
+    };
+    for (origin, column, stmt) in parse_script(&text, &rel)? {
+        apply(ws, &mut state, stmt, &origin).map_err(|e| {
+            VeilError::workspace(format!("{}:{}:{column}", origin.file, origin.line), e)
+        })?;
+    }
+    Ok(())
+}
+
+struct Scope {
+    database: String,
+    schema: String,
+}
+
+fn table_mut<'a>(ws: &'a mut Workspace, scope: &Scope, parts: &[String]) -> R<&'a mut Table> {
+    let name = resolve_table(parts, &scope.database, &scope.schema)
+        .ok_or_else(|| format!("'{}' is not a table name", parts.join(".")))?;
+    ws.tables
+        .iter_mut()
+        .find(|t| t.name == name)
+        .ok_or_else(|| format!("Table '{name}' does not exist or not authorized."))
+}
+
+fn column_mut<'a>(table: &'a mut Table, column: &str) -> R<&'a mut Column> {
+    let t = table.name.clone();
+    table
+        .columns
+        .iter_mut()
+        .find(|c| c.name == column)
+        .ok_or_else(|| format!("invalid identifier '{column}': table {t} has no such column"))
+}
+
+/// Snowflake's error 003529.
+pub const ERROR_003529: &str = "003529 (42601): SQL compilation error: Specified column already attached to another masking policy. A column cannot be attached to multiple masking policies. Please drop the current association in order to attach a new masking policy.";
+
+fn apply(ws: &mut Workspace, scope: &mut Scope, stmt: Ddl, origin: &Origin) -> R<()> {
+    let exists = |kind: &str, name: &str| format!("{kind} '{name}' already exists.");
+    match stmt {
+        Ddl::UseDatabase(d) => scope.database = d,
+        Ddl::UseSchema(parts) => match parts.as_slice() {
+            [s] => scope.schema = s.clone(),
+            [d, s] => {
+                scope.database = d.clone();
+                scope.schema = s.clone();
+            }
+            _ => return Err("USE SCHEMA takes [database.]schema".into()),
+        },
+        Ddl::UseRole => {}
+        Ddl::CreateRole {
+            name,
+            replace,
+            if_not_exists,
+        } => match ws.roles.iter_mut().find(|r| r.name == name) {
+            Some(_) if if_not_exists => {}
+            Some(r) if replace => {
+                r.grants.clear();
+                r.inherits.clear();
+            }
+            Some(_) => return Err(exists("Role", &name)),
+            None => ws.roles.push(Role {
+                name,
+                grants: Vec::new(),
+                inherits: Vec::new(),
+                origin: origin.clone(),
+            }),
+        },
+        Ddl::CreateTag {
+            name,
+            replace,
+            if_not_exists,
+        } => match ws.snowflake.tags.get_mut(&name) {
+            Some(_) if if_not_exists => {}
+            Some(t) if replace => t.origin = origin.clone(),
+            Some(_) => return Err(exists("Tag", &name)),
+            None => {
+                ws.snowflake.tags.insert(
+                    name,
+                    TagDef {
+                        masking_policies: Vec::new(),
+                        origin: origin.clone(),
+                    },
+                );
+            }
+        },
+        Ddl::CreateMasking {
+            mut def,
+            replace,
+            if_not_exists,
+        } => {
+            let Some(first) = def.params.first() else {
+                return Err(format!(
+                    "Masking policy {} needs at least one argument (the masked value).",
+                    def.name
+                ));
+            };
+            if TypeFamily::of(first.declared) != TypeFamily::of(def.returns) {
+                return Err(format!(
+                    "Masking policy {} returns {} but its first argument {} is {}: the return type must be the type of the value it masks.",
+                    def.name,
+                    TypeFamily::of(def.returns),
+                    first.name,
+                    TypeFamily::of(first.declared)
+                ));
+            }
+            def.origin = origin.clone();
+            let list = &mut ws.snowflake.masking_policies;
+            match list.iter_mut().find(|p| p.name == def.name) {
+                Some(_) if if_not_exists => {}
+                Some(p) if replace => *p = def,
+                Some(_) => return Err(exists("Masking policy", &def.name)),
+                None => list.push(def),
+            }
+        }
+        Ddl::CreateRowAccess {
+            mut def,
+            replace,
+            if_not_exists,
+        } => {
+            def.origin = origin.clone();
+            let list = &mut ws.snowflake.row_access_policies;
+            match list.iter_mut().find(|p| p.name == def.name) {
+                Some(_) if if_not_exists => {}
+                Some(p) if replace => *p = def,
+                Some(_) => return Err(exists("Row access policy", &def.name)),
+                None => list.push(def),
+            }
+        }
+        Ddl::CreateFunction { mut def, replace } => {
+            def.origin = origin.clone();
+            let list = &mut ws.snowflake.functions;
+            match list.iter_mut().find(|f| f.name == def.name) {
+                Some(f) if replace => *f = def,
+                Some(_) => return Err(exists("Function", &def.name)),
+                None => list.push(def),
+            }
+        }
+        Ddl::GrantRoleToUser { role, user } => {
+            if role != "PUBLIC" && ws.role(&role).is_none() {
+                return Err(format!("Role '{role}' does not exist or not authorized."));
+            }
+            let u = ws
+                .users
+                .iter_mut()
+                .find(|u| u.name == user)
+                .ok_or_else(|| format!("User '{user}' does not exist or not authorized."))?;
+            if !u.roles.contains(&role) {
+                u.roles.push(role);
+            }
+        }
+        Ddl::GrantRoleToRole { role, to } => {
+            if ws.role(&role).is_none() {
+                return Err(format!("Role '{role}' does not exist or not authorized."));
+            }
+            let r = ws
+                .roles
+                .iter_mut()
+                .find(|r| r.name == to)
+                .ok_or_else(|| format!("Role '{to}' does not exist or not authorized."))?;
+            if !r.inherits.contains(&role) {
+                r.inherits.push(role);
+            }
+        }
+        Ddl::GrantSelect { table, role } => {
+            let name = table_mut(ws, scope, &table)?.name.clone();
+            let r = ws
+                .roles
+                .iter_mut()
+                .find(|r| r.name == role)
+                .ok_or_else(|| format!("Role '{role}' does not exist or not authorized."))?;
+            if !r.grants.contains(&name) {
+                r.grants.push(name);
+            }
+        }
+        Ddl::SetMasking {
+            table,
+            column,
+            policy,
+            using,
+            force,
+        } => {
+            let def = ws
+                .snowflake
+                .masking_policy(&policy)
+                .cloned()
+                .ok_or_else(|| {
+                    format!("Masking policy '{policy}' does not exist or not authorized.")
+                })?;
+            let t = table_mut(ws, scope, &table)?;
+            let table_name = t.name.clone();
+            for u in using.iter().skip(1) {
+                column_mut(t, u)?;
+            }
+            let c = column_mut(t, &column)?;
+            if TypeFamily::of(c.declared) != TypeFamily::of(def.returns) {
+                return Err(format!(
+                    "Specified column {table_name}.{column} is {} but masking policy {policy} masks {}: the types must match.",
+                    c.declared,
+                    TypeFamily::of(def.returns)
+                ));
+            }
+            let expected_args = def.params.len();
+            let bound = if using.is_empty() { 1 } else { using.len() };
+            if using.first().is_some_and(|u| *u != column) || bound != expected_args {
+                return Err(format!(
+                    "Masking policy {policy} takes {expected_args} argument(s): USING must list the masked column {column} first, then {} conditional column(s).",
+                    expected_args - 1
+                ));
+            }
+            if c.masking_policy.is_some() && !force {
+                return Err(ERROR_003529.to_string());
+            }
+            c.masking_policy = Some(ColumnPolicy {
+                policy,
+                using,
+                origin: origin.clone(),
+            });
+        }
+        Ddl::UnsetMasking { table, column } => {
+            let t = table_mut(ws, scope, &table)?;
+            column_mut(t, &column)?.masking_policy = None;
+        }
+        Ddl::SetTags {
+            table,
+            column,
+            tags,
+        } => {
+            let known: Vec<String> = ws.snowflake.tags.keys().cloned().collect();
+            let t = table_mut(ws, scope, &table)?;
+            let c = column_mut(t, &column)?;
+            for (tag, value) in tags {
+                if !known.contains(&tag) {
+                    return Err(format!("Tag '{tag}' does not exist or not authorized."));
+                }
+                c.tags.retain(|x| x.name != tag);
+                c.tags.push(ColumnTag {
+                    name: tag,
+                    source: TagSource::Snowflake,
+                    value: Some(value),
+                });
+            }
+        }
+        Ddl::UnsetTags {
+            table,
+            column,
+            tags,
+        } => {
+            let t = table_mut(ws, scope, &table)?;
+            let c = column_mut(t, &column)?;
+            c.tags
+                .retain(|x| !(x.source == TagSource::Snowflake && tags.contains(&x.name)));
+        }
+        Ddl::AddRowAccess {
+            table,
+            policy,
+            columns,
+        } => {
+            let def = ws
+                .snowflake
+                .row_access_policy(&policy)
+                .cloned()
+                .ok_or_else(|| {
+                    format!("Row access policy '{policy}' does not exist or not authorized.")
+                })?;
+            let t = table_mut(ws, scope, &table)?;
+            for c in &columns {
+                column_mut(t, c)?;
+            }
+            if let Some(existing) = &t.row_access_policy {
+                return Err(format!(
+                    "Object '{}' already has a ROW_ACCESS_POLICY ({}). Only one ROW_ACCESS_POLICY is allowed at a time.",
+                    t.name, existing.policy
+                ));
+            }
+            if columns.len() != def.params.len() {
+                return Err(format!(
+                    "Row access policy {policy} takes {} argument(s) but ON names {} column(s).",
+                    def.params.len(),
+                    columns.len()
+                ));
+            }
+            t.row_access_policy = Some(TableRowAccess {
+                policy,
+                columns,
+                origin: origin.clone(),
+            });
+        }
+        Ddl::DropRowAccess { table, policy } => {
+            let t = table_mut(ws, scope, &table)?;
+            match (&t.row_access_policy, policy) {
+                (Some(_), None) => t.row_access_policy = None,
+                (Some(existing), Some(p)) if existing.policy == p => t.row_access_policy = None,
+                (_, Some(p)) => {
+                    return Err(format!(
+                        "Row access policy '{p}' is not attached to table {}.",
+                        t.name
+                    ));
+                }
+                (None, None) => {}
+            }
+        }
+        Ddl::TagSetMasking {
+            tag,
+            policies,
+            force,
+        } => {
+            let defs: Vec<MaskingPolicyDef> = policies
+                .iter()
+                .map(|p| {
+                    ws.snowflake.masking_policy(p).cloned().ok_or_else(|| {
+                        format!("Masking policy '{p}' does not exist or not authorized.")
+                    })
+                })
+                .collect::<R<_>>()?;
+            let family_of = |name: &str, ws: &Workspace| {
+                ws.snowflake
+                    .masking_policy(name)
+                    .map(|d| TypeFamily::of(d.returns))
+            };
+            let current: Vec<(String, Option<TypeFamily>)> = ws
+                .snowflake
+                .tags
+                .get(&tag)
+                .ok_or_else(|| format!("Tag '{tag}' does not exist or not authorized."))?
+                .masking_policies
+                .iter()
+                .map(|p| (p.clone(), family_of(p, ws)))
+                .collect();
+            let mut next = current;
+            for def in defs {
+                let family = Some(TypeFamily::of(def.returns));
+                if let Some(pos) = next.iter().position(|(_, f)| *f == family) {
+                    if !force {
+                        return Err(format!(
+                            "Tag {tag} already has masking policy {} for data type {}: a tag takes one masking policy per data type (use FORCE to replace it).",
+                            next[pos].0,
+                            TypeFamily::of(def.returns)
+                        ));
+                    }
+                    next.remove(pos);
+                }
+                next.push((def.name.clone(), family));
+            }
+            if let Some(t) = ws.snowflake.tags.get_mut(&tag) {
+                t.masking_policies = next.into_iter().map(|(p, _)| p).collect();
+            }
+        }
+        Ddl::TagUnsetMasking { tag, policies } => {
+            let t = ws
+                .snowflake
+                .tags
+                .get_mut(&tag)
+                .ok_or_else(|| format!("Tag '{tag}' does not exist or not authorized."))?;
+            t.masking_policies.retain(|p| !policies.contains(p));
+        }
+    }
+    Ok(())
+}
+
+/// The DDL masking policy reaching `column`: the one set on it, else the
+/// tag-based ones whose type matches the column's. More than one tag-based
+/// policy is returned as is (queries on the column then fail).
+pub fn ddl_masks(ws: &Workspace, column: &Column) -> Vec<(String, String)> {
+    if let Some(p) = &column.masking_policy {
+        return vec![(
+            p.policy.clone(),
+            format!(
+                "masking policy {} is set on column {} ({})",
+                p.policy, column.name, p.origin
+            ),
+        )];
+    }
+    let family = TypeFamily::of(column.declared);
+    let mut out: Vec<(String, String)> = Vec::new();
+    for tag in &column.tags {
+        let Some(def) = ws.snowflake.tags.get(&tag.name) else {
+            continue;
+        };
+        for p in &def.masking_policies {
+            let matches = ws
+                .snowflake
+                .masking_policy(p)
+                .is_some_and(|d| TypeFamily::of(d.returns) == family);
+            if matches && !out.iter().any(|(q, _)| q == p) {
+                out.push((
+                    p.clone(),
+                    format!(
+                        "column {} is tagged {}{} and the tag's {family} masking policy is {p}",
+                        column.name,
+                        tag.name,
+                        tag.value
+                            .as_ref()
+                            .map(|v| format!(" = '{v}'"))
+                            .unwrap_or_default()
+                    ),
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// Both layers in one workspace: a column masked by DDL (directly or
+/// through a tag) and by an Immuta-style masking policy is a load error
+/// naming both.
+fn check_layer_conflicts(ws: &Workspace) -> Result<()> {
+    for t in &ws.tables {
+        for c in &t.columns {
+            let Some((ddl, why)) = ddl_masks(ws, c).into_iter().next() else {
+                continue;
+            };
+            for p in &ws.policies {
+                if !matches!(p.kind, PolicyKind::Masking { .. }) {
+                    continue;
+                }
+                let reaches = match &p.target {
+                    Target::Columns(cs) => cs.iter().any(|(tn, cn)| *tn == t.name && *cn == c.name),
+                    Target::Tags(tags) => tags
+                        .iter()
+                        .any(|target| c.tags.iter().any(|ct| tag_is_under(&ct.name, target))),
+                    Target::DataSources(ts) => ts.contains(&t.name),
+                };
+                if reaches {
+                    return Err(VeilError::workspace(
+                        p.origin.to_string(),
+                        format!(
+                            "column {}.{} is masked both by Snowflake masking policy {ddl} ({why}) and by policy '{}'; a column takes one mask, so remove one of them",
+                            t.name, c.name, p.name
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(sql: &str) -> Vec<Ddl> {
+        parse_script(sql, "t.sql")
+            .unwrap()
+            .into_iter()
+            .map(|(_, _, d)| d)
+            .collect()
+    }
+
+    #[test]
+    fn policy_ddl_parses() {
+        let stmts = parse(
+            "create or replace masking policy email_mask as (val string, vis varchar) returns string ->
+               case when current_role() in ('ANALYST') then val else '***' end
+               comment = 'x' exempt_other_policies = true;
+             create row access policy gov.p.sales as (r varchar) returns boolean -> r = 'EU';
+             alter table customers modify column email set masking policy email_mask using (email, vis) force;
+             alter table t add row access policy sales on (region);
+             alter tag pii set masking policy a, masking policy b;
+             create memoizable function regions() returns array as 'select array_agg(r) from m';",
+        );
+        assert_eq!(stmts.len(), 6);
+        let Ddl::CreateMasking { def, replace, .. } = &stmts[0] else {
+            panic!("{:?}", stmts[0])
+        };
+        assert!(*replace && def.exempt_other_policies);
+        assert_eq!(def.name, "EMAIL_MASK");
+        assert_eq!(def.params[1].name, "VIS");
+        assert!(matches!(&stmts[1], Ddl::CreateRowAccess { def, .. } if def.name == "SALES"));
+        assert!(matches!(
+            &stmts[2],
+            Ddl::SetMasking { using, force: true, .. } if using == &["EMAIL".to_string(), "VIS".to_string()]
+        ));
+        assert!(matches!(&stmts[4], Ddl::TagSetMasking { policies, .. } if policies.len() == 2));
+        assert!(
+            matches!(&stmts[5], Ddl::CreateFunction { def, .. } if def.memoizable && matches!(def.body, Expr::Subquery(_)))
+        );
+    }
+
+    #[test]
+    fn errors_name_line_and_column() {
+        let err = parse_script("create role a;\n  drop table x;", "roles.sql").unwrap_err();
+        assert!(err.to_string().starts_with("roles.sql:2:3: "), "{err}");
+        let err = parse_script("create role a\ncreate role b;", "r.sql").unwrap_err();
+        assert!(err.to_string().contains("missing ';'"), "{err}");
+    }
+}

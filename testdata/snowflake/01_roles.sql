@@ -1,0 +1,22 @@
+-- Roles, their hierarchy and grants, as a Snowflake account would have them.
+CREATE ROLE analyst;
+CREATE ROLE support;
+CREATE ROLE pii_reader;
+CREATE ROLE sales_executive_role;
+CREATE ROLE sales_manager_eu;
+CREATE ROLE sales_manager_us;
+
+-- Analysts read PII through PII_READER (IS_ROLE_IN_SESSION sees inherited roles).
+GRANT ROLE pii_reader TO ROLE analyst;
+
+GRANT SELECT ON TABLE customers TO ROLE analyst;
+GRANT SELECT ON TABLE customers TO ROLE support;
+GRANT SELECT ON TABLE sales TO ROLE sales_executive_role;
+GRANT SELECT ON TABLE sales TO ROLE sales_manager_eu;
+GRANT SELECT ON TABLE sales TO ROLE sales_manager_us;
+
+GRANT ROLE analyst TO USER anna;
+GRANT ROLE support TO USER sam;
+GRANT ROLE sales_executive_role TO USER mary;
+GRANT ROLE sales_manager_eu TO USER joe;
+GRANT ROLE sales_manager_us TO USER uma;
