@@ -10,6 +10,7 @@ mod ops;
 mod props;
 mod security;
 mod semantics;
+mod snowflake;
 
 fn main() {
     let args = libtest_mimic::Arguments::from_args();
@@ -20,5 +21,6 @@ fn main() {
     trials.extend(props::trials());
     trials.extend(ops::trials());
     trials.extend(functions::trials());
+    trials.extend(snowflake::trials());
     libtest_mimic::run(&args, trials).exit();
 }

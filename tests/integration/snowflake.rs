@@ -1,0 +1,366 @@
+//! The Snowflake-native layer: workspace DDL scripts and Snowflake's rules
+//! for masking and row access policies, one test per rule with its error
+//! text, and the DDL-only workspace's per-role golden tests in both modes.
+
+use libtest_mimic::{Failed, Trial};
+use veil_engine::{EnforcementMode, policy_test};
+
+use crate::common::{load, run, runtime, temp_workspace, testdata};
+
+type TestFn = fn() -> Result<(), Failed>;
+
+fn manifest(extra: &str) -> String {
+    let data = testdata("sample").join("data/customers.csv");
+    format!(
+        "settings: {{default_database: DB, default_schema: S, secret_env: VEIL_SAMPLE_SECRET, access: snowflake}}
+tables:
+  - name: DB.S.C
+    location: {}
+    columns:
+      - {{name: ID,      type: NUMBER(10,0)}}
+      - {{name: NAME,    type: VARCHAR(20)}}
+      - {{name: EMAIL,   type: VARCHAR(30)}}
+      - {{name: SSN,     type: VARCHAR(11)}}
+      - {{name: REGION,  type: VARCHAR(8)}}
+      - {{name: BALANCE, type: NUMBER(3,0)}}
+users:
+  - {{name: U}}
+{extra}",
+        data.display()
+    )
+}
+
+const BASE: &str = "CREATE ROLE r; CREATE ROLE r2; GRANT ROLE r2 TO ROLE r;
+GRANT SELECT ON TABLE c TO ROLE r; GRANT ROLE r TO USER u;";
+
+/// Loads a workspace with the base script and `script` (as `10_test.sql`)
+/// and runs `sql` as U; errors (load or query) come back as text.
+fn query(script: &str, sql: &str) -> Result<Vec<Vec<String>>, String> {
+    query_with(&manifest(""), script, sql)
+}
+
+fn query_with(manifest: &str, script: &str, sql: &str) -> Result<Vec<Vec<String>>, String> {
+    let dir = temp_workspace(manifest, &[("00_base.sql", BASE), ("10_test.sql", script)]);
+    let engine = load(dir.path())?;
+    let session = engine.session("u").map_err(|e| e.to_string())?;
+    run(&session, sql)
+}
+
+fn rows(want: &[&[&str]]) -> Vec<Vec<String>> {
+    want.iter()
+        .map(|r| r.iter().map(|c| c.to_string()).collect())
+        .collect()
+}
+
+fn expect_rows(script: &str, sql: &str, want: &[&[&str]]) -> Result<(), Failed> {
+    let got = query(script, sql).map_err(Failed::from)?;
+    if got == rows(want) {
+        Ok(())
+    } else {
+        Err(format!("{sql}\n  want {want:?}\n  got  {got:?}").into())
+    }
+}
+
+fn expect_error(script: &str, sql: &str, text: &str) -> Result<(), Failed> {
+    match query(script, sql) {
+        Err(e) if e.contains(text) => Ok(()),
+        other => Err(format!("expected an error containing\n  {text}\ngot {other:?}").into()),
+    }
+}
+
+const EMAILS_OF_1_2: &str = "SELECT email FROM c WHERE id IN (1, 2) ORDER BY id";
+
+fn masking_policy_returns_its_first_arguments_type() -> Result<(), Failed> {
+    expect_error(
+        "CREATE MASKING POLICY p AS (v STRING) RETURNS NUMBER -> 0;",
+        "SELECT 1",
+        "10_test.sql:1:1: Masking policy P returns NUMBER but its first argument V is VARCHAR",
+    )
+}
+
+fn a_second_masking_policy_needs_force() -> Result<(), Failed> {
+    let two = "CREATE MASKING POLICY p1 AS (v STRING) RETURNS STRING -> 'one';
+CREATE MASKING POLICY p2 AS (v STRING) RETURNS STRING -> 'two';
+ALTER TABLE c MODIFY COLUMN email SET MASKING POLICY p1;
+ALTER TABLE c MODIFY COLUMN email SET MASKING POLICY p2";
+    expect_error(
+        two,
+        EMAILS_OF_1_2,
+        "10_test.sql:4:1: 003529 (42601): SQL compilation error: Specified column already attached to another masking policy. A column cannot be attached to multiple masking policies. Please drop the current association in order to attach a new masking policy.",
+    )?;
+    expect_rows(
+        &format!("{two} FORCE;"),
+        EMAILS_OF_1_2,
+        &[&["two"], &["two"]],
+    )?;
+    expect_rows(
+        &format!("{two} FORCE; ALTER TABLE c MODIFY COLUMN email UNSET MASKING POLICY;"),
+        EMAILS_OF_1_2,
+        &[&["alice.smith@example.com"], &["bob.jones@example.org"]],
+    )
+}
+
+fn using_binds_conditional_columns() -> Result<(), Failed> {
+    let script = "CREATE MASKING POLICY by_region AS (v STRING, r STRING) RETURNS STRING ->
+  CASE WHEN r = 'EU' THEN v ELSE '***' END;
+ALTER TABLE c MODIFY COLUMN email SET MASKING POLICY by_region USING (email, region);";
+    expect_rows(
+        script,
+        EMAILS_OF_1_2,
+        &[&["***"], &["bob.jones@example.org"]],
+    )?;
+    expect_error(
+        "CREATE MASKING POLICY by_region AS (v STRING, r STRING) RETURNS STRING -> v;
+ALTER TABLE c MODIFY COLUMN email SET MASKING POLICY by_region USING (region, email);",
+        "SELECT 1",
+        "Masking policy BY_REGION takes 2 argument(s): USING must list the masked column EMAIL first, then 1 conditional column(s).",
+    )
+}
+
+fn policy_and_column_types_must_match() -> Result<(), Failed> {
+    expect_error(
+        "CREATE MASKING POLICY p AS (v STRING) RETURNS STRING -> v;
+ALTER TABLE c MODIFY COLUMN balance SET MASKING POLICY p;",
+        "SELECT 1",
+        "Specified column DB.S.C.BALANCE is NUMBER(3,0) but masking policy P masks VARCHAR: the types must match.",
+    )
+}
+
+fn one_row_access_policy_per_table() -> Result<(), Failed> {
+    expect_error(
+        "CREATE ROW ACCESS POLICY a AS (r VARCHAR) RETURNS BOOLEAN -> TRUE;
+CREATE ROW ACCESS POLICY b AS (r VARCHAR) RETURNS BOOLEAN -> TRUE;
+ALTER TABLE c ADD ROW ACCESS POLICY a ON (region);
+ALTER TABLE c ADD ROW ACCESS POLICY b ON (region);",
+        "SELECT 1",
+        "10_test.sql:4:1: Object 'DB.S.C' already has a ROW_ACCESS_POLICY (A). Only one ROW_ACCESS_POLICY is allowed at a time.",
+    )
+}
+
+fn row_access_binds_by_position_and_null_hides() -> Result<(), Failed> {
+    // a = REGION, b = BALANCE; NULL (balance > 500 outside EU) hides like FALSE.
+    expect_rows(
+        "CREATE ROW ACCESS POLICY p AS (a VARCHAR, b NUMBER) RETURNS BOOLEAN ->
+  CASE WHEN a = 'EU' THEN TRUE WHEN b > 500 THEN NULL ELSE b < 100 END;
+ALTER TABLE c ADD ROW ACCESS POLICY p ON (region, balance);",
+        "SELECT id FROM c ORDER BY id",
+        &[&["2"], &["3"], &["5"], &["6"], &["7"], &["10"]],
+    )
+}
+
+fn row_access_runs_before_masking() -> Result<(), Failed> {
+    expect_rows(
+        "CREATE MASKING POLICY hide AS (v STRING) RETURNS STRING -> 'X';
+ALTER TABLE c MODIFY COLUMN region SET MASKING POLICY hide;
+CREATE ROW ACCESS POLICY eu AS (r VARCHAR) RETURNS BOOLEAN -> r = 'EU';
+ALTER TABLE c ADD ROW ACCESS POLICY eu ON (region);",
+        "SELECT id, region FROM c ORDER BY id",
+        &[&["2", "X"], &["3", "X"], &["7", "X"]],
+    )
+}
+
+fn roles_in_bodies_follow_the_hierarchy() -> Result<(), Failed> {
+    expect_rows(
+        "CREATE MASKING POLICY p AS (v STRING) RETURNS STRING ->
+  IFF(IS_ROLE_IN_SESSION('r2') AND CURRENT_ROLE() = 'R' AND NOT IS_ROLE_IN_SESSION('NOPE'), v, 'masked');
+ALTER TABLE c MODIFY COLUMN email SET MASKING POLICY p;",
+        EMAILS_OF_1_2,
+        &[&["alice.smith@example.com"], &["bob.jones@example.org"]],
+    )
+}
+
+fn sql_functions_expand_in_bodies() -> Result<(), Failed> {
+    expect_rows(
+        "CREATE FUNCTION domain_of(e VARCHAR) RETURNS VARCHAR AS 'split_part(e, ''@'', 2)';
+CREATE MEMOIZABLE FUNCTION eu_ids() RETURNS ARRAY AS 'SELECT array_agg(id) FROM c WHERE region = ''EU''';
+CREATE MASKING POLICY p AS (v STRING, i NUMBER) RETURNS STRING ->
+  IFF(ARRAY_CONTAINS(i, eu_ids()), v, '*@' || domain_of(v));
+ALTER TABLE c MODIFY COLUMN email SET MASKING POLICY p USING (email, id);",
+        EMAILS_OF_1_2,
+        &[&["*@example.com"], &["bob.jones@example.org"]],
+    )
+}
+
+fn tag_takes_one_policy_per_data_type() -> Result<(), Failed> {
+    let two = "CREATE TAG pii;
+CREATE MASKING POLICY s1 AS (v STRING) RETURNS STRING -> 'one';
+CREATE MASKING POLICY s2 AS (v STRING) RETURNS STRING -> 'two';
+ALTER TAG pii SET MASKING POLICY s1;
+ALTER TAG pii SET MASKING POLICY s2";
+    expect_error(
+        &format!("{two};"),
+        "SELECT 1",
+        "10_test.sql:5:1: Tag PII already has masking policy S1 for data type VARCHAR: a tag takes one masking policy per data type (use FORCE to replace it).",
+    )?;
+    expect_rows(
+        &format!("{two} FORCE; ALTER TABLE c MODIFY COLUMN email SET TAG pii = 'email';"),
+        EMAILS_OF_1_2,
+        &[&["two"], &["two"]],
+    )
+}
+
+fn tag_policies_apply_to_their_type_only() -> Result<(), Failed> {
+    expect_rows(
+        "CREATE TAG pii;
+CREATE MASKING POLICY s AS (v STRING) RETURNS STRING -> '<' || SYSTEM$GET_TAG_ON_CURRENT_COLUMN('pii') || '>';
+ALTER TAG pii SET MASKING POLICY s;
+ALTER TABLE c MODIFY COLUMN name SET TAG pii = 'name';
+ALTER TABLE c MODIFY COLUMN balance SET TAG pii = 'money';",
+        "SELECT name, balance FROM c WHERE id = 1",
+        &[&["<name>", "994"]],
+    )
+}
+
+fn a_direct_policy_beats_a_tag_policy() -> Result<(), Failed> {
+    expect_rows(
+        "CREATE TAG pii;
+CREATE MASKING POLICY by_tag AS (v STRING) RETURNS STRING -> 'tag';
+CREATE MASKING POLICY direct AS (v STRING) RETURNS STRING -> 'direct';
+ALTER TAG pii SET MASKING POLICY by_tag;
+ALTER TABLE c MODIFY COLUMN email SET TAG pii = 'x';
+ALTER TABLE c MODIFY COLUMN email SET MASKING POLICY direct;
+ALTER TABLE c MODIFY COLUMN name SET TAG pii = 'x';",
+        "SELECT email, name FROM c WHERE id = 1",
+        &[&["direct", "tag"]],
+    )
+}
+
+fn two_tag_policies_on_a_column_fail_its_queries() -> Result<(), Failed> {
+    expect_error(
+        "CREATE TAG a; CREATE TAG b;
+CREATE MASKING POLICY pa AS (v STRING) RETURNS STRING -> 'a';
+CREATE MASKING POLICY pb AS (v STRING) RETURNS STRING -> 'b';
+ALTER TAG a SET MASKING POLICY pa;
+ALTER TAG b SET MASKING POLICY pb;
+ALTER TABLE c MODIFY COLUMN email SET TAG a = '1', b = '2';",
+        "SELECT id FROM c",
+        "column DB.S.C.EMAIL is reached by more than one masking policy through its tags",
+    )
+}
+
+fn both_layers_on_one_column_is_a_load_error() -> Result<(), Failed> {
+    let immuta = "policies:
+  - name: hash-email
+    type: masking
+    on: {columns: [DB.S.C.EMAIL]}
+    mask: hash
+";
+    match query_with(
+        &manifest(immuta),
+        "CREATE MASKING POLICY p AS (v STRING) RETURNS STRING -> 'x';
+ALTER TABLE c MODIFY COLUMN email SET MASKING POLICY p;",
+        "SELECT 1",
+    ) {
+        Err(e)
+            if e.contains("column DB.S.C.EMAIL is masked both by Snowflake masking policy P")
+                && e.contains("10_test.sql:2")
+                && e.contains("by policy 'hash-email'") =>
+        {
+            Ok(())
+        }
+        other => Err(format!("{other:?}").into()),
+    }
+}
+
+fn ddl_errors_name_file_line_and_column() -> Result<(), Failed> {
+    expect_error(
+        "CREATE ROLE x;\n\n    DROP TABLE c;",
+        "SELECT 1",
+        "10_test.sql:3:5: DROP is not a statement workspace DDL scripts support",
+    )?;
+    expect_error(
+        "ALTER TABLE c MODIFY COLUMN email SET MASKING POLICY nope;",
+        "SELECT 1",
+        "10_test.sql:1:1: Masking policy 'NOPE' does not exist or not authorized.",
+    )?;
+    expect_error(
+        "CREATE MASKING POLICY p AS (v STRING) RETURNS STRING -> CASE WHEN THEN END;",
+        "SELECT 1",
+        "10_test.sql:1:1: ",
+    )
+}
+
+fn ddl_workspace_per_role_golden() -> Result<(), Failed> {
+    let engine = crate::common::engine("snowflake");
+    let files = policy_test::workspace_test_files(&testdata("snowflake"))?;
+    for mode in [EnforcementMode::Inlined, EnforcementMode::ProfileJoin] {
+        let report = runtime().block_on(policy_test::run_files(&engine, &files, Some(mode)))?;
+        if !report.passed() || report.files.is_empty() {
+            return Err(format!("{mode:?}:\n{}", report.text()).into());
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn trials() -> Vec<Trial> {
+    let tests: Vec<(&str, TestFn)> = vec![
+        (
+            "masking_policy_returns_its_first_arguments_type",
+            masking_policy_returns_its_first_arguments_type,
+        ),
+        (
+            "a_second_masking_policy_needs_force",
+            a_second_masking_policy_needs_force,
+        ),
+        (
+            "using_binds_conditional_columns",
+            using_binds_conditional_columns,
+        ),
+        (
+            "policy_and_column_types_must_match",
+            policy_and_column_types_must_match,
+        ),
+        (
+            "one_row_access_policy_per_table",
+            one_row_access_policy_per_table,
+        ),
+        (
+            "row_access_binds_by_position_and_null_hides",
+            row_access_binds_by_position_and_null_hides,
+        ),
+        (
+            "row_access_runs_before_masking",
+            row_access_runs_before_masking,
+        ),
+        (
+            "roles_in_bodies_follow_the_hierarchy",
+            roles_in_bodies_follow_the_hierarchy,
+        ),
+        (
+            "sql_functions_expand_in_bodies",
+            sql_functions_expand_in_bodies,
+        ),
+        (
+            "tag_takes_one_policy_per_data_type",
+            tag_takes_one_policy_per_data_type,
+        ),
+        (
+            "tag_policies_apply_to_their_type_only",
+            tag_policies_apply_to_their_type_only,
+        ),
+        (
+            "a_direct_policy_beats_a_tag_policy",
+            a_direct_policy_beats_a_tag_policy,
+        ),
+        (
+            "two_tag_policies_on_a_column_fail_its_queries",
+            two_tag_policies_on_a_column_fail_its_queries,
+        ),
+        (
+            "both_layers_on_one_column_is_a_load_error",
+            both_layers_on_one_column_is_a_load_error,
+        ),
+        (
+            "ddl_errors_name_file_line_and_column",
+            ddl_errors_name_file_line_and_column,
+        ),
+        (
+            "ddl_workspace_per_role_golden",
+            ddl_workspace_per_role_golden,
+        ),
+    ];
+    tests
+        .into_iter()
+        .map(|(name, f)| Trial::test(format!("snowflake::{name}"), f))
+        .collect()
+}
