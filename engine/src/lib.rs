@@ -19,6 +19,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod admin;
 pub mod audit;
 pub mod compile;
 pub mod demo;

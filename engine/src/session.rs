@@ -167,10 +167,11 @@ struct DecisionKey {
     role: Option<String>,
     purpose: Option<String>,
     mode: Option<EnforcementMode>,
+    secondary_roles: Option<Vec<String>>,
 }
 
 /// Options for opening a session.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct SessionOptions {
     /// User name (Snowflake rules: unquoted is upper-cased).
     pub user: String,
@@ -180,6 +181,9 @@ pub struct SessionOptions {
     pub purpose: Option<String>,
     /// Override the workspace's enforcement mode.
     pub mode: Option<EnforcementMode>,
+    /// The secondary roles activated in the session (each must be granted
+    /// to the user). `None`: the workspace's `secondary_roles` setting.
+    pub secondary_roles: Option<Vec<String>>,
 }
 
 impl SessionOptions {
@@ -198,6 +202,7 @@ impl SessionOptions {
             role: self.role.as_deref().map(crate::ident::normalize_ident),
             purpose: self.purpose.clone(),
             mode: self.mode,
+            secondary_roles: self.secondary_roles.clone(),
         }
     }
 }
@@ -278,6 +283,11 @@ async fn build_version(
     let audit_table: Arc<dyn TableProvider> = Arc::new(AuditTable::new(audit.clone()));
     schema_of(PROFILE_TABLE[0], PROFILE_TABLE[1])?
         .register_table(AUDIT_TABLE.to_string(), Arc::clone(&audit_table))?;
+    for (name, batch) in crate::admin::catalog_tables(&ws, &compiled)? {
+        let table = MemTable::try_new(batch.schema(), vec![vec![batch]])?;
+        schema_of(PROFILE_TABLE[0], PROFILE_TABLE[1])?
+            .register_table(name.to_string(), Arc::new(table))?;
+    }
     let short = schema_of(&ws.settings.default_database, PROFILE_TABLE[0])?;
     if !short.table_exist(AUDIT_TABLE) {
         short.register_table(AUDIT_TABLE.to_string(), audit_table)?;
@@ -528,9 +538,26 @@ impl Engine {
 
     /// Runs SQL with no policies at all, over the raw relations of the
     /// current version (for workspace administrators, `lint`, `diff` and
-    /// tests). Administrators also read the audit log as `veil.audit`.
+    /// tests). Administrators also read the audit log as `veil.audit`, run
+    /// `EXECUTE USING POLICY_CONTEXT(...) AS <query>`, `SHOW MASKING
+    /// POLICIES`, `SHOW ROW ACCESS POLICIES`, and read
+    /// `VEIL.SYSTEM.POLICY_REFERENCES` (see [`crate::admin`]).
     /// Never expose this to users.
     pub async fn admin_sql(&self, sql: &str) -> Result<Vec<RecordBatch>> {
+        let shown;
+        let sql = match crate::admin::parse_admin(sql)? {
+            crate::admin::AdminStatement::PolicyContext { options, query } => {
+                return self.session_with(options)?.sql(&query).await;
+            }
+            crate::admin::AdminStatement::Show(table) => {
+                shown = format!(
+                    "SELECT * FROM \"{}\".\"{}\".\"{table}\" ORDER BY 1",
+                    PROFILE_TABLE[0], PROFILE_TABLE[1]
+                );
+                shown.as_str()
+            }
+            crate::admin::AdminStatement::Sql => sql,
+        };
         let stmt = parse_statements(sql)?
             .into_iter()
             .next()
@@ -1152,10 +1179,22 @@ impl Bound {
                 "User '{user_name}' has not acknowledged purpose '{p}'."
             )));
         }
-        let roles_in_session: BTreeSet<String> = if ws.settings.secondary_roles_all {
-            granted_roles.clone()
-        } else {
-            ws.role_closure(std::slice::from_ref(&role))
+        let roles_in_session: BTreeSet<String> = match &options.secondary_roles {
+            Some(secondary) => {
+                let mut active = vec![role.clone()];
+                for r in secondary {
+                    let r = crate::ident::normalize_ident(r);
+                    if !granted_roles.contains(&r) {
+                        return Err(VeilError::Session(format!(
+                            "Role '{r}' is not granted to user '{user_name}'."
+                        )));
+                    }
+                    active.push(r);
+                }
+                ws.role_closure(&active)
+            }
+            None if ws.settings.secondary_roles_all => granted_roles.clone(),
+            None => ws.role_closure(std::slice::from_ref(&role)),
         };
         let granted_tables: BTreeSet<TableName> = roles_in_session
             .iter()

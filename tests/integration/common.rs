@@ -55,6 +55,7 @@ pub(crate) fn session(user: &str, purpose: Option<&str>, mode: EnforcementMode) 
             role: None,
             purpose: purpose.map(str::to_string),
             mode: Some(mode),
+            secondary_roles: None,
         })
         .expect("session opens")
 }

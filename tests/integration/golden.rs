@@ -68,6 +68,7 @@ fn complete(path: &Path, user: &str, purpose: Option<&str>) {
             role: None,
             purpose: purpose.map(str::to_string),
             mode: Some(EnforcementMode::Inlined),
+            secondary_roles: None,
         })
         .expect("session opens");
     let mut text = format!(

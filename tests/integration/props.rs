@@ -145,6 +145,7 @@ fn modes_agree_and_rewrites_reparse() -> Result<(), Failed> {
                 engine.session_with(SessionOptions {
                     user: u.to_string(),
                     mode: Some(mode),
+                    secondary_roles: None,
                     ..Default::default()
                 })
             };

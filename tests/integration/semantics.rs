@@ -53,6 +53,7 @@ fn seed_example() -> Result<(), Failed> {
             .session_with(SessionOptions {
                 user: "u".into(),
                 mode: Some(mode),
+                secondary_roles: None,
                 ..Default::default()
             })
             .map_err(|e| e.to_string())?;
@@ -107,6 +108,7 @@ fn session_error(user: &str, role: Option<&str>, purpose: Option<&str>) -> Strin
         role: role.map(str::to_string),
         purpose: purpose.map(str::to_string),
         mode: None,
+        secondary_roles: None,
     }) {
         Ok(_) => "opened".to_string(),
         Err(e) => e.to_string(),

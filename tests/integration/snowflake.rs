@@ -292,6 +292,105 @@ fn ddl_workspace_per_role_golden() -> Result<(), Failed> {
     Ok(())
 }
 
+fn admin(sql: &str) -> Result<Vec<Vec<String>>, String> {
+    let engine = crate::common::engine("snowflake");
+    runtime()
+        .block_on(engine.admin_sql(sql))
+        .map(|b| crate::common::rows(&b))
+        .map_err(|e| e.to_string())
+}
+
+fn policy_context_simulates_a_principal() -> Result<(), Failed> {
+    let joe = admin(
+        "EXECUTE USING POLICY_CONTEXT(CURRENT_USER => 'joe', CURRENT_ROLE => 'SALES_MANAGER_EU') AS SELECT sale_id FROM sales ORDER BY sale_id",
+    )
+    .map_err(Failed::from)?;
+    if joe != rows(&[&["100"], &["102"]]) {
+        return Err(format!("JOE as SALES_MANAGER_EU: {joe:?}").into());
+    }
+    for (sql, text) in [
+        (
+            "EXECUTE USING POLICY_CONTEXT(CURRENT_USER => 'nobody') AS SELECT 1",
+            "User 'NOBODY' does not exist in this workspace.",
+        ),
+        (
+            "EXECUTE USING POLICY_CONTEXT(CURRENT_USER => 'joe', CURRENT_ROLE => 'ANALYST') AS SELECT 1",
+            "Role 'ANALYST' is not granted to user 'JOE'.",
+        ),
+        (
+            "EXECUTE USING POLICY_CONTEXT(CURRENT_USER => 'anna', SNOWFLAKE$SESSION_ACTIVATED_ROLES => 'SUPPORT') AS SELECT 1",
+            "Role 'SUPPORT' is not granted to user 'ANNA'.",
+        ),
+    ] {
+        match admin(sql) {
+            Err(e) if e.contains(text) => {}
+            other => return Err(format!("{sql}: {other:?}").into()),
+        }
+    }
+    // Users cannot simulate anyone.
+    let engine = crate::common::engine("snowflake");
+    let joe = engine.session("joe")?;
+    let err = run(
+        &joe,
+        "EXECUTE USING POLICY_CONTEXT(CURRENT_USER => 'mary') AS SELECT * FROM sales",
+    )
+    .err()
+    .ok_or("users may not run POLICY_CONTEXT")?;
+    if !err.contains("EXECUTE statements are not allowed") {
+        return Err(err.into());
+    }
+    Ok(())
+}
+
+fn administrators_see_policies_and_references() -> Result<(), Failed> {
+    let names = admin("SHOW MASKING POLICIES").map_err(Failed::from)?;
+    let names: Vec<&str> = names.iter().map(|r| r[0].as_str()).collect();
+    if names != ["EMAIL_MASK", "NAME_VISIBILITY", "PII_NUMBER", "PII_STRING"] {
+        return Err(format!("{names:?}").into());
+    }
+    let rap = admin("SHOW ROW ACCESS POLICIES").map_err(Failed::from)?;
+    if rap.len() != 2
+        || rap[1][0] != "SALES_POLICY"
+        || rap[1][1] != "(SALES_REGION VARCHAR(16777216))"
+    {
+        return Err(format!("{rap:?}").into());
+    }
+    let refs = admin(
+        "SELECT policy_name, policy_kind, ref_column_name FROM veil.system.policy_references WHERE ref_entity_name = 'CUSTOMERS' ORDER BY 1",
+    )
+    .map_err(Failed::from)?;
+    let want = rows(&[
+        &["CUSTOMERS_BY_REGION", "ROW_ACCESS_POLICY", "NULL"],
+        &["EMAIL_MASK", "MASKING_POLICY", "EMAIL"],
+        &["NAME_VISIBILITY", "MASKING_POLICY", "NAME"],
+        &["PII_NUMBER", "MASKING_POLICY", "BIRTH_YEAR"],
+        &["PII_STRING", "MASKING_POLICY", "PHONE"],
+    ]);
+    if refs != want {
+        return Err(format!("{refs:?}").into());
+    }
+    // Users see their own table's policies through DESCRIBE, and nothing else.
+    let engine = crate::common::engine("snowflake");
+    let anna = engine.session("anna")?;
+    let described = run(&anna, "DESCRIBE TABLE customers").map_err(Failed::from)?;
+    let email = described.iter().find(|r| r[0] == "EMAIL").ok_or("EMAIL")?;
+    if email[2] != "EMAIL_MASK" {
+        return Err(format!("{described:?}").into());
+    }
+    for sql in [
+        "SELECT * FROM veil.system.policy_references",
+        "SELECT * FROM veil.system.masking_policies",
+    ] {
+        let err = run(&anna, sql)
+            .err()
+            .ok_or("users may not read the policy catalog")?;
+        if !err.contains("does not exist or not authorized") {
+            return Err(err.into());
+        }
+    }
+    Ok(())
+}
+
 pub(crate) fn trials() -> Vec<Trial> {
     let tests: Vec<(&str, TestFn)> = vec![
         (
@@ -357,6 +456,14 @@ pub(crate) fn trials() -> Vec<Trial> {
         (
             "ddl_workspace_per_role_golden",
             ddl_workspace_per_role_golden,
+        ),
+        (
+            "policy_context_simulates_a_principal",
+            policy_context_simulates_a_principal,
+        ),
+        (
+            "administrators_see_policies_and_references",
+            administrators_see_policies_and_references,
         ),
     ];
     tests

@@ -176,6 +176,7 @@ async fn open(identity: &Identity) -> Result<(Engine, veil_engine::Session), Fai
         role: identity.role.clone(),
         purpose: identity.purpose.clone(),
         mode: mode(identity.mode),
+        secondary_roles: None,
     })?;
     Ok((engine, session))
 }
