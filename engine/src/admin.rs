@@ -241,6 +241,23 @@ pub(crate) fn catalog_tables(
             ]);
         }
     }
+    for v in &ws.snowflake.views {
+        for (column, policy) in &v.column_policies {
+            refs.push(vec![
+                s(&policy.policy),
+                s("MASKING_POLICY"),
+                s(&v.name.database),
+                s(&v.name.schema),
+                s(&v.name.table),
+                s(column),
+                Some(format!(
+                    "masking policy {} is set on view column {column} ({})",
+                    policy.policy, policy.origin
+                )),
+                s("ACTIVE"),
+            ]);
+        }
+    }
     let references = batch(
         &[
             "POLICY_NAME",

@@ -579,6 +579,12 @@ pub(crate) struct SessionCore {
     entitlements: Entitlements,
     granted: BTreeSet<TableName>,
     tables: Mutex<HashMap<TableName, Arc<PolicyTable>>>,
+    /// The context functions user SQL may call (CURRENT_USER, ...).
+    user_functions: Vec<Arc<datafusion::logical_expr::ScalarUDF>>,
+    /// Views planned for this session, and the ones being planned (a view
+    /// that reads itself is an error, not a loop).
+    views: Mutex<HashMap<TableName, Arc<dyn TableProvider>>>,
+    planning_views: Mutex<BTreeSet<TableName>>,
 }
 
 impl fmt::Debug for SessionCore {
@@ -648,6 +654,150 @@ impl SessionCore {
         lock(&self.tables).insert(table.clone(), Arc::clone(&policy));
         Ok(policy)
     }
+}
+
+impl SessionCore {
+    /// A view as this session sees it, planned once per session.
+    async fn view_table(core: &Arc<Self>, name: &TableName) -> Result<Arc<dyn TableProvider>> {
+        if let Some(v) = lock(&core.views).get(name) {
+            return Ok(Arc::clone(v));
+        }
+        if !lock(&core.planning_views).insert(name.clone()) {
+            return Err(VeilError::PolicyFailure(format!(
+                "View {name} reads itself; queries on it are denied."
+            )));
+        }
+        let planned = Box::pin(Self::plan_view(core, name)).await;
+        lock(&core.planning_views).remove(name);
+        let view = planned?;
+        lock(&core.views).insert(name.clone(), Arc::clone(&view));
+        Ok(view)
+    }
+
+    /// Plans a view's query with the view owner's rights — every table and
+    /// view of the workspace, each through *this* session's policies — then
+    /// applies the view's own column masking policies (SPEC rule 5).
+    async fn plan_view(core: &Arc<Self>, name: &TableName) -> Result<Arc<dyn TableProvider>> {
+        let ws = &core.version.workspace;
+        let view = ws
+            .snowflake
+            .view(name)
+            .ok_or_else(|| VeilError::NotAuthorized(name.to_string()))?;
+        let everything = ws
+            .tables
+            .iter()
+            .map(|t| t.name.clone())
+            .chain(ws.snowflake.views.iter().map(|v| v.name.clone()));
+        let state = user_state(core, build_catalog(core, everything));
+        let mut query = (*view.query).clone();
+        crate::rewrite::snowflake::rewrite_snowflake(&mut query)?;
+        let plan_query = |q: Query| {
+            let state = state.clone();
+            async move {
+                state
+                    .statement_to_plan(DfStatement::Statement(Box::new(Statement::Query(
+                        Box::new(q),
+                    ))))
+                    .await
+                    .map_err(from_datafusion)
+            }
+        };
+        if !view.column_policies.is_empty() {
+            let inner = plan_query(query.clone()).await?;
+            let mut columns = Vec::new();
+            for field in inner.schema().fields() {
+                let masked = match view.column_policies.iter().find(|(c, _)| c == field.name()) {
+                    None => None,
+                    Some((column, policy)) => Some(view_column_mask(
+                        ws,
+                        view,
+                        column,
+                        policy,
+                        field.data_type(),
+                    )?),
+                };
+                columns.push((field.name().clone(), masked));
+            }
+            if let Some((missing, _)) = view
+                .column_policies
+                .iter()
+                .find(|(c, _)| !columns.iter().any(|(n, _)| n == c))
+            {
+                return Err(VeilError::PolicyFailure(format!(
+                    "A masking policy is set on column {missing} of view {name}, which has no such column; queries on it are denied."
+                )));
+            }
+            query = crate::compile::render::masked_projection(query, columns)?;
+        }
+        let plan = plan_query(query).await?;
+        Ok(Arc::new(ViewTable::new(plan, None)))
+    }
+}
+
+/// A view column's masking policy, bound to the view's output and fitted to
+/// the column's type.
+fn view_column_mask(
+    ws: &Workspace,
+    view: &crate::model::ViewDef,
+    column: &str,
+    policy: &crate::model::ColumnPolicy,
+    data_type: &DataType,
+) -> Result<ast::Expr> {
+    let deny = |m: String| {
+        VeilError::PolicyFailure(format!("{m}; queries on view {} are denied.", view.name))
+    };
+    let def = ws
+        .snowflake
+        .masking_policy(&policy.policy)
+        .ok_or_else(|| deny(format!("masking policy {} does not exist", policy.policy)))?;
+    let declared = declared_of(data_type).ok_or_else(|| {
+        deny(format!(
+            "column {column} has type {data_type}, which no masking policy can mask"
+        ))
+    })?;
+    if crate::model::TypeFamily::of(declared) != crate::model::TypeFamily::of(def.returns) {
+        return Err(deny(format!(
+            "masking policy {} masks {} but view column {column} is {declared}",
+            def.name,
+            crate::model::TypeFamily::of(def.returns)
+        )));
+    }
+    let col = crate::model::Column {
+        name: column.to_string(),
+        declared,
+        tags: Vec::new(),
+        masking_policy: None,
+    };
+    let bound = crate::compile::snowflake::bind_masking_policy(
+        &ws.snowflake,
+        &view.name.to_string(),
+        &col,
+        def,
+        &policy.using,
+    )
+    .map_err(deny)?;
+    Ok(crate::compile::render::fit(bound, declared))
+}
+
+/// The Snowflake type a view column of Arrow type `t` has.
+fn declared_of(t: &DataType) -> Option<veil_udfs::SnowflakeType> {
+    use veil_udfs::SnowflakeType as T;
+    Some(match t {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => T::Varchar(16_777_216),
+        DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 => T::Number {
+            precision: 38,
+            scale: 0,
+        },
+        DataType::Decimal128(p, s) if *s >= 0 => T::Number {
+            precision: *p,
+            scale: *s as u8,
+        },
+        DataType::Float32 | DataType::Float64 => T::Float,
+        DataType::Boolean => T::Boolean,
+        DataType::Date32 => T::Date,
+        DataType::Timestamp(_, None) => T::TimestampNtz,
+        _ => return None,
+    })
 }
 
 /// A copy of `state` with this query's start time, so `now()` folds once
@@ -738,13 +888,46 @@ struct UserSchema {
     core: Arc<SessionCore>,
 }
 
+/// The DataFusion state user SQL is planned in: the session's catalog, the
+/// policy scan check, user-callable functions only.
+fn user_state(core: &Arc<SessionCore>, catalog: Arc<dyn CatalogProviderList>) -> SessionState {
+    let ws = &core.version.workspace;
+    SessionStateBuilder::new()
+        .with_config(base_config(
+            &ws.settings.default_database,
+            &ws.settings.default_schema,
+        ))
+        .with_runtime_env(Arc::clone(core.internal.runtime_env()))
+        .with_default_features()
+        .with_catalog_list(catalog)
+        .with_type_planner(Arc::new(SnowflakeTypePlanner))
+        .with_analyzer_rule(Arc::new(PolicyScanCheck))
+        .with_scalar_functions({
+            let mut all = datafusion::execution::SessionStateDefaults::default_scalar_functions();
+            all.extend(core.user_functions.iter().cloned());
+            all
+        })
+        .build()
+}
+
+/// The session's catalog: the granted tables and views, and its own profile row.
 fn build_user_catalog(core: &Arc<SessionCore>) -> Arc<dyn CatalogProviderList> {
+    build_catalog(
+        core,
+        core.granted
+            .iter()
+            .cloned()
+            .chain(std::iter::once(profile_table_name())),
+    )
+}
+
+/// A catalog of `names`, each resolved as this session sees it.
+fn build_catalog(
+    core: &Arc<SessionCore>,
+    names: impl Iterator<Item = TableName>,
+) -> Arc<dyn CatalogProviderList> {
     let mut layout: BTreeMap<String, BTreeMap<String, BTreeSet<String>>> = BTreeMap::new();
-    for t in core
-        .granted
-        .iter()
-        .chain(std::iter::once(&profile_table_name()))
-    {
+    for t in names {
         layout
             .entry(t.database.clone())
             .or_default()
@@ -825,6 +1008,12 @@ impl SchemaProvider for UserSchema {
             schema: self.schema.clone(),
             table: name.to_string(),
         };
+        if self.core.version.workspace.snowflake.view(&table).is_some() {
+            let view = SessionCore::view_table(&self.core, &table)
+                .await
+                .map_err(DataFusionError::from)?;
+            return Ok(Some(view));
+        }
         let policy = self
             .core
             .policy_table(&table)
@@ -1229,28 +1418,14 @@ impl Bound {
             entitlements,
             granted: granted_tables.clone(),
             tables: Mutex::new(HashMap::new()),
+            user_functions: context
+                .into_iter()
+                .filter(|f| !f.name().starts_with("veil_"))
+                .collect(),
+            views: Mutex::new(HashMap::new()),
+            planning_views: Mutex::new(BTreeSet::new()),
         });
-        let catalog = build_user_catalog(&core);
-        let mut builder = SessionStateBuilder::new()
-            .with_config(base_config(
-                &ws.settings.default_database,
-                &ws.settings.default_schema,
-            ))
-            .with_runtime_env(Arc::clone(v.internal.runtime_env()))
-            .with_default_features()
-            .with_catalog_list(catalog)
-            .with_type_planner(Arc::new(SnowflakeTypePlanner))
-            .with_analyzer_rule(Arc::new(PolicyScanCheck));
-        let user_functions: Vec<_> = context
-            .into_iter()
-            .filter(|f| !f.name().starts_with("veil_"))
-            .collect();
-        builder = builder.with_scalar_functions({
-            let mut all = datafusion::execution::SessionStateDefaults::default_scalar_functions();
-            all.extend(user_functions);
-            all
-        });
-        let state = builder.build();
+        let state = user_state(&core, build_user_catalog(&core));
         Ok(Bound {
             core,
             state,
@@ -1309,7 +1484,9 @@ impl Bound {
             &ws.settings.default_schema,
         )?;
         for t in &checked.tables {
-            let exists = ws.table(t).is_some() || *t == profile_table_name();
+            let exists = ws.table(t).is_some()
+                || ws.snowflake.view(t).is_some()
+                || *t == profile_table_name();
             let granted = self.core.granted.contains(t) || *t == profile_table_name();
             if !exists || !granted {
                 return Err(VeilError::NotAuthorized(t.to_string()));
@@ -1377,8 +1554,10 @@ impl Bound {
 
     /// The policy SQL of each table the statement references, keyed by table.
     pub(crate) fn policy_queries(&self, tables: &[TableName]) -> Result<HashMap<TableName, Query>> {
+        let snowflake = &self.core.version.workspace.snowflake;
         tables
             .iter()
+            .filter(|t| snowflake.view(t).is_none())
             .map(|t| Ok((t.clone(), self.core.policy_query(t)?)))
             .collect()
     }

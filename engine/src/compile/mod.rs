@@ -531,7 +531,13 @@ pub fn compile_table(ws: &Workspace, table: &Table) -> CompiledTable {
                 .masking_policy(&policy)
                 .ok_or_else(|| format!("masking policy {policy} does not exist"))
                 .and_then(|def| {
-                    snowflake::bind_masking_policy(&ws.snowflake, table, column, def, &using)
+                    snowflake::bind_masking_policy(
+                        &ws.snowflake,
+                        &table.name.to_string(),
+                        column,
+                        def,
+                        &using,
+                    )
                 });
             match bound {
                 Ok(expr) => {

@@ -540,7 +540,7 @@ impl Renderer<'_> {
 
 /// A Snowflake policy body's value fitted to the column's declared type
 /// (SPEC §3.3): `VARCHAR(n)` cut to n characters, anything else cast.
-fn fit(expr: Expr, declared: SnowflakeType) -> Expr {
+pub(crate) fn fit(expr: Expr, declared: SnowflakeType) -> Expr {
     let template = match declared {
         SnowflakeType::Varchar(n) => format!("substr(CAST(NULL AS VARCHAR), 1, {n})"),
         other => format!("CAST(NULL AS {other})"),
@@ -607,6 +607,48 @@ fn skeleton(mode: RenderMode<'_>) -> Result<Query> {
             VeilError::PolicyFailure(format!("internal: policy skeleton does not parse: {e}"))
         })?;
     Ok(*query)
+}
+
+/// `SELECT <columns> FROM (inner) AS "t"`, each column either passed
+/// through (`None`) or replaced by its mask expression over `t`.
+pub(crate) fn masked_projection(
+    inner: Query,
+    columns: Vec<(String, Option<Expr>)>,
+) -> Result<Query> {
+    let mut query = skeleton(RenderMode::Inlined(&Entitlements {
+        user: String::new(),
+        groups: BTreeSet::new(),
+        attributes: BTreeMap::new(),
+        purposes: BTreeSet::new(),
+        current_purpose: None,
+        roles_in_session: BTreeSet::new(),
+    }))?;
+    let SetExpr::Select(select) = query.body.as_mut() else {
+        return Err(VeilError::PolicyFailure(
+            "internal: policy skeleton is not a SELECT".into(),
+        ));
+    };
+    if let Some(from) = select.from.first_mut() {
+        from.relation = TableFactor::Derived {
+            lateral: false,
+            subquery: Box::new(inner),
+            alias: Some(datafusion::sql::sqlparser::ast::TableAlias {
+                explicit: true,
+                name: quoted("t"),
+                columns: vec![],
+                at: None,
+            }),
+            sample: None,
+        };
+    }
+    select.projection = columns
+        .into_iter()
+        .map(|(name, masked)| SelectItem::ExprWithAlias {
+            expr: masked.unwrap_or_else(|| raw(&name)),
+            alias: quoted(&name),
+        })
+        .collect();
+    Ok(query)
 }
 
 /// The policy relation of `table` as a SQL query over its raw relation.

@@ -178,11 +178,11 @@ fn finish(
     ))
 }
 
-/// The masking policy `def` bound to `column` of `table` (and its `USING`
-/// columns).
+/// The masking policy `def` bound to `column` of table or view `table`
+/// (and its `USING` columns).
 pub fn bind_masking_policy(
     objects: &SnowflakeObjects,
-    table: &Table,
+    table: &str,
     column: &Column,
     def: &MaskingPolicyDef,
     using: &[String],
@@ -197,7 +197,7 @@ pub fn bind_masking_policy(
             "masking policy {} takes {} argument(s) but column {}.{} binds {}",
             def.name,
             def.params.len(),
-            table.name,
+            table,
             column.name,
             columns.len()
         ));

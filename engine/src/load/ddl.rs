@@ -20,6 +20,8 @@
 //!   `ALTER TABLE t DROP ROW ACCESS POLICY p | DROP ALL ROW ACCESS POLICIES`
 //! - `ALTER TAG tag SET MASKING POLICY p [, MASKING POLICY p2] [FORCE]`,
 //!   `ALTER TAG tag UNSET MASKING POLICY p [, ...]`
+//! - `CREATE [OR REPLACE] [SECURE] VIEW v AS <query>`, `GRANT SELECT ON VIEW v TO ROLE r`,
+//!   `ALTER VIEW v MODIFY|ALTER [COLUMN] c SET|UNSET MASKING POLICY p ...`
 //! - `USE DATABASE d`, `USE SCHEMA [d.]s`, `USE ROLE r`
 //!
 //! Every error names the file, line and column of the statement. Object
@@ -64,6 +66,12 @@ enum Ddl {
         def: SqlFunction,
         replace: bool,
     },
+    CreateView {
+        name: Vec<String>,
+        query: Box<datafusion::sql::sqlparser::ast::Query>,
+        secure: bool,
+        replace: bool,
+    },
     GrantRoleToUser {
         role: String,
         user: String,
@@ -85,6 +93,17 @@ enum Ddl {
     },
     UnsetMasking {
         table: Vec<String>,
+        column: String,
+    },
+    ViewSetMasking {
+        view: Vec<String>,
+        column: String,
+        policy: String,
+        using: Vec<String>,
+        force: bool,
+    },
+    ViewUnsetMasking {
+        view: Vec<String>,
         column: String,
     },
     SetTags {
@@ -347,6 +366,26 @@ fn create(p: &mut P<'_>) -> R<Ddl> {
             if_not_exists,
         });
     }
+    if !memoizable && word(p, "VIEW") {
+        words(p, &["IF", "NOT", "EXISTS"]);
+        let name = object_name(p)?;
+        if p.peek_token().token == Token::LParen {
+            // Column names only rename; the query's names are used.
+            ident_list(p)?;
+        }
+        while word(p, "COMMENT") {
+            expect_token(p, Token::Eq)?;
+            string_literal(p)?;
+        }
+        expect_word(p, "AS")?;
+        let query = p.parse_query().map_err(|e| e.to_string())?;
+        return Ok(Ddl::CreateView {
+            name,
+            query,
+            secure,
+            replace,
+        });
+    }
     if word(p, "FUNCTION") {
         let name = short_name(p)?;
         let params = params(p)?;
@@ -374,7 +413,7 @@ fn create(p: &mut P<'_>) -> R<Ddl> {
         });
     }
     Err(format!(
-        "CREATE {} is not supported in workspace DDL scripts (ROLE, TAG, MASKING POLICY, ROW ACCESS POLICY, FUNCTION)",
+        "CREATE {} is not supported in workspace DDL scripts (ROLE, TAG, MASKING POLICY, ROW ACCESS POLICY, FUNCTION, VIEW)",
         p.peek_token().token
     ))
 }
@@ -397,7 +436,7 @@ fn grant(p: &mut P<'_>) -> R<Ddl> {
     }
     if word(p, "SELECT") {
         expect_word(p, "ON")?;
-        word(p, "TABLE");
+        let _ = word(p, "TABLE") || word(p, "VIEW");
         let table = object_name(p)?;
         expect_word(p, "TO")?;
         expect_word(p, "ROLE")?;
@@ -499,6 +538,32 @@ fn alter(p: &mut P<'_>) -> R<Ddl> {
             "expected MODIFY COLUMN, ADD ROW ACCESS POLICY or DROP ROW ACCESS POLICY".into(),
         );
     }
+    if word(p, "VIEW") {
+        let view = object_name(p)?;
+        if !(word(p, "MODIFY") || word(p, "ALTER")) {
+            return Err("expected ALTER VIEW v MODIFY COLUMN c SET|UNSET MASKING POLICY".into());
+        }
+        return match alter_column(p, view)? {
+            Ddl::SetMasking {
+                table,
+                column,
+                policy,
+                using,
+                force,
+            } => Ok(Ddl::ViewSetMasking {
+                view: table,
+                column,
+                policy,
+                using,
+                force,
+            }),
+            Ddl::UnsetMasking { table, column } => Ok(Ddl::ViewUnsetMasking {
+                view: table,
+                column,
+            }),
+            _ => Err("views take masking policies on columns, not tags".into()),
+        };
+    }
     if word(p, "TAG") {
         let tag = short_name(p)?;
         let set = if word(p, "SET") {
@@ -529,7 +594,7 @@ fn alter(p: &mut P<'_>) -> R<Ddl> {
             Ddl::TagUnsetMasking { tag, policies }
         });
     }
-    Err("only ALTER TABLE and ALTER TAG are supported".into())
+    Err("only ALTER TABLE, ALTER VIEW and ALTER TAG are supported".into())
 }
 
 fn statement(p: &mut P<'_>) -> R<Ddl> {
@@ -645,6 +710,16 @@ fn table_mut<'a>(ws: &'a mut Workspace, scope: &Scope, parts: &[String]) -> R<&'
         .ok_or_else(|| format!("Table '{name}' does not exist or not authorized."))
 }
 
+fn view_mut<'a>(ws: &'a mut Workspace, scope: &Scope, parts: &[String]) -> R<&'a mut ViewDef> {
+    let name = resolve_table(parts, &scope.database, &scope.schema)
+        .ok_or_else(|| format!("'{}' is not a view name", parts.join(".")))?;
+    ws.snowflake
+        .views
+        .iter_mut()
+        .find(|v| v.name == name)
+        .ok_or_else(|| format!("View '{name}' does not exist or not authorized."))
+}
+
 fn column_mut<'a>(table: &'a mut Table, column: &str) -> R<&'a mut Column> {
     let t = table.name.clone();
     table
@@ -758,6 +833,74 @@ fn apply(ws: &mut Workspace, scope: &mut Scope, stmt: Ddl, origin: &Origin) -> R
                 None => list.push(def),
             }
         }
+        Ddl::CreateView {
+            name,
+            query,
+            secure,
+            replace,
+        } => {
+            let name = resolve_table(&name, &scope.database, &scope.schema)
+                .ok_or_else(|| format!("'{}' is not a view name", name.join(".")))?;
+            if ws.table(&name).is_some() {
+                return Err(exists("Table", &name.to_string()));
+            }
+            let def = ViewDef {
+                name: name.clone(),
+                query,
+                secure,
+                column_policies: Vec::new(),
+                origin: origin.clone(),
+            };
+            let views = &mut ws.snowflake.views;
+            match views.iter_mut().find(|v| v.name == name) {
+                Some(v) if replace => *v = def,
+                Some(_) => return Err(exists("View", &name.to_string())),
+                None => views.push(def),
+            }
+        }
+        Ddl::ViewSetMasking {
+            view,
+            column,
+            policy,
+            using,
+            force,
+        } => {
+            let def = ws
+                .snowflake
+                .masking_policy(&policy)
+                .cloned()
+                .ok_or_else(|| {
+                    format!("Masking policy '{policy}' does not exist or not authorized.")
+                })?;
+            let v = view_mut(ws, scope, &view)?;
+            let bound = if using.is_empty() { 1 } else { using.len() };
+            if using.first().is_some_and(|u| *u != column) || bound != def.params.len() {
+                return Err(format!(
+                    "Masking policy {policy} takes {} argument(s): USING must list the masked column {column} first, then {} conditional column(s).",
+                    def.params.len(),
+                    def.params.len() - 1
+                ));
+            }
+            if v.column_policies.iter().any(|(c, _)| *c == column) {
+                if !force {
+                    return Err(ERROR_003529.to_string());
+                }
+                v.column_policies.retain(|(c, _)| *c != column);
+            }
+            v.column_policies.push((
+                column,
+                ColumnPolicy {
+                    policy,
+                    using,
+                    origin: origin.clone(),
+                },
+            ));
+        }
+        Ddl::ViewUnsetMasking { view, column } => {
+            view_mut(ws, scope, &view)?
+                .column_policies
+                .retain(|(c, _)| *c != column);
+        }
         Ddl::GrantRoleToUser { role, user } => {
             if role != "PUBLIC" && ws.role(&role).is_none() {
                 return Err(format!("Role '{role}' does not exist or not authorized."));
@@ -785,7 +928,10 @@ fn apply(ws: &mut Workspace, scope: &mut Scope, stmt: Ddl, origin: &Origin) -> R
             }
         }
         Ddl::GrantSelect { table, role } => {
-            let name = table_mut(ws, scope, &table)?.name.clone();
+            let name = match resolve_table(&table, &scope.database, &scope.schema) {
+                Some(v) if ws.snowflake.view(&v).is_some() => v,
+                _ => table_mut(ws, scope, &table)?.name.clone(),
+            };
             let r = ws
                 .roles
                 .iter_mut()

@@ -4,9 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use datafusion::sql::sqlparser::ast::Expr;
+use datafusion::sql::sqlparser::ast::{Expr, Query};
 
-use super::{Origin, SnowflakeType};
+use super::{Origin, SnowflakeType, TableName};
 
 /// A named, typed argument of a policy or function signature.
 #[derive(Debug, Clone, PartialEq)]
@@ -96,6 +96,24 @@ pub struct TagDef {
     pub origin: Origin,
 }
 
+/// `CREATE [SECURE] VIEW v AS <query>`: nameable like a table. Its base
+/// tables are read with the view owner's rights, through the querying
+/// user's policies; then the view's own column masking policies apply.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ViewDef {
+    /// Fully qualified name.
+    pub name: TableName,
+    /// The view's query.
+    pub query: Box<Query>,
+    /// `SECURE`.
+    pub secure: bool,
+    /// Masking policies set on view columns (`ALTER VIEW ... SET MASKING
+    /// POLICY`), by column name.
+    pub column_policies: Vec<(String, ColumnPolicy)>,
+    /// Where it was created.
+    pub origin: Origin,
+}
+
 /// Every Snowflake-native object of a workspace.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct SnowflakeObjects {
@@ -107,6 +125,8 @@ pub struct SnowflakeObjects {
     pub functions: Vec<SqlFunction>,
     /// Tags, by normalized name.
     pub tags: BTreeMap<String, TagDef>,
+    /// Views.
+    pub views: Vec<ViewDef>,
 }
 
 impl SnowflakeObjects {
@@ -118,6 +138,11 @@ impl SnowflakeObjects {
     /// The row access policy called `name`.
     pub fn row_access_policy(&self, name: &str) -> Option<&RowAccessPolicyDef> {
         self.row_access_policies.iter().find(|p| p.name == name)
+    }
+
+    /// The view called `name`.
+    pub fn view(&self, name: &TableName) -> Option<&ViewDef> {
+        self.views.iter().find(|v| v.name == *name)
     }
 
     /// The function called `name`.
