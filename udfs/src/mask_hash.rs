@@ -8,7 +8,10 @@
 use std::fmt;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, GenericStringArray, OffsetSizeTrait};
+use datafusion::arrow::array::builder::make_view;
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, GenericStringArray, OffsetSizeTrait, StringViewArray,
+};
 use datafusion::arrow::buffer::{Buffer, OffsetBuffer, ScalarBuffer};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::Result;
@@ -97,6 +100,7 @@ impl ScalarUDFImpl for MaskHashFunc {
                 DataType::LargeUtf8 => {
                     return hash_offsets::<i64>(array.as_string::<i64>(), &base, width);
                 }
+                DataType::Utf8View => return hash_views(array.as_string_view(), &base, width),
                 _ => {}
             }
             map_strings_sized(array, Some(width), &mut |value, out| {
@@ -119,14 +123,19 @@ const HEX_PAIRS: [[u8; 2]; 256] = {
 };
 
 /// Writes the first `out.len()` (at most 64) hex digits of the salted digest
-/// of `value` straight into `out`.
+/// of `value` straight into `out`: fixed-index writes into a stack buffer,
+/// then one copy (no per-byte-pair `memcpy` calls).
 #[inline(always)]
 fn hash_hex_prefix(base: &Sha256, value: &[u8], out: &mut [u8]) {
     let digest = base.clone().chain_update(value).finalize();
-    for (pair, byte) in out.chunks_mut(2).zip(digest.iter()) {
-        let hex = &HEX_PAIRS[usize::from(*byte)];
-        pair.copy_from_slice(&hex[..pair.len()]);
+    let mut hex = [0u8; 64];
+    for (i, byte) in digest.iter().enumerate() {
+        let [hi, lo] = HEX_PAIRS[usize::from(*byte)];
+        hex[2 * i] = hi;
+        hex[2 * i + 1] = lo;
     }
+    let n = out.len().min(64);
+    out[..n].copy_from_slice(&hex[..n]);
 }
 
 /// Fast path for `Utf8`/`LargeUtf8`. Hashes have a fixed width, so every
@@ -162,6 +171,36 @@ fn hash_offsets<O: OffsetSizeTrait>(
     let array = GenericStringArray::<O>::try_new(
         OffsetBuffer::new(ScalarBuffer::from(offsets)),
         Buffer::from_vec(values),
+        nulls.cloned(),
+    )?;
+    Ok(Arc::new(array))
+}
+
+/// Fast path for `Utf8View`: the hex digits of every row go into one
+/// buffer of fixed-width slots, and each view points at its slot (or holds
+/// it inline when it is 12 bytes or less).
+fn hash_views(input: &StringViewArray, base: &Sha256, width: usize) -> Result<ArrayRef> {
+    let len = input.len();
+    let nulls = input.nulls();
+    let mut values = vec![0u8; len * width];
+    if width > 0 {
+        for (i, slot) in values.chunks_exact_mut(width).enumerate() {
+            if nulls.is_some_and(|n| n.is_null(i)) {
+                continue;
+            }
+            hash_hex_prefix(base, input.value(i).as_bytes(), slot);
+        }
+    }
+    let views: Vec<u128> = (0..len)
+        .map(|i| {
+            let start = i * width;
+            let slot = values.get(start..start + width).unwrap_or_default();
+            make_view(slot, 0, u32::try_from(start).unwrap_or(u32::MAX))
+        })
+        .collect();
+    let array = StringViewArray::try_new(
+        ScalarBuffer::from(views),
+        vec![Buffer::from_vec(values)],
         nulls.cloned(),
     )?;
     Ok(Arc::new(array))
