@@ -83,6 +83,21 @@ fn array_contains_takes_value_then_array() -> Result<(), Failed> {
     )
 }
 
+fn regexp_replace_replaces_every_match() -> Result<(), Failed> {
+    // In Snowflake SQL a backreference is written '\\1' (the literal's
+    // backslash escape leaves \1).
+    expect(
+        "bob",
+        r#"SELECT regexp_replace('a-b-c', '-', '+'), regexp_replace('a1b22', '[0-9]'), regexp_replace('x.y', '([a-z])', '<\\1>', 1)"#,
+        &[&["a+b+c", "ab", "<x>.<y>"]],
+    )?;
+    refused(
+        "bob",
+        "SELECT regexp_replace('aaa', 'a', 'b', 1, 2)",
+        "REGEXP_REPLACE with a position other than 1, an occurrence or regex parameters is not supported by Veil.",
+    )
+}
+
 fn ilike_any_matches_any_pattern() -> Result<(), Failed> {
     expect(
         "carol",
@@ -143,6 +158,10 @@ pub(crate) fn trials() -> Vec<Trial> {
         (
             "array_contains_takes_value_then_array",
             array_contains_takes_value_then_array,
+        ),
+        (
+            "regexp_replace_replaces_every_match",
+            regexp_replace_replaces_every_match,
         ),
         (
             "ilike_any_matches_any_pattern",

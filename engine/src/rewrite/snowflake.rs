@@ -11,6 +11,7 @@
 //! | `SHA2(x [, 224\|256\|384\|512])`, `SHA2_HEX` | `encode(sha256(CAST(x AS VARCHAR)), 'hex')` (lower-case hex, as Snowflake) |
 //! | `LISTAGG(x [, sep]) [WITHIN GROUP (ORDER BY o)]` | `string_agg(x, sep ORDER BY o)` (default separator `''`) |
 //! | `ARRAY_CONTAINS(value, array)` | `array_has(array, value)` (Snowflake's argument order) |
+//! | `REGEXP_REPLACE(s, p [, r])` | `regexp_replace(s, p, r, 'g')`: every match, as Snowflake (default `r` is `''`) |
 //! | `x [I]LIKE ANY (p1, p2)` | `(x [I]LIKE p1 OR x [I]LIKE p2)` |
 //! | `t SAMPLE (p)` / `TABLESAMPLE BERNOULLI (p)` | `(SELECT * FROM t WHERE random() * 100 < p) AS t` |
 //! | `t SAMPLE (n ROWS)` | `n` rows in random order (a projected `random()` sort key, then `* EXCLUDE` it) |
@@ -187,6 +188,25 @@ fn rewrite_function(f: &mut Function) -> Result<Option<Expr>> {
                     list.clauses.push(FunctionArgumentClause::OrderBy(order));
                 }
             }
+            None
+        }
+        "REGEXP_REPLACE" => {
+            if args.len() > 4 || args.get(3).is_some_and(|p| p.to_string() != "1") {
+                return Err(VeilError::Refused(
+                    "REGEXP_REPLACE with a position other than 1, an occurrence or regex parameters is not supported by Veil.".into(),
+                ));
+            }
+            arity("REGEXP_REPLACE", &args, 2..=4)?;
+            rename(f, "regexp_replace");
+            set_args(
+                f,
+                vec![
+                    args[0].clone(),
+                    args[1].clone(),
+                    args.get(2).cloned().unwrap_or_else(|| lit_str("")),
+                    lit_str("g"),
+                ],
+            );
             None
         }
         "ARRAY_CONTAINS" => {
