@@ -8,7 +8,11 @@
 //! lower-case column, and result columns carry Snowflake's upper-case names.
 //! (DataFusion lower-cases function names itself, so functions still resolve.)
 
-use datafusion::sql::sqlparser::ast::{Expr, Ident, ObjectName, Statement};
+use std::ops::ControlFlow;
+
+use datafusion::sql::sqlparser::ast::{
+    Expr, Ident, ObjectName, Statement, Value, VisitMut, VisitorMut,
+};
 use datafusion::sql::sqlparser::dialect::SnowflakeDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
@@ -93,6 +97,27 @@ pub fn parse_generated_expr(sql: &str) -> Result<Expr> {
                 "internal: generated SQL '{sql}' does not parse: {e}"
             ))
         })
+}
+
+/// Parses a generated template and replaces its first `NULL` literal (the
+/// operand placeholder) with `inner`: `CAST(NULL AS VARCHAR)` around a column.
+pub(crate) fn with_operand(template: &str, inner: Expr) -> Result<Expr> {
+    struct Fill(Option<Expr>);
+    impl VisitorMut for Fill {
+        type Break = ();
+        fn pre_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+            if matches!(e, Expr::Value(v) if v.value == Value::Null)
+                && let Some(inner) = self.0.take()
+            {
+                *e = inner;
+                return ControlFlow::Break(());
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut expr = parse_generated_expr(template)?;
+    let _ = VisitMut::visit(&mut expr, &mut Fill(Some(inner)));
+    Ok(expr)
 }
 
 /// Parses a dotted name such as `ANALYTICS.PUBLIC.CUSTOMERS` or `db."My T"`

@@ -24,7 +24,7 @@ use datafusion::sql::sqlparser::ast::{
 
 use super::{AppliedMask, CompiledTable, EffectiveMask, RowPredicate, ValueSource, at_function};
 use crate::error::{Result, VeilError};
-use crate::ident::{normalize_ident, parse_generated_expr, quoted};
+use crate::ident::{normalize_ident, parse_generated_expr, quoted, with_operand};
 use crate::model::*;
 
 /// The entitlement table's location in Veil's internal catalog.
@@ -204,27 +204,6 @@ fn raw(column: &str) -> Expr {
 
 fn profile_col(name: &str) -> Expr {
     Expr::CompoundIdentifier(vec![quoted("p"), quoted(name)])
-}
-
-/// Replaces the operand `NULL` of a generated template with `inner`.
-fn with_operand(template: &str, inner: Expr) -> Result<Expr> {
-    let mut expr = parse_generated_expr(template)?;
-    struct Fill(Option<Expr>);
-    impl VisitorMut for Fill {
-        type Break = ();
-        fn pre_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
-            if matches!(e, Expr::Value(v) if v.value == Value::Null)
-                && let Some(inner) = self.0.take()
-            {
-                *e = inner;
-                return ControlFlow::Break(());
-            }
-            ControlFlow::Continue(())
-        }
-    }
-    let mut fill = Fill(Some(inner));
-    let _ = VisitMut::visit(&mut expr, &mut fill);
-    Ok(expr)
 }
 
 struct Renderer<'a> {

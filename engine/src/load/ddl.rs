@@ -732,6 +732,30 @@ fn column_mut<'a>(table: &'a mut Table, column: &str) -> R<&'a mut Column> {
 /// Snowflake's error 003529.
 pub const ERROR_003529: &str = "003529 (42601): SQL compilation error: Specified column already attached to another masking policy. A column cannot be attached to multiple masking policies. Please drop the current association in order to attach a new masking policy.";
 
+/// The masking policy `policy`, checked against the column it is being set
+/// on: `USING` names the column first, then one column per further argument.
+fn masking_for(
+    ws: &Workspace,
+    policy: &str,
+    column: &str,
+    using: &[String],
+) -> R<MaskingPolicyDef> {
+    let def = ws
+        .snowflake
+        .masking_policy(policy)
+        .cloned()
+        .ok_or_else(|| format!("Masking policy '{policy}' does not exist or not authorized."))?;
+    let bound = if using.is_empty() { 1 } else { using.len() };
+    if using.first().is_some_and(|u| u != column) || bound != def.params.len() {
+        return Err(format!(
+            "Masking policy {policy} takes {} argument(s): USING must list the masked column {column} first, then {} conditional column(s).",
+            def.params.len(),
+            def.params.len().saturating_sub(1)
+        ));
+    }
+    Ok(def)
+}
+
 fn apply(ws: &mut Workspace, scope: &mut Scope, stmt: Ddl, origin: &Origin) -> R<()> {
     let exists = |kind: &str, name: &str| format!("{kind} '{name}' already exists.");
     match stmt {
@@ -865,22 +889,8 @@ fn apply(ws: &mut Workspace, scope: &mut Scope, stmt: Ddl, origin: &Origin) -> R
             using,
             force,
         } => {
-            let def = ws
-                .snowflake
-                .masking_policy(&policy)
-                .cloned()
-                .ok_or_else(|| {
-                    format!("Masking policy '{policy}' does not exist or not authorized.")
-                })?;
+            masking_for(ws, &policy, &column, &using)?;
             let v = view_mut(ws, scope, &view)?;
-            let bound = if using.is_empty() { 1 } else { using.len() };
-            if using.first().is_some_and(|u| *u != column) || bound != def.params.len() {
-                return Err(format!(
-                    "Masking policy {policy} takes {} argument(s): USING must list the masked column {column} first, then {} conditional column(s).",
-                    def.params.len(),
-                    def.params.len() - 1
-                ));
-            }
             if v.column_policies.iter().any(|(c, _)| *c == column) {
                 if !force {
                     return Err(ERROR_003529.to_string());
@@ -948,13 +958,7 @@ fn apply(ws: &mut Workspace, scope: &mut Scope, stmt: Ddl, origin: &Origin) -> R
             using,
             force,
         } => {
-            let def = ws
-                .snowflake
-                .masking_policy(&policy)
-                .cloned()
-                .ok_or_else(|| {
-                    format!("Masking policy '{policy}' does not exist or not authorized.")
-                })?;
+            let def = masking_for(ws, &policy, &column, &using)?;
             let t = table_mut(ws, scope, &table)?;
             let table_name = t.name.clone();
             for u in using.iter().skip(1) {
@@ -966,14 +970,6 @@ fn apply(ws: &mut Workspace, scope: &mut Scope, stmt: Ddl, origin: &Origin) -> R
                     "Specified column {table_name}.{column} is {} but masking policy {policy} masks {}: the types must match.",
                     c.declared,
                     TypeFamily::of(def.returns)
-                ));
-            }
-            let expected_args = def.params.len();
-            let bound = if using.is_empty() { 1 } else { using.len() };
-            if using.first().is_some_and(|u| *u != column) || bound != expected_args {
-                return Err(format!(
-                    "Masking policy {policy} takes {expected_args} argument(s): USING must list the masked column {column} first, then {} conditional column(s).",
-                    expected_args - 1
                 ));
             }
             if c.masking_policy.is_some() && !force {

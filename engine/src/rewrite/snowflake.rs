@@ -31,7 +31,7 @@ use datafusion::sql::sqlparser::ast::{
 };
 
 use crate::error::{Result, VeilError};
-use crate::ident::{ident_value, parse_generated_expr};
+use crate::ident::{ident_value, with_operand};
 
 fn lit_int(n: i64) -> Expr {
     Expr::Value(Value::Number(n.to_string(), false).with_empty_span())
@@ -169,10 +169,10 @@ fn rewrite_function(f: &mut Function) -> Result<Option<Expr>> {
                     "{name} digest size must be 224, 256, 384 or 512, got {bits}"
                 )));
             }
-            let mut inner =
-                parse_generated_expr(&format!("encode(sha{bits}(CAST(NULL AS VARCHAR)), 'hex')"))?;
-            fill_null(&mut inner, args[0].clone());
-            Some(inner)
+            Some(with_operand(
+                &format!("encode(sha{bits}(CAST(NULL AS VARCHAR)), 'hex')"),
+                args[0].clone(),
+            )?)
         }
         "LISTAGG" => {
             arity("LISTAGG", &args, 1..=2)?;
@@ -217,24 +217,6 @@ fn rewrite_function(f: &mut Function) -> Result<Option<Expr>> {
         }
         _ => None,
     })
-}
-
-/// Replaces the first `NULL` literal of a generated template with `inner`.
-fn fill_null(template: &mut Expr, inner: Expr) {
-    struct Fill(Option<Expr>);
-    impl VisitorMut for Fill {
-        type Break = ();
-        fn pre_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
-            if matches!(e, Expr::Value(v) if v.value == Value::Null)
-                && let Some(inner) = self.0.take()
-            {
-                *e = inner;
-                return ControlFlow::Break(());
-            }
-            ControlFlow::Continue(())
-        }
-    }
-    let _ = VisitMut::visit(template, &mut Fill(Some(inner)));
 }
 
 /// `x [I]LIKE ANY (p1, p2, ...)` as an OR of single matches.
