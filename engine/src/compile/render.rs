@@ -96,7 +96,8 @@ impl B {
     }
 }
 
-fn nested(e: Expr) -> Expr {
+/// `e` in parentheses unless it is atomic.
+pub(crate) fn nested(e: Expr) -> Expr {
     match e {
         Expr::Value(_)
         | Expr::Identifier(_)
@@ -184,7 +185,8 @@ fn eq(left: Expr, right: Expr) -> Expr {
     }
 }
 
-fn case(condition: Expr, then: Expr, otherwise: Expr) -> Expr {
+/// `CASE WHEN condition THEN then ELSE otherwise END`.
+pub(crate) fn case(condition: Expr, then: Expr, otherwise: Expr) -> Expr {
     Expr::Case {
         case_token: AttachedToken::empty(),
         end_token: AttachedToken::empty(),

@@ -23,13 +23,13 @@
 
 use std::ops::ControlFlow;
 
-use datafusion::sql::sqlparser::ast::helpers::attached_token::AttachedToken;
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, CaseWhen, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentClause,
+    BinaryOperator, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentClause,
     FunctionArguments, Ident, ObjectName, Query, SetExpr, TableAlias, TableFactor, TableSample,
     TableSampleKind, TableSampleUnit, Value, VisitMut, VisitorMut,
 };
 
+use crate::compile::render::{case, nested};
 use crate::error::{Result, VeilError};
 use crate::ident::{ident_value, with_operand};
 
@@ -39,26 +39,6 @@ fn lit_int(n: i64) -> Expr {
 
 fn lit_str(s: &str) -> Expr {
     Expr::Value(Value::SingleQuotedString(s.to_string()).with_empty_span())
-}
-
-fn nested(e: Expr) -> Expr {
-    match e {
-        Expr::Value(_) | Expr::Identifier(_) | Expr::CompoundIdentifier(_) | Expr::Nested(_) => e,
-        other => Expr::Nested(Box::new(other)),
-    }
-}
-
-fn case(condition: Expr, then: Expr, otherwise: Expr) -> Expr {
-    Expr::Case {
-        case_token: AttachedToken::empty(),
-        end_token: AttachedToken::empty(),
-        operand: None,
-        conditions: vec![CaseWhen {
-            condition,
-            result: then,
-        }],
-        else_result: Some(Box::new(otherwise)),
-    }
 }
 
 fn rename(f: &mut Function, name: &str) {
