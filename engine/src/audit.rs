@@ -57,7 +57,7 @@ pub struct AuditRecord {
     pub id: String,
     /// When, RFC 3339 in UTC.
     pub timestamp: String,
-    /// `QUERY`, `POLICY_CHANGE` or `POLICY_ROLLBACK`.
+    /// `QUERY`, `SIMULATED_QUERY`, `POLICY_CHANGE` or `POLICY_ROLLBACK`.
     pub action: String,
     /// Who.
     pub actor: Actor,
@@ -89,6 +89,11 @@ pub struct AuditRecord {
     /// The version a change replaced.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_version: Option<u64>,
+    /// For `SIMULATED_QUERY` (an administrator's `EXECUTE USING
+    /// POLICY_CONTEXT`): the user whose view was simulated; `actor` is the
+    /// administrator and `actor.role` the simulated role.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub simulated_user: Option<String>,
 }
 
 /// What a session reports about one statement.
@@ -112,6 +117,8 @@ pub struct QueryAudit<'a> {
     pub duration: Duration,
     /// Policy version.
     pub version: u64,
+    /// The administrator simulating this session, if one is.
+    pub simulated_by: Option<&'a str>,
 }
 
 fn record_id() -> String {
@@ -135,12 +142,16 @@ impl AuditRecord {
             Ok(n) => ("SUCCESS", None, Some(n as u64)),
             Err(e) => ("FAILURE", Some(e.to_string()), None),
         };
+        let (action, actor, simulated_user) = match q.simulated_by {
+            Some(admin) => ("SIMULATED_QUERY", admin, Some(q.user.to_string())),
+            None => ("QUERY", q.user, None),
+        };
         Self {
             id: record_id(),
             timestamp: now(),
-            action: "QUERY".into(),
+            action: action.into(),
             actor: Actor {
-                name: q.user.to_string(),
+                name: actor.to_string(),
                 role: Some(q.role.to_string()),
                 purpose: q.purpose.map(str::to_string),
             },
@@ -154,6 +165,7 @@ impl AuditRecord {
             duration_ms: Some(q.duration.as_secs_f64() * 1000.0),
             policy_version: q.version,
             previous_version: None,
+            simulated_user,
         }
     }
 
@@ -185,6 +197,7 @@ impl AuditRecord {
             duration_ms: None,
             policy_version: version,
             previous_version: Some(previous),
+            simulated_user: None,
         }
     }
 }

@@ -506,6 +506,7 @@ impl Engine {
             role: bound.role.clone(),
             options,
             bound: Mutex::new((Instant::now(), bound)),
+            simulated_by: None,
         })
     }
 
@@ -547,7 +548,9 @@ impl Engine {
         let shown;
         let sql = match crate::admin::parse_admin(sql)? {
             crate::admin::AdminStatement::PolicyContext { options, query } => {
-                return self.session_with(options)?.sql(&query).await;
+                let mut session = self.session_with(options)?;
+                session.simulated_by = Some("ADMIN".to_string());
+                return session.sql(&query).await;
             }
             crate::admin::AdminStatement::Show(table) => {
                 shown = format!(
@@ -1716,6 +1719,8 @@ pub struct Session {
     user: String,
     role: String,
     bound: Mutex<(Instant, Arc<Bound>)>,
+    /// The administrator simulating this session (`POLICY_CONTEXT`).
+    simulated_by: Option<String>,
 }
 
 impl fmt::Debug for Session {
@@ -1825,6 +1830,7 @@ impl Session {
                 result: result.as_ref().map(|b| crate::output::row_count(b)),
                 duration: started.elapsed(),
                 version,
+                simulated_by: self.simulated_by.as_deref(),
             }));
         }
         result

@@ -364,6 +364,24 @@ fn policy_context_simulates_a_principal() -> Result<(), Failed> {
             other => return Err(format!("{sql}: {other:?}").into()),
         }
     }
+    // The audit names the administrator and the simulated user.
+    let dir = tempfile::tempdir()?;
+    let audited = load(&testdata("snowflake")).map_err(Failed::from)?;
+    audited.set_audit_log(dir.path().join("audit.jsonl"))?;
+    runtime().block_on(audited.admin_sql(
+        "EXECUTE USING POLICY_CONTEXT(CURRENT_USER => 'joe') AS SELECT count(*) FROM sales",
+    ))?;
+    let records = audited.audit_log().ok_or("audit log")?.records()?;
+    let r = records.first().ok_or("one record")?;
+    if records.len() != 1
+        || r.action != "SIMULATED_QUERY"
+        || r.actor.name != "ADMIN"
+        || r.actor.role.as_deref() != Some("SALES_MANAGER_EU")
+        || r.simulated_user.as_deref() != Some("JOE")
+        || r.rows_returned != Some(1)
+    {
+        return Err(format!("{records:?}").into());
+    }
     // Users cannot simulate anyone.
     let engine = crate::common::engine("snowflake");
     let joe = engine.session("joe")?;
