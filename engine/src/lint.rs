@@ -212,6 +212,31 @@ impl Visitor for NegatedIdentity {
 }
 
 fn negated_role_checks(ws: &Workspace, out: &mut Vec<Finding>) {
+    let ddl_bodies = ws
+        .snowflake
+        .masking_policies
+        .iter()
+        .map(|p| ("masking policy", &p.name, &p.body, &p.origin))
+        .chain(
+            ws.snowflake
+                .row_access_policies
+                .iter()
+                .map(|p| ("row access policy", &p.name, &p.body, &p.origin)),
+        );
+    for (kind, name, body, origin) in ddl_bodies {
+        let mut check = NegatedIdentity { found: None };
+        let _ = body.visit(&mut check);
+        if let Some(found) = check.found {
+            out.push(Finding {
+                code: "negated-role-check",
+                severity: Severity::Error,
+                location: origin.to_string(),
+                message: format!(
+                    "{kind} {name} uses a negated identity check ({found}): a deny-list, so every other role or user, including ones created later, sees the data (and in a CASE a NULL check falls through to the raw value); list who may see it instead"
+                ),
+            });
+        }
+    }
     for p in &ws.policies {
         let PolicyKind::Row {
             rule: RowRule::Where(text),

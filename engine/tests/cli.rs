@@ -85,7 +85,7 @@ fn lint_exit_codes_follow_severity_and_deny() {
     let errors = veil(&["lint", "-w", path(&testdata("lint")), "-f", "json"]);
     assert_eq!(errors.status.code(), Some(1));
     let findings: serde_json::Value = serde_json::from_slice(&errors.stdout).unwrap();
-    assert_eq!(findings.as_array().map(Vec::len), Some(10), "{findings}");
+    assert_eq!(findings.as_array().map(Vec::len), Some(11), "{findings}");
 }
 
 #[test]

@@ -250,7 +250,13 @@ fn lint_negated_role_check() -> Result<(), Failed> {
     finds(
         "negated-role-check",
         Severity::Error,
-        "CURRENT_ROLE() <> 'INTERN'",
+        "policy 'not-interns' uses a negated identity check (CURRENT_ROLE() <> 'INTERN')",
+    )?;
+    // The same smell in a Snowflake masking policy body.
+    finds(
+        "negated-role-check",
+        Severity::Error,
+        "03_deny_list.sql:3: masking policy REGION_UNLESS_INTERN uses a negated identity check (CURRENT_ROLE() <> 'INTERN')",
     )
 }
 
