@@ -84,6 +84,41 @@ pub const DEMO_USERS: &[(&str, Option<&str>)] = &[
     ("DAVE", None),
 ];
 
+/// The demo's queries and personas for `engine`: the sample's, or, for
+/// any other workspace, its first rows of every table and view as each of
+/// its users.
+type Plan = (Vec<(String, String)>, Vec<(String, Option<String>)>);
+
+fn demo_plan(engine: &Engine) -> Plan {
+    let ws = engine.workspace();
+    if DEMO_USERS.iter().all(|(u, _)| ws.user(u).is_some()) {
+        return (
+            DEMO_QUERIES
+                .iter()
+                .map(|(t, q)| (t.to_string(), q.to_string()))
+                .collect(),
+            DEMO_USERS
+                .iter()
+                .map(|(u, p)| (u.to_string(), p.map(str::to_string)))
+                .collect(),
+        );
+    }
+    let queries = ws
+        .tables
+        .iter()
+        .map(|t| &t.name)
+        .chain(ws.snowflake.views.iter().map(|v| &v.name))
+        .map(|name| {
+            (
+                name.table.clone(),
+                format!("SELECT * FROM {name} ORDER BY 1 LIMIT 10"),
+            )
+        })
+        .collect();
+    let users = ws.users.iter().map(|u| (u.name.clone(), None)).collect();
+    (queries, users)
+}
+
 /// Runs the demo on `engine` and returns the report.
 pub async fn run_demo(engine: &Engine) -> Result<String> {
     let mut out = String::new();
@@ -92,12 +127,13 @@ pub async fn run_demo(engine: &Engine) -> Result<String> {
         "Veil demo — workspace {}\n",
         engine.workspace().dir.display()
     );
-    for (title, sql) in DEMO_QUERIES {
+    let (queries, users) = demo_plan(engine);
+    for (title, sql) in &queries {
         let _ = writeln!(out, "════ {title}: {sql}\n");
-        for (user, purpose) in DEMO_USERS {
+        for (user, purpose) in &users {
             let options = crate::session::SessionOptions {
-                user: user.to_string(),
-                purpose: purpose.map(str::to_string),
+                user: user.clone(),
+                purpose: purpose.clone(),
                 ..Default::default()
             };
             let header = match purpose {
