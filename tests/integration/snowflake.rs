@@ -329,6 +329,27 @@ GRANT SELECT ON VIEW v TO ROLE r;",
     )
 }
 
+fn ddl_workspaces_take_changes_as_versions() -> Result<(), Failed> {
+    // A change to a DDL workspace (whose roles are granted views) validates
+    // and applies; the next statement sees it.
+    let engine = load(&testdata("snowflake")).map_err(Failed::from)?;
+    let sam = engine.session("sam")?;
+    let before = run(&sam, "SELECT count(*) FROM customers").map_err(Failed::from)?;
+    runtime().block_on(engine.change(|ws| {
+        if let Some(r) = ws.roles.iter_mut().find(|r| r.name == "SUPPORT") {
+            r.grants.retain(|t| t.table != "CUSTOMERS");
+        }
+        Ok(())
+    }))?;
+    let after = run(&sam, "SELECT count(*) FROM customers");
+    match after {
+        Err(e) if before == rows(&[&["2"]]) && e.contains("does not exist or not authorized") => {
+            Ok(())
+        }
+        other => Err(format!("before {before:?}, after {other:?}").into()),
+    }
+}
+
 fn admin(sql: &str) -> Result<Vec<Vec<String>>, String> {
     let engine = crate::common::engine("snowflake");
     runtime()
@@ -524,6 +545,10 @@ pub(crate) fn trials() -> Vec<Trial> {
         (
             "views_read_base_tables_through_the_users_policies",
             views_read_base_tables_through_the_users_policies,
+        ),
+        (
+            "ddl_workspaces_take_changes_as_versions",
+            ddl_workspaces_take_changes_as_versions,
         ),
         (
             "policy_context_simulates_a_principal",

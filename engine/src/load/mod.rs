@@ -88,7 +88,7 @@ pub fn validate(ws: &Workspace) -> Result<()> {
             return fail(&r.origin, format!("role {} is declared twice", r.name));
         }
         for t in &r.grants {
-            if ws.table(t).is_none() {
+            if ws.table(t).is_none() && ws.snowflake.view(t).is_none() {
                 return fail(
                     &r.origin,
                     format!(
