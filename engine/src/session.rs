@@ -380,8 +380,14 @@ impl Engine {
 
     /// [`Engine::apply`], recording `actor` in the audit log.
     pub async fn apply_as(&self, ws: Workspace, actor: &str) -> Result<u64> {
-        crate::load::validate(&ws)?;
         let _guard = self.inner.changes.lock().await;
+        self.install_new(ws, actor).await
+    }
+
+    /// Validates, builds and installs `ws` as the next version. The caller
+    /// holds the change lock.
+    async fn install_new(&self, ws: Workspace, actor: &str) -> Result<u64> {
+        crate::load::validate(&ws)?;
         let id = lock(&self.inner.history).len() as u64 + 1;
         let old = self.current();
         let version =
@@ -412,9 +418,12 @@ impl Engine {
     where
         F: FnOnce(&mut Workspace) -> Result<()>,
     {
+        // The copy is taken under the change lock, so concurrent changes
+        // apply one after the other and none is lost or undone.
+        let _guard = self.inner.changes.lock().await;
         let mut ws = self.workspace();
         change(&mut ws)?;
-        self.apply(ws).await
+        self.install_new(ws, "ADMIN").await
     }
 
     /// Provisions `user` as staged: known to the workspace (policies and
@@ -584,10 +593,8 @@ pub(crate) struct SessionCore {
     tables: Mutex<HashMap<TableName, Arc<PolicyTable>>>,
     /// The context functions user SQL may call (CURRENT_USER, ...).
     user_functions: Vec<Arc<datafusion::logical_expr::ScalarUDF>>,
-    /// Views planned for this session, and the ones being planned (a view
-    /// that reads itself is an error, not a loop).
+    /// Views planned for this session.
     views: Mutex<HashMap<TableName, Arc<dyn TableProvider>>>,
-    planning_views: Mutex<BTreeSet<TableName>>,
 }
 
 impl fmt::Debug for SessionCore {
@@ -665,14 +672,12 @@ impl SessionCore {
         if let Some(v) = lock(&core.views).get(name) {
             return Ok(Arc::clone(v));
         }
-        if !lock(&core.planning_views).insert(name.clone()) {
+        if view_reads_itself(&core.version.workspace, name) {
             return Err(VeilError::PolicyFailure(format!(
                 "View {name} reads itself; queries on it are denied."
             )));
         }
-        let planned = Box::pin(Self::plan_view(core, name)).await;
-        lock(&core.planning_views).remove(name);
-        let view = planned?;
+        let view = Box::pin(Self::plan_view(core, name)).await?;
         lock(&core.views).insert(name.clone(), Arc::clone(&view));
         Ok(view)
     }
@@ -733,8 +738,45 @@ impl SessionCore {
             query = crate::compile::render::masked_projection(query, columns)?;
         }
         let plan = plan_query(query).await?;
-        Ok(Arc::new(ViewTable::new(plan, None)))
+        // Behind the barrier like a table's policy relation: no user
+        // predicate is evaluated on rows the view leaves out.
+        Ok(Arc::new(PolicyTable {
+            name: name.clone(),
+            schema: Arc::new(plan.schema().as_arrow().clone()),
+            plan,
+            internal: state,
+            pushdown_columns: HashSet::new(),
+        }))
     }
+}
+
+/// Whether view `name` reads itself, directly or through other views.
+fn view_reads_itself(ws: &Workspace, name: &TableName) -> bool {
+    let reads = |view: &TableName| -> Vec<TableName> {
+        ws.snowflake
+            .view(view)
+            .and_then(|v| {
+                check_statement(
+                    Statement::Query(v.query.clone()),
+                    &ws.settings.default_database,
+                    &ws.settings.default_schema,
+                )
+                .ok()
+            })
+            .map(|c| c.tables)
+            .unwrap_or_default()
+    };
+    let mut seen = BTreeSet::new();
+    let mut stack = reads(name);
+    while let Some(t) = stack.pop() {
+        if t == *name {
+            return true;
+        }
+        if seen.insert(t.clone()) {
+            stack.extend(reads(&t));
+        }
+    }
+    false
 }
 
 /// A view column's masking policy, bound to the view's output and fitted to
@@ -779,7 +821,37 @@ fn view_column_mask(
         &policy.using,
     )
     .map_err(deny)?;
+    if has_subquery(&bound) {
+        // Table masks read mapping tables with the owner's rights in the
+        // internal catalog; a view's mask is planned in the user's catalog,
+        // where a lookup would see the user's policies instead.
+        return Err(deny(format!(
+            "masking policy {} on view column {column} reads a table, which Veil supports on table columns only",
+            def.name
+        )));
+    }
     Ok(crate::compile::render::fit(bound, declared))
+}
+
+fn has_subquery(e: &ast::Expr) -> bool {
+    use datafusion::sql::sqlparser::ast::{Visit, Visitor};
+    struct Find(bool);
+    impl Visitor for Find {
+        type Break = ();
+        fn pre_visit_expr(&mut self, e: &ast::Expr) -> std::ops::ControlFlow<()> {
+            if matches!(
+                e,
+                ast::Expr::Subquery(_) | ast::Expr::Exists { .. } | ast::Expr::InSubquery { .. }
+            ) {
+                self.0 = true;
+                return std::ops::ControlFlow::Break(());
+            }
+            std::ops::ControlFlow::Continue(())
+        }
+    }
+    let mut f = Find(false);
+    let _ = e.visit(&mut f);
+    f.0
 }
 
 /// The Snowflake type a view column of Arrow type `t` has.
@@ -1426,7 +1498,6 @@ impl Bound {
                 .filter(|f| !f.name().starts_with("veil_"))
                 .collect(),
             views: Mutex::new(HashMap::new()),
-            planning_views: Mutex::new(BTreeSet::new()),
         });
         let state = user_state(&core, build_user_catalog(&core));
         Ok(Bound {

@@ -333,14 +333,38 @@ fn ddl_workspaces_take_changes_as_versions() -> Result<(), Failed> {
     // A change to a DDL workspace (whose roles are granted views) validates
     // and applies; the next statement sees it.
     let engine = load(&testdata("snowflake")).map_err(Failed::from)?;
+    let dir = tempfile::tempdir()?;
+    engine.set_audit_log(dir.path().join("audit.jsonl"))?;
     let sam = engine.session("sam")?;
     let before = run(&sam, "SELECT count(*) FROM customers").map_err(Failed::from)?;
     runtime().block_on(engine.change(|ws| {
         if let Some(r) = ws.roles.iter_mut().find(|r| r.name == "SUPPORT") {
             r.grants.retain(|t| t.table != "CUSTOMERS");
         }
+        for t in &mut ws.tables {
+            for c in &mut t.columns {
+                if c.name == "EMAIL" {
+                    c.masking_policy = None;
+                }
+            }
+        }
         Ok(())
     }))?;
+    let change = engine
+        .audit_log()
+        .ok_or("audit log")?
+        .records()?
+        .into_iter()
+        .find(|r| r.action == "POLICY_CHANGE")
+        .ok_or("a change record")?;
+    if change.targets
+        != [
+            "role SUPPORT (changed)",
+            "policy attachment on SALES_DB.PUBLIC.CUSTOMERS.EMAIL (removed)",
+        ]
+    {
+        return Err(format!("{:?}", change.targets).into());
+    }
     let after = run(&sam, "SELECT count(*) FROM customers");
     match after {
         Err(e) if before == rows(&[&["2"]]) && e.contains("does not exist or not authorized") => {
@@ -348,6 +372,51 @@ fn ddl_workspaces_take_changes_as_versions() -> Result<(), Failed> {
         }
         other => Err(format!("before {before:?}, after {other:?}").into()),
     }
+}
+
+fn views_keep_user_predicates_above_them() -> Result<(), Failed> {
+    // ALICE SMITH (US) is outside the view; a predicate that fails on her
+    // row must never run on it (no divide-by-zero oracle).
+    let script = "CREATE VIEW eu AS SELECT id, name FROM c WHERE region = 'EU';
+GRANT SELECT ON VIEW eu TO ROLE r;";
+    expect_rows(
+        script,
+        "SELECT count(*) FROM eu WHERE 1 / (CASE WHEN name = 'Alice Smith' THEN 0 ELSE 1 END) = 1",
+        &[&["3"]],
+    )?;
+    expect_error(
+        "CREATE VIEW v AS SELECT id, email FROM c;
+CREATE MASKING POLICY lookup AS (v STRING) RETURNS STRING ->
+  IFF(EXISTS (SELECT 1 FROM c WHERE email = v AND region = 'EU'), '***', v);
+ALTER VIEW v MODIFY COLUMN email SET MASKING POLICY lookup;
+GRANT SELECT ON VIEW v TO ROLE r;",
+        "SELECT * FROM v",
+        "masking policy LOOKUP on view column EMAIL reads a table, which Veil supports on table columns only",
+    )?;
+    expect_error(
+        "CREATE VIEW v (a, b) AS SELECT id, email FROM c;",
+        "SELECT 1",
+        "10_test.sql:1:1: CREATE VIEW with a column list is not supported by Veil",
+    )?;
+    expect_error(
+        "",
+        "EXPLAIN ANALYZE SELECT count(*) FROM c",
+        "EXPLAIN ANALYZE statements are not allowed",
+    )
+}
+
+fn replacing_a_role_or_view_revokes_its_grants() -> Result<(), Failed> {
+    expect_error(
+        "CREATE OR REPLACE ROLE r; GRANT SELECT ON TABLE c TO ROLE r;",
+        "SELECT count(*) FROM c",
+        "Object 'DB.S.C' does not exist or not authorized.",
+    )?;
+    expect_error(
+        "CREATE VIEW v AS SELECT id FROM c; GRANT SELECT ON VIEW v TO ROLE r;
+CREATE OR REPLACE VIEW v AS SELECT id, email FROM c;",
+        "SELECT * FROM v",
+        "Object 'DB.S.V' does not exist or not authorized.",
+    )
 }
 
 fn admin(sql: &str) -> Result<Vec<Vec<String>>, String> {
@@ -549,6 +618,14 @@ pub(crate) fn trials() -> Vec<Trial> {
         (
             "ddl_workspaces_take_changes_as_versions",
             ddl_workspaces_take_changes_as_versions,
+        ),
+        (
+            "views_keep_user_predicates_above_them",
+            views_keep_user_predicates_above_them,
+        ),
+        (
+            "replacing_a_role_or_view_revokes_its_grants",
+            replacing_a_role_or_view_revokes_its_grants,
         ),
         (
             "policy_context_simulates_a_principal",

@@ -217,6 +217,14 @@ pub fn bind_row_access_policy(
     def: &RowAccessPolicyDef,
     columns: &[String],
 ) -> Result<Expr, String> {
+    if columns.len() != def.params.len() {
+        return Err(format!(
+            "row access policy {} takes {} argument(s) but is attached on {} column(s)",
+            def.name,
+            def.params.len(),
+            columns.len()
+        ));
+    }
     let bindings = def
         .params
         .iter()

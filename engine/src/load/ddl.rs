@@ -370,8 +370,9 @@ fn create(p: &mut P<'_>) -> R<Ddl> {
         words(p, &["IF", "NOT", "EXISTS"]);
         let name = object_name(p)?;
         if p.peek_token().token == Token::LParen {
-            // Column names only rename; the query's names are used.
-            ident_list(p)?;
+            return Err(
+                "CREATE VIEW with a column list is not supported by Veil; alias the columns in the query instead".into(),
+            );
         }
         while word(p, "COMMENT") {
             expect_token(p, Token::Eq)?;
@@ -662,11 +663,19 @@ fn parse_script(text: &str, file: &str) -> Result<Vec<(Origin, usize, Ddl)>> {
 /// Applies the workspace's `*.sql` scripts, in file-name order, then checks
 /// that no column is masked by both layers.
 pub fn apply_workspace_scripts(ws: &mut Workspace) -> Result<()> {
-    let pattern = ws.dir.join("*.sql");
-    let mut files: Vec<std::path::PathBuf> = glob::glob(&pattern.to_string_lossy())
-        .map_err(|e| VeilError::workspace("workspace", format!("cannot list DDL scripts: {e}")))?
-        .filter_map(|p| p.ok())
-        .collect();
+    let listing_error = |e: std::io::Error| {
+        VeilError::workspace(
+            ws.dir.display().to_string(),
+            format!("cannot list DDL scripts: {e}"),
+        )
+    };
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(&ws.dir).map_err(listing_error)? {
+        let path = entry.map_err(listing_error)?.path();
+        if path.extension().is_some_and(|e| e == "sql") && path.is_file() {
+            files.push(path);
+        }
+    }
     files.sort();
     for path in files {
         apply_script(ws, &path)?;
@@ -776,8 +785,15 @@ fn apply(ws: &mut Workspace, scope: &mut Scope, stmt: Ddl, origin: &Origin) -> R
         } => match ws.roles.iter_mut().find(|r| r.name == name) {
             Some(_) if if_not_exists => {}
             Some(r) if replace => {
+                // DROP + CREATE: the old role's grants and memberships go.
                 r.grants.clear();
                 r.inherits.clear();
+                for u in &mut ws.users {
+                    u.roles.retain(|x| *x != name);
+                }
+                for other in &mut ws.roles {
+                    other.inherits.retain(|x| *x != name);
+                }
             }
             Some(_) => return Err(exists("Role", &name)),
             None => ws.roles.push(Role {
@@ -877,7 +893,13 @@ fn apply(ws: &mut Workspace, scope: &mut Scope, stmt: Ddl, origin: &Origin) -> R
             };
             let views = &mut ws.snowflake.views;
             match views.iter_mut().find(|v| v.name == name) {
-                Some(v) if replace => *v = def,
+                Some(v) if replace => {
+                    // DROP + CREATE: grants on the old view go.
+                    *v = def;
+                    for r in &mut ws.roles {
+                        r.grants.retain(|g| *g != name);
+                    }
+                }
                 Some(_) => return Err(exists("View", &name.to_string())),
                 None => views.push(def),
             }

@@ -200,6 +200,11 @@ pub fn check_statement(
 ) -> Result<CheckedStatement> {
     let kind = match &statement {
         Statement::Query(_) => StatementKind::Query,
+        Statement::Explain { analyze: true, .. } => {
+            // Its metrics count the rows inside policy relations, hidden
+            // rows included.
+            return Err(VeilError::StatementNotAllowed("EXPLAIN ANALYZE".into()));
+        }
         Statement::Explain {
             statement: inner, ..
         } if matches!(inner.as_ref(), Statement::Query(_)) => StatementKind::Explain,
