@@ -1745,14 +1745,37 @@ impl Bound {
 
     async fn describe(&self, table: &TableName) -> Result<Vec<RecordBatch>> {
         let ws = &self.core.version.workspace;
-        let Some(t) = ws.table(table) else {
+        // (name, declared type, masking policy) per column.
+        let rows: Vec<(String, String, Option<String>)> = if let Some(t) = ws.table(table) {
+            let compiled = self.core.compiled(table);
+            t.columns
+                .iter()
+                .map(|c| {
+                    let policy = compiled
+                        .and_then(|ct| ct.columns.iter().find(|col| col.name == c.name))
+                        .and_then(|col| col.mask.as_ref().map(|m| m.policy.clone()));
+                    (c.name.clone(), c.declared.to_string(), policy)
+                })
+                .collect()
+        } else if let Some(view) = ws.snowflake.view(table) {
+            let planned = SessionCore::view_table(&self.core, table).await?;
+            planned
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| {
+                    let declared = declared_of(f.data_type())
+                        .map_or_else(|| f.data_type().to_string(), |t| t.to_string());
+                    let policy = view
+                        .column_policies
+                        .iter()
+                        .find(|(c, _)| c == f.name())
+                        .map(|(_, p)| p.policy.clone());
+                    (f.name().clone(), declared, policy)
+                })
+                .collect()
+        } else {
             return Err(VeilError::NotAuthorized(table.to_string()));
-        };
-        let compiled = self.core.compiled(table);
-        let policy = |name: &str| {
-            compiled
-                .and_then(|c| c.columns.iter().find(|col| col.name == name))
-                .and_then(|col| col.mask.as_ref().map(|m| m.policy.clone()))
         };
         let schema = Arc::new(Schema::new(vec![
             Field::new("name", DataType::Utf8, false),
@@ -1763,16 +1786,13 @@ impl Bound {
             schema,
             vec![
                 Arc::new(StringArray::from_iter_values(
-                    t.columns.iter().map(|c| c.name.clone()),
+                    rows.iter().map(|r| r.0.clone()),
                 )),
                 Arc::new(StringArray::from_iter_values(
-                    t.columns.iter().map(|c| c.declared.to_string()),
+                    rows.iter().map(|r| r.1.clone()),
                 )),
                 Arc::new(StringArray::from(
-                    t.columns
-                        .iter()
-                        .map(|c| policy(&c.name))
-                        .collect::<Vec<_>>(),
+                    rows.iter().map(|r| r.2.clone()).collect::<Vec<_>>(),
                 )),
             ],
         )?;

@@ -531,6 +531,12 @@ fn administrators_see_policies_and_references() -> Result<(), Failed> {
     if email[2] != "EMAIL_MASK" {
         return Err(format!("{described:?}").into());
     }
+    // DESCRIBE works on a granted view too, with the view's own policies.
+    let view = run(&anna, "DESCRIBE TABLE customer_directory").map_err(Failed::from)?;
+    let region = view.iter().find(|r| r[0] == "REGION").ok_or("REGION")?;
+    if region[2] != "REGION_INITIAL" || view.len() != 4 {
+        return Err(format!("{view:?}").into());
+    }
     for sql in [
         "SELECT * FROM veil.system.policy_references",
         "SELECT * FROM veil.system.masking_policies",
