@@ -78,6 +78,19 @@ fn masking_policy_returns_its_first_arguments_type() -> Result<(), Failed> {
     )
 }
 
+fn policy_bodies_use_only_their_arguments() -> Result<(), Failed> {
+    expect_error(
+        "CREATE MASKING POLICY p AS (v STRING) RETURNS STRING -> IFF(region = 'EU', v, '***');",
+        "SELECT 1",
+        "10_test.sql:1:1: invalid identifier 'REGION': the body of masking policy P may use only its arguments (V)",
+    )?;
+    expect_error(
+        "CREATE ROW ACCESS POLICY p AS (r VARCHAR) RETURNS BOOLEAN -> r = 'EU' AND c.balance > 0;",
+        "SELECT 1",
+        "invalid identifier 'C.BALANCE': the body of row access policy P may use only its arguments (R)",
+    )
+}
+
 fn a_second_masking_policy_needs_force() -> Result<(), Failed> {
     let two = "CREATE MASKING POLICY p1 AS (v STRING) RETURNS STRING -> 'one';
 CREATE MASKING POLICY p2 AS (v STRING) RETURNS STRING -> 'two';
@@ -556,6 +569,10 @@ pub(crate) fn trials() -> Vec<Trial> {
         (
             "masking_policy_returns_its_first_arguments_type",
             masking_policy_returns_its_first_arguments_type,
+        ),
+        (
+            "policy_bodies_use_only_their_arguments",
+            policy_bodies_use_only_their_arguments,
         ),
         (
             "a_second_masking_policy_needs_force",

@@ -741,6 +741,54 @@ fn column_mut<'a>(table: &'a mut Table, column: &str) -> R<&'a mut Column> {
 /// Snowflake's error 003529.
 pub const ERROR_003529: &str = "003529 (42601): SQL compilation error: Specified column already attached to another masking policy. A column cannot be attached to multiple masking policies. Please drop the current association in order to attach a new masking policy.";
 
+/// The first identifier of a policy body (outside subqueries, whose tables
+/// have columns of their own) that is not one of the policy's arguments:
+/// Snowflake refuses such a policy at CREATE.
+fn unknown_identifier(body: &Expr, params: &[SqlParam]) -> Option<String> {
+    use datafusion::sql::sqlparser::ast::{Query, Visit, Visitor};
+    use std::ops::ControlFlow;
+    struct Find<'a> {
+        params: &'a [SqlParam],
+        depth: usize,
+        found: Option<String>,
+    }
+    impl Visitor for Find<'_> {
+        type Break = ();
+        fn pre_visit_query(&mut self, _q: &Query) -> ControlFlow<()> {
+            self.depth += 1;
+            ControlFlow::Continue(())
+        }
+        fn post_visit_query(&mut self, _q: &Query) -> ControlFlow<()> {
+            self.depth -= 1;
+            ControlFlow::Continue(())
+        }
+        fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+            if self.depth > 0 {
+                return ControlFlow::Continue(());
+            }
+            let name = match e {
+                Expr::Identifier(i) => ident_value(i),
+                Expr::CompoundIdentifier(parts) => {
+                    parts.iter().map(ident_value).collect::<Vec<_>>().join(".")
+                }
+                _ => return ControlFlow::Continue(()),
+            };
+            if self.params.iter().any(|p| p.name == name) {
+                return ControlFlow::Continue(());
+            }
+            self.found = Some(name);
+            ControlFlow::Break(())
+        }
+    }
+    let mut f = Find {
+        params,
+        depth: 0,
+        found: None,
+    };
+    let _ = body.visit(&mut f);
+    f.found
+}
+
 /// The masking policy `policy`, checked against the column it is being set
 /// on: `USING` names the column first, then one column per further argument.
 fn masking_for(
@@ -841,6 +889,17 @@ fn apply(ws: &mut Workspace, scope: &mut Scope, stmt: Ddl, origin: &Origin) -> R
                     TypeFamily::of(first.declared)
                 ));
             }
+            if let Some(name) = unknown_identifier(&def.body, &def.params) {
+                return Err(format!(
+                    "invalid identifier '{name}': the body of masking policy {} may use only its arguments ({})",
+                    def.name,
+                    def.params
+                        .iter()
+                        .map(|p| p.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
             def.origin = origin.clone();
             let list = &mut ws.snowflake.masking_policies;
             match list.iter_mut().find(|p| p.name == def.name) {
@@ -855,6 +914,17 @@ fn apply(ws: &mut Workspace, scope: &mut Scope, stmt: Ddl, origin: &Origin) -> R
             replace,
             if_not_exists,
         } => {
+            if let Some(name) = unknown_identifier(&def.body, &def.params) {
+                return Err(format!(
+                    "invalid identifier '{name}': the body of row access policy {} may use only its arguments ({})",
+                    def.name,
+                    def.params
+                        .iter()
+                        .map(|p| p.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
             def.origin = origin.clone();
             let list = &mut ws.snowflake.row_access_policies;
             match list.iter_mut().find(|p| p.name == def.name) {
