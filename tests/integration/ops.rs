@@ -487,6 +487,61 @@ fn entitlement_change_invalidates_cached_decisions() -> Result<(), Failed> {
     )
 }
 
+fn concurrent_changes_are_all_kept() -> Result<(), Failed> {
+    // Each change copies the workspace under the change lock, so one can
+    // never undo another (a revocation must not come back).
+    let engine = fresh("sample");
+    let (revoked, staged) = runtime().block_on(async {
+        let a = {
+            let engine = engine.clone();
+            tokio::spawn(async move {
+                engine
+                    .change(|ws| {
+                        if let Some(u) = ws.users.iter_mut().find(|u| u.name == "BOB") {
+                            u.groups.remove("Analysts");
+                        }
+                        Ok(())
+                    })
+                    .await
+            })
+        };
+        let b = {
+            let engine = engine.clone();
+            tokio::spawn(async move {
+                engine
+                    .change(|ws| {
+                        if let Some(u) = ws.users.iter_mut().find(|u| u.name == "STAN") {
+                            u.status = UserStatus::Active;
+                        }
+                        Ok(())
+                    })
+                    .await
+            })
+        };
+        (a.await, b.await)
+    });
+    let (Ok(Ok(_)), Ok(Ok(_))) = (revoked, staged) else {
+        return Err("both changes apply".into());
+    };
+    let ws = engine.workspace();
+    let bob = ws.user("BOB").ok_or("BOB")?;
+    let stan = ws.user("STAN").ok_or("STAN")?;
+    ensure(
+        !bob.groups.contains("Analysts")
+            && stan.status == UserStatus::Active
+            && engine.version() == 3,
+        format!(
+            "both changes kept: BOB {:?}, STAN {:?}",
+            bob.groups, stan.status
+        ),
+    )?;
+    let got = rows_of(&engine, "bob", "SELECT count(*) FROM customers").map_err(Failed::from)?;
+    ensure(
+        got == vec![vec!["0".to_string()]],
+        format!("BOB unsubscribed: {got:?}"),
+    )
+}
+
 fn invalid_changes_are_not_applied() -> Result<(), Failed> {
     let engine = fresh("sample");
     let err = runtime()
@@ -685,6 +740,10 @@ pub(crate) fn trials() -> Vec<Trial> {
         (
             "entitlement_change_invalidates_cached_decisions",
             entitlement_change_invalidates_cached_decisions,
+        ),
+        (
+            "concurrent_changes_are_all_kept",
+            concurrent_changes_are_all_kept,
         ),
         (
             "invalid_changes_are_not_applied",
