@@ -206,22 +206,25 @@ pub(crate) fn catalog_tables(
             .failures
             .first()
             .map_or_else(|| "ACTIVE".to_string(), |f| format!("DENIED: {f}"));
+        let mut row = |policy: &str, kind: &str, column: Option<&str>, reason: &str| {
+            refs.push(vec![
+                s(policy),
+                s(kind),
+                s(&t.name.database),
+                s(&t.name.schema),
+                s(&t.name.table),
+                column.map(str::to_string),
+                s(reason),
+                Some(status.clone()),
+            ]);
+        };
         for c in &t.columns {
             if let Some(m) = &c.mask {
                 let kind = match m.mask.spec {
                     MaskSpec::Sql { .. } => "MASKING_POLICY",
                     _ => "VEIL_MASKING_RULE",
                 };
-                refs.push(vec![
-                    s(&m.policy),
-                    s(kind),
-                    s(&t.name.database),
-                    s(&t.name.schema),
-                    s(&t.name.table),
-                    s(&c.name),
-                    Some(m.reason.clone()),
-                    Some(status.clone()),
-                ]);
+                row(&m.policy, kind, Some(&c.name), &m.reason);
             }
         }
         for r in &t.row_rules {
@@ -229,16 +232,7 @@ pub(crate) fn catalog_tables(
                 crate::compile::RowPredicate::Sql(_) => "ROW_ACCESS_POLICY",
                 _ => "VEIL_ROW_RULE",
             };
-            refs.push(vec![
-                s(&r.policy),
-                s(kind),
-                s(&t.name.database),
-                s(&t.name.schema),
-                s(&t.name.table),
-                None,
-                Some(r.reason.clone()),
-                Some(status.clone()),
-            ]);
+            row(&r.policy, kind, None, &r.reason);
         }
     }
     for v in &ws.snowflake.views {

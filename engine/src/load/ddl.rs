@@ -789,6 +789,45 @@ fn unknown_identifier(body: &Expr, params: &[SqlParam]) -> Option<String> {
     f.found
 }
 
+/// Refuses a policy body that names anything but its arguments.
+fn check_body(kind: &str, name: &str, body: &Expr, params: &[SqlParam]) -> R<()> {
+    match unknown_identifier(body, params) {
+        None => Ok(()),
+        Some(unknown) => Err(format!(
+            "invalid identifier '{unknown}': the body of {kind} {name} may use only its arguments ({})",
+            params
+                .iter()
+                .map(|p| p.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+}
+
+/// `CREATE [OR REPLACE] ... [IF NOT EXISTS]` of a named object in `list`.
+fn create_named<T>(
+    list: &mut Vec<T>,
+    def: T,
+    name: &str,
+    kind: &str,
+    replace: bool,
+    if_not_exists: bool,
+    name_of: impl Fn(&T) -> &str,
+) -> R<()> {
+    match list.iter_mut().find(|x| name_of(x) == name) {
+        Some(_) if if_not_exists => Ok(()),
+        Some(x) if replace => {
+            *x = def;
+            Ok(())
+        }
+        Some(_) => Err(format!("{kind} '{name}' already exists.")),
+        None => {
+            list.push(def);
+            Ok(())
+        }
+    }
+}
+
 /// The masking policy `policy`, checked against the column it is being set
 /// on: `USING` names the column first, then one column per further argument.
 fn masking_for(
@@ -889,59 +928,49 @@ fn apply(ws: &mut Workspace, scope: &mut Scope, stmt: Ddl, origin: &Origin) -> R
                     TypeFamily::of(first.declared)
                 ));
             }
-            if let Some(name) = unknown_identifier(&def.body, &def.params) {
-                return Err(format!(
-                    "invalid identifier '{name}': the body of masking policy {} may use only its arguments ({})",
-                    def.name,
-                    def.params
-                        .iter()
-                        .map(|p| p.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ));
-            }
+            check_body("masking policy", &def.name, &def.body, &def.params)?;
             def.origin = origin.clone();
-            let list = &mut ws.snowflake.masking_policies;
-            match list.iter_mut().find(|p| p.name == def.name) {
-                Some(_) if if_not_exists => {}
-                Some(p) if replace => *p = def,
-                Some(_) => return Err(exists("Masking policy", &def.name)),
-                None => list.push(def),
-            }
+            let name = def.name.clone();
+            create_named(
+                &mut ws.snowflake.masking_policies,
+                def,
+                &name,
+                "Masking policy",
+                replace,
+                if_not_exists,
+                |p| &p.name,
+            )?;
         }
         Ddl::CreateRowAccess {
             mut def,
             replace,
             if_not_exists,
         } => {
-            if let Some(name) = unknown_identifier(&def.body, &def.params) {
-                return Err(format!(
-                    "invalid identifier '{name}': the body of row access policy {} may use only its arguments ({})",
-                    def.name,
-                    def.params
-                        .iter()
-                        .map(|p| p.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ));
-            }
+            check_body("row access policy", &def.name, &def.body, &def.params)?;
             def.origin = origin.clone();
-            let list = &mut ws.snowflake.row_access_policies;
-            match list.iter_mut().find(|p| p.name == def.name) {
-                Some(_) if if_not_exists => {}
-                Some(p) if replace => *p = def,
-                Some(_) => return Err(exists("Row access policy", &def.name)),
-                None => list.push(def),
-            }
+            let name = def.name.clone();
+            create_named(
+                &mut ws.snowflake.row_access_policies,
+                def,
+                &name,
+                "Row access policy",
+                replace,
+                if_not_exists,
+                |p| &p.name,
+            )?;
         }
         Ddl::CreateFunction { mut def, replace } => {
             def.origin = origin.clone();
-            let list = &mut ws.snowflake.functions;
-            match list.iter_mut().find(|f| f.name == def.name) {
-                Some(f) if replace => *f = def,
-                Some(_) => return Err(exists("Function", &def.name)),
-                None => list.push(def),
-            }
+            let name = def.name.clone();
+            create_named(
+                &mut ws.snowflake.functions,
+                def,
+                &name,
+                "Function",
+                replace,
+                false,
+                |f| &f.name,
+            )?;
         }
         Ddl::CreateView {
             name,
