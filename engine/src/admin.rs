@@ -23,7 +23,7 @@ use datafusion::sql::sqlparser::tokenizer::Token;
 use crate::compile::CompiledWorkspace;
 use crate::error::{Result, VeilError};
 use crate::ident::tokens;
-use crate::model::{MaskSpec, Workspace};
+use crate::model::{MaskSpec, Workspace, short_object_name, split_object_name};
 use crate::session::SessionOptions;
 
 /// An administrative statement.
@@ -146,6 +146,18 @@ fn batch(columns: &[&str], rows: Vec<Vec<Option<String>>>) -> Result<RecordBatch
     Ok(RecordBatch::try_new(schema, arrays)?)
 }
 
+/// The database and schema parts of a qualified policy name.
+fn schema_of(qualified: &str) -> [Option<String>; 2] {
+    let parts = split_object_name(qualified);
+    let at = |i: usize| {
+        parts
+            .len()
+            .checked_sub(3 - i)
+            .and_then(|j| parts.get(j).cloned())
+    };
+    [at(0), at(1)]
+}
+
 fn signature(params: &[crate::model::SqlParam]) -> String {
     let parts: Vec<String> = params
         .iter()
@@ -168,35 +180,49 @@ pub(crate) fn catalog_tables(
             "BODY",
             "EXEMPT_OTHER_POLICIES",
             "CREATED_IN",
+            "DATABASE_NAME",
+            "SCHEMA_NAME",
         ],
         ws.snowflake
             .masking_policies
             .iter()
             .map(|p| {
-                vec![
-                    s(&p.name),
+                let mut row = vec![
+                    s(&short_object_name(&p.name)),
                     Some(signature(&p.params)),
                     Some(p.returns.to_string()),
                     Some(p.body.to_string()),
                     Some(p.exempt_other_policies.to_string()),
                     Some(p.origin.to_string()),
-                ]
+                ];
+                row.extend(schema_of(&p.name));
+                row
             })
             .collect(),
     )?;
     let row_access = batch(
-        &["NAME", "SIGNATURE", "RETURN_TYPE", "BODY", "CREATED_IN"],
+        &[
+            "NAME",
+            "SIGNATURE",
+            "RETURN_TYPE",
+            "BODY",
+            "CREATED_IN",
+            "DATABASE_NAME",
+            "SCHEMA_NAME",
+        ],
         ws.snowflake
             .row_access_policies
             .iter()
             .map(|p| {
-                vec![
-                    s(&p.name),
+                let mut row = vec![
+                    s(&short_object_name(&p.name)),
                     Some(signature(&p.params)),
                     s("BOOLEAN"),
                     Some(p.body.to_string()),
                     Some(p.origin.to_string()),
-                ]
+                ];
+                row.extend(schema_of(&p.name));
+                row
             })
             .collect(),
     )?;
@@ -228,17 +254,19 @@ pub(crate) fn catalog_tables(
             }
         }
         for r in &t.row_rules {
-            let kind = match r.predicate {
-                crate::compile::RowPredicate::Sql(_) => "ROW_ACCESS_POLICY",
-                _ => "VEIL_ROW_RULE",
+            let (kind, name) = match r.predicate {
+                crate::compile::RowPredicate::Sql(_) => {
+                    ("ROW_ACCESS_POLICY", short_object_name(&r.policy))
+                }
+                _ => ("VEIL_ROW_RULE", r.policy.clone()),
             };
-            row(&r.policy, kind, None, &r.reason);
+            row(&name, kind, None, &r.reason);
         }
     }
     for v in &ws.snowflake.views {
         for (column, policy) in &v.column_policies {
             refs.push(vec![
-                s(&policy.policy),
+                s(&short_object_name(&policy.policy)),
                 s("MASKING_POLICY"),
                 s(&v.name.database),
                 s(&v.name.schema),

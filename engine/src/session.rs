@@ -55,7 +55,7 @@ use crate::compile::{CompiledTable, CompiledWorkspace, compile};
 use crate::error::{Result, VeilError, from_datafusion};
 use crate::ident::parse_statements;
 use crate::load::data::raw_relation;
-use crate::model::{EnforcementMode, TableName, User, UserStatus, Workspace};
+use crate::model::{EnforcementMode, TableName, User, UserStatus, Workspace, short_object_name};
 use crate::profile::profile_batch;
 use crate::rewrite::{
     CheckedStatement, StatementKind, check_statement, looks_like_read, rewrite_statement,
@@ -1770,7 +1770,7 @@ impl Bound {
                         .column_policies
                         .iter()
                         .find(|(c, _)| c == f.name())
-                        .map(|(_, p)| p.policy.clone());
+                        .map(|(_, p)| short_object_name(&p.policy));
                     (f.name().clone(), declared, policy)
                 })
                 .collect()

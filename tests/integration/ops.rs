@@ -256,7 +256,7 @@ fn lint_negated_role_check() -> Result<(), Failed> {
     finds(
         "negated-role-check",
         Severity::Error,
-        "03_deny_list.sql:3: masking policy REGION_UNLESS_INTERN uses a negated identity check (CURRENT_ROLE() <> 'INTERN')",
+        "03_deny_list.sql:3: masking policy ANALYTICS.PUBLIC.REGION_UNLESS_INTERN uses a negated identity check (CURRENT_ROLE() <> 'INTERN')",
     )
 }
 

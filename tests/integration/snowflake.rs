@@ -74,7 +74,7 @@ fn masking_policy_returns_its_first_arguments_type() -> Result<(), Failed> {
     expect_error(
         "CREATE MASKING POLICY p AS (v STRING) RETURNS NUMBER -> 0;",
         "SELECT 1",
-        "10_test.sql:1:1: Masking policy P returns NUMBER but its first argument V is VARCHAR",
+        "10_test.sql:1:1: Masking policy DB.S.P returns NUMBER but its first argument V is VARCHAR",
     )
 }
 
@@ -82,12 +82,12 @@ fn policy_bodies_use_only_their_arguments() -> Result<(), Failed> {
     expect_error(
         "CREATE MASKING POLICY p AS (v STRING) RETURNS STRING -> IFF(region = 'EU', v, '***');",
         "SELECT 1",
-        "10_test.sql:1:1: invalid identifier 'REGION': the body of masking policy P may use only its arguments (V)",
+        "10_test.sql:1:1: invalid identifier 'REGION': the body of masking policy DB.S.P may use only its arguments (V)",
     )?;
     expect_error(
         "CREATE ROW ACCESS POLICY p AS (r VARCHAR) RETURNS BOOLEAN -> r = 'EU' AND c.balance > 0;",
         "SELECT 1",
-        "invalid identifier 'C.BALANCE': the body of row access policy P may use only its arguments (R)",
+        "invalid identifier 'C.BALANCE': the body of row access policy DB.S.P may use only its arguments (R)",
     )
 }
 
@@ -126,7 +126,7 @@ ALTER TABLE c MODIFY COLUMN email SET MASKING POLICY by_region USING (email, reg
         "CREATE MASKING POLICY by_region AS (v STRING, r STRING) RETURNS STRING -> v;
 ALTER TABLE c MODIFY COLUMN email SET MASKING POLICY by_region USING (region, email);",
         "SELECT 1",
-        "Masking policy BY_REGION takes 2 argument(s): USING must list the masked column EMAIL first, then 1 conditional column(s).",
+        "Masking policy DB.S.BY_REGION takes 2 argument(s): USING must list the masked column EMAIL first, then 1 conditional column(s).",
     )
 }
 
@@ -135,7 +135,7 @@ fn policy_and_column_types_must_match() -> Result<(), Failed> {
         "CREATE MASKING POLICY p AS (v STRING) RETURNS STRING -> v;
 ALTER TABLE c MODIFY COLUMN balance SET MASKING POLICY p;",
         "SELECT 1",
-        "Specified column DB.S.C.BALANCE is NUMBER(3,0) but masking policy P masks VARCHAR: the types must match.",
+        "Specified column DB.S.C.BALANCE is NUMBER(3,0) but masking policy DB.S.P masks VARCHAR: the types must match.",
     )
 }
 
@@ -146,7 +146,7 @@ CREATE ROW ACCESS POLICY b AS (r VARCHAR) RETURNS BOOLEAN -> TRUE;
 ALTER TABLE c ADD ROW ACCESS POLICY a ON (region);
 ALTER TABLE c ADD ROW ACCESS POLICY b ON (region);",
         "SELECT 1",
-        "10_test.sql:4:1: Object 'DB.S.C' already has a ROW_ACCESS_POLICY (A). Only one ROW_ACCESS_POLICY is allowed at a time.",
+        "10_test.sql:4:1: Object 'DB.S.C' already has a ROW_ACCESS_POLICY (DB.S.A). Only one ROW_ACCESS_POLICY is allowed at a time.",
     )
 }
 
@@ -203,7 +203,7 @@ ALTER TAG pii SET MASKING POLICY s2";
     expect_error(
         &format!("{two};"),
         "SELECT 1",
-        "10_test.sql:5:1: Tag PII already has masking policy S1 for data type VARCHAR: a tag takes one masking policy per data type (use FORCE to replace it).",
+        "10_test.sql:5:1: Tag PII already has masking policy DB.S.S1 for data type VARCHAR: a tag takes one masking policy per data type (use FORCE to replace it).",
     )?;
     expect_rows(
         &format!("{two} FORCE; ALTER TABLE c MODIFY COLUMN email SET TAG pii = 'email';"),
@@ -265,8 +265,9 @@ ALTER TABLE c MODIFY COLUMN email SET MASKING POLICY p;",
         "SELECT 1",
     ) {
         Err(e)
-            if e.contains("column DB.S.C.EMAIL is masked both by Snowflake masking policy P")
-                && e.contains("10_test.sql:2")
+            if e.contains(
+                "column DB.S.C.EMAIL is masked both by Snowflake masking policy DB.S.P",
+            ) && e.contains("10_test.sql:2")
                 && e.contains("by policy 'hash-email'") =>
         {
             Ok(())
@@ -284,7 +285,7 @@ fn ddl_errors_name_file_line_and_column() -> Result<(), Failed> {
     expect_error(
         "ALTER TABLE c MODIFY COLUMN email SET MASKING POLICY nope;",
         "SELECT 1",
-        "10_test.sql:1:1: Masking policy 'NOPE' does not exist or not authorized.",
+        "10_test.sql:1:1: Masking policy 'DB.S.NOPE' does not exist or not authorized.",
     )?;
     expect_error(
         "CREATE MASKING POLICY p AS (v STRING) RETURNS STRING -> CASE WHEN THEN END;",
@@ -404,7 +405,7 @@ CREATE MASKING POLICY lookup AS (v STRING) RETURNS STRING ->
 ALTER VIEW v MODIFY COLUMN email SET MASKING POLICY lookup;
 GRANT SELECT ON VIEW v TO ROLE r;",
         "SELECT * FROM v",
-        "masking policy LOOKUP on view column EMAIL reads a table, which Veil supports on table columns only",
+        "masking policy DB.S.LOOKUP on view column EMAIL reads a table, which Veil supports on table columns only",
     )?;
     expect_error(
         "CREATE VIEW v (a, b) AS SELECT id, email FROM c;",

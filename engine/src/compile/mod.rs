@@ -542,7 +542,7 @@ pub fn compile_table(ws: &Workspace, table: &Table) -> CompiledTable {
             match bound {
                 Ok(expr) => {
                     mask = Some(AppliedMask {
-                        policy: policy.clone(),
+                        policy: short_object_name(&policy),
                         reason,
                         mask: EffectiveMask {
                             spec: MaskSpec::Sql {

@@ -24,9 +24,10 @@
 //!   `ALTER VIEW v MODIFY|ALTER [COLUMN] c SET|UNSET MASKING POLICY p ...`
 //! - `USE DATABASE d`, `USE SCHEMA [d.]s`, `USE ROLE r`
 //!
-//! Every error names the file, line and column of the statement. Object
-//! names (policies, tags, functions) are their last name part; tables
-//! resolve against `USE DATABASE/SCHEMA` and the workspace defaults.
+//! Every error names the file, line and column of the statement. Tables and
+//! masking and row access policies resolve against `USE DATABASE/SCHEMA` and
+//! the workspace defaults (a policy is known by its `DB.SCHEMA.NAME`); tags
+//! and functions by their last name part.
 
 use std::path::Path;
 
@@ -54,11 +55,13 @@ enum Ddl {
     },
     CreateMasking {
         def: MaskingPolicyDef,
+        name: Vec<String>,
         replace: bool,
         if_not_exists: bool,
     },
     CreateRowAccess {
         def: RowAccessPolicyDef,
+        name: Vec<String>,
         replace: bool,
         if_not_exists: bool,
     },
@@ -87,7 +90,7 @@ enum Ddl {
     SetMasking {
         table: Vec<String>,
         column: String,
-        policy: String,
+        policy: Vec<String>,
         using: Vec<String>,
         force: bool,
     },
@@ -98,7 +101,7 @@ enum Ddl {
     ViewSetMasking {
         view: Vec<String>,
         column: String,
-        policy: String,
+        policy: Vec<String>,
         using: Vec<String>,
         force: bool,
     },
@@ -118,21 +121,21 @@ enum Ddl {
     },
     AddRowAccess {
         table: Vec<String>,
-        policy: String,
+        policy: Vec<String>,
         columns: Vec<String>,
     },
     DropRowAccess {
         table: Vec<String>,
-        policy: Option<String>,
+        policy: Option<Vec<String>>,
     },
     TagSetMasking {
         tag: String,
-        policies: Vec<String>,
+        policies: Vec<Vec<String>>,
         force: bool,
     },
     TagUnsetMasking {
         tag: String,
-        policies: Vec<String>,
+        policies: Vec<Vec<String>>,
     },
     UseDatabase(String),
     UseSchema(Vec<String>),
@@ -321,7 +324,8 @@ fn create(p: &mut P<'_>) -> R<Ddl> {
     }
     if !secure && !memoizable && words(p, &["MASKING", "POLICY"]) {
         let if_not_exists = if_not_exists(p);
-        let name = short_name(p)?;
+        let parts = object_name(p)?;
+        let name = parts.last().cloned().unwrap_or_default();
         expect_word(p, "AS")?;
         let params = params(p)?;
         expect_word(p, "RETURNS")?;
@@ -337,13 +341,15 @@ fn create(p: &mut P<'_>) -> R<Ddl> {
                 exempt_other_policies,
                 origin: Origin::default(),
             },
+            name: parts,
             replace,
             if_not_exists,
         });
     }
     if !secure && !memoizable && words(p, &["ROW", "ACCESS", "POLICY"]) {
         let if_not_exists = if_not_exists(p);
-        let name = short_name(p)?;
+        let parts = object_name(p)?;
+        let name = parts.last().cloned().unwrap_or_default();
         expect_word(p, "AS")?;
         let params = params(p)?;
         expect_word(p, "RETURNS")?;
@@ -362,6 +368,7 @@ fn create(p: &mut P<'_>) -> R<Ddl> {
                 body,
                 origin: Origin::default(),
             },
+            name: parts,
             replace,
             if_not_exists,
         });
@@ -456,7 +463,7 @@ fn alter_column(p: &mut P<'_>, table: Vec<String>) -> R<Ddl> {
     word(p, "COLUMN");
     let column = ident(p)?;
     if words(p, &["SET", "MASKING", "POLICY"]) {
-        let policy = short_name(p)?;
+        let policy = object_name(p)?;
         let using = if word(p, "USING") {
             ident_list(p)?
         } else {
@@ -514,7 +521,7 @@ fn alter(p: &mut P<'_>) -> R<Ddl> {
             return alter_column(p, table);
         }
         if words(p, &["ADD", "ROW", "ACCESS", "POLICY"]) {
-            let policy = short_name(p)?;
+            let policy = object_name(p)?;
             expect_word(p, "ON")?;
             let columns = ident_list(p)?;
             return Ok(Ddl::AddRowAccess {
@@ -532,7 +539,7 @@ fn alter(p: &mut P<'_>) -> R<Ddl> {
         if words(p, &["DROP", "ROW", "ACCESS", "POLICY"]) {
             return Ok(Ddl::DropRowAccess {
                 table,
-                policy: Some(short_name(p)?),
+                policy: Some(object_name(p)?),
             });
         }
         return Err(
@@ -578,7 +585,7 @@ fn alter(p: &mut P<'_>) -> R<Ddl> {
         loop {
             expect_word(p, "MASKING")?;
             expect_word(p, "POLICY")?;
-            policies.push(short_name(p)?);
+            policies.push(object_name(p)?);
             if p.peek_token().token != Token::Comma {
                 break;
             }
@@ -708,6 +715,15 @@ pub fn apply_script(ws: &mut Workspace, path: &Path) -> Result<()> {
 struct Scope {
     database: String,
     schema: String,
+}
+
+/// The fully qualified name of a schema-level policy (`DB.SCHEMA.NAME`),
+/// resolved like a table name against `USE DATABASE/SCHEMA`: policies in two
+/// schemas may share a name.
+fn qualify(scope: &Scope, parts: &[String]) -> R<String> {
+    resolve_table(parts, &scope.database, &scope.schema)
+        .map(|n| n.to_string())
+        .ok_or_else(|| format!("'{}' is not a policy name", parts.join(".")))
 }
 
 fn table_mut<'a>(ws: &'a mut Workspace, scope: &Scope, parts: &[String]) -> R<&'a mut Table> {
@@ -910,9 +926,11 @@ fn apply(ws: &mut Workspace, scope: &mut Scope, stmt: Ddl, origin: &Origin) -> R
         },
         Ddl::CreateMasking {
             mut def,
+            name,
             replace,
             if_not_exists,
         } => {
+            def.name = qualify(scope, &name)?;
             let Some(first) = def.params.first() else {
                 return Err(format!(
                     "Masking policy {} needs at least one argument (the masked value).",
@@ -943,9 +961,11 @@ fn apply(ws: &mut Workspace, scope: &mut Scope, stmt: Ddl, origin: &Origin) -> R
         }
         Ddl::CreateRowAccess {
             mut def,
+            name,
             replace,
             if_not_exists,
         } => {
+            def.name = qualify(scope, &name)?;
             check_body("row access policy", &def.name, &def.body, &def.params)?;
             def.origin = origin.clone();
             let name = def.name.clone();
@@ -1010,6 +1030,7 @@ fn apply(ws: &mut Workspace, scope: &mut Scope, stmt: Ddl, origin: &Origin) -> R
             using,
             force,
         } => {
+            let policy = qualify(scope, &policy)?;
             masking_for(ws, &policy, &column, &using)?;
             let v = view_mut(ws, scope, &view)?;
             if v.column_policies.iter().any(|(c, _)| *c == column) {
@@ -1079,6 +1100,7 @@ fn apply(ws: &mut Workspace, scope: &mut Scope, stmt: Ddl, origin: &Origin) -> R
             using,
             force,
         } => {
+            let policy = qualify(scope, &policy)?;
             let def = masking_for(ws, &policy, &column, &using)?;
             let t = table_mut(ws, scope, &table)?;
             let table_name = t.name.clone();
@@ -1141,6 +1163,7 @@ fn apply(ws: &mut Workspace, scope: &mut Scope, stmt: Ddl, origin: &Origin) -> R
             policy,
             columns,
         } => {
+            let policy = qualify(scope, &policy)?;
             let def = ws
                 .snowflake
                 .row_access_policy(&policy)
@@ -1172,6 +1195,7 @@ fn apply(ws: &mut Workspace, scope: &mut Scope, stmt: Ddl, origin: &Origin) -> R
             });
         }
         Ddl::DropRowAccess { table, policy } => {
+            let policy = policy.map(|p| qualify(scope, &p)).transpose()?;
             let t = table_mut(ws, scope, &table)?;
             match (&t.row_access_policy, policy) {
                 (Some(_), None) => t.row_access_policy = None,
@@ -1190,6 +1214,10 @@ fn apply(ws: &mut Workspace, scope: &mut Scope, stmt: Ddl, origin: &Origin) -> R
             policies,
             force,
         } => {
+            let policies: Vec<String> = policies
+                .iter()
+                .map(|p| qualify(scope, p))
+                .collect::<R<_>>()?;
             let defs: Vec<MaskingPolicyDef> = policies
                 .iter()
                 .map(|p| {
@@ -1232,6 +1260,10 @@ fn apply(ws: &mut Workspace, scope: &mut Scope, stmt: Ddl, origin: &Origin) -> R
             }
         }
         Ddl::TagUnsetMasking { tag, policies } => {
+            let policies: Vec<String> = policies
+                .iter()
+                .map(|p| qualify(scope, p))
+                .collect::<R<_>>()?;
             let t = ws
                 .snowflake
                 .tags
@@ -1351,6 +1383,9 @@ mod tests {
         };
         assert!(*replace && def.exempt_other_policies);
         assert_eq!(def.name, "EMAIL_MASK");
+        assert!(
+            matches!(&stmts[1], Ddl::CreateRowAccess { name, .. } if name.join(".") == "GOV.P.SALES")
+        );
         assert_eq!(def.params[1].name, "VIS");
         assert!(matches!(&stmts[1], Ddl::CreateRowAccess { def, .. } if def.name == "SALES"));
         assert!(matches!(

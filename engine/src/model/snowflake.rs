@@ -195,3 +195,42 @@ impl std::fmt::Display for TypeFamily {
         })
     }
 }
+
+/// The parts of a qualified object name as [`super::TableName`] prints it
+/// (`DB.SCHEMA."my policy"` → `DB`, `SCHEMA`, `my policy`).
+pub fn split_object_name(qualified: &str) -> Vec<String> {
+    let mut parts = vec![String::new()];
+    let mut quoted = false;
+    let mut chars = qualified.chars().peekable();
+    while let Some(c) = chars.next() {
+        let Some(last) = parts.last_mut() else { break };
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                chars.next();
+                last.push('"');
+            }
+            '"' => quoted = !quoted,
+            '.' if !quoted => parts.push(String::new()),
+            c => last.push(c),
+        }
+    }
+    parts
+}
+
+/// The last part of a qualified object name: how `DESCRIBE` and `SHOW`
+/// name a policy.
+pub fn short_object_name(qualified: &str) -> String {
+    split_object_name(qualified).pop().unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_names_unquote_the_last_part() {
+        assert_eq!(short_object_name("DB.S.EMAIL_MASK"), "EMAIL_MASK");
+        assert_eq!(short_object_name("DB.\"a.b\".\"hash-pii\""), "hash-pii");
+        assert_eq!(short_object_name("DB.S.\"say \"\"hi\"\"\""), "say \"hi\"");
+    }
+}
