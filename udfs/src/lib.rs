@@ -43,7 +43,6 @@ pub mod mask_show;
 pub mod mask_show_first;
 pub mod mask_show_last;
 pub mod memo;
-pub mod minimize;
 pub mod sftype;
 mod strings;
 
@@ -65,7 +64,6 @@ pub fn all_functions(secret: &str, memo_capacity: usize) -> Vec<Arc<ScalarUDF>> 
         mask_regex::mask_regex(memo_capacity),
         mask_show_first::mask_show_first(),
         mask_show_last::mask_show_last(),
-        minimize::minimize(),
     ]
 }
 

@@ -77,6 +77,37 @@ pub enum RenderMode<'a> {
     ProfileJoin,
     /// Substitute this user's entitlements.
     Inlined(&'a Entitlements),
+    /// Snowflake SQL for `veil export snowflake`: entitlements from the
+    /// exported lookup functions, purposes as roles, masks as Snowflake
+    /// expressions instead of Veil's functions.
+    Snowflake(&'a SnowflakeExport),
+}
+
+/// The objects exported Snowflake policies read (fully qualified names).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SnowflakeExport {
+    /// Memoizable function returning the current user's groups as an array.
+    pub groups_function: String,
+    /// Memoizable function returning the current user's attributes as an
+    /// array of `key=value` strings.
+    pub attributes_function: String,
+    /// Secure function returning the hashing secret.
+    pub secret_function: String,
+    /// Role activated (as a secondary role) to act under each purpose.
+    pub purpose_roles: BTreeMap<String, String>,
+}
+
+/// The role that stands for acting under purpose `p` in exported DDL.
+pub fn purpose_role(p: &str) -> String {
+    let mut name = String::from("PURPOSE_");
+    for c in p.chars() {
+        if c.is_ascii_alphanumeric() {
+            name.push(c.to_ascii_uppercase());
+        } else if !name.ends_with('_') {
+            name.push('_');
+        }
+    }
+    name
 }
 
 /// A rendered boolean: folded (inlined mode) or an expression. Short-lived,
@@ -177,6 +208,14 @@ fn call(name: &str, args: Vec<Expr>) -> Expr {
     })
 }
 
+fn number(n: &str) -> Expr {
+    Expr::Value(Value::Number(n.to_string(), false).with_empty_span())
+}
+
+fn null() -> Expr {
+    Expr::Value(Value::Null.with_empty_span())
+}
+
 fn eq(left: Expr, right: Expr) -> Expr {
     Expr::BinaryOp {
         left: Box::new(left),
@@ -223,6 +262,37 @@ impl Renderer<'_> {
         let mut parts = Vec::new();
         match self.mode {
             RenderMode::Inlined(e) => return B::Lit(meets(c, e)),
+            RenderMode::Snowflake(x) => {
+                let has = |f: &str, v: Expr| call("ARRAY_CONTAINS", vec![v, call(f, vec![])]);
+                parts.extend(
+                    c.groups
+                        .iter()
+                        .map(|g| B::E(has(&x.groups_function, string(g)))),
+                );
+                parts.extend(
+                    c.attributes.iter().map(|(k, v)| {
+                        B::E(has(&x.attributes_function, string(&format!("{k}={v}"))))
+                    }),
+                );
+                parts.extend(c.purposes.iter().map(|p| {
+                    let role = x
+                        .purpose_roles
+                        .get(p)
+                        .cloned()
+                        .unwrap_or_else(|| purpose_role(p));
+                    B::E(call("IS_ROLE_IN_SESSION", vec![string(&role)]))
+                }));
+                parts.extend(
+                    c.users
+                        .iter()
+                        .map(|u| B::E(eq(call("CURRENT_USER", vec![]), string(u)))),
+                );
+                parts.extend(
+                    c.roles
+                        .iter()
+                        .map(|r| B::E(call("IS_ROLE_IN_SESSION", vec![string(r)]))),
+                );
+            }
             RenderMode::ProfileJoin => {
                 parts.extend(
                     c.groups
@@ -293,13 +363,28 @@ impl Renderer<'_> {
             (RenderMode::ProfileJoin, ValueSource::Groups) => {
                 B::E(self.in_array("veil$groups", value))
             }
+            (RenderMode::Snowflake(x), ValueSource::Attribute(k)) => B::E(call(
+                "ARRAY_CONTAINS",
+                vec![
+                    Expr::BinaryOp {
+                        left: Box::new(string(&format!("{k}="))),
+                        op: BinaryOperator::StringConcat,
+                        right: Box::new(value),
+                    },
+                    call(&x.attributes_function, vec![]),
+                ],
+            )),
+            (RenderMode::Snowflake(x), ValueSource::Groups) => B::E(call(
+                "ARRAY_CONTAINS",
+                vec![value, call(&x.groups_function, vec![])],
+            )),
         })
     }
 
     fn username(&self) -> Expr {
         match self.mode {
             RenderMode::Inlined(e) => string(&e.user),
-            RenderMode::ProfileJoin => call("current_user", vec![]),
+            RenderMode::ProfileJoin | RenderMode::Snowflake(_) => call("current_user", vec![]),
         }
     }
 
@@ -400,9 +485,13 @@ impl Renderer<'_> {
                     WindowUnit::Days => "days",
                     WindowUnit::Years => "years",
                 };
-                let event = with_operand("CAST(NULL AS TIMESTAMP)", raw(column))?;
+                let (ty, now) = match self.mode {
+                    RenderMode::Snowflake(_) => ("TIMESTAMP_NTZ", "CURRENT_TIMESTAMP()"),
+                    _ => ("TIMESTAMP", "now()"),
+                };
+                let event = with_operand(&format!("CAST(NULL AS {ty})"), raw(column))?;
                 let cutoff = parse_generated_expr(&format!(
-                    "CAST(now() AS TIMESTAMP) - INTERVAL '{amount} {unit}'"
+                    "CAST({now} AS {ty}) - INTERVAL '{amount} {unit}'"
                 ))?;
                 B::E(Expr::BinaryOp {
                     left: Box::new(event),
@@ -410,17 +499,82 @@ impl Renderer<'_> {
                     right: Box::new(cutoff),
                 })
             }
-            RowPredicate::Minimize { percent, columns } => {
-                let mut args = vec![string(percent), string(&self.table.name.to_string())];
-                args.extend(columns.iter().map(|c| raw(c)));
-                B::E(call("veil_minimize", args))
-            }
+            RowPredicate::Minimize { percent, columns } => self.minimize(percent, columns)?,
             RowPredicate::Purpose(p) => self.condition(&cond_purpose(p)),
             RowPredicate::Sql(expr) => B::E(nested(*expr.clone())),
         })
     }
 
+    /// Minimization (SPEC §2): a row is kept when the first four hex digits
+    /// of SHA-256 over the table name and the text of every column are
+    /// below `percent` % of 16^4. Written with functions both DataFusion and
+    /// Snowflake have, so exported policies keep the same rows.
+    fn minimize(&self, percent: &str, columns: &[String]) -> Result<B> {
+        let threshold = match veil_udfs::fit::parse_decimal(percent) {
+            Some((m, scale)) if m >= 0 => veil_udfs::fit::pow10(scale)
+                .and_then(|d| m.checked_mul(65_536).map(|x| x / (100 * d))),
+            _ => None,
+        }
+        .ok_or_else(|| {
+            VeilError::PolicyFailure(format!(
+                "minimization needs a percent between 0 and 100, got '{percent}'"
+            ))
+        })?;
+        if threshold >= 65_536 {
+            return Ok(B::Lit(true));
+        }
+        if threshold == 0 {
+            return Ok(B::Lit(false));
+        }
+        let mut key = string(&self.table.name.to_string());
+        for c in columns {
+            let declared = self
+                .table
+                .columns
+                .iter()
+                .find(|x| x.name == *c)
+                .map(|x| x.declared);
+            let text = match declared {
+                Some(t) if t.is_string() => raw(c),
+                // Epoch seconds: timestamp text differs between engines.
+                Some(SnowflakeType::TimestampNtz) => with_operand(
+                    "CAST(CAST(EXTRACT(EPOCH FROM NULL) AS BIGINT) AS VARCHAR)",
+                    raw(c),
+                )?,
+                _ => with_operand("CAST(NULL AS VARCHAR)", raw(c))?,
+            };
+            let text = call("COALESCE", vec![text, string("")]);
+            for part in [string("|"), text] {
+                key = Expr::BinaryOp {
+                    left: Box::new(key),
+                    op: BinaryOperator::StringConcat,
+                    right: Box::new(part),
+                };
+            }
+        }
+        let digest = match self.mode {
+            RenderMode::Snowflake(_) => call("SHA2", vec![key, number("256")]),
+            _ => call("encode", vec![call("sha256", vec![key]), string("hex")]),
+        };
+        Ok(B::E(Expr::BinaryOp {
+            left: Box::new(call("substr", vec![digest, number("1"), number("4")])),
+            op: BinaryOperator::Lt,
+            right: Box::new(string(&format!("{threshold:04x}"))),
+        }))
+    }
+
     fn mask_expr(&self, column: &str, declared: SnowflakeType, mask: &EffectiveMask) -> Expr {
+        if let RenderMode::Snowflake(x) = self.mode {
+            return snowflake_mask(
+                raw(column),
+                declared,
+                mask,
+                &self.table.name,
+                self.settings,
+                x,
+            )
+            .unwrap_or_else(|_| null());
+        }
         let v = raw(column);
         let ty = string(&declared.to_string());
         if mask.fallback.is_some() {
@@ -482,8 +636,10 @@ impl Renderer<'_> {
         let sub = &self.table.subscription;
         let owner = match self.mode {
             RenderMode::Inlined(e) => B::Lit(sub.owners.contains(&e.user)),
-            RenderMode::ProfileJoin if sub.owners.is_empty() => B::Lit(false),
-            RenderMode::ProfileJoin => B::E(Expr::InList {
+            RenderMode::ProfileJoin | RenderMode::Snowflake(_) if sub.owners.is_empty() => {
+                B::Lit(false)
+            }
+            RenderMode::ProfileJoin | RenderMode::Snowflake(_) => B::E(Expr::InList {
                 expr: Box::new(call("current_user", vec![])),
                 list: sub.owners.iter().map(|o| string(o)).collect(),
                 negated: false,
@@ -574,7 +730,7 @@ pub fn object_name(name: &TableName) -> ObjectName {
 fn skeleton(mode: RenderMode<'_>) -> Result<Query> {
     let profile = PROFILE_TABLE.map(|p| format!("\"{p}\"")).join(".");
     let sql = match mode {
-        RenderMode::Inlined(_) => "SELECT 1 FROM x AS \"t\"".to_string(),
+        RenderMode::Inlined(_) | RenderMode::Snowflake(_) => "SELECT 1 FROM x AS \"t\"".to_string(),
         RenderMode::ProfileJoin => format!(
             "SELECT 1 FROM x AS \"t\" CROSS JOIN (SELECT \"GROUPS\" AS \"veil$groups\", \"ATTRIBUTES\" AS \"veil$attributes\", \
              \"PURPOSES\" AS \"veil$purposes\" FROM {profile} WHERE \"USER_NAME\" = current_user()) AS \"p\""
@@ -676,4 +832,267 @@ pub fn policy_query(
         other => Some(other.into_expr()),
     };
     Ok(query)
+}
+
+/// `a || b || ...`.
+fn concat(parts: Vec<Expr>) -> Expr {
+    parts
+        .into_iter()
+        .reduce(|left, right| Expr::BinaryOp {
+            left: Box::new(left),
+            op: BinaryOperator::StringConcat,
+            right: Box::new(right),
+        })
+        .unwrap_or_else(|| string(""))
+}
+
+/// The hidden characters of a partial mask (SPEC rule 20), for ASCII text:
+/// lower-case letters → `x`, upper-case → `X`, digits → `n`.
+fn hide_classes(v: Expr) -> Expr {
+    [("[a-z]", "x"), ("[A-Z]", "X"), ("[0-9]", "n")]
+        .into_iter()
+        .fold(v, |acc, (pattern, class)| {
+            call("REGEXP_REPLACE", vec![acc, string(pattern), string(class)])
+        })
+}
+
+/// A Rust-regex replacement (`$1`, `${1}`, `$$`) in Snowflake's syntax
+/// (`\1`, and `$` is literal).
+fn replacement_to_snowflake(rust: &str) -> String {
+    let mut out = String::with_capacity(rust.len());
+    let mut chars = rust.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '$' if chars.peek() == Some(&'$') => {
+                chars.next();
+                out.push('$');
+            }
+            '$' if chars.peek() == Some(&'{') => {
+                chars.next();
+                let name: String = chars.by_ref().take_while(|c| *c != '}').collect();
+                out.push('\\');
+                out.push_str(&name);
+            }
+            '$' if chars.peek().is_some_and(char::is_ascii_digit) => {
+                out.push('\\');
+                while let Some(d) = chars.peek().filter(|d| d.is_ascii_digit()) {
+                    out.push(*d);
+                    chars.next();
+                }
+            }
+            '\\' => out.push_str("\\\\"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The Snowflake SQL of a Veil mask on value `v` of a `declared` column of
+/// `table`: the same value Veil's masking functions compute (SPEC rules
+/// 12–20), for `veil export snowflake`.
+pub fn snowflake_mask(
+    v: Expr,
+    declared: SnowflakeType,
+    mask: &EffectiveMask,
+    table: &TableName,
+    settings: &Settings,
+    names: &SnowflakeExport,
+) -> Result<Expr> {
+    if mask.fallback.is_some() {
+        return Ok(null());
+    }
+    let fit_text = |e: Expr| match declared {
+        SnowflakeType::Varchar(n) => call("LEFT", vec![e, number(&n.to_string())]),
+        _ => e,
+    };
+    Ok(match &mask.spec {
+        MaskSpec::Nullify => null(),
+        MaskSpec::Hash => {
+            let mut parts = vec![call(&names.secret_function, vec![])];
+            if settings.salt_scope == SaltScope::DataSource {
+                parts.push(string(&format!("/{}", table.to_string().to_uppercase())));
+            }
+            parts.push(v);
+            let hash = call("SHA2", vec![concat(parts), number("256")]);
+            match declared {
+                SnowflakeType::Varchar(n) if n < 64 => fit_text(hash),
+                _ => hash,
+            }
+        }
+        MaskSpec::Constant(c) => match declared {
+            SnowflakeType::Varchar(n) => string(veil_udfs::fit::truncate_chars(c, n)),
+            other => with_operand(&format!("CAST(NULL AS {other})"), string(c))?,
+        },
+        MaskSpec::Round(RoundTo::Unit(u)) => call("DATE_TRUNC", vec![string(&u.to_uppercase()), v]),
+        MaskSpec::Round(RoundTo::Step(step)) => match declared {
+            SnowflakeType::Number { precision, scale } => {
+                let (m, step_scale) = veil_udfs::fit::parse_decimal(step)
+                    .filter(|(m, _)| *m > 0)
+                    .ok_or_else(|| {
+                        VeilError::PolicyFailure(format!(
+                            "round needs a positive step, got '{step}'"
+                        ))
+                    })?;
+                let digits = m.to_string().len() as u32;
+                let step_type = format!(
+                    "NUMBER({}, {step_scale})",
+                    digits.max(step_scale + 1).min(38)
+                );
+                let step_expr = with_operand(&format!("CAST(NULL AS {step_type})"), string(step))?;
+                let value = with_operand(&format!("CAST(NULL AS {declared})"), v)?;
+                let divided = Expr::BinaryOp {
+                    left: Box::new(value),
+                    op: BinaryOperator::Divide,
+                    right: Box::new(step_expr.clone()),
+                };
+                let mut rounded = Expr::BinaryOp {
+                    left: Box::new(call("ROUND", vec![divided])),
+                    op: BinaryOperator::Multiply,
+                    right: Box::new(step_expr),
+                };
+                if step_scale > u32::from(scale) {
+                    rounded = call("ROUND", vec![rounded, number(&scale.to_string())]);
+                }
+                // The largest step multiple that fits NUMBER(p, s) (SPEC rule 13).
+                let huge = veil_udfs::fit::pow10(u32::from(precision) + 1).unwrap_or(i128::MAX);
+                let largest = veil_udfs::fit::round_scaled(
+                    huge,
+                    u32::from(scale),
+                    (m, step_scale),
+                    Some(precision),
+                )
+                .unwrap_or(0);
+                let bound = decimal_text(largest, u32::from(scale));
+                let negative = decimal_text(-largest, u32::from(scale));
+                call(
+                    "LEAST",
+                    vec![
+                        call("GREATEST", vec![rounded, number(&negative)]),
+                        number(&bound),
+                    ],
+                )
+            }
+            _ => {
+                let step_expr = number(step);
+                Expr::BinaryOp {
+                    left: Box::new(call(
+                        "ROUND",
+                        vec![Expr::BinaryOp {
+                            left: Box::new(v),
+                            op: BinaryOperator::Divide,
+                            right: Box::new(step_expr.clone()),
+                        }],
+                    )),
+                    op: BinaryOperator::Multiply,
+                    right: Box::new(step_expr),
+                }
+            }
+        },
+        MaskSpec::Regex {
+            pattern,
+            replacement,
+        } => fit_text(call(
+            "REGEXP_REPLACE",
+            vec![
+                v,
+                string(pattern),
+                string(&replacement_to_snowflake(replacement)),
+            ],
+        )),
+        MaskSpec::ShowFirst(n) => {
+            let n = n.to_string();
+            fit_text(concat(vec![
+                call("LEFT", vec![v.clone(), number(&n)]),
+                hide_classes(call(
+                    "SUBSTR",
+                    vec![
+                        v,
+                        Expr::BinaryOp {
+                            left: Box::new(number(&n)),
+                            op: BinaryOperator::Plus,
+                            right: Box::new(number("1")),
+                        },
+                    ],
+                )),
+            ]))
+        }
+        MaskSpec::ShowLast(n) => {
+            let n = n.to_string();
+            let hidden = call(
+                "GREATEST",
+                vec![
+                    Expr::BinaryOp {
+                        left: Box::new(call("LENGTH", vec![v.clone()])),
+                        op: BinaryOperator::Minus,
+                        right: Box::new(number(&n)),
+                    },
+                    number("0"),
+                ],
+            );
+            fit_text(concat(vec![
+                hide_classes(call("LEFT", vec![v.clone(), hidden])),
+                call("RIGHT", vec![v, number(&n)]),
+            ]))
+        }
+        MaskSpec::Sql { policy, .. } => {
+            return Err(VeilError::PolicyFailure(format!(
+                "masking policy {policy} is already Snowflake DDL; export covers Immuta-style policies"
+            )));
+        }
+    })
+}
+
+/// A scaled integer as decimal text (`12345`, scale 2 → `123.45`).
+fn decimal_text(value: i128, scale: u32) -> String {
+    if scale == 0 {
+        return value.to_string();
+    }
+    let digits = value.unsigned_abs().to_string();
+    let scale = scale as usize;
+    let padded = format!("{digits:0>width$}", width = scale + 1);
+    let (int, frac) = padded.split_at(padded.len() - scale);
+    format!("{}{int}.{frac}", if value < 0 { "-" } else { "" })
+}
+
+/// A table's policies as Snowflake SQL: per column its mask (`None` when
+/// unmasked), and the row filter (`None` when every row shows).
+pub type SnowflakePolicies = (Vec<(String, Option<Expr>)>, Option<Expr>);
+
+/// The masks and row filter of `table` as Snowflake SQL over its raw columns
+/// (`t."COL"`): per column its mask expression (`None` when unmasked), and
+/// the row filter (`None` when every row shows).
+pub fn snowflake_policies(
+    table: &CompiledTable,
+    settings: &Settings,
+    names: &SnowflakeExport,
+) -> Result<SnowflakePolicies> {
+    if let Some(failure) = table.failures.first() {
+        return Err(VeilError::PolicyFailure(format!(
+            "{failure}; Veil denies queries on {}, so it does not export it",
+            table.name
+        )));
+    }
+    let r = Renderer {
+        mode: RenderMode::Snowflake(names),
+        table,
+        settings,
+    };
+    let mut columns = Vec::with_capacity(table.columns.len());
+    for c in &table.columns {
+        let masked = match &c.mask {
+            Some(m) => {
+                for spec in std::iter::once(&m.mask).chain(m.otherwise.as_ref()) {
+                    snowflake_mask(raw(&c.name), c.declared, spec, &table.name, settings, names)?;
+                }
+                Some(r.column_expr(&c.name, c.declared, m))
+            }
+            None => None,
+        };
+        columns.push((c.name.clone(), masked));
+    }
+    let filter = match r.row_filter()? {
+        B::Lit(true) => None,
+        other => Some(other.into_expr()),
+    };
+    Ok((columns, filter))
 }

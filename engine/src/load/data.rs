@@ -110,6 +110,9 @@ pub async fn raw_relation(
             format!("table {}: {message}", table.name),
         )
     };
+    if let Some(rows) = &table.rows {
+        return inline_relation(table, rows).map_err(|e| here(e.to_string()));
+    }
     if !table.location.exists() {
         return Err(here(format!(
             "data location '{rel_location}' does not exist"
@@ -211,4 +214,39 @@ pub async fn raw_relation(
     .project(exprs)?
     .build()?;
     Ok(plan)
+}
+
+/// The relation of a table a DDL script created and filled with `INSERT ...
+/// VALUES`: each literal cast to its column's declared type.
+fn inline_relation(table: &Table, rows: &[Vec<Option<String>>]) -> Result<LogicalPlan> {
+    use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
+    use datafusion::arrow::compute::{CastOptions, cast_with_options};
+    use datafusion::datasource::MemTable;
+    let options = CastOptions {
+        safe: false,
+        ..Default::default()
+    };
+    let mut fields = Vec::with_capacity(table.columns.len());
+    let mut arrays: Vec<ArrayRef> = Vec::with_capacity(table.columns.len());
+    for (i, c) in table.columns.iter().enumerate() {
+        let text: StringArray = rows.iter().map(|r| r.get(i).cloned().flatten()).collect();
+        let target = c.declared.arrow_type();
+        let array = cast_with_options(&text, &target, &options).map_err(|e| {
+            VeilError::PolicyFailure(format!(
+                "an inserted value of column {} is not a {}: {e}",
+                c.name, c.declared
+            ))
+        })?;
+        fields.push(Field::new(&c.name, target, true));
+        arrays.push(array);
+    }
+    let schema = Arc::new(Schema::new(fields));
+    let batch = RecordBatch::try_new(Arc::clone(&schema), arrays)?;
+    let provider = MemTable::try_new(schema, vec![vec![batch]])?;
+    Ok(LogicalPlanBuilder::scan(
+        table.name.table.clone(),
+        provider_as_source(Arc::new(provider) as Arc<dyn TableProvider>),
+        None,
+    )?
+    .build()?)
 }

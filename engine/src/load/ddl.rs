@@ -137,6 +137,17 @@ enum Ddl {
         tag: String,
         policies: Vec<Vec<String>>,
     },
+    CreateTable {
+        name: Vec<String>,
+        columns: Vec<(String, SnowflakeType)>,
+        replace: bool,
+        if_not_exists: bool,
+    },
+    Insert {
+        table: Vec<String>,
+        columns: Option<Vec<String>>,
+        rows: Vec<Vec<Option<String>>>,
+    },
     UseDatabase(String),
     UseSchema(Vec<String>),
     UseRole,
@@ -373,6 +384,29 @@ fn create(p: &mut P<'_>) -> R<Ddl> {
             if_not_exists,
         });
     }
+    if !secure && !memoizable && word(p, "TABLE") {
+        let if_not_exists = if_not_exists(p);
+        let name = object_name(p)?;
+        expect_token(p, Token::LParen)?;
+        let mut columns = Vec::new();
+        loop {
+            let column = ident(p)?;
+            let declared = data_type(p)?;
+            words(p, &["NOT", "NULL"]);
+            columns.push((column, declared));
+            match p.next_token().token {
+                Token::Comma => continue,
+                Token::RParen => break,
+                other => return Err(format!("expected , or ) in the column list, found {other}")),
+            }
+        }
+        return Ok(Ddl::CreateTable {
+            name,
+            columns,
+            replace,
+            if_not_exists,
+        });
+    }
     if !memoizable && word(p, "VIEW") {
         words(p, &["IF", "NOT", "EXISTS"]);
         let name = object_name(p)?;
@@ -421,7 +455,7 @@ fn create(p: &mut P<'_>) -> R<Ddl> {
         });
     }
     Err(format!(
-        "CREATE {} is not supported in workspace DDL scripts (ROLE, TAG, MASKING POLICY, ROW ACCESS POLICY, FUNCTION, VIEW)",
+        "CREATE {} is not supported in workspace DDL scripts (ROLE, TAG, MASKING POLICY, ROW ACCESS POLICY, FUNCTION, VIEW, TABLE)",
         p.peek_token().token
     ))
 }
@@ -605,7 +639,67 @@ fn alter(p: &mut P<'_>) -> R<Ddl> {
     Err("only ALTER TABLE, ALTER VIEW and ALTER TAG are supported".into())
 }
 
+/// A literal of `INSERT ... VALUES` as text (`NULL` as `None`).
+fn literal(p: &mut P<'_>) -> R<Option<String>> {
+    use datafusion::sql::sqlparser::ast::{UnaryOperator, Value};
+    let e = p.parse_expr().map_err(|e| e.to_string())?;
+    let text = match &e {
+        Expr::Value(v) => match &v.value {
+            Value::Null => return Ok(None),
+            Value::SingleQuotedString(s) => Some(s.clone()),
+            Value::Number(n, _) => Some(n.clone()),
+            Value::Boolean(b) => Some(b.to_string()),
+            _ => None,
+        },
+        Expr::UnaryOp {
+            op: UnaryOperator::Minus,
+            expr,
+        } => match expr.as_ref() {
+            Expr::Value(v) if matches!(v.value, Value::Number(..)) => Some(format!("-{}", v.value)),
+            _ => None,
+        },
+        _ => None,
+    };
+    text.map(Some).ok_or_else(|| {
+        format!(
+            "INSERT ... VALUES takes literals only (strings, numbers, TRUE/FALSE, NULL), not {e}"
+        )
+    })
+}
+
+/// `INSERT INTO t [(cols)] VALUES (...), (...)`.
+fn insert(p: &mut P<'_>) -> R<Ddl> {
+    expect_word(p, "INTO")?;
+    let table = object_name(p)?;
+    let columns = if p.peek_token().token == Token::LParen {
+        Some(ident_list(p)?)
+    } else {
+        None
+    };
+    expect_word(p, "VALUES")?;
+    let mut rows = Vec::new();
+    loop {
+        expect_token(p, Token::LParen)?;
+        let mut row = vec![literal(p)?];
+        while p.consume_token(&Token::Comma) {
+            row.push(literal(p)?);
+        }
+        expect_token(p, Token::RParen)?;
+        rows.push(row);
+        if !p.consume_token(&Token::Comma) {
+            return Ok(Ddl::Insert {
+                table,
+                columns,
+                rows,
+            });
+        }
+    }
+}
+
 fn statement(p: &mut P<'_>) -> R<Ddl> {
+    if word(p, "INSERT") {
+        return insert(p);
+    }
     if word(p, "CREATE") {
         return create(p);
     }
@@ -629,7 +723,7 @@ fn statement(p: &mut P<'_>) -> R<Ddl> {
         return Err("expected USE DATABASE, USE SCHEMA or USE ROLE".into());
     }
     Err(format!(
-        "{} is not a statement workspace DDL scripts support (CREATE, GRANT, ALTER, USE)",
+        "{} is not a statement workspace DDL scripts support (CREATE, GRANT, ALTER, INSERT, USE)",
         p.peek_token().token
     ))
 }
@@ -881,6 +975,96 @@ fn apply(ws: &mut Workspace, scope: &mut Scope, stmt: Ddl, origin: &Origin) -> R
             _ => return Err("USE SCHEMA takes [database.]schema".into()),
         },
         Ddl::UseRole => {}
+        Ddl::CreateTable {
+            name,
+            columns,
+            replace,
+            if_not_exists,
+        } => {
+            let name = resolve_table(&name, &scope.database, &scope.schema)
+                .ok_or_else(|| format!("'{}' is not a table name", name.join(".")))?;
+            if ws.snowflake.view(&name).is_some() {
+                return Err(exists("View", &name.to_string()));
+            }
+            let columns: Vec<Column> = columns
+                .into_iter()
+                .map(|(c, declared)| Column {
+                    name: c,
+                    declared,
+                    tags: Vec::new(),
+                    masking_policy: None,
+                })
+                .collect();
+            match ws.tables.iter_mut().find(|t| t.name == name) {
+                Some(_) if if_not_exists => {}
+                Some(t) if replace && t.rows.is_some() => {
+                    t.columns = columns;
+                    t.rows = Some(Vec::new());
+                    t.row_access_policy = None;
+                    t.origin = origin.clone();
+                }
+                Some(t) if replace => {
+                    return Err(format!(
+                        "table {name} is read from {}; a DDL script cannot replace it",
+                        t.origin
+                    ));
+                }
+                Some(_) => return Err(exists("Table", &name.to_string())),
+                None => ws.tables.push(Table {
+                    name,
+                    location: ws.dir.clone(),
+                    format: FileFormat::Csv,
+                    event_time: None,
+                    owners: Vec::new(),
+                    columns,
+                    row_access_policy: None,
+                    rows: Some(Vec::new()),
+                    origin: origin.clone(),
+                }),
+            }
+        }
+        Ddl::Insert {
+            table,
+            columns,
+            rows,
+        } => {
+            let t = table_mut(ws, scope, &table)?;
+            let name = t.name.clone();
+            let positions: Vec<usize> = match &columns {
+                None => (0..t.columns.len()).collect(),
+                Some(cs) => cs
+                    .iter()
+                    .map(|c| {
+                        t.columns.iter().position(|x| x.name == *c).ok_or_else(|| {
+                            format!("invalid identifier '{c}': table {name} has no such column")
+                        })
+                    })
+                    .collect::<R<_>>()?,
+            };
+            let width = t.columns.len();
+            let Some(stored) = t.rows.as_mut() else {
+                return Err(format!(
+                    "INSERT goes only into tables a DDL script created; {name} is read from its data files"
+                ));
+            };
+            let mut added = Vec::with_capacity(rows.len());
+            for (i, row) in rows.into_iter().enumerate() {
+                if row.len() != positions.len() {
+                    return Err(format!(
+                        "row {} of the INSERT into {name} has {} value(s) but {} column(s) are listed",
+                        i + 1,
+                        row.len(),
+                        positions.len()
+                    ));
+                }
+                let mut full = vec![None; width];
+                for (value, &at) in row.into_iter().zip(&positions) {
+                    full[at] = value;
+                }
+                added.push(full);
+            }
+            stored.extend(added);
+        }
         Ddl::CreateRole {
             name,
             replace,

@@ -318,6 +318,7 @@ fn build(dir: &Path, files: Vec<(String, String, yaml::FileDoc)>) -> Result<Work
                 owners: t.owners.iter().map(|o| normalize_ident(o)).collect(),
                 columns,
                 row_access_policy: None,
+                rows: None,
                 origin,
             });
         }

@@ -149,6 +149,10 @@ pub struct Table {
     pub columns: Vec<Column>,
     /// A Snowflake row access policy (DDL).
     pub row_access_policy: Option<TableRowAccess>,
+    /// Rows of a table created by a DDL script (`CREATE TABLE` + `INSERT
+    /// ... VALUES`, e.g. a mapping or entitlements table), as literal text
+    /// per declared column; `None` for tables read from `location`.
+    pub rows: Option<Vec<Vec<Option<String>>>>,
     /// Where it was declared.
     pub origin: Origin,
 }

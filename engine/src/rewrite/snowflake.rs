@@ -183,7 +183,14 @@ fn rewrite_function(f: &mut Function) -> Result<Option<Expr>> {
                 vec![
                     args[0].clone(),
                     args[1].clone(),
-                    args.get(2).cloned().unwrap_or_else(|| lit_str("")),
+                    match args.get(2) {
+                        None => lit_str(""),
+                        Some(Expr::Value(v)) => match &v.value {
+                            Value::SingleQuotedString(r) => lit_str(&replacement_to_rust(r)),
+                            _ => args[2].clone(),
+                        },
+                        Some(other) => other.clone(),
+                    },
                     lit_str("g"),
                 ],
             );
@@ -192,11 +199,44 @@ fn rewrite_function(f: &mut Function) -> Result<Option<Expr>> {
         "ARRAY_CONTAINS" => {
             arity("ARRAY_CONTAINS", &args, 2..=2)?;
             rename(f, "array_has");
-            set_args(f, vec![args[1].clone(), args[0].clone()]);
+            // `value::VARIANT` is how Snowflake code passes a value; Arrow
+            // arrays are typed, so the cast is dropped.
+            let value = match &args[0] {
+                Expr::Cast {
+                    expr, data_type, ..
+                } if data_type.to_string().eq_ignore_ascii_case("VARIANT") => *expr.clone(),
+                other => other.clone(),
+            };
+            set_args(f, vec![args[1].clone(), value]);
             None
         }
         _ => None,
     })
+}
+
+/// A Snowflake `REGEXP_REPLACE` replacement (`\\1` names group 1, `$` is
+/// literal) in the Rust regex syntax DataFusion uses (`${1}`, `$$`).
+fn replacement_to_rust(snowflake: &str) -> String {
+    let mut out = String::with_capacity(snowflake.len());
+    let mut chars = snowflake.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '$' => out.push_str("$$"),
+            '\\' => match chars.peek() {
+                Some(d) if d.is_ascii_digit() => {
+                    out.push_str(&format!("${{{d}}}"));
+                    chars.next();
+                }
+                Some('\\') => {
+                    out.push('\\');
+                    chars.next();
+                }
+                _ => out.push('\\'),
+            },
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// `x [I]LIKE ANY (p1, p2, ...)` as an OR of single matches.
@@ -432,5 +472,16 @@ mod tests {
             let mut s = parse_statements(sql).unwrap().remove(0);
             assert!(rewrite_snowflake(&mut s).is_err(), "{sql}");
         }
+    }
+
+    #[test]
+    fn regexp_replace_takes_snowflake_back_references() {
+        assert_eq!(replacement_to_rust("\\1-$x\\\\"), "${1}-$$x\\");
+        assert_eq!(
+            rewritten(
+                "select regexp_replace(a, '(b)', '<\\\\1>'), array_contains('x'::variant, arr)"
+            ),
+            "SELECT regexp_replace(A, '(b)', '<${1}>', 'g'), array_has(ARR, 'x')"
+        );
     }
 }
