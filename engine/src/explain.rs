@@ -211,13 +211,26 @@ pub struct Explanation {
     pub tables: Vec<TableExplanation>,
 }
 
+/// `sql` with the expanded body of every secure function replaced by a
+/// mention of the function: a secure function's body (e.g. a hashing
+/// secret) is never printed.
+fn hide_secure_bodies(mut sql: String, objects: &crate::model::SnowflakeObjects) -> String {
+    for f in objects.functions.iter().filter(|f| f.secure) {
+        let body = f.body.to_string();
+        if !body.is_empty() {
+            sql = sql.replace(&body, &format!("<secure function {}>", f.name));
+        }
+    }
+    sql
+}
+
 impl Session {
     /// Explains `sql` for this session.
     pub fn explain(&self, sql: &str) -> Result<Explanation> {
         let b = self.bound()?;
         let checked = b.check(sql)?;
         let (rewritten_sql, denied) = match b.rewritten_sql(sql) {
-            Ok(s) => (Some(s), None),
+            Ok(s) => (Some(hide_secure_bodies(s, &b.workspace().snowflake)), None),
             Err(e) => (None, Some(e.to_string())),
         };
         let mut tables = Vec::new();

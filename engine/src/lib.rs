@@ -26,6 +26,7 @@ pub mod demo;
 pub mod diff;
 pub mod error;
 pub mod explain;
+pub mod export;
 pub mod ident;
 pub mod lint;
 pub mod load;

@@ -1533,6 +1533,11 @@ impl Bound {
         &self.core.entitlements
     }
 
+    /// The workspace of the version this statement is bound to.
+    pub(crate) fn workspace(&self) -> &Workspace {
+        &self.core.version.workspace
+    }
+
     /// Parses and checks one statement, and checks every table it names is
     /// granted (SPEC rules 8, 10, 11).
     pub(crate) fn check(&self, sql: &str) -> Result<CheckedStatement> {
@@ -1579,9 +1584,13 @@ impl Bound {
             StatementKind::Query | StatementKind::Explain => {}
         }
         let (state, plan) = self.plan_user_statement(checked.statement).await?;
-        execute_plan(&state, &plan)
+        let batches = execute_plan(&state, &plan)
             .await
-            .map_err(|e| self.map_error(e))
+            .map_err(|e| self.map_error(e))?;
+        if matches!(checked.kind, StatementKind::Explain) {
+            return hide_policy_internals(batches);
+        }
+        Ok(batches)
     }
 
     /// Plans a checked statement in a fresh copy of the session state, with
@@ -1958,6 +1967,51 @@ impl Session {
     pub(crate) async fn visible_raw_rows(&self, table: &TableName) -> Result<Vec<RecordBatch>> {
         self.bound()?.visible_raw_rows(table).await
     }
+}
+
+/// A user's `EXPLAIN` output with everything beneath each policy barrier
+/// removed: the barrier's line stays, the policy relation's plan (policy
+/// bodies, mapping-table lookups, a secure function's body) does not, as
+/// Snowflake shows a policy's body to its owner only.
+fn hide_policy_internals(batches: Vec<RecordBatch>) -> Result<Vec<RecordBatch>> {
+    use datafusion::arrow::array::{ArrayRef, AsArray, StringArray};
+    fn filter(plan: &str) -> String {
+        let mut out = Vec::new();
+        let mut hidden_below: Option<usize> = None;
+        for line in plan.lines() {
+            let indent = line.len() - line.trim_start().len();
+            if let Some(level) = hidden_below {
+                if indent > level {
+                    continue;
+                }
+                hidden_below = None;
+            }
+            if line.trim_start().starts_with("PolicyBarrierExec") {
+                hidden_below = Some(indent);
+                out.push(format!("{line} (policy internals hidden)"));
+            } else {
+                out.push(line.to_string());
+            }
+        }
+        out.join("\n")
+    }
+    batches
+        .into_iter()
+        .map(|batch| {
+            let columns: Vec<ArrayRef> = batch
+                .columns()
+                .iter()
+                .map(|c| match c.as_string_opt::<i32>() {
+                    Some(text) => {
+                        Arc::new(text.iter().map(|v| v.map(filter)).collect::<StringArray>())
+                            as ArrayRef
+                    }
+                    None => Arc::clone(c),
+                })
+                .collect();
+            Ok(RecordBatch::try_new(batch.schema(), columns)?)
+        })
+        .collect()
 }
 
 #[cfg(test)]

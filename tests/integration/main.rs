@@ -4,6 +4,7 @@
 //! lint, audit, versions). Run with `cargo test`.
 
 mod common;
+mod export;
 mod functions;
 mod golden;
 mod ops;
@@ -22,5 +23,6 @@ fn main() {
     trials.extend(ops::trials());
     trials.extend(functions::trials());
     trials.extend(snowflake::trials());
+    trials.extend(export::trials());
     libtest_mimic::run(&args, trials).exit();
 }

@@ -110,6 +110,22 @@ enum Command {
         #[arg(short = 'f', long = "format", value_enum, default_value = "table")]
         format: ReportFormat,
     },
+    /// Export the workspace's policies (snowflake: the DDL installing them).
+    Export {
+        /// Target system.
+        #[arg(value_enum)]
+        target: ExportTarget,
+        /// Workspace directory (contains veil.yaml).
+        #[arg(short = 'w', long = "workspace")]
+        workspace: PathBuf,
+        /// Print the hashing secret in a secure function (keep the output private).
+        #[arg(long)]
+        with_secret: bool,
+        /// Also write a Veil workspace here that runs the exported DDL on the
+        /// same data and users (to compare results before deploying).
+        #[arg(long = "as-workspace")]
+        as_workspace: Option<PathBuf>,
+    },
     /// Policy smells: fail-open constructs, conflicts, collision risks, clutter.
     Lint {
         /// Workspace directory (contains veil.yaml).
@@ -122,6 +138,11 @@ enum Command {
         #[arg(short = 'f', long = "format", value_enum, default_value = "table")]
         format: ReportFormat,
     },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ExportTarget {
+    Snowflake,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -274,6 +295,24 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                     print!("{report}");
                 }
                 ReportFormat::Json => println!("{}", report.json()?),
+            }
+        }
+        Command::Export {
+            target: ExportTarget::Snowflake,
+            workspace,
+            with_secret,
+            as_workspace,
+        } => {
+            let engine = load(&workspace).await?;
+            let ws = engine.workspace();
+            let options = veil_engine::export::ExportOptions { with_secret };
+            print!("{}", veil_engine::export::export_snowflake(&ws, &options)?);
+            if let Some(out) = as_workspace {
+                veil_engine::export::write_workspace(&ws, &options, &out)?;
+                eprintln!(
+                    "wrote a Veil workspace running this DDL to {}",
+                    out.display()
+                );
             }
         }
         Command::Lint {

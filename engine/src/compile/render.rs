@@ -263,7 +263,17 @@ impl Renderer<'_> {
         match self.mode {
             RenderMode::Inlined(e) => return B::Lit(meets(c, e)),
             RenderMode::Snowflake(x) => {
-                let has = |f: &str, v: Expr| call("ARRAY_CONTAINS", vec![v, call(f, vec![])]);
+                // A user with no entry has an empty (Snowflake) or NULL
+                // (DataFusion) array: either way the member is not met.
+                let has = |f: &str, v: Expr| {
+                    call(
+                        "COALESCE",
+                        vec![
+                            call("ARRAY_CONTAINS", vec![v, call(f, vec![])]),
+                            Expr::Value(Value::Boolean(false).with_empty_span()),
+                        ],
+                    )
+                };
                 parts.extend(
                     c.groups
                         .iter()
@@ -363,21 +373,29 @@ impl Renderer<'_> {
             (RenderMode::ProfileJoin, ValueSource::Groups) => {
                 B::E(self.in_array("veil$groups", value))
             }
-            (RenderMode::Snowflake(x), ValueSource::Attribute(k)) => B::E(call(
-                "ARRAY_CONTAINS",
-                vec![
-                    Expr::BinaryOp {
-                        left: Box::new(string(&format!("{k}="))),
-                        op: BinaryOperator::StringConcat,
-                        right: Box::new(value),
-                    },
-                    call(&x.attributes_function, vec![]),
-                ],
-            )),
-            (RenderMode::Snowflake(x), ValueSource::Groups) => B::E(call(
-                "ARRAY_CONTAINS",
-                vec![value, call(&x.groups_function, vec![])],
-            )),
+            (RenderMode::Snowflake(x), source) => {
+                // NULL for a NULL value, else whether the user's array holds it
+                // (FALSE when the user has none), as the inlined IN list does.
+                let (needle, function) = match source {
+                    ValueSource::Attribute(k) => (
+                        Expr::BinaryOp {
+                            left: Box::new(string(&format!("{k}="))),
+                            op: BinaryOperator::StringConcat,
+                            right: Box::new(value.clone()),
+                        },
+                        &x.attributes_function,
+                    ),
+                    ValueSource::Groups => (value.clone(), &x.groups_function),
+                };
+                let found = call(
+                    "COALESCE",
+                    vec![
+                        call("ARRAY_CONTAINS", vec![needle, call(function, vec![])]),
+                        Expr::Value(Value::Boolean(false).with_empty_span()),
+                    ],
+                );
+                B::E(case(Expr::IsNull(Box::new(value)), null(), found))
+            }
         })
     }
 
@@ -933,13 +951,24 @@ pub fn snowflake_mask(
                             "round needs a positive step, got '{step}'"
                         ))
                     })?;
+                // Both operands get a scale of at least 1, so DataFusion (which
+                // holds NUMBER(p,0) as integers) divides exactly, as
+                // Snowflake does for every NUMBER.
                 let digits = m.to_string().len() as u32;
                 let step_type = format!(
-                    "NUMBER({}, {step_scale})",
-                    digits.max(step_scale + 1).min(38)
+                    "NUMBER({}, {})",
+                    (digits.max(step_scale) + 1).min(38),
+                    step_scale + 1
                 );
                 let step_expr = with_operand(&format!("CAST(NULL AS {step_type})"), string(step))?;
-                let value = with_operand(&format!("CAST(NULL AS {declared})"), v)?;
+                let value = with_operand(
+                    &format!(
+                        "CAST(NULL AS NUMBER({}, {}))",
+                        (u32::from(precision) + 1).min(38),
+                        (u32::from(scale) + 1).min(37)
+                    ),
+                    v,
+                )?;
                 let divided = Expr::BinaryOp {
                     left: Box::new(value),
                     op: BinaryOperator::Divide,

@@ -22,6 +22,11 @@
 //!   `ALTER TAG tag UNSET MASKING POLICY p [, ...]`
 //! - `CREATE [OR REPLACE] [SECURE] VIEW v AS <query>`, `GRANT SELECT ON VIEW v TO ROLE r`,
 //!   `ALTER VIEW v MODIFY|ALTER [COLUMN] c SET|UNSET MASKING POLICY p ...`
+//! - `ALTER MASKING POLICY | ROW ACCESS POLICY [IF EXISTS] p SET BODY -> body`
+//!   (the policy changes in place, still attached)
+//! - `CREATE [OR REPLACE] TABLE [IF NOT EXISTS] t (col T, ...)` and
+//!   `INSERT INTO t [(cols)] VALUES (...), ...`: mapping and entitlements
+//!   tables held in memory; `CREATE SCHEMA` is accepted and ignored
 //! - `USE DATABASE d`, `USE SCHEMA [d.]s`, `USE ROLE r`
 //!
 //! Every error names the file, line and column of the statement. Tables and
@@ -147,6 +152,12 @@ enum Ddl {
         table: Vec<String>,
         columns: Option<Vec<String>>,
         rows: Vec<Vec<Option<String>>>,
+    },
+    CreateSchema,
+    SetBody {
+        masking: bool,
+        name: Vec<String>,
+        body: Expr,
     },
     UseDatabase(String),
     UseSchema(Vec<String>),
@@ -384,6 +395,12 @@ fn create(p: &mut P<'_>) -> R<Ddl> {
             if_not_exists,
         });
     }
+    if !secure && !memoizable && word(p, "SCHEMA") {
+        // Schemas need no declaration in Veil: accepted and ignored.
+        if_not_exists(p);
+        object_name(p)?;
+        return Ok(Ddl::CreateSchema);
+    }
     if !secure && !memoizable && word(p, "TABLE") {
         let if_not_exists = if_not_exists(p);
         let name = object_name(p)?;
@@ -449,6 +466,7 @@ fn create(p: &mut P<'_>) -> R<Ddl> {
                 params,
                 body,
                 memoizable,
+                secure,
                 origin: Origin::default(),
             },
             replace,
@@ -606,6 +624,26 @@ fn alter(p: &mut P<'_>) -> R<Ddl> {
             _ => Err("views take masking policies on columns, not tags".into()),
         };
     }
+    for (masking, kind) in [
+        (true, &["MASKING", "POLICY"][..]),
+        (false, &["ROW", "ACCESS", "POLICY"][..]),
+    ] {
+        if words(p, kind) {
+            words(p, &["IF", "EXISTS"]);
+            let name = object_name(p)?;
+            if !words(p, &["SET", "BODY"]) {
+                return Err(format!(
+                    "expected ALTER {} ... SET BODY -> <body>",
+                    kind.join(" ")
+                ));
+            }
+            return Ok(Ddl::SetBody {
+                masking,
+                name,
+                body: body(p)?,
+            });
+        }
+    }
     if word(p, "TAG") {
         let tag = short_name(p)?;
         let set = if word(p, "SET") {
@@ -636,7 +674,7 @@ fn alter(p: &mut P<'_>) -> R<Ddl> {
             Ddl::TagUnsetMasking { tag, policies }
         });
     }
-    Err("only ALTER TABLE, ALTER VIEW and ALTER TAG are supported".into())
+    Err("only ALTER TABLE, ALTER VIEW, ALTER TAG, ALTER MASKING POLICY and ALTER ROW ACCESS POLICY are supported".into())
 }
 
 /// A literal of `INSERT ... VALUES` as text (`NULL` as `None`).
@@ -974,7 +1012,37 @@ fn apply(ws: &mut Workspace, scope: &mut Scope, stmt: Ddl, origin: &Origin) -> R
             }
             _ => return Err("USE SCHEMA takes [database.]schema".into()),
         },
-        Ddl::UseRole => {}
+        Ddl::UseRole | Ddl::CreateSchema => {}
+        Ddl::SetBody {
+            masking,
+            name,
+            body,
+        } => {
+            let name = qualify(scope, &name)?;
+            if masking {
+                let def = ws
+                    .snowflake
+                    .masking_policies
+                    .iter_mut()
+                    .find(|p| p.name == name)
+                    .ok_or_else(|| {
+                        format!("Masking policy '{name}' does not exist or not authorized.")
+                    })?;
+                check_body("masking policy", &name, &body, &def.params)?;
+                def.body = body;
+            } else {
+                let def = ws
+                    .snowflake
+                    .row_access_policies
+                    .iter_mut()
+                    .find(|p| p.name == name)
+                    .ok_or_else(|| {
+                        format!("Row access policy '{name}' does not exist or not authorized.")
+                    })?;
+                check_body("row access policy", &name, &body, &def.params)?;
+                def.body = body;
+            }
+        }
         Ddl::CreateTable {
             name,
             columns,

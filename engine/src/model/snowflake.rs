@@ -59,6 +59,8 @@ pub struct SqlFunction {
     pub body: Expr,
     /// `MEMOIZABLE`: evaluated once per statement for equal arguments.
     pub memoizable: bool,
+    /// `SECURE`: its body is never shown (`explain` prints the call).
+    pub secure: bool,
     /// Where it was created.
     pub origin: Origin,
 }

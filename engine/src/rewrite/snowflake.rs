@@ -11,6 +11,7 @@
 //! | `SHA2(x [, 224\|256\|384\|512])`, `SHA2_HEX` | `encode(sha256(CAST(x AS VARCHAR)), 'hex')` (lower-case hex, as Snowflake) |
 //! | `LISTAGG(x [, sep]) [WITHIN GROUP (ORDER BY o)]` | `string_agg(x, sep ORDER BY o)` (default separator `''`) |
 //! | `ARRAY_CONTAINS(value, array)` | `array_has(array, value)` (Snowflake's argument order) |
+//! | `GREATEST(a, ...)`, `LEAST(a, ...)` | NULL when any argument is NULL, as in Snowflake |
 //! | `REGEXP_REPLACE(s, p [, r])` | `regexp_replace(s, p, r, 'g')`: every match, as Snowflake (default `r` is `''`) |
 //! | `x [I]LIKE ANY (p1, p2)` | `(x [I]LIKE p1 OR x [I]LIKE p2)` |
 //! | `t SAMPLE (p)` / `TABLESAMPLE BERNOULLI (p)` | `(SELECT * FROM t WHERE random() * 100 < p) AS t` |
@@ -101,6 +102,25 @@ fn rewrite_function(f: &mut Function) -> Result<Option<Expr>> {
             let [c, a, b] =
                 <[Expr; 3]>::try_from(args).map_err(|_| VeilError::Parse("IFF".into()))?;
             Some(case(c, a, b))
+        }
+        "GREATEST" | "LEAST" if !args.is_empty() => {
+            // Snowflake returns NULL when any argument is NULL; DataFusion
+            // skips NULLs.
+            let any_null = args
+                .iter()
+                .map(|a| Expr::IsNull(Box::new(nested(a.clone()))))
+                .reduce(|l, r| Expr::BinaryOp {
+                    left: Box::new(l),
+                    op: BinaryOperator::Or,
+                    right: Box::new(r),
+                })
+                .unwrap_or_else(|| lit_str(""));
+            rename(f, &name.to_ascii_lowercase());
+            Some(case(
+                any_null,
+                Expr::Value(Value::Null.with_empty_span()),
+                Expr::Function(f.clone()),
+            ))
         }
         "ZEROIFNULL" => {
             arity("ZEROIFNULL", &args, 1..=1)?;
