@@ -28,12 +28,12 @@ use std::fmt::Write as _;
 use std::ops::ControlFlow;
 use std::path::Path;
 
-use datafusion::sql::sqlparser::ast::{Expr, Ident, Query, VisitMut, VisitorMut};
+use datafusion::sql::sqlparser::ast::{Expr, Ident, VisitMut, VisitorMut};
 
 use crate::compile::render::{SnowflakeExport, purpose_role, snowflake_policies};
 use crate::compile::{CompiledTable, compile_table};
 use crate::error::{Result, VeilError};
-use crate::ident::ident_value;
+use crate::ident::top_level_identifiers;
 use crate::model::*;
 
 /// Options of `veil export snowflake`.
@@ -135,54 +135,24 @@ fn rebind(expr: &mut Expr, by: &dyn Fn(&str) -> Expr) {
     let _ = VisitMut::visit(expr, &mut Rebind(by));
 }
 
-/// The table's columns a row filter reads (`t."COL"` or a bare column name
-/// outside subqueries), in declared order.
+/// The table's columns a rebound row filter reads, in declared order.
 fn referenced_columns(expr: &Expr, table: &Table) -> Vec<String> {
-    use datafusion::sql::sqlparser::ast::{Visit, Visitor};
-    struct Find<'a> {
-        table: &'a Table,
-        depth: usize,
-        found: BTreeSet<String>,
-    }
-    impl Visitor for Find<'_> {
-        type Break = ();
-        fn pre_visit_query(&mut self, _q: &Query) -> ControlFlow<()> {
-            self.depth += 1;
-            ControlFlow::Continue(())
-        }
-        fn post_visit_query(&mut self, _q: &Query) -> ControlFlow<()> {
-            self.depth -= 1;
-            ControlFlow::Continue(())
-        }
-        fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
-            let name = match e {
-                Expr::CompoundIdentifier(parts) => match parts.as_slice() {
-                    [t, c] if t.value == "t" => Some(c.value.clone()),
-                    _ => None,
-                },
-                Expr::Identifier(i) if self.depth == 0 => Some(ident_value(i)),
-                _ => None,
-            };
-            if let Some(n) = name
-                && self.table.column(&n).is_some()
-            {
-                self.found.insert(n);
-            }
-            ControlFlow::Continue(())
-        }
-    }
-    let mut f = Find {
-        table,
-        depth: 0,
-        found: BTreeSet::new(),
-    };
-    let _ = expr.visit(&mut f);
+    let names = top_level_identifiers(expr);
     table
         .columns
         .iter()
-        .filter(|c| f.found.contains(&c.name))
+        .filter(|c| names.contains(&c.name))
         .map(|c| c.name.clone())
         .collect()
+}
+
+/// A column as an identifier of exported SQL, quoted when Snowflake needs it.
+fn column_ident(name: &str) -> Expr {
+    Expr::Identifier(if ident(name) == name {
+        Ident::new(name)
+    } else {
+        Ident::with_quote('"', name)
+    })
 }
 
 /// One exported masking policy: its name and body, the columns it masks.
@@ -381,8 +351,8 @@ pub fn export_snowflake(ws: &Workspace, options: &ExportOptions) -> Result<Strin
             }
         }
         if let Some(mut filter) = filter {
+            rebind(&mut filter, &column_ident);
             let columns = referenced_columns(&filter, table);
-            rebind(&mut filter, &|c| Expr::Identifier(Ident::new(ident(c))));
             let params: Vec<String> = columns
                 .iter()
                 .filter_map(|c| table.column(c))

@@ -178,6 +178,45 @@ pub fn parse_table_name(
         .ok_or_else(|| format!("'{text}' is not a table name (DB.SCHEMA.TABLE)"))
 }
 
+/// The identifiers an expression names outside its subqueries (whose tables
+/// have columns of their own), compound names joined with `.`, in order.
+pub fn top_level_identifiers(expr: &Expr) -> Vec<String> {
+    use datafusion::sql::sqlparser::ast::{Query, Visit, Visitor};
+    struct Find {
+        depth: usize,
+        found: Vec<String>,
+    }
+    impl Visitor for Find {
+        type Break = ();
+        fn pre_visit_query(&mut self, _q: &Query) -> ControlFlow<()> {
+            self.depth += 1;
+            ControlFlow::Continue(())
+        }
+        fn post_visit_query(&mut self, _q: &Query) -> ControlFlow<()> {
+            self.depth -= 1;
+            ControlFlow::Continue(())
+        }
+        fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+            if self.depth == 0 {
+                match e {
+                    Expr::Identifier(i) => self.found.push(ident_value(i)),
+                    Expr::CompoundIdentifier(parts) => self
+                        .found
+                        .push(parts.iter().map(ident_value).collect::<Vec<_>>().join(".")),
+                    _ => {}
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut f = Find {
+        depth: 0,
+        found: Vec::new(),
+    };
+    let _ = expr.visit(&mut f);
+    f.found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,25 +7,9 @@ use libtest_mimic::{Failed, Trial};
 use veil_engine::export::{ExportOptions, export_snowflake, write_workspace};
 use veil_engine::{Engine, SessionOptions};
 
-use crate::common::{load, run, sample, testdata};
+use crate::common::{load, run, sample};
 
 type TestFn = fn() -> Result<(), Failed>;
-
-/// The golden queries every user runs (`golden/shared.sql`).
-fn golden_queries() -> Result<Vec<String>, Failed> {
-    let text = std::fs::read_to_string(testdata("sample").join("golden/shared.sql"))?;
-    Ok(text
-        .split("\n\n")
-        .map(|block| {
-            block
-                .lines()
-                .filter(|l| !l.trim_start().starts_with("--"))
-                .collect::<Vec<_>>()
-                .join("\n")
-        })
-        .filter(|q| !q.trim().is_empty())
-        .collect())
-}
 
 /// Each user's results (or error) for each query, sessions keyed by user
 /// and purpose. In the exported workspace a purpose is a secondary role.
@@ -86,7 +70,7 @@ fn export_then_import_gives_identical_results() -> Result<(), Failed> {
     if !ews.policies.is_empty() || ews.snowflake.masking_policies.is_empty() {
         return Err("the exported workspace should hold only Snowflake DDL policies".into());
     }
-    let queries = golden_queries()?;
+    let queries = crate::golden::shared_queries();
     if queries.len() < 10 {
         return Err(format!("only {} golden queries found", queries.len()).into());
     }

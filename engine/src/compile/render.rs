@@ -581,7 +581,12 @@ impl Renderer<'_> {
         }))
     }
 
-    fn mask_expr(&self, column: &str, declared: SnowflakeType, mask: &EffectiveMask) -> Expr {
+    fn mask_expr(
+        &self,
+        column: &str,
+        declared: SnowflakeType,
+        mask: &EffectiveMask,
+    ) -> Result<Expr> {
         if let RenderMode::Snowflake(x) = self.mode {
             return snowflake_mask(
                 raw(column),
@@ -590,15 +595,14 @@ impl Renderer<'_> {
                 &self.table.name,
                 self.settings,
                 x,
-            )
-            .unwrap_or_else(|_| null());
+            );
         }
         let v = raw(column);
         let ty = string(&declared.to_string());
         if mask.fallback.is_some() {
-            return call("veil_mask_null", vec![v]);
+            return Ok(call("veil_mask_null", vec![v]));
         }
-        match &mask.spec {
+        Ok(match &mask.spec {
             MaskSpec::Hash => {
                 let scope = match self.settings.salt_scope {
                     SaltScope::DataSource => self.table.name.to_string().to_uppercase(),
@@ -625,29 +629,34 @@ impl Renderer<'_> {
                 call("veil_mask_show_last", vec![v, string(&n.to_string()), ty])
             }
             MaskSpec::Sql { expr, .. } => fit(*expr.clone(), declared),
-        }
+        })
     }
 
-    fn column_expr(&self, column: &str, declared: SnowflakeType, applied: &AppliedMask) -> Expr {
+    fn column_expr(
+        &self,
+        column: &str,
+        declared: SnowflakeType,
+        applied: &AppliedMask,
+    ) -> Result<Expr> {
         let masked = || self.mask_expr(column, declared, &applied.mask);
         let others = || match &applied.otherwise {
             Some(o) => self.mask_expr(column, declared, o),
-            None => raw(column),
+            None => Ok(raw(column)),
         };
-        match &applied.applies {
-            Applicability::Everyone => masked(),
+        Ok(match &applied.applies {
+            Applicability::Everyone => masked()?,
             Applicability::EveryoneExcept(c) => match self.condition(c) {
                 B::Lit(true) => raw(column),
-                B::Lit(false) => masked(),
+                B::Lit(false) => masked()?,
                 // NULL condition → ELSE → masked: fail closed.
-                B::E(e) => case(e, raw(column), masked()),
+                B::E(e) => case(e, raw(column), masked()?),
             },
             Applicability::EveryoneWho(c) => match self.condition(c) {
-                B::Lit(true) => masked(),
-                B::Lit(false) => others(),
-                B::E(e) => case(not(B::E(e)).into_expr(), others(), masked()),
+                B::Lit(true) => masked()?,
+                B::Lit(false) => others()?,
+                B::E(e) => case(not(B::E(e)).into_expr(), others()?, masked()?),
             },
-        }
+        })
     }
 
     fn row_filter(&self) -> Result<B> {
@@ -837,14 +846,16 @@ pub fn policy_query(
     select.projection = table
         .columns
         .iter()
-        .map(|c| SelectItem::ExprWithAlias {
-            expr: match &c.mask {
-                Some(m) => r.column_expr(&c.name, c.declared, m),
-                None => raw(&c.name),
-            },
-            alias: quoted(&c.name),
+        .map(|c| {
+            Ok(SelectItem::ExprWithAlias {
+                expr: match &c.mask {
+                    Some(m) => r.column_expr(&c.name, c.declared, m)?,
+                    None => raw(&c.name),
+                },
+                alias: quoted(&c.name),
+            })
         })
-        .collect();
+        .collect::<Result<_>>()?;
     select.selection = match r.row_filter()? {
         B::Lit(true) => None,
         other => Some(other.into_expr()),
@@ -990,7 +1001,11 @@ pub fn snowflake_mask(
                     (m, step_scale),
                     Some(precision),
                 )
-                .unwrap_or(0);
+                .ok_or_else(|| {
+                    VeilError::PolicyFailure(format!(
+                        "rounding to {step} cannot be fitted to {declared}"
+                    ))
+                })?;
                 let bound = decimal_text(largest, u32::from(scale));
                 let negative = decimal_text(-largest, u32::from(scale));
                 call(
@@ -1109,12 +1124,7 @@ pub fn snowflake_policies(
     let mut columns = Vec::with_capacity(table.columns.len());
     for c in &table.columns {
         let masked = match &c.mask {
-            Some(m) => {
-                for spec in std::iter::once(&m.mask).chain(m.otherwise.as_ref()) {
-                    snowflake_mask(raw(&c.name), c.declared, spec, &table.name, settings, names)?;
-                }
-                Some(r.column_expr(&c.name, c.declared, m))
-            }
+            Some(m) => Some(r.column_expr(&c.name, c.declared, m)?),
             None => None,
         };
         columns.push((c.name.clone(), masked));

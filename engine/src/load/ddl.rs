@@ -42,7 +42,9 @@ use datafusion::sql::sqlparser::parser::Parser;
 use datafusion::sql::sqlparser::tokenizer::Token;
 
 use crate::error::{Result, VeilError};
-use crate::ident::{ident_value, object_name_parts, parse_expr, resolve_table, tokens};
+use crate::ident::{
+    ident_value, object_name_parts, parse_expr, resolve_table, tokens, top_level_identifiers,
+};
 use crate::model::*;
 
 /// One parsed DDL statement.
@@ -889,52 +891,12 @@ fn column_mut<'a>(table: &'a mut Table, column: &str) -> R<&'a mut Column> {
 /// Snowflake's error 003529.
 pub const ERROR_003529: &str = "003529 (42601): SQL compilation error: Specified column already attached to another masking policy. A column cannot be attached to multiple masking policies. Please drop the current association in order to attach a new masking policy.";
 
-/// The first identifier of a policy body (outside subqueries, whose tables
-/// have columns of their own) that is not one of the policy's arguments:
-/// Snowflake refuses such a policy at CREATE.
+/// The first identifier of a policy body (outside subqueries) that is not
+/// one of the policy's arguments: Snowflake refuses such a policy at CREATE.
 fn unknown_identifier(body: &Expr, params: &[SqlParam]) -> Option<String> {
-    use datafusion::sql::sqlparser::ast::{Query, Visit, Visitor};
-    use std::ops::ControlFlow;
-    struct Find<'a> {
-        params: &'a [SqlParam],
-        depth: usize,
-        found: Option<String>,
-    }
-    impl Visitor for Find<'_> {
-        type Break = ();
-        fn pre_visit_query(&mut self, _q: &Query) -> ControlFlow<()> {
-            self.depth += 1;
-            ControlFlow::Continue(())
-        }
-        fn post_visit_query(&mut self, _q: &Query) -> ControlFlow<()> {
-            self.depth -= 1;
-            ControlFlow::Continue(())
-        }
-        fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
-            if self.depth > 0 {
-                return ControlFlow::Continue(());
-            }
-            let name = match e {
-                Expr::Identifier(i) => ident_value(i),
-                Expr::CompoundIdentifier(parts) => {
-                    parts.iter().map(ident_value).collect::<Vec<_>>().join(".")
-                }
-                _ => return ControlFlow::Continue(()),
-            };
-            if self.params.iter().any(|p| p.name == name) {
-                return ControlFlow::Continue(());
-            }
-            self.found = Some(name);
-            ControlFlow::Break(())
-        }
-    }
-    let mut f = Find {
-        params,
-        depth: 0,
-        found: None,
-    };
-    let _ = body.visit(&mut f);
-    f.found
+    top_level_identifiers(body)
+        .into_iter()
+        .find(|name| !params.iter().any(|p| p.name == *name))
 }
 
 /// Refuses a policy body that names anything but its arguments.
