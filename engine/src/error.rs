@@ -37,6 +37,9 @@ pub enum VeilError {
     /// A policy could not be compiled or evaluated: the query fails closed.
     #[error("{0}")]
     PolicyFailure(String),
+    /// `veil bench` could not run or found a wrong result.
+    #[error("benchmark: {0}")]
+    Bench(String),
     /// An error from DataFusion while planning or running the query.
     #[error("{0}")]
     DataFusion(#[from] DataFusionError),

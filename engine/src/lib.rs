@@ -21,6 +21,7 @@
 
 pub mod admin;
 pub mod audit;
+pub mod bench;
 pub mod compile;
 pub mod demo;
 pub mod diff;
@@ -39,4 +40,4 @@ pub mod session;
 
 pub use error::{Result, VeilError};
 pub use model::EnforcementMode;
-pub use session::{Engine, Session, SessionOptions};
+pub use session::{Engine, PlanTimings, Session, SessionOptions};

@@ -170,6 +170,17 @@ struct DecisionKey {
     secondary_roles: Option<Vec<String>>,
 }
 
+/// Planning steps of one statement, timed by [`Session::plan_timings`].
+#[derive(Debug, Clone, Copy)]
+pub struct PlanTimings {
+    /// Parse, statement check and access check.
+    pub check: Duration,
+    /// Policy resolution and rendering of the policy relations.
+    pub rewrite: Duration,
+    /// DataFusion: logical plan, optimization, physical plan.
+    pub planning: Duration,
+}
+
 /// Options for opening a session.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SessionOptions {
@@ -1628,6 +1639,30 @@ impl Bound {
         mapped
     }
 
+    /// Times the planning steps of a read statement (for `veil bench`).
+    pub(crate) async fn plan_timings(&self, sql: &str) -> Result<PlanTimings> {
+        let started = Instant::now();
+        let checked = self.check(sql)?;
+        let check = started.elapsed();
+        let started = Instant::now();
+        std::hint::black_box(self.policy_queries(&checked.tables)?);
+        let rewrite = started.elapsed();
+        let started = Instant::now();
+        let (state, plan) = self.plan_user_statement(checked.statement).await?;
+        std::hint::black_box(
+            state
+                .create_physical_plan(&plan)
+                .await
+                .map_err(|e| self.map_error(e))?,
+        );
+        let planning = started.elapsed();
+        Ok(PlanTimings {
+            check,
+            rewrite,
+            planning,
+        })
+    }
+
     /// The analyzed and optimized logical plan of a read statement, as it
     /// would run (for tests and tooling).
     pub(crate) async fn logical_plan(&self, sql: &str) -> Result<LogicalPlan> {
@@ -1934,6 +1969,14 @@ impl Session {
             }));
         }
         result
+    }
+
+    /// How long each planning step of a read statement takes: Veil's parse
+    /// and access check, the rendering of every referenced table's policy
+    /// relation (always re-rendered here, though queries reuse them within a
+    /// session), and DataFusion's planning to a physical plan.
+    pub async fn plan_timings(&self, sql: &str) -> Result<PlanTimings> {
+        self.bound()?.plan_timings(sql).await
     }
 
     /// The analyzed and optimized logical plan of a read statement, as it

@@ -126,6 +126,26 @@ enum Command {
         #[arg(long = "as-workspace")]
         as_workspace: Option<PathBuf>,
     },
+    /// Benchmark what policies cost on TPC-H: each query unenforced, over
+    /// hand-written secure views, and enforced by Veil in both modes; writes
+    /// a table, JSON and an SVG chart (run with --release).
+    Bench {
+        /// TPC-H scale factor.
+        #[arg(long, default_value_t = 1.0)]
+        sf: f64,
+        /// Queries to run, comma-separated (default: all).
+        #[arg(long, value_delimiter = ',')]
+        queries: Vec<String>,
+        /// Output directory: Parquet cache, generated workspace, reports.
+        #[arg(long, default_value = "target/veil-bench")]
+        out: PathBuf,
+        /// Users in the generated workspace's user_profile.
+        #[arg(long, default_value_t = 1000)]
+        users: usize,
+        /// Timed runs per query and way (after one checked warm-up run).
+        #[arg(long, default_value_t = 5)]
+        iterations: usize,
+    },
     /// Policy smells: fail-open constructs, conflicts, collision risks, clutter.
     Lint {
         /// Workspace directory (contains veil.yaml).
@@ -313,6 +333,45 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                     "wrote a Veil workspace running this DDL to {}",
                     out.display()
                 );
+            }
+        }
+        Command::Bench {
+            sf,
+            queries,
+            out,
+            users,
+            iterations,
+        } => {
+            if cfg!(debug_assertions) {
+                eprintln!(
+                    "warning: this is a debug build; run `cargo run --release -- bench` for real numbers"
+                );
+            }
+            let options = veil_engine::bench::BenchOptions {
+                sf,
+                queries,
+                out: out.clone(),
+                users,
+                iterations,
+                progress: true,
+            };
+            let report = veil_engine::bench::run(&options).await?;
+            let table = report.table();
+            println!("{table}");
+            let stem = format!(
+                "report-sf{}-u{users}",
+                veil_engine::bench::tpch::sf_label(sf)
+            );
+            for (ext, text) in [
+                ("md", table),
+                ("json", report.json()),
+                ("svg", report.svg()),
+            ] {
+                let path = out.join(format!("{stem}.{ext}"));
+                std::fs::write(&path, text).map_err(|e| {
+                    Failure::Usage(format!("cannot write '{}': {e}", path.display()))
+                })?;
+                eprintln!("wrote {}", path.display());
             }
         }
         Command::Lint {
