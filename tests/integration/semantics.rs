@@ -264,6 +264,48 @@ fn match_groups_shows_rows_of_the_users_groups() -> Result<(), Failed> {
     ensure(rows == vec![vec!["2".to_string()]], format!("{rows:?}"))
 }
 
+/// Attribute values are text: on an integer column only the canonical text
+/// of the integer matches (`'01'`, `'+3'`, `'4.0'`, `' 5'` do not), in both
+/// modes — the inlined mode compares integers, the profile-join mode text.
+fn match_attribute_on_integers_compares_the_text() -> Result<(), Failed> {
+    let manifest = r#"
+settings: {default_database: DB, default_schema: S}
+tables:
+  - name: DB.S.T
+    location: t.csv
+    columns:
+      - {name: ID, type: NUMBER(10,0)}
+      - {name: BALANCE, type: NUMBER(5,0)}
+roles:
+  - {name: R, grants: [DB.S.T]}
+users:
+  - {name: U, roles: [R], attributes: {Id: ['01', '2', '+3', '4.0', ' 5', '-6']}}
+  - {name: V, roles: [R], attributes: {Id: ['x', '07']}}
+policies:
+  - {name: sub, type: subscription, on: {data_sources: [DB.S.T]}, allow: anyone}
+  - {name: by-id, type: row, on: {data_sources: [DB.S.T]}, rule: {match_attribute: Id, column: ID}}
+"#;
+    let dir = temp_workspace(
+        manifest,
+        &[("t.csv", "id,balance\n1,1\n2,2\n3,3\n4,4\n5,5\n-6,6\n7,7\n")],
+    );
+    let engine = load(dir.path())?;
+    for mode in [EnforcementMode::Inlined, EnforcementMode::ProfileJoin] {
+        for (user, expected) in [("u", vec!["-6", "2"]), ("v", vec![])] {
+            let s = engine
+                .session_with(SessionOptions {
+                    mode: Some(mode),
+                    ..SessionOptions::user(user)
+                })
+                .map_err(|e| e.to_string())?;
+            let rows = run(&s, "SELECT id FROM t ORDER BY id")?;
+            let ids: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();
+            ensure(ids == expected, format!("{user} in {mode:?}: {ids:?}"))?;
+        }
+    }
+    Ok(())
+}
+
 fn masks_apply_in_where_and_aggregates() -> Result<(), Failed> {
     let policy = "  - {name: r, type: masking, on: {columns: [DB.S.T.BALANCE]}, mask: {round: 10}}";
     let rows = query_on(policy, "SELECT count(*) FROM t WHERE balance = 5")?;
@@ -430,6 +472,10 @@ pub(crate) fn trials() -> Vec<Trial> {
         (
             "granted_but_not_subscribed_is_zero_rows",
             granted_but_not_subscribed_is_zero_rows,
+        ),
+        (
+            "match_attribute_on_integers_compares_the_text",
+            match_attribute_on_integers_compares_the_text,
         ),
         (
             "column_tagged_without_a_column_fails_closed",

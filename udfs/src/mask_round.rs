@@ -109,6 +109,46 @@ where
     Arc::new(out.with_timezone_opt(array.timezone()))
 }
 
+/// `round_scaled` for the common case, in `i64`: a step no finer than the
+/// column's scale, values and results within 18 digits that need no clamp.
+/// Everything else (`None`) takes the exact `i128` path; both agree
+/// (property-tested).
+#[derive(Debug, Clone, Copy)]
+struct FastDecimalRound {
+    /// The step in units of the column's scale.
+    step: i64,
+    /// The largest magnitude the declared precision holds.
+    limit: i64,
+}
+
+impl FastDecimalRound {
+    fn new(scale: u32, step: (i128, u32), precision: Option<u8>) -> Option<Self> {
+        let (mantissa, step_scale) = step;
+        let p = u32::from(precision?);
+        if step_scale > scale || mantissa <= 0 || p > 18 {
+            return None;
+        }
+        let step = mantissa.checked_mul(crate::fit::pow10(scale - step_scale)?)?;
+        Some(Self {
+            step: i64::try_from(step).ok()?,
+            limit: i64::try_from(crate::fit::pow10(p)? - 1).ok()?,
+        })
+    }
+
+    #[inline]
+    fn round(&self, value: i128) -> Option<i128> {
+        let v = i64::try_from(value).ok()?;
+        let (q, r) = (v / self.step, v % self.step);
+        let q = if r.unsigned_abs() * 2 >= self.step.unsigned_abs() {
+            q + v.signum()
+        } else {
+            q
+        };
+        let rounded = q.checked_mul(self.step)?;
+        (rounded.unsigned_abs() <= self.limit.unsigned_abs()).then_some(i128::from(rounded))
+    }
+}
+
 /// Rounds one array. `step` is a decimal literal for numbers or a unit for
 /// temporals; `declared` bounds the result.
 pub fn round_array(array: &ArrayRef, step: &str, declared: SnowflakeType) -> Result<ArrayRef> {
@@ -139,8 +179,14 @@ pub fn round_array(array: &ArrayRef, step: &str, declared: SnowflakeType) -> Res
             let step = numeric_step()?;
             let scale = u32::try_from(*s).unwrap_or(0);
             let input = array.as_primitive::<Decimal128Type>();
-            let out: Decimal128Array =
-                input.unary_opt(|v| round_scaled(v, scale, step, precision.or(Some(*p))));
+            let precision = precision.or(Some(*p));
+            let out: Decimal128Array = match FastDecimalRound::new(scale, step, precision) {
+                Some(fast) => input.unary_opt(|v| {
+                    fast.round(v)
+                        .or_else(|| round_scaled(v, scale, step, precision))
+                }),
+                None => input.unary_opt(|v| round_scaled(v, scale, step, precision)),
+            };
             Ok(Arc::new(out.with_precision_and_scale(*p, *s)?))
         }
         DataType::Float64 => {
@@ -317,6 +363,40 @@ mod tests {
             out.as_primitive::<Float64Type>().values().to_vec(),
             vec![5.0, -5.0, 10.0]
         );
+    }
+
+    #[test]
+    fn fast_decimal_round_agrees_with_the_exact_path() {
+        use proptest::prelude::*;
+        let mut runner = proptest::test_runner::TestRunner::default();
+        let strategy = (
+            -10i128.pow(20)..10i128.pow(20),
+            0u32..6,
+            1i128..100_000,
+            0u32..6,
+            1u8..20,
+        );
+        runner
+            .run(
+                &strategy,
+                |(value, scale, mantissa, step_scale, precision)| {
+                    let step = (mantissa, step_scale);
+                    if let Some(fast) = FastDecimalRound::new(scale, step, Some(precision))
+                        && let Some(got) = fast.round(value)
+                    {
+                        prop_assert_eq!(
+                            Some(got),
+                            round_scaled(value, scale, step, Some(precision))
+                        );
+                    }
+                    Ok(())
+                },
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        // The common case takes the fast path.
+        let fast = FastDecimalRound::new(2, (100, 0), Some(15));
+        assert_eq!(fast.and_then(|f| f.round(1_234_567)), Some(1_230_000));
+        assert_eq!(fast.and_then(|f| f.round(-1_235_000)), Some(-1_240_000));
     }
 
     #[test]

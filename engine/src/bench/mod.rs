@@ -109,7 +109,7 @@ pub fn select_queries(names: &[String]) -> Result<Vec<BenchQuery>> {
 /// Generates (or reuses) the data, runs every selected query four ways,
 /// checks the enforced results against the views', and returns the report.
 pub async fn run(options: &BenchOptions) -> Result<BenchReport> {
-    if !(options.sf > 0.0) || options.sf > 100.0 {
+    if !(options.sf.is_finite() && options.sf > 0.0 && options.sf <= 100.0) {
         return Err(VeilError::Bench(format!(
             "scale factor {} is out of range (0 < sf ≤ 100)",
             options.sf

@@ -251,11 +251,30 @@ struct Renderer<'a> {
     mode: RenderMode<'a>,
     table: &'a CompiledTable,
     settings: &'a Settings,
+    /// Profile-join mode: conditions that depend on the user only, computed
+    /// once per query in the profile subquery as `p."veil$c<i>"` instead of
+    /// once per row.
+    hoisted: std::cell::RefCell<Vec<Expr>>,
 }
 
 impl Renderer<'_> {
     fn in_array(&self, column: &str, value: Expr) -> Expr {
         call("array_has", vec![profile_col(column), value])
+    }
+
+    /// `e` (over the profile row's own columns) as a column of the profile
+    /// subquery: evaluated once per query, replicated per row as a boolean.
+    fn hoist(&self, e: Expr) -> Expr {
+        let mut hoisted = self.hoisted.borrow_mut();
+        let text = e.to_string();
+        let i = match hoisted.iter().position(|h| h.to_string() == text) {
+            Some(i) => i,
+            None => {
+                hoisted.push(e);
+                hoisted.len() - 1
+            }
+        };
+        profile_col(&format!("veil$c{i}"))
     }
 
     fn condition(&self, c: &Condition) -> B {
@@ -304,18 +323,20 @@ impl Renderer<'_> {
                 );
             }
             RenderMode::ProfileJoin => {
+                // Over the profile row's own columns; hoisted below.
+                let has = |column: &str, v: Expr| {
+                    call("array_has", vec![Expr::Identifier(quoted(column)), v])
+                };
+                parts.extend(c.groups.iter().map(|g| B::E(has("GROUPS", string(g)))));
                 parts.extend(
-                    c.groups
+                    c.attributes
                         .iter()
-                        .map(|g| B::E(self.in_array("veil$groups", string(g)))),
+                        .map(|(k, v)| B::E(has("ATTRIBUTES", string(&format!("{k}={v}"))))),
                 );
-                parts.extend(c.attributes.iter().map(|(k, v)| {
-                    B::E(self.in_array("veil$attributes", string(&format!("{k}={v}"))))
-                }));
                 parts.extend(c.purposes.iter().map(|p| {
                     and(vec![
                         B::E(eq(call("veil_current_purpose", vec![]), string(p))),
-                        B::E(self.in_array("veil$purposes", string(p))),
+                        B::E(has("PURPOSES", string(p))),
                     ])
                 }));
                 parts.extend(
@@ -330,9 +351,13 @@ impl Renderer<'_> {
                 );
             }
         }
-        match c.operator {
+        let combined = match c.operator {
             Operator::Any => or(parts),
             Operator::All => and(parts),
+        };
+        match (self.mode, combined) {
+            (RenderMode::ProfileJoin, B::E(e)) => B::E(self.hoist(e)),
+            (_, other) => other,
         }
     }
 
@@ -344,13 +369,37 @@ impl Renderer<'_> {
         };
         Ok(match (self.mode, source) {
             (RenderMode::Inlined(e), source) => {
-                let values: Vec<Expr> = match source {
+                let texts: Vec<&String> = match source {
                     ValueSource::Attribute(k) => e
                         .attributes
                         .get(k)
-                        .map(|vs| vs.iter().map(|v| string(v)).collect())
+                        .map(|vs| vs.iter().collect())
                         .unwrap_or_default(),
-                    ValueSource::Groups => e.groups.iter().map(|g| string(g)).collect(),
+                    ValueSource::Groups => e.groups.iter().collect(),
+                };
+                // An integer column compares as integers, so DataFusion can
+                // prune row groups and skip a cast per row. Exact: the text
+                // of an integer is canonical, so a value that is not
+                // canonical integer text ('01', '1.0') never matched it.
+                let integer = self
+                    .table
+                    .columns
+                    .iter()
+                    .find(|c| c.name == column)
+                    .is_some_and(|c| matches!(c.declared, SnowflakeType::Number { scale: 0, .. }));
+                let canonical = |t: &str| t.parse::<i128>().is_ok_and(|n| n.to_string() == t);
+                let fits = texts
+                    .iter()
+                    .all(|t| !canonical(t) || t.parse::<i64>().is_ok());
+                let (value, values): (Expr, Vec<Expr>) = if integer && fits {
+                    let numbers = texts
+                        .iter()
+                        .filter(|t| canonical(t))
+                        .map(|t| number(t))
+                        .collect();
+                    (raw(column), numbers)
+                } else {
+                    (value, texts.iter().map(|t| string(t)).collect())
                 };
                 if values.is_empty() {
                     B::Lit(false)
@@ -586,6 +635,7 @@ impl Renderer<'_> {
         column: &str,
         declared: SnowflakeType,
         mask: &EffectiveMask,
+        alone: bool,
     ) -> Result<Expr> {
         if let RenderMode::Snowflake(x) = self.mode {
             return snowflake_mask(
@@ -599,8 +649,17 @@ impl Renderer<'_> {
         }
         let v = raw(column);
         let ty = string(&declared.to_string());
+        // Standing alone, NULL and a VARCHAR constant are literals: the raw
+        // column is not even read, as in a hand-written view.
+        let typed_null = || {
+            if alone {
+                parse_generated_expr(&format!("CAST(NULL AS {declared})"))
+            } else {
+                Ok(call("veil_mask_null", vec![raw(column)]))
+            }
+        };
         if mask.fallback.is_some() {
-            return Ok(call("veil_mask_null", vec![v]));
+            return typed_null();
         }
         Ok(match &mask.spec {
             MaskSpec::Hash => {
@@ -610,8 +669,14 @@ impl Renderer<'_> {
                 };
                 call("veil_mask_hash", vec![v, string(&scope), ty])
             }
-            MaskSpec::Constant(c) => call("veil_mask_constant", vec![v, string(c), ty]),
-            MaskSpec::Nullify => call("veil_mask_null", vec![v]),
+            MaskSpec::Constant(c) => match declared {
+                SnowflakeType::Varchar(n) if alone => with_operand(
+                    "CAST(NULL AS VARCHAR)",
+                    string(veil_udfs::fit::truncate_chars(c, n)),
+                )?,
+                _ => call("veil_mask_constant", vec![v, string(c), ty]),
+            },
+            MaskSpec::Nullify => typed_null()?,
             MaskSpec::Round(RoundTo::Step(s) | RoundTo::Unit(s)) => {
                 call("veil_mask_round", vec![v, string(s), ty])
             }
@@ -638,23 +703,25 @@ impl Renderer<'_> {
         declared: SnowflakeType,
         applied: &AppliedMask,
     ) -> Result<Expr> {
-        let masked = || self.mask_expr(column, declared, &applied.mask);
-        let others = || match &applied.otherwise {
-            Some(o) => self.mask_expr(column, declared, o),
+        // Inside a CASE next to the raw column a mask keeps the column's
+        // type (the UDFs); standing alone it may be a literal.
+        let masked = |alone| self.mask_expr(column, declared, &applied.mask, alone);
+        let others = |alone| match &applied.otherwise {
+            Some(o) => self.mask_expr(column, declared, o, alone),
             None => Ok(raw(column)),
         };
         Ok(match &applied.applies {
-            Applicability::Everyone => masked()?,
+            Applicability::Everyone => masked(true)?,
             Applicability::EveryoneExcept(c) => match self.condition(c) {
                 B::Lit(true) => raw(column),
-                B::Lit(false) => masked()?,
+                B::Lit(false) => masked(true)?,
                 // NULL condition → ELSE → masked: fail closed.
-                B::E(e) => case(e, raw(column), masked()?),
+                B::E(e) => case(e, raw(column), masked(false)?),
             },
             Applicability::EveryoneWho(c) => match self.condition(c) {
-                B::Lit(true) => masked()?,
-                B::Lit(false) => others()?,
-                B::E(e) => case(not(B::E(e)).into_expr(), others()?, masked()?),
+                B::Lit(true) => masked(true)?,
+                B::Lit(false) => others(true)?,
+                B::E(e) => case(not(B::E(e)).into_expr(), others(false)?, masked(false)?),
             },
         })
     }
@@ -832,6 +899,7 @@ pub fn policy_query(
         mode,
         table,
         settings,
+        hoisted: Default::default(),
     };
     let mut query = skeleton(mode)?;
     let SetExpr::Select(select) = query.body.as_mut() else {
@@ -860,6 +928,30 @@ pub fn policy_query(
         B::Lit(true) => None,
         other => Some(other.into_expr()),
     };
+    let hoisted = r.hoisted.into_inner();
+    if !hoisted.is_empty() {
+        let profile = select
+            .from
+            .first_mut()
+            .and_then(|f| f.joins.first_mut())
+            .map(|j| &mut j.relation);
+        let Some(TableFactor::Derived { subquery, .. }) = profile else {
+            return Err(VeilError::PolicyFailure(
+                "internal: profile-join skeleton has no profile subquery".into(),
+            ));
+        };
+        let SetExpr::Select(inner) = subquery.body.as_mut() else {
+            return Err(VeilError::PolicyFailure(
+                "internal: profile subquery is not a SELECT".into(),
+            ));
+        };
+        for (i, expr) in hoisted.into_iter().enumerate() {
+            inner.projection.push(SelectItem::ExprWithAlias {
+                expr,
+                alias: quoted(&format!("veil$c{i}")),
+            });
+        }
+    }
     Ok(query)
 }
 
@@ -1120,6 +1212,7 @@ pub fn snowflake_policies(
         mode: RenderMode::Snowflake(names),
         table,
         settings,
+        hoisted: Default::default(),
     };
     let mut columns = Vec::with_capacity(table.columns.len());
     for c in &table.columns {
