@@ -302,12 +302,26 @@ fn median(xs: &mut [f64]) -> f64 {
 }
 
 /// One cell, compared by value: numbers as `f64` (so `1.50` as DECIMAL(15,2)
-/// equals `1.5000` as DECIMAL(19,4)), everything else as text.
-#[derive(Debug, Clone, PartialEq, PartialOrd)]
+/// equals `1.5000` as DECIMAL(19,4)), everything else as text. Ordered
+/// totally (NaN included) so sorting a result cannot misbehave.
+#[derive(Debug, Clone)]
 enum Cell {
     Null,
     Number(f64),
     Text(String),
+}
+
+impl Cell {
+    fn order(&self, other: &Self) -> std::cmp::Ordering {
+        use std::cmp::Ordering;
+        match (self, other) {
+            (Cell::Number(x), Cell::Number(y)) => x.total_cmp(y),
+            (Cell::Text(x), Cell::Text(y)) => x.cmp(y),
+            (Cell::Null, Cell::Null) => Ordering::Equal,
+            (Cell::Null, _) | (Cell::Number(_), Cell::Text(_)) => Ordering::Less,
+            _ => Ordering::Greater,
+        }
+    }
 }
 
 impl std::fmt::Display for Cell {
@@ -354,16 +368,24 @@ fn rows_of(batches: &[RecordBatch]) -> Vec<Vec<Cell>> {
             rows.push(columns.iter().map(|c| c[r].clone()).collect::<Vec<_>>());
         }
     }
-    rows.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    rows.sort_by(|a, b| {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| x.order(y))
+            .find(|o| o.is_ne())
+            .unwrap_or_else(|| a.len().cmp(&b.len()))
+    });
     rows
 }
 
 fn same_cell(a: &Cell, b: &Cell) -> bool {
     match (a, b) {
         (Cell::Number(x), Cell::Number(y)) => {
-            x == y || (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0)
+            x.total_cmp(y).is_eq() || (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0)
         }
-        _ => a == b,
+        (Cell::Text(x), Cell::Text(y)) => x == y,
+        (Cell::Null, Cell::Null) => true,
+        _ => false,
     }
 }
 

@@ -368,7 +368,8 @@ pub fn write_workspace(dir: &Path, data: &Path, users: usize) -> Result<PathBuf>
             y,
             "  - name: {DATABASE}.{SCHEMA}.{}\n    location: '{}'\n    columns:",
             t.name.to_uppercase(),
-            data.join(t.name).display()
+            // A YAML single-quoted scalar: quotes are doubled.
+            data.join(t.name).display().to_string().replace('\'', "''")
         );
         for (name, ty, tag) in t.columns {
             let tags = if tag.is_empty() {

@@ -254,7 +254,8 @@ struct Renderer<'a> {
     /// Profile-join mode: conditions that depend on the user only, computed
     /// once per query in the profile subquery as `p."veil$c<i>"` instead of
     /// once per row.
-    hoisted: std::cell::RefCell<Vec<Expr>>,
+    /// Each with its SQL text, which identifies repeats.
+    hoisted: std::cell::RefCell<Vec<(String, Expr)>>,
 }
 
 impl Renderer<'_> {
@@ -267,10 +268,10 @@ impl Renderer<'_> {
     fn hoist(&self, e: Expr) -> Expr {
         let mut hoisted = self.hoisted.borrow_mut();
         let text = e.to_string();
-        let i = match hoisted.iter().position(|h| h.to_string() == text) {
+        let i = match hoisted.iter().position(|(t, _)| *t == text) {
             Some(i) => i,
             None => {
-                hoisted.push(e);
+                hoisted.push((text, e));
                 hoisted.len() - 1
             }
         };
@@ -826,8 +827,8 @@ fn skeleton(mode: RenderMode<'_>) -> Result<Query> {
     let sql = match mode {
         RenderMode::Inlined(_) | RenderMode::Snowflake(_) => "SELECT 1 FROM x AS \"t\"".to_string(),
         RenderMode::ProfileJoin => format!(
-            "SELECT 1 FROM x AS \"t\" CROSS JOIN (SELECT \"GROUPS\" AS \"veil$groups\", \"ATTRIBUTES\" AS \"veil$attributes\", \
-             \"PURPOSES\" AS \"veil$purposes\" FROM {profile} WHERE \"USER_NAME\" = current_user()) AS \"p\""
+            "SELECT 1 FROM x AS \"t\" CROSS JOIN (SELECT \"GROUPS\" AS \"veil$groups\", \"ATTRIBUTES\" AS \"veil$attributes\" \
+             FROM {profile} WHERE \"USER_NAME\" = current_user()) AS \"p\""
         ),
     };
     let dialect = datafusion::sql::sqlparser::dialect::SnowflakeDialect {};
@@ -945,7 +946,7 @@ pub fn policy_query(
                 "internal: profile subquery is not a SELECT".into(),
             ));
         };
-        for (i, expr) in hoisted.into_iter().enumerate() {
+        for (i, (_, expr)) in hoisted.into_iter().enumerate() {
             inner.projection.push(SelectItem::ExprWithAlias {
                 expr,
                 alias: quoted(&format!("veil$c{i}")),
