@@ -46,6 +46,18 @@ pub enum VeilError {
     /// An error from Arrow (formatting results).
     #[error("{0}")]
     Arrow(#[from] datafusion::arrow::error::ArrowError),
+    /// The statement ran longer than the session's statement timeout.
+    #[error("The statement was cancelled after {0:?}, the session's statement timeout.")]
+    Timeout(std::time::Duration),
+    /// A failure whose details are for administrators only (the audit
+    /// record); the text is one sentence for the user.
+    #[error("{0}")]
+    QueryFailed(String),
+    /// A panic inside Veil or DataFusion, caught before it reached the
+    /// caller. The text is the panic message, for the audit record; users
+    /// see [`VeilError::QueryFailed`] instead (see `guard::user_error`).
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl VeilError {

@@ -64,8 +64,10 @@ pub(crate) fn tokens(sql: &str) -> Result<Vec<TokenWithSpan>> {
 /// Parses Snowflake SQL with unquoted identifiers upper-cased.
 pub fn parse_statements(sql: &str) -> Result<Vec<Statement>> {
     let dialect = SnowflakeDialect {};
+    let tokens = tokens(sql)?;
+    crate::guard::scan_tokens(&tokens)?;
     Parser::new(&dialect)
-        .with_tokens_with_locations(tokens(sql)?)
+        .with_tokens_with_locations(tokens)
         .parse_statements()
         .map_err(|e| VeilError::Parse(e.to_string()))
 }

@@ -28,6 +28,7 @@ pub mod diff;
 pub mod error;
 pub mod explain;
 pub mod export;
+pub mod guard;
 pub mod ident;
 pub mod lint;
 pub mod load;

@@ -195,7 +195,13 @@ pub struct SessionOptions {
     /// The secondary roles activated in the session (each must be granted
     /// to the user). `None`: the workspace's `secondary_roles` setting.
     pub secondary_roles: Option<Vec<String>>,
+    /// How long one statement may run before it is cancelled (planning and
+    /// execution; dropping the future cancels it too). `None`: 5 minutes.
+    pub statement_timeout: Option<Duration>,
 }
+
+/// The statement timeout of sessions that set none.
+pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(300);
 
 impl SessionOptions {
     /// Options for `user` with defaults.
@@ -251,6 +257,8 @@ async fn build_version(
         .with_default_features()
         .with_catalog_list(catalogs.clone() as Arc<dyn CatalogProviderList>)
         .with_type_planner(Arc::new(SnowflakeTypePlanner))
+        .with_optimizer_rule(Arc::new(crate::guard::RebalanceBooleanChains))
+        .with_physical_optimizer_rule(Arc::new(crate::guard::RebalanceFilterPredicates))
         .build();
     for f in veil_udfs::all_functions(&ws.settings.secret, ws.settings.memo_capacity) {
         datafusion::execution::FunctionRegistry::register_udf(&mut internal, f)?;
@@ -581,16 +589,23 @@ impl Engine {
             }
             crate::admin::AdminStatement::Sql => sql,
         };
-        let stmt = parse_statements(sql)?
-            .into_iter()
-            .next()
-            .ok_or_else(|| VeilError::Parse("empty SQL".into()))?;
+        let stmt = crate::guard::on_planning_stack(|| {
+            let mut stmt = parse_statements(sql)?
+                .into_iter()
+                .next()
+                .ok_or_else(|| VeilError::Parse("empty SQL".into()))?;
+            crate::guard::shape_statement(&mut stmt)?;
+            Ok(stmt)
+        })?;
         let version = self.current();
         let state = fresh(&version.internal);
-        let plan = state
-            .statement_to_plan(DfStatement::Statement(Box::new(stmt)))
-            .await?;
-        Ok(execute_plan(&state, &plan).await?)
+        crate::guard::catch_panics(async {
+            let plan = state
+                .statement_to_plan(DfStatement::Statement(Box::new(stmt)))
+                .await?;
+            Ok(execute_plan(&state, &plan).await?)
+        })
+        .await
     }
 }
 
@@ -988,6 +1003,8 @@ fn user_state(core: &Arc<SessionCore>, catalog: Arc<dyn CatalogProviderList>) ->
         .with_catalog_list(catalog)
         .with_type_planner(Arc::new(SnowflakeTypePlanner))
         .with_analyzer_rule(Arc::new(PolicyScanCheck))
+        .with_optimizer_rule(Arc::new(crate::guard::RebalanceBooleanChains))
+        .with_physical_optimizer_rule(Arc::new(crate::guard::RebalanceFilterPredicates))
         .with_scalar_functions({
             let mut all = datafusion::execution::SessionStateDefaults::default_scalar_functions();
             all.extend(core.user_functions.iter().cloned());
@@ -1164,6 +1181,18 @@ fn safe_to_push(expr: &Expr, unmasked: &HashSet<String>) -> bool {
     }
 }
 
+/// `a AND b AND ...` as a balanced tree (depth log2(n), not n).
+fn balanced_conjunction(mut predicates: Vec<Expr>) -> Option<Expr> {
+    match predicates.len() {
+        0 => None,
+        1 => predicates.pop(),
+        n => {
+            let right = predicates.split_off(n / 2);
+            Some(balanced_conjunction(predicates)?.and(balanced_conjunction(right)?))
+        }
+    }
+}
+
 fn unqualify(expr: &Expr) -> datafusion::common::Result<Expr> {
     expr.clone()
         .transform(|e| match e {
@@ -1216,12 +1245,18 @@ impl TableProvider for PolicyTable {
         limit: Option<usize>,
     ) -> datafusion::common::Result<Arc<dyn ExecutionPlan>> {
         let mut builder = LogicalPlanBuilder::from(self.plan.clone());
-        for f in filters {
-            // Only filters accepted by `supports_filters_pushdown` arrive here;
-            // re-check so nothing unsafe is ever evaluated below the policy.
-            if safe_to_push(f, &self.pushdown_columns) {
-                builder = builder.filter(unqualify(f)?)?;
-            }
+        // Only filters accepted by `supports_filters_pushdown` arrive here;
+        // re-check so nothing unsafe is ever evaluated below the policy. They
+        // go in as one balanced conjunction: a Filter node per predicate
+        // made the optimizer recurse once per predicate (BI tools push
+        // hundreds).
+        let pushed = filters
+            .iter()
+            .filter(|f| safe_to_push(f, &self.pushdown_columns))
+            .map(unqualify)
+            .collect::<datafusion::common::Result<Vec<_>>>()?;
+        if let Some(predicate) = balanced_conjunction(pushed) {
+            builder = builder.filter(predicate)?;
         }
         if let Some(indices) = projection {
             let columns: Vec<Expr> = indices
@@ -1552,12 +1587,20 @@ impl Bound {
     /// Parses and checks one statement, and checks every table it names is
     /// granted (SPEC rules 8, 10, 11).
     pub(crate) fn check(&self, sql: &str) -> Result<CheckedStatement> {
+        // Deep statements recurse as deep as they nest: parse, shape and
+        // check them (and drop what is refused) on the planning stack.
+        crate::guard::on_planning_stack(|| self.check_here(sql))
+    }
+
+    fn check_here(&self, sql: &str) -> Result<CheckedStatement> {
         let ws = &self.core.version.workspace;
         let mut statements = match parse_statements(sql) {
             Ok(s) => s,
             Err(e) => {
-                if !looks_like_read(sql) {
-                    return Err(VeilError::StatementNotAllowed(statement_kind_of_text(sql)));
+                let first = statement_kind_of_text(sql);
+                let word = first.split(' ').next().unwrap_or_default();
+                if !looks_like_read(sql) && crate::guard::is_statement_word(word) {
+                    return Err(VeilError::StatementNotAllowed(first));
                 }
                 return Err(e);
             }
@@ -1568,8 +1611,10 @@ impl Bound {
                 statements.len()
             )));
         }
+        let mut statement = statements.remove(0);
+        crate::guard::shape_statement(&mut statement)?;
         let checked = check_statement(
-            statements.remove(0),
+            statement,
             &ws.settings.default_database,
             &ws.settings.default_schema,
         )?;
@@ -1698,6 +1743,7 @@ impl Bound {
     /// Runs the printed rewrite (what `explain` shows) directly on the raw
     /// relations. Used by tests to prove the printed SQL and the enforced
     /// path agree; it enforces the same policies, but without the barrier.
+    #[cfg(feature = "testing")]
     pub(crate) async fn run_rewritten(&self, sql: &str) -> Result<Vec<RecordBatch>> {
         let rewritten = self.rewritten_sql(sql)?;
         let stmt = datafusion::sql::sqlparser::parser::Parser::new(
@@ -1942,9 +1988,17 @@ impl Session {
         let started = Instant::now();
         let mut tables = Vec::new();
         let audit = self.engine.audit_log().is_some();
+        let timeout = self
+            .options
+            .statement_timeout
+            .unwrap_or(DEFAULT_STATEMENT_TIMEOUT);
         let (result, version, policies) = match self.bound() {
             Ok(b) => {
-                let result = b.sql(sql, &mut tables).await;
+                let run = crate::guard::catch_panics(b.sql(sql, &mut tables));
+                let result = match tokio::time::timeout(timeout, run).await {
+                    Ok(r) => r,
+                    Err(_) => Err(VeilError::Timeout(timeout)),
+                };
                 let policies = if audit {
                     b.policies_applied(&tables)
                 } else {
@@ -1968,7 +2022,7 @@ impl Session {
                 simulated_by: self.simulated_by.as_deref(),
             }));
         }
-        result
+        result.map_err(crate::guard::user_error)
     }
 
     /// How long each planning step of a read statement takes: Veil's parse
@@ -1998,7 +2052,10 @@ impl Session {
 
     /// Runs the printed rewrite (what `explain` shows) directly on the raw
     /// relations. Used by tests to prove the printed SQL and the enforced
-    /// path agree; it enforces the same policies, but without the barrier.
+    /// path agree; it enforces the same policies, but without the barrier
+    /// or the catalog, so it exists only with the `testing` feature (Veil's
+    /// own test crate) and is never part of a service build.
+    #[cfg(feature = "testing")]
     #[doc(hidden)]
     pub async fn run_rewritten(&self, sql: &str) -> Result<Vec<RecordBatch>> {
         self.bound()?.run_rewritten(sql).await

@@ -56,6 +56,7 @@ pub(crate) fn session(user: &str, purpose: Option<&str>, mode: EnforcementMode) 
             purpose: purpose.map(str::to_string),
             mode: Some(mode),
             secondary_roles: None,
+            statement_timeout: None,
         })
         .expect("session opens")
 }

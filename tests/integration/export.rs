@@ -38,6 +38,7 @@ fn results(engine: &Engine, exported: bool, queries: &[String]) -> Vec<(String, 
             purpose: purpose_option,
             mode: None,
             secondary_roles,
+            statement_timeout: None,
         }) {
             Ok(s) => s,
             Err(e) => {

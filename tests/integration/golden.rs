@@ -69,6 +69,7 @@ fn complete(path: &Path, user: &str, purpose: Option<&str>) {
             purpose: purpose.map(str::to_string),
             mode: Some(EnforcementMode::Inlined),
             secondary_roles: None,
+            statement_timeout: None,
         })
         .expect("session opens");
     let mut text = format!(

@@ -146,6 +146,7 @@ fn modes_agree_and_rewrites_reparse() -> Result<(), Failed> {
                     user: u.to_string(),
                     mode: Some(mode),
                     secondary_roles: None,
+                    statement_timeout: None,
                     ..Default::default()
                 })
             };

@@ -54,6 +54,7 @@ fn seed_example() -> Result<(), Failed> {
                 user: "u".into(),
                 mode: Some(mode),
                 secondary_roles: None,
+                statement_timeout: None,
                 ..Default::default()
             })
             .map_err(|e| e.to_string())?;
@@ -109,6 +110,7 @@ fn session_error(user: &str, role: Option<&str>, purpose: Option<&str>) -> Strin
         purpose: purpose.map(str::to_string),
         mode: None,
         secondary_roles: None,
+        statement_timeout: None,
     }) {
         Ok(_) => "opened".to_string(),
         Err(e) => e.to_string(),

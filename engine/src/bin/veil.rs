@@ -218,6 +218,7 @@ async fn open(identity: &Identity) -> Result<(Engine, veil_engine::Session), Fai
         purpose: identity.purpose.clone(),
         mode: mode(identity.mode),
         secondary_roles: None,
+        statement_timeout: None,
     })?;
     Ok((engine, session))
 }

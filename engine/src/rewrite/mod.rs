@@ -103,17 +103,78 @@ pub fn looks_like_read(sql: &str) -> bool {
     ) || sql.trim_start().starts_with('(')
 }
 
+/// The CTE names visible at each point of a walk over a statement, as
+/// DataFusion resolves them: a query's CTEs are visible in its body, and
+/// each CTE's body sees only the CTEs defined before it (a non-recursive
+/// WITH), so `WITH customers AS (SELECT * FROM customers)` reads the table.
+#[derive(Default)]
+struct CteScopes {
+    frames: Vec<CteFrame>,
+}
+
+struct CteFrame {
+    names: Vec<String>,
+    /// The CTE bodies of this frame's query, to recognise them on entry.
+    bodies: Vec<*const Query>,
+    /// How many of `names` are visible here.
+    visible: usize,
+}
+
+impl CteScopes {
+    fn enter(&mut self, query: &Query) {
+        let ptr = query as *const Query;
+        if let Some(frame) = self.frames.last_mut()
+            && let Some(i) = frame.bodies.iter().position(|b| *b == ptr)
+        {
+            frame.visible = i;
+        }
+        let bodies = query
+            .with
+            .as_ref()
+            .map(|w| {
+                w.cte_tables
+                    .iter()
+                    .map(|c| &*c.query as *const Query)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let names = cte_names(query);
+        let visible = names.len();
+        self.frames.push(CteFrame {
+            names,
+            bodies,
+            visible,
+        });
+    }
+
+    fn leave(&mut self, query: &Query) {
+        self.frames.pop();
+        let ptr = query as *const Query;
+        if let Some(frame) = self.frames.last_mut()
+            && frame.bodies.contains(&ptr)
+        {
+            frame.visible = frame.names.len();
+        }
+    }
+
+    fn contains(&self, name: &str) -> bool {
+        self.frames
+            .iter()
+            .any(|f| f.names[..f.visible].iter().any(|c| c == name))
+    }
+}
+
 struct Collect<'a> {
     default_db: &'a str,
     default_schema: &'a str,
-    cte_scopes: Vec<Vec<String>>,
+    cte_scopes: CteScopes,
     tables: Vec<TableName>,
     error: Option<VeilError>,
 }
 
 impl Collect<'_> {
     fn in_cte_scope(&self, name: &str) -> bool {
-        self.cte_scopes.iter().any(|s| s.iter().any(|c| c == name))
+        self.cte_scopes.contains(name)
     }
 }
 
@@ -135,12 +196,12 @@ impl Visitor for Collect<'_> {
     type Break = ();
 
     fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<()> {
-        self.cte_scopes.push(cte_names(query));
+        self.cte_scopes.enter(query);
         ControlFlow::Continue(())
     }
 
-    fn post_visit_query(&mut self, _query: &Query) -> ControlFlow<()> {
-        self.cte_scopes.pop();
+    fn post_visit_query(&mut self, query: &Query) -> ControlFlow<()> {
+        self.cte_scopes.leave(query);
         ControlFlow::Continue(())
     }
 
@@ -226,7 +287,7 @@ pub fn check_statement(
     let mut collect = Collect {
         default_db,
         default_schema,
-        cte_scopes: Vec::new(),
+        cte_scopes: CteScopes::default(),
         tables: Vec::new(),
         error: None,
     };
@@ -249,19 +310,19 @@ struct Replace<'a> {
     default_db: &'a str,
     default_schema: &'a str,
     policies: &'a HashMap<TableName, Query>,
-    cte_scopes: Vec<Vec<String>>,
+    cte_scopes: CteScopes,
 }
 
 impl VisitorMut for Replace<'_> {
     type Break = ();
 
     fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
-        self.cte_scopes.push(cte_names(query));
+        self.cte_scopes.enter(query);
         ControlFlow::Continue(())
     }
 
-    fn post_visit_query(&mut self, _query: &mut Query) -> ControlFlow<()> {
-        self.cte_scopes.pop();
+    fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        self.cte_scopes.leave(query);
         ControlFlow::Continue(())
     }
 
@@ -272,7 +333,7 @@ impl VisitorMut for Replace<'_> {
         let Some(parts) = object_name_parts(name) else {
             return ControlFlow::Continue(());
         };
-        if parts.len() == 1 && self.cte_scopes.iter().any(|s| s.contains(&parts[0])) {
+        if parts.len() == 1 && self.cte_scopes.contains(&parts[0]) {
             return ControlFlow::Continue(());
         }
         let Some(table) = resolve_table(&parts, self.default_db, self.default_schema) else {
@@ -317,7 +378,7 @@ pub fn rewrite_statement(
         default_db,
         default_schema,
         policies,
-        cte_scopes: Vec::new(),
+        cte_scopes: CteScopes::default(),
     };
     let _ = VisitMut::visit(&mut out, &mut replace);
     out
@@ -343,6 +404,21 @@ mod tests {
         let c = check("with customers as (select 1 as x) select * from customers, orders").unwrap();
         let names: Vec<String> = c.tables.iter().map(|t| t.to_string()).collect();
         assert_eq!(names, vec!["DB.S.ORDERS"]);
+    }
+
+    #[test]
+    fn a_cte_body_reads_the_table_it_is_named_after() {
+        for sql in [
+            "with customers as (select * from customers) select id from customers",
+            "with a as (select * from customers), customers as (select 1 as x) select * from a",
+        ] {
+            let c = check(sql).unwrap();
+            let names: Vec<String> = c.tables.iter().map(|t| t.to_string()).collect();
+            assert_eq!(names, vec!["DB.S.CUSTOMERS"], "{sql}");
+        }
+        // A later CTE sees an earlier one, and the body sees them all.
+        let c = check("with a as (select 1 as x), b as (select * from a) select * from b, a").unwrap();
+        assert!(c.tables.is_empty(), "{:?}", c.tables);
     }
 
     #[test]
