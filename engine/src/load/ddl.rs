@@ -387,7 +387,8 @@ fn function_body(text: &str) -> R<Expr> {
 /// body parsed on its own), located in the script instead.
 fn in_literal(message: &str, literal: &TokenWithSpan) -> String {
     let start = literal.span.start;
-    // The body starts after the opening quote: ' or $$ (or $tag$).
+    // The body starts after the opening quote: ' or $$ (or $tag$). (A ''
+    // escape earlier on the same line shifts the column by one.)
     let quote = match &literal.token {
         Token::DollarQuotedString(d) => 2 + d.tag.as_ref().map_or(0, |t| t.chars().count() as u64),
         _ => 1,
@@ -658,7 +659,10 @@ fn grant(p: &mut P<'_>) -> R<Ddl> {
 /// Whether the next tokens start another item of a multi-column `ALTER
 /// TABLE t MODIFY`: `, [COLUMN] c SET|UNSET ...`.
 fn another_column(p: &P<'_>) -> bool {
-    let is = |n: usize, ws: &[&str]| matches!(&p.peek_nth_token(n).token, Token::Word(x) if x.quote_style.is_none() && ws.contains(&x.value.as_str()));
+    let is = |n: usize, words: &[&str]| match &p.peek_nth_token(n).token {
+        Token::Word(x) => x.quote_style.is_none() && words.contains(&x.value.as_str()),
+        _ => false,
+    };
     p.peek_token().token == Token::Comma && (is(1, &["COLUMN"]) || is(2, &["SET", "UNSET"]))
 }
 

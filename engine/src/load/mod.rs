@@ -155,8 +155,9 @@ pub fn validate(ws: &Workspace) -> Result<()> {
         }
     }
     if let Some(cycle) = role_cycle(&ws.roles) {
-        let origin = ws
-            .role(&cycle[0])
+        let origin = cycle
+            .first()
+            .and_then(|name| ws.role(name))
             .map(|r| r.origin.clone())
             .unwrap_or_default();
         return fail(&origin, role_cycle_message(&cycle));
