@@ -255,7 +255,7 @@ pub fn describe_changes(old: &Workspace, new: &Workspace) -> Vec<String> {
         &old.roles,
         &new.roles,
         |r| r.name.clone(),
-        |a, b| a.grants == b.grants && a.inherits == b.inherits,
+        |a, b| a.grants == b.grants && a.inherits == b.inherits && a.privileges == b.privileges,
     );
     let sf = (&old.snowflake, &new.snowflake);
     diff(

@@ -402,6 +402,9 @@ pub fn export_snowflake(ws: &Workspace, options: &ExportOptions) -> Result<Strin
     let w = &mut out;
     let _ = writeln!(w, "\n-- Grants, last.");
     for r in &ws.roles {
+        for privilege in &r.privileges {
+            let _ = writeln!(w, "GRANT {privilege} TO ROLE {};", ident(&r.name));
+        }
         for t in &r.grants {
             let _ = writeln!(w, "GRANT SELECT ON TABLE {t} TO ROLE {};", ident(&r.name));
         }

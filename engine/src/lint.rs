@@ -83,6 +83,7 @@ pub async fn lint(engine: &Engine) -> Result<Vec<Finding>> {
     too_many_conditions(ws, &mut out);
     unused_tags(ws, &mut out);
     unused_roles(ws, &mut out);
+    reads_without_usage(ws, &mut out);
     users_without_subscriptions(engine, &mut out);
     values_beyond_declared_types(engine, &mut out).await?;
     out.sort_by_key(|f| f.severity);
@@ -424,6 +425,56 @@ fn unused_roles(ws: &Workspace, out: &mut Vec<Finding>) {
                 message: format!(
                     "role {} is granted to no user, directly or through another role",
                     r.name
+                ),
+            });
+        }
+    }
+}
+
+/// A role granted SELECT on a table or view without USAGE on its database
+/// and schema (its own or inherited): Snowflake refuses the read, Veil
+/// records USAGE but does not enforce it. Only in workspaces that grant
+/// USAGE on some database or schema at all (others do not model it).
+fn reads_without_usage(ws: &Workspace, out: &mut Vec<Finding>) {
+    let models_usage = ws.roles.iter().flat_map(|r| &r.privileges).any(|p| {
+        matches!(
+            p,
+            Privilege::UsageOnDatabase(_) | Privilege::UsageOnSchema { .. }
+        )
+    });
+    if !models_usage {
+        return;
+    }
+    for r in &ws.roles {
+        let held: Vec<&Privilege> = ws
+            .role_closure(std::slice::from_ref(&r.name))
+            .iter()
+            .filter_map(|name| ws.role(name))
+            .flat_map(|x| &x.privileges)
+            .collect();
+        for t in &r.grants {
+            let database = Privilege::UsageOnDatabase(t.database.clone());
+            let schema = Privilege::UsageOnSchema {
+                database: t.database.clone(),
+                schema: t.schema.clone(),
+            };
+            // `USAGE ON SCHEMA DB.S` names its object after `USAGE ON `.
+            let missing: Vec<String> = [database, schema]
+                .into_iter()
+                .filter(|p| !held.contains(&p))
+                .map(|p| p.to_string().replacen("USAGE ON ", "", 1))
+                .collect();
+            if missing.is_empty() {
+                continue;
+            }
+            out.push(Finding {
+                code: "read-without-usage",
+                severity: Severity::Warning,
+                location: r.origin.to_string(),
+                message: format!(
+                    "role {} reads {t} but has no USAGE on {}; Snowflake refuses the read, Veil does not enforce USAGE",
+                    r.name,
+                    missing.join(" and ")
                 ),
             });
         }

@@ -13,9 +13,15 @@
 //!   RETURNS BOOLEAN -> body [COMMENT = '...']`
 //! - `CREATE [OR REPLACE] [SECURE] [MEMOIZABLE] FUNCTION f(a T, ...) RETURNS T
 //!   [LANGUAGE SQL] AS '<expression or SELECT>'` (also `$$...$$`)
-//! - `GRANT ROLE r TO USER u | ROLE r2`, `GRANT SELECT ON [TABLE] t TO ROLE r`
+//! - `GRANT ROLE r TO USER u | ROLE r2` (a grant closing a cycle is an
+//!   error), `GRANT SELECT ON [TABLE] t TO ROLE r`
+//! - `GRANT USAGE ON DATABASE d | SCHEMA [d.]s | WAREHOUSE w TO ROLE r` and
+//!   `GRANT APPLY MASKING POLICY | APPLY ROW ACCESS POLICY | APPLY TAG ON
+//!   ACCOUNT TO ROLE r`: recorded on the role ([`Privilege`]), not enforced
+//!   (`veil lint` reports a read without USAGE on the database or schema)
 //! - `ALTER TABLE t MODIFY|ALTER [COLUMN] c SET MASKING POLICY p [USING (c, cond...)] [FORCE]`,
-//!   `... UNSET MASKING POLICY`, `... SET TAG tag = 'v' [, ...]`, `... UNSET TAG tag [, ...]`
+//!   `... UNSET MASKING POLICY`, `... SET TAG tag = 'v' [, ...]`, `... UNSET TAG tag [, ...]`,
+//!   several in one statement: `MODIFY [(] COLUMN a SET ..., COLUMN b UNSET ... [)]`
 //! - `ALTER TABLE t ADD ROW ACCESS POLICY p ON (cols)`,
 //!   `ALTER TABLE t DROP ROW ACCESS POLICY p | DROP ALL ROW ACCESS POLICIES`
 //! - `ALTER TAG tag SET MASKING POLICY p [, MASKING POLICY p2] [FORCE]`,
@@ -29,7 +35,9 @@
 //!   tables held in memory; `CREATE SCHEMA` is accepted and ignored
 //! - `USE DATABASE d`, `USE SCHEMA [d.]s`, `USE ROLE r`
 //!
-//! Every error names the file, line and column of the statement. Tables and
+//! A syntax error names the file, line and column of the token the parser
+//! stopped at; any other error those of the statement (or of its change,
+//! in a multi-column `ALTER`). Tables and
 //! masking and row access policies resolve against `USE DATABASE/SCHEMA` and
 //! the workspace defaults (a policy is known by its `DB.SCHEMA.NAME`); tags
 //! and functions by their last name part.
@@ -39,7 +47,7 @@ use std::path::Path;
 use datafusion::sql::sqlparser::ast::Expr;
 use datafusion::sql::sqlparser::dialect::SnowflakeDialect;
 use datafusion::sql::sqlparser::parser::Parser;
-use datafusion::sql::sqlparser::tokenizer::Token;
+use datafusion::sql::sqlparser::tokenizer::{Location, Token, TokenWithSpan};
 
 use crate::error::{Result, VeilError};
 use crate::ident::{
@@ -94,6 +102,18 @@ enum Ddl {
         table: Vec<String>,
         role: String,
     },
+    GrantUsage {
+        on: UsageOn,
+        name: Vec<String>,
+        role: String,
+    },
+    GrantApply {
+        privilege: Privilege,
+        role: String,
+    },
+    /// Several changes in one statement (`ALTER TABLE t MODIFY COLUMN a ...,
+    /// COLUMN b ...`), each with the line and column it starts at.
+    Each(Vec<(Location, Ddl)>),
     SetMasking {
         table: Vec<String>,
         column: String,
@@ -166,6 +186,14 @@ enum Ddl {
     UseRole,
 }
 
+/// What `GRANT USAGE ON ...` names.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum UsageOn {
+    Database,
+    Schema,
+    Warehouse,
+}
+
 type P<'a> = Parser<'a>;
 type R<T> = std::result::Result<T, String>;
 
@@ -212,8 +240,9 @@ fn expect_token(p: &mut P<'_>, t: Token) -> R<()> {
 }
 
 fn object_name(p: &mut P<'_>) -> R<Vec<String>> {
+    let at = p.peek_token().span.start;
     let name = p.parse_object_name(false).map_err(|e| e.to_string())?;
-    object_name_parts(&name).ok_or_else(|| format!("'{name}' is not a valid name"))
+    object_name_parts(&name).ok_or_else(|| located(format!("'{name}' is not a valid name"), at))
 }
 
 /// The last part of a schema-level object name (policy, tag, function).
@@ -230,8 +259,9 @@ fn ident(p: &mut P<'_>) -> R<String> {
 }
 
 fn data_type(p: &mut P<'_>) -> R<SnowflakeType> {
+    let at = p.peek_token().span.start;
     let t = p.parse_data_type().map_err(|e| e.to_string())?;
-    SnowflakeType::parse(&t.to_string())
+    SnowflakeType::parse(&t.to_string()).map_err(|e| located(e, at))
 }
 
 fn ident_list(p: &mut P<'_>) -> R<Vec<String>> {
@@ -256,20 +286,52 @@ fn params(p: &mut P<'_>) -> R<Vec<SqlParam>> {
         let name = ident(p)?;
         let declared = data_type(p)?;
         out.push(SqlParam { name, declared });
-        match p.next_token().token {
-            Token::Comma => continue,
-            Token::RParen => return Ok(out),
+        match p.peek_token().token {
+            Token::Comma => p.next_token(),
+            Token::RParen => {
+                p.next_token();
+                return Ok(out);
+            }
             other => return Err(format!("expected , or ) in the signature, found {other}")),
-        }
+        };
     }
 }
 
 fn string_literal(p: &mut P<'_>) -> R<String> {
-    match p.next_token().token {
-        Token::SingleQuotedString(s) => Ok(s),
-        Token::DollarQuotedString(d) => Ok(d.value),
-        other => Err(format!("expected a quoted string, found {other}")),
+    let text = match p.peek_token().token {
+        Token::SingleQuotedString(s) => s,
+        Token::DollarQuotedString(d) => d.value,
+        other => return Err(format!("expected a quoted string, found {other}")),
+    };
+    p.next_token();
+    Ok(text)
+}
+
+/// Appends `at` to `message` as sqlparser locates its own errors (" at
+/// Line: L, Column: C"), unless the message is located already: the
+/// script's parser reports the first location in a message, else the token
+/// it stopped at.
+fn located(message: impl Into<String>, at: Location) -> String {
+    let message = message.into();
+    match split_location(&message) {
+        (_, Some(_)) => message,
+        (_, None) => format!("{message}{at}"),
     }
+}
+
+/// A message without sqlparser's prefix and trailing location, and the
+/// location.
+fn split_location(message: &str) -> (String, Option<Location>) {
+    let message = message.replace("sql parser error: ", "");
+    const AT: &str = " at Line: ";
+    if let Some(i) = message.rfind(AT)
+        && let Some((line, column)) = message[i + AT.len()..].split_once(", Column: ")
+        && let (Ok(line), Ok(column)) = (line.parse::<u64>(), column.parse::<u64>())
+        && line > 0
+    {
+        return (message[..i].to_string(), Some(Location::new(line, column)));
+    }
+    (message, None)
 }
 
 /// `COMMENT = '...'` and `EXEMPT_OTHER_POLICIES = TRUE|FALSE`, in any order.
@@ -300,19 +362,49 @@ fn body(p: &mut P<'_>) -> R<Expr> {
 }
 
 /// A function body: an expression, or a `SELECT` used as a scalar subquery.
+/// Errors are located in `text` (leading blanks kept, so locations hold).
 fn function_body(text: &str) -> R<Expr> {
-    let trimmed = text.trim().trim_end_matches(';');
-    let upper = trimmed.to_ascii_uppercase();
+    let body = text.trim_end().trim_end_matches(';');
+    let upper = body.trim_start().to_ascii_uppercase();
+    let fail = |e: String| format!("the function body does not parse: {e}");
+    let syntax = |e: VeilError| match e {
+        VeilError::Parse(m) => fail(m),
+        other => fail(other.to_string()),
+    };
     if upper.starts_with("SELECT") || upper.starts_with("WITH") {
-        let tokens = tokens(trimmed).map_err(|e| e.to_string())?;
+        let tokens = tokens(body).map_err(syntax)?;
         let query = Parser::new(&SnowflakeDialect {})
             .with_tokens_with_locations(tokens)
             .parse_query()
-            .map_err(|e| format!("the function body does not parse: {e}"))?;
+            .map_err(|e| fail(e.to_string()))?;
         Ok(Expr::Subquery(query))
     } else {
-        parse_expr(trimmed).map_err(|e| format!("the function body does not parse: {e}"))
+        parse_expr(body).map_err(syntax)
     }
+}
+
+/// An error located inside the text of string literal `literal` (a function
+/// body parsed on its own), located in the script instead.
+fn in_literal(message: &str, literal: &TokenWithSpan) -> String {
+    let start = literal.span.start;
+    // The body starts after the opening quote: ' or $$ (or $tag$). (A ''
+    // escape earlier on the same line shifts the column by one.)
+    let quote = match &literal.token {
+        Token::DollarQuotedString(d) => 2 + d.tag.as_ref().map_or(0, |t| t.chars().count() as u64),
+        _ => 1,
+    };
+    let (message, at) = split_location(message);
+    let at = match at {
+        Some(at) if at.line == 1 => Location::new(start.line, start.column + quote + at.column - 1),
+        Some(at) => Location::new(start.line + at.line - 1, at.column),
+        // The body ended too soon: at its closing quote.
+        None if message.ends_with("EOF") => {
+            let end = literal.span.end;
+            Location::new(end.line, end.column.saturating_sub(quote).max(1))
+        }
+        None => start,
+    };
+    located(message, at)
 }
 
 fn create(p: &mut P<'_>) -> R<Ddl> {
@@ -377,10 +469,12 @@ fn create(p: &mut P<'_>) -> R<Ddl> {
         expect_word(p, "AS")?;
         let params = params(p)?;
         expect_word(p, "RETURNS")?;
+        let at = p.peek_token().span.start;
         let returns = p.parse_data_type().map_err(|e| e.to_string())?;
         if !returns.to_string().eq_ignore_ascii_case("BOOLEAN") {
-            return Err(format!(
-                "a row access policy returns BOOLEAN, not {returns}"
+            return Err(located(
+                format!("a row access policy returns BOOLEAN, not {returns}"),
+                at,
             ));
         }
         let body = body(p)?;
@@ -413,11 +507,14 @@ fn create(p: &mut P<'_>) -> R<Ddl> {
             let declared = data_type(p)?;
             words(p, &["NOT", "NULL"]);
             columns.push((column, declared));
-            match p.next_token().token {
-                Token::Comma => continue,
-                Token::RParen => break,
+            match p.peek_token().token {
+                Token::Comma => p.next_token(),
+                Token::RParen => {
+                    p.next_token();
+                    break;
+                }
                 other => return Err(format!("expected , or ) in the column list, found {other}")),
-            }
+            };
         }
         return Ok(Ddl::CreateTable {
             name,
@@ -461,7 +558,8 @@ fn create(p: &mut P<'_>) -> R<Ddl> {
             string_literal(p)?;
         }
         expect_word(p, "AS")?;
-        let body = function_body(&string_literal(p)?)?;
+        let literal = p.peek_token();
+        let body = function_body(&string_literal(p)?).map_err(|e| in_literal(&e, &literal))?;
         return Ok(Ddl::CreateFunction {
             def: SqlFunction {
                 name,
@@ -507,10 +605,87 @@ fn grant(p: &mut P<'_>) -> R<Ddl> {
             role: ident(p)?,
         });
     }
+    if word(p, "USAGE") {
+        expect_word(p, "ON")?;
+        let on = if word(p, "DATABASE") {
+            UsageOn::Database
+        } else if word(p, "SCHEMA") {
+            UsageOn::Schema
+        } else if word(p, "WAREHOUSE") {
+            UsageOn::Warehouse
+        } else {
+            return Err(format!(
+                "expected DATABASE, SCHEMA or WAREHOUSE, found {}",
+                p.peek_token().token
+            ));
+        };
+        let name = object_name(p)?;
+        expect_word(p, "TO")?;
+        expect_word(p, "ROLE")?;
+        return Ok(Ddl::GrantUsage {
+            on,
+            name,
+            role: ident(p)?,
+        });
+    }
+    if word(p, "APPLY") {
+        let privilege = if words(p, &["MASKING", "POLICY"]) {
+            Privilege::ApplyMaskingPolicy
+        } else if words(p, &["ROW", "ACCESS", "POLICY"]) {
+            Privilege::ApplyRowAccessPolicy
+        } else if word(p, "TAG") {
+            Privilege::ApplyTag
+        } else {
+            return Err(format!(
+                "expected MASKING POLICY, ROW ACCESS POLICY or TAG, found {}",
+                p.peek_token().token
+            ));
+        };
+        expect_word(p, "ON")?;
+        expect_word(p, "ACCOUNT")?;
+        expect_word(p, "TO")?;
+        expect_word(p, "ROLE")?;
+        return Ok(Ddl::GrantApply {
+            privilege,
+            role: ident(p)?,
+        });
+    }
     Err(
-        "only GRANT ROLE ... TO USER|ROLE and GRANT SELECT ON TABLE ... TO ROLE are supported"
+        "only GRANT ROLE ... TO USER|ROLE, GRANT SELECT ON [TABLE|VIEW] ..., GRANT USAGE ON DATABASE|SCHEMA|WAREHOUSE ... and GRANT APPLY MASKING POLICY|ROW ACCESS POLICY|TAG ON ACCOUNT ... TO ROLE are supported"
             .into(),
     )
+}
+
+/// Whether the next tokens start another item of a multi-column `ALTER
+/// TABLE t MODIFY`: `, [COLUMN] c SET|UNSET ...`.
+fn another_column(p: &P<'_>) -> bool {
+    let is = |n: usize, words: &[&str]| match &p.peek_nth_token(n).token {
+        Token::Word(x) => x.quote_style.is_none() && words.contains(&x.value.as_str()),
+        _ => false,
+    };
+    p.peek_token().token == Token::Comma && (is(1, &["COLUMN"]) || is(2, &["SET", "UNSET"]))
+}
+
+/// `[(] [COLUMN] c <change> [, [COLUMN] c2 <change> ...] [)]` after `ALTER
+/// TABLE t MODIFY|ALTER`: one change, or [`Ddl::Each`] for several.
+fn alter_columns(p: &mut P<'_>, table: Vec<String>) -> R<Ddl> {
+    let parenthesised = p.consume_token(&Token::LParen);
+    let mut changes = Vec::new();
+    loop {
+        let start = p.peek_token().span.start;
+        changes.push((start, alter_column(p, table.clone())?));
+        if !another_column(p) {
+            break;
+        }
+        p.next_token();
+    }
+    if parenthesised {
+        expect_token(p, Token::RParen)?;
+    }
+    Ok(match changes.len() {
+        1 => changes.remove(0).1,
+        _ => Ddl::Each(changes),
+    })
 }
 
 fn alter_column(p: &mut P<'_>, table: Vec<String>) -> R<Ddl> {
@@ -541,7 +716,7 @@ fn alter_column(p: &mut P<'_>, table: Vec<String>) -> R<Ddl> {
             let tag = short_name(p)?;
             expect_token(p, Token::Eq)?;
             tags.push((tag, string_literal(p)?));
-            if p.peek_token().token != Token::Comma {
+            if p.peek_token().token != Token::Comma || another_column(p) {
                 break;
             }
             p.next_token();
@@ -554,7 +729,7 @@ fn alter_column(p: &mut P<'_>, table: Vec<String>) -> R<Ddl> {
     }
     if words(p, &["UNSET", "TAG"]) {
         let mut tags = vec![short_name(p)?];
-        while p.peek_token().token == Token::Comma {
+        while p.peek_token().token == Token::Comma && !another_column(p) {
             p.next_token();
             tags.push(short_name(p)?);
         }
@@ -572,7 +747,7 @@ fn alter(p: &mut P<'_>) -> R<Ddl> {
         words(p, &["IF", "EXISTS"]);
         let table = object_name(p)?;
         if word(p, "MODIFY") || word(p, "ALTER") {
-            return alter_column(p, table);
+            return alter_columns(p, table);
         }
         if words(p, &["ADD", "ROW", "ACCESS", "POLICY"]) {
             let policy = object_name(p)?;
@@ -605,26 +780,7 @@ fn alter(p: &mut P<'_>) -> R<Ddl> {
         if !(word(p, "MODIFY") || word(p, "ALTER")) {
             return Err("expected ALTER VIEW v MODIFY COLUMN c SET|UNSET MASKING POLICY".into());
         }
-        return match alter_column(p, view)? {
-            Ddl::SetMasking {
-                table,
-                column,
-                policy,
-                using,
-                force,
-            } => Ok(Ddl::ViewSetMasking {
-                view: table,
-                column,
-                policy,
-                using,
-                force,
-            }),
-            Ddl::UnsetMasking { table, column } => Ok(Ddl::ViewUnsetMasking {
-                view: table,
-                column,
-            }),
-            _ => Err("views take masking policies on columns, not tags".into()),
-        };
+        return on_view(alter_columns(p, view)?);
     }
     for (masking, kind) in [
         (true, &["MASKING", "POLICY"][..]),
@@ -677,6 +833,36 @@ fn alter(p: &mut P<'_>) -> R<Ddl> {
         });
     }
     Err("only ALTER TABLE, ALTER VIEW, ALTER TAG, ALTER MASKING POLICY and ALTER ROW ACCESS POLICY are supported".into())
+}
+
+/// A column change parsed for a table, made a change to the view of that name.
+fn on_view(change: Ddl) -> R<Ddl> {
+    match change {
+        Ddl::SetMasking {
+            table,
+            column,
+            policy,
+            using,
+            force,
+        } => Ok(Ddl::ViewSetMasking {
+            view: table,
+            column,
+            policy,
+            using,
+            force,
+        }),
+        Ddl::UnsetMasking { table, column } => Ok(Ddl::ViewUnsetMasking {
+            view: table,
+            column,
+        }),
+        Ddl::Each(changes) => Ok(Ddl::Each(
+            changes
+                .into_iter()
+                .map(|(at, c)| on_view(c).map(|c| (at, c)).map_err(|e| located(e, at)))
+                .collect::<R<_>>()?,
+        )),
+        _ => Err("views take masking policies on columns, not tags".into()),
+    }
 }
 
 /// A literal of `INSERT ... VALUES` as text (`NULL` as `None`).
@@ -768,9 +954,18 @@ fn statement(p: &mut P<'_>) -> R<Ddl> {
     ))
 }
 
-/// Parses a script into statements with their `line:column`.
+/// Parses a script into statements with their `line:column`. A syntax
+/// error names the line and column of the token the parser stopped at.
 fn parse_script(text: &str, file: &str) -> Result<Vec<(Origin, usize, Ddl)>> {
-    let tokens = tokens(text).map_err(|e| VeilError::workspace(file, e.to_string()))?;
+    let located_error = |message: &str, fallback: Location| {
+        let (message, at) = split_location(message);
+        let at = at.unwrap_or(fallback);
+        VeilError::workspace(format!("{file}:{}:{}", at.line, at.column), message)
+    };
+    let tokens = tokens(text).map_err(|e| match e {
+        VeilError::Parse(m) => located_error(&m, Location::new(1, 1)),
+        other => VeilError::workspace(file, other.to_string()),
+    })?;
     let mut p = Parser::new(&SnowflakeDialect {}).with_tokens_with_locations(tokens);
     let mut out = Vec::new();
     loop {
@@ -781,13 +976,12 @@ fn parse_script(text: &str, file: &str) -> Result<Vec<(Origin, usize, Ddl)>> {
         }
         let line = start.span.start.line as usize;
         let column = start.span.start.column as usize;
-        let at = || format!("{file}:{line}:{column}");
-        let stmt = statement(&mut p).map_err(|e| VeilError::workspace(at(), e))?;
+        let stmt = statement(&mut p).map_err(|e| located_error(&e, stop(&p)))?;
         let next = p.peek_token().token;
         if next != Token::SemiColon && next != Token::EOF {
-            return Err(VeilError::workspace(
-                at(),
-                format!("unexpected {next} after the statement (missing ';'?)"),
+            return Err(located_error(
+                &format!("unexpected {next} after the statement (missing ';'?)"),
+                stop(&p),
             ));
         }
         out.push((
@@ -798,6 +992,17 @@ fn parse_script(text: &str, file: &str) -> Result<Vec<(Origin, usize, Ddl)>> {
             column,
             stmt,
         ));
+    }
+}
+
+/// Where the parser stopped: the next token, or at the end of the script
+/// the end of the last one.
+fn stop(p: &P<'_>) -> Location {
+    let next = p.peek_token_ref().span.start;
+    if next.line > 0 {
+        next
+    } else {
+        p.get_current_token().span.end
     }
 }
 
@@ -840,7 +1045,13 @@ pub fn apply_script(ws: &mut Workspace, path: &Path) -> Result<()> {
     };
     for (origin, column, stmt) in parse_script(&text, &rel)? {
         apply(ws, &mut state, stmt, &origin).map_err(|e| {
-            VeilError::workspace(format!("{}:{}:{column}", origin.file, origin.line), e)
+            // A change of a multi-change statement is located at its start.
+            let (message, at) = split_location(&e);
+            let (line, column) = match at {
+                Some(at) => (at.line as usize, at.column as usize),
+                None => (origin.line, column),
+            };
+            VeilError::workspace(format!("{}:{line}:{column}", origin.file), message)
         })?;
     }
     Ok(())
@@ -962,6 +1173,19 @@ fn masking_for(
     Ok(def)
 }
 
+/// Records `privilege` on `role`.
+fn grant_privilege(ws: &mut Workspace, role: &str, privilege: Privilege) -> R<()> {
+    let r = ws
+        .roles
+        .iter_mut()
+        .find(|r| r.name == role)
+        .ok_or_else(|| format!("Role '{role}' does not exist or not authorized."))?;
+    if !r.privileges.contains(&privilege) {
+        r.privileges.push(privilege);
+    }
+    Ok(())
+}
+
 fn apply(ws: &mut Workspace, scope: &mut Scope, stmt: Ddl, origin: &Origin) -> R<()> {
     let exists = |kind: &str, name: &str| format!("{kind} '{name}' already exists.");
     match stmt {
@@ -975,6 +1199,44 @@ fn apply(ws: &mut Workspace, scope: &mut Scope, stmt: Ddl, origin: &Origin) -> R
             _ => return Err("USE SCHEMA takes [database.]schema".into()),
         },
         Ddl::UseRole | Ddl::CreateSchema => {}
+        Ddl::Each(changes) => {
+            for (at, change) in changes {
+                apply(ws, scope, change, origin).map_err(|e| located(e, at))?;
+            }
+        }
+        Ddl::GrantUsage { on, name, role } => {
+            let privilege = match (on, name.as_slice()) {
+                (UsageOn::Database, [d]) => Privilege::UsageOnDatabase(d.clone()),
+                (UsageOn::Schema, [s]) => Privilege::UsageOnSchema {
+                    database: scope.database.clone(),
+                    schema: s.clone(),
+                },
+                (UsageOn::Schema, [d, s]) => Privilege::UsageOnSchema {
+                    database: d.clone(),
+                    schema: s.clone(),
+                },
+                (UsageOn::Warehouse, [w]) => Privilege::UsageOnWarehouse(w.clone()),
+                (UsageOn::Schema, _) => {
+                    return Err(format!(
+                        "'{}' is not a schema name ([database.]schema)",
+                        name.join(".")
+                    ));
+                }
+                (on, _) => {
+                    return Err(format!(
+                        "'{}' is not a {} name",
+                        name.join("."),
+                        if on == UsageOn::Database {
+                            "database"
+                        } else {
+                            "warehouse"
+                        }
+                    ));
+                }
+            };
+            grant_privilege(ws, &role, privilege)?;
+        }
+        Ddl::GrantApply { privilege, role } => grant_privilege(ws, &role, privilege)?,
         Ddl::SetBody {
             masking,
             name,
@@ -1105,6 +1367,7 @@ fn apply(ws: &mut Workspace, scope: &mut Scope, stmt: Ddl, origin: &Origin) -> R
                 // DROP + CREATE: the old role's grants and memberships go.
                 r.grants.clear();
                 r.inherits.clear();
+                r.privileges.clear();
                 for u in &mut ws.users {
                     u.roles.retain(|x| *x != name);
                 }
@@ -1117,6 +1380,7 @@ fn apply(ws: &mut Workspace, scope: &mut Scope, stmt: Ddl, origin: &Origin) -> R
                 name,
                 grants: Vec::new(),
                 inherits: Vec::new(),
+                privileges: Vec::new(),
                 origin: origin.clone(),
             }),
         },
@@ -1290,7 +1554,12 @@ fn apply(ws: &mut Workspace, scope: &mut Scope, stmt: Ddl, origin: &Origin) -> R
                 .find(|r| r.name == to)
                 .ok_or_else(|| format!("Role '{to}' does not exist or not authorized."))?;
             if !r.inherits.contains(&role) {
-                r.inherits.push(role);
+                r.inherits.push(role.clone());
+            }
+            // Snowflake refuses a grant that closes a cycle; so does Veil.
+            if let Some(mut path) = inheritance_path(&ws.roles, &role, &to) {
+                path.insert(0, to);
+                return Err(crate::load::role_cycle_message(&path));
             }
         }
         Ddl::GrantSelect { table, role } => {
@@ -1610,6 +1879,42 @@ mod tests {
         assert!(
             matches!(&stmts[5], Ddl::CreateFunction { def, .. } if def.memoizable && matches!(def.body, Expr::Subquery(_)))
         );
+    }
+
+    #[test]
+    fn several_column_changes_parse_as_one_statement() {
+        let stmts = parse(
+            "alter table t modify column a set masking policy p using (a, b) force, column b unset masking policy;
+             alter table t alter (c set tag x = '1', y = '2', d unset tag x, y);
+             alter view v modify column a set masking policy p, column b unset masking policy;
+             grant usage on schema d.s to role r; grant apply tag on account to role r;",
+        );
+        let Ddl::Each(changes) = &stmts[0] else {
+            panic!("{:?}", stmts[0])
+        };
+        assert!(
+            matches!(&changes[0].1, Ddl::SetMasking { force: true, using, .. } if using.len() == 2)
+        );
+        assert!(matches!(&changes[1].1, Ddl::UnsetMasking { column, .. } if column == "B"));
+        assert_eq!((changes[1].0.line, changes[1].0.column), (1, 72));
+        let Ddl::Each(changes) = &stmts[1] else {
+            panic!("{:?}", stmts[1])
+        };
+        assert!(matches!(&changes[0].1, Ddl::SetTags { tags, .. } if tags.len() == 2));
+        assert!(matches!(&changes[1].1, Ddl::UnsetTags { tags, .. } if tags.len() == 2));
+        assert!(
+            matches!(&stmts[2], Ddl::Each(c) if matches!(c[1].1, Ddl::ViewUnsetMasking { .. }))
+        );
+        assert!(
+            matches!(&stmts[3], Ddl::GrantUsage { on: UsageOn::Schema, name, .. } if name.len() == 2)
+        );
+        assert!(matches!(
+            &stmts[4],
+            Ddl::GrantApply {
+                privilege: Privilege::ApplyTag,
+                ..
+            }
+        ));
     }
 
     #[test]

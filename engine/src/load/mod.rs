@@ -67,12 +67,15 @@ pub fn load_workspace(dir: &Path) -> Result<Workspace> {
     }
     let mut ws = build(dir, files)?;
     ddl::apply_workspace_scripts(&mut ws)?;
+    // Cross-references last: a YAML user may hold a role a DDL script creates.
+    validate(&ws)?;
     Ok(ws)
 }
 
-/// Checks the references of a workspace built or changed in code (the
-/// loader checks the same while reading files): unique names, roles, grants
-/// and owners that exist. Errors name the workspace item at fault.
+/// Checks the references of a workspace, after its DDL scripts have run (or
+/// as built or changed in code): unique names; roles, grants, owners and
+/// condition roles that exist; no role inheritance cycle. Errors name the
+/// workspace item at fault (`veil.yaml:line` for YAML items).
 pub fn validate(ws: &Workspace) -> Result<()> {
     let fail = |origin: &Origin, message: String| {
         let location = if origin.file.is_empty() {
@@ -139,8 +142,51 @@ pub fn validate(ws: &Workspace) -> Result<()> {
         if !seen.insert(&p.name) {
             return fail(&p.origin, format!("policy '{}' is declared twice", p.name));
         }
+        for r in policy_conditions(&p.kind).iter().flat_map(|c| &c.roles) {
+            if r != "PUBLIC" && ws.role(r).is_none() {
+                return fail(
+                    &p.origin,
+                    format!(
+                        "policy '{}': condition names role {r}, which is not declared",
+                        p.name
+                    ),
+                );
+            }
+        }
+    }
+    if let Some(cycle) = role_cycle(&ws.roles) {
+        let origin = cycle
+            .first()
+            .and_then(|name| ws.role(name))
+            .map(|r| r.origin.clone())
+            .unwrap_or_default();
+        return fail(&origin, role_cycle_message(&cycle));
     }
     Ok(())
+}
+
+/// `role cycle: A → B → A (...)`, for a cycle as [`role_cycle`]
+/// returns it.
+pub(crate) fn role_cycle_message(cycle: &[String]) -> String {
+    format!(
+        "role cycle: {} (each role inherits the next); remove one of these grants",
+        cycle.join(" → ")
+    )
+}
+
+/// The conditions of a policy (who it applies to, who may subscribe).
+fn policy_conditions(kind: &PolicyKind) -> Vec<&Condition> {
+    match kind {
+        PolicyKind::Masking { applies, .. } | PolicyKind::Row { applies, .. } => match applies {
+            Applicability::Everyone => vec![],
+            Applicability::EveryoneExcept(c) | Applicability::EveryoneWho(c) => vec![c],
+        },
+        PolicyKind::Subscription {
+            allow: Allow::Condition(c),
+            ..
+        } => vec![c],
+        PolicyKind::Subscription { .. } => vec![],
+    }
 }
 
 fn at(file: &str, lines: &[usize], index: usize) -> Origin {
@@ -334,36 +380,20 @@ fn build(dir: &Path, files: Vec<(String, String, yaml::FileDoc)>) -> Result<Work
             if roles.iter().any(|x| x.name == name) {
                 return Err(err(&origin, format!("role {name} is declared twice")));
             }
-            let mut grants = Vec::new();
-            for g in &r.grants {
-                let t = table_name(g, &origin)?;
-                if !tables.iter().any(|x| x.name == t) {
-                    return Err(err(
-                        &origin,
-                        format!("role {name} is granted table {t}, which is not declared"),
-                    ));
-                }
-                grants.push(t);
-            }
+            // Granted tables and inherited roles may come from DDL scripts:
+            // `validate` checks them once the scripts have run.
+            let grants = r
+                .grants
+                .iter()
+                .map(|g| table_name(g, &origin))
+                .collect::<Result<Vec<_>>>()?;
             roles.push(Role {
                 name,
                 grants,
                 inherits: r.inherits.iter().map(|x| normalize_ident(x)).collect(),
+                privileges: Vec::new(),
                 origin,
             });
-        }
-    }
-    for r in &roles {
-        for parent in &r.inherits {
-            if parent != "PUBLIC" && !roles.iter().any(|x| x.name == *parent) {
-                return Err(err(
-                    &r.origin,
-                    format!(
-                        "role {} inherits role {parent}, which is not declared",
-                        r.name
-                    ),
-                ));
-            }
         }
     }
 
@@ -388,15 +418,8 @@ fn build(dir: &Path, files: Vec<(String, String, yaml::FileDoc)>) -> Result<Work
                     ));
                 }
             };
+            // Checked by `validate` after the DDL scripts (which may create them).
             let user_roles: Vec<String> = u.roles.iter().map(|r| normalize_ident(r)).collect();
-            for r in &user_roles {
-                if r != "PUBLIC" && !roles.iter().any(|x| x.name == *r) {
-                    return Err(err(
-                        &origin,
-                        format!("user {name} is granted role {r}, which is not declared"),
-                    ));
-                }
-            }
             let mut attributes: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
             for (k, v) in &u.attributes {
                 if k.contains('=') {
@@ -445,7 +468,6 @@ fn build(dir: &Path, files: Vec<(String, String, yaml::FileDoc)>) -> Result<Work
             let ctx = yaml::PolicyContext {
                 origin: &origin,
                 tables: &tables,
-                roles: &roles,
                 users: &users,
                 default_database: &default_database,
                 default_schema: &default_schema,

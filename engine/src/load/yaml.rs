@@ -218,7 +218,6 @@ pub fn item_lines(text: &str, section: &str) -> Vec<usize> {
 pub(crate) struct PolicyContext<'a> {
     pub(crate) origin: &'a Origin,
     pub(crate) tables: &'a [Table],
-    pub(crate) roles: &'a [Role],
     pub(crate) users: &'a [User],
     pub(crate) default_database: &'a str,
     pub(crate) default_schema: &'a str,
@@ -263,15 +262,8 @@ fn condition(doc: &ConditionDoc, policy: &str, ctx: &PolicyContext<'_>) -> Resul
             ));
         }
     }
+    // Roles may come from DDL scripts: `validate` checks them afterwards.
     let roles: Vec<String> = doc.roles.iter().map(|r| normalize_ident(r)).collect();
-    for r in &roles {
-        if r != "PUBLIC" && !ctx.roles.iter().any(|x| x.name == *r) {
-            return Err(ctx.err(
-                policy,
-                format!("condition names role {r}, which is not declared"),
-            ));
-        }
-    }
     let mut attributes = Vec::new();
     for (k, v) in &doc.attributes {
         for value in v.values() {

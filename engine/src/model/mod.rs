@@ -173,8 +173,141 @@ pub struct Role {
     pub grants: Vec<TableName>,
     /// Roles granted to this role (their privileges are inherited).
     pub inherits: Vec<String>,
+    /// Privileges other than SELECT that DDL scripts granted this role
+    /// (`USAGE ON DATABASE`, `APPLY MASKING POLICY ON ACCOUNT`, ...).
+    /// Recorded, not enforced: `veil lint` reports reads without USAGE.
+    pub privileges: Vec<Privilege>,
     /// Where it was declared.
     pub origin: Origin,
+}
+
+/// A privilege a DDL script grants a role besides SELECT on a table or view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Privilege {
+    /// `USAGE ON DATABASE d`.
+    UsageOnDatabase(String),
+    /// `USAGE ON SCHEMA d.s`.
+    UsageOnSchema {
+        /// Database.
+        database: String,
+        /// Schema.
+        schema: String,
+    },
+    /// `USAGE ON WAREHOUSE w`.
+    UsageOnWarehouse(String),
+    /// `APPLY MASKING POLICY ON ACCOUNT`.
+    ApplyMaskingPolicy,
+    /// `APPLY ROW ACCESS POLICY ON ACCOUNT`.
+    ApplyRowAccessPolicy,
+    /// `APPLY TAG ON ACCOUNT`.
+    ApplyTag,
+}
+
+impl fmt::Display for Privilege {
+    /// The privilege as a `GRANT` names it: `USAGE ON SCHEMA DB.S`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::UsageOnDatabase(d) => {
+                f.write_str("USAGE ON DATABASE ")?;
+                fmt_ident(f, d)
+            }
+            Self::UsageOnSchema { database, schema } => {
+                f.write_str("USAGE ON SCHEMA ")?;
+                fmt_ident(f, database)?;
+                f.write_str(".")?;
+                fmt_ident(f, schema)
+            }
+            Self::UsageOnWarehouse(w) => {
+                f.write_str("USAGE ON WAREHOUSE ")?;
+                fmt_ident(f, w)
+            }
+            Self::ApplyMaskingPolicy => f.write_str("APPLY MASKING POLICY ON ACCOUNT"),
+            Self::ApplyRowAccessPolicy => f.write_str("APPLY ROW ACCESS POLICY ON ACCOUNT"),
+            Self::ApplyTag => f.write_str("APPLY TAG ON ACCOUNT"),
+        }
+    }
+}
+
+/// The roles from `from` to `to` (both included) along inheritance
+/// (each role inherits the next), if `from` inherits `to` at all.
+pub fn inheritance_path(roles: &[Role], from: &str, to: &str) -> Option<Vec<String>> {
+    let inherits: BTreeMap<&str, &[String]> = roles
+        .iter()
+        .map(|r| (r.name.as_str(), r.inherits.as_slice()))
+        .collect();
+    // Breadth-first, remembering each role's predecessor: no recursion.
+    let mut previous: BTreeMap<&str, &str> = BTreeMap::new();
+    let mut queue = std::collections::VecDeque::from([from]);
+    while let Some(r) = queue.pop_front() {
+        if r == to {
+            let mut path = vec![to.to_string()];
+            let mut at = to;
+            while at != from {
+                at = previous.get(at)?;
+                path.push(at.to_string());
+            }
+            path.reverse();
+            return Some(path);
+        }
+        for parent in inherits.get(r).copied().unwrap_or_default() {
+            if parent != from && !previous.contains_key(parent.as_str()) {
+                previous.insert(parent, r);
+                queue.push_back(parent);
+            }
+        }
+    }
+    None
+}
+
+/// A role inheritance cycle, if there is one: `[A, B, A]` when A
+/// inherits B and B inherits A. Roles are visited in declaration order,
+/// so the same workspace always reports the same cycle.
+pub fn role_cycle(roles: &[Role]) -> Option<Vec<String>> {
+    let index: BTreeMap<&str, usize> = roles
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.name.as_str(), i))
+        .collect();
+    // Depth-first on an explicit stack (no recursion, any depth):
+    // 0 = not seen, 1 = on the current path, 2 = finished.
+    let mut state = vec![0u8; roles.len()];
+    for start in 0..roles.len() {
+        if state[start] != 0 {
+            continue;
+        }
+        state[start] = 1;
+        let mut path: Vec<(usize, usize)> = vec![(start, 0)];
+        while let Some(&(r, next)) = path.last() {
+            let Some(parent) = roles[r].inherits.get(next) else {
+                state[r] = 2;
+                path.pop();
+                continue;
+            };
+            if let Some(top) = path.last_mut() {
+                top.1 += 1;
+            }
+            let Some(&q) = index.get(parent.as_str()) else {
+                continue;
+            };
+            match state[q] {
+                0 => {
+                    state[q] = 1;
+                    path.push((q, 0));
+                }
+                1 => {
+                    let from = path.iter().position(|(x, _)| *x == q)?;
+                    let mut cycle: Vec<String> = path[from..]
+                        .iter()
+                        .map(|(x, _)| roles[*x].name.clone())
+                        .collect();
+                    cycle.push(roles[q].name.clone());
+                    return Some(cycle);
+                }
+                _ => {}
+            }
+        }
+    }
+    None
 }
 
 /// Lifecycle status of a user.
@@ -566,6 +699,50 @@ mod tests {
         assert!(!tag_is_under("PIIX", "PII"));
         assert!(!tag_is_under("PII", "PII.Email"));
         assert_eq!(tag_depth("Discovered.Electronic Mail Address"), 2);
+    }
+
+    fn roles(edges: &[(&str, &[&str])]) -> Vec<Role> {
+        edges
+            .iter()
+            .map(|(name, inherits)| Role {
+                name: name.to_string(),
+                grants: vec![],
+                inherits: inherits.iter().map(|s| s.to_string()).collect(),
+                privileges: vec![],
+                origin: Origin::default(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn role_cycles_are_found_in_declaration_order() {
+        let rs = roles(&[("A", &["B", "PUBLIC"]), ("B", &["C"]), ("C", &["A"])]);
+        assert_eq!(role_cycle(&rs).unwrap(), ["A", "B", "C", "A"]);
+        assert_eq!(inheritance_path(&rs, "B", "A").unwrap(), ["B", "C", "A"]);
+        let rs = roles(&[("A", &["B"]), ("B", &[]), ("C", &["C"])]);
+        assert_eq!(role_cycle(&rs).unwrap(), ["C", "C"]);
+        let rs = roles(&[("A", &["B", "C"]), ("B", &["C"]), ("C", &[])]);
+        assert_eq!(role_cycle(&rs), None);
+        assert_eq!(inheritance_path(&rs, "C", "A"), None);
+    }
+
+    #[test]
+    fn role_cycles_are_found_at_any_depth() {
+        let names: Vec<String> = (0..100_000).map(|i| format!("R{i}")).collect();
+        let mut rs: Vec<Role> = names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| Role {
+                name: name.clone(),
+                grants: vec![],
+                inherits: vec![names[(i + 1) % names.len()].clone()],
+                privileges: vec![],
+                origin: Origin::default(),
+            })
+            .collect();
+        assert_eq!(role_cycle(&rs).map(|c| c.len()), Some(100_001));
+        rs.last_mut().unwrap().inherits.clear();
+        assert_eq!(role_cycle(&rs), None);
     }
 
     #[test]
