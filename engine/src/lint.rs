@@ -483,7 +483,7 @@ async fn values_beyond_declared_types(
         }
         for c in &t.columns {
             if let SnowflakeType::Number { precision, scale } = c.declared
-                && t.format != FileFormat::Csv
+                && matches!(t.format, FileFormat::Parquet | FileFormat::Arrow)
                 && t.rows.is_none()
             {
                 numbers_beyond_precision(engine, t, c, precision, scale, out).await;
@@ -555,7 +555,7 @@ fn data_file_problems(ws: &Workspace, out: &mut Vec<Finding>) -> BTreeSet<TableN
     broken
 }
 
-/// Numbers beyond `NUMBER(p,s)` in a Parquet, NDJSON or Arrow file (CSV
+/// Numbers beyond `NUMBER(p,s)` in a Parquet or Arrow file (CSV and NDJSON
 /// files are checked line by line in [`data_file_problems`]).
 async fn numbers_beyond_precision(
     engine: &Engine,

@@ -241,6 +241,31 @@ fn number_over_its_precision_fails_naming_file_line_and_column() -> Result<(), F
     )
 }
 
+/// NDJSON lines are checked the same way (here a date that does not parse).
+fn ndjson_unparsable_date_fails_naming_file_line_and_column() -> Result<(), Failed> {
+    let manifest = MANIFEST.replace("data/t.csv", "data/t.ndjson");
+    let dir = temp_workspace(
+        &manifest,
+        &[(
+            "data/t.ndjson",
+            "{\"id\": 1, \"state\": 12, \"born\": \"2020-01-01\", \"name\": \"Ann\"}\n\
+             {\"id\": 2, \"state\": 12, \"born\": \"2020-02-30\", \"name\": \"Ben\"}\n",
+        )],
+    );
+    let engine = load(dir.path())?;
+    denied_with(
+        &engine,
+        "Table ANALYTICS.PUBLIC.T: data file data/t.ndjson: line 2: column BORN: not a valid DATE; run `veil lint -w DIR` for details.",
+        &["2020-02-30", "Ben"],
+    )?;
+    lint_finds(
+        &dir,
+        "data-invalid-value",
+        "data/t.ndjson:2",
+        "column BORN: not a valid DATE",
+    )
+}
+
 /// A file broken after the workspace loaded (or beyond what the load
 /// checks) is diagnosed when its scan fails: the same sentence, not the
 /// generic policy failure. (ALICE's inlined filter is `false`: her query
@@ -282,6 +307,10 @@ pub(crate) fn trials() -> Vec<Trial> {
         (
             "number_over_its_precision_fails_naming_file_line_and_column",
             number_over_its_precision_fails_naming_file_line_and_column,
+        ),
+        (
+            "ndjson_unparsable_date_fails_naming_file_line_and_column",
+            ndjson_unparsable_date_fails_naming_file_line_and_column,
         ),
         (
             "data_broken_after_load_is_named_when_the_scan_fails",

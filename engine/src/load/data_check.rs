@@ -1,4 +1,4 @@
-//! Checking a table's CSV files against its declared columns: bytes that are
+//! Checking a table's CSV and NDJSON files against its declared columns: bytes that are
 //! not UTF-8, rows with more or fewer fields than the header, values that do
 //! not parse as the declared type, numbers beyond `NUMBER(p,s)`.
 //!
@@ -148,20 +148,27 @@ impl DataFiles {
         &self.table
     }
 
-    /// Problems in the table's CSV files (none for other formats), at most
-    /// one per file, column and kind (with a count of the further lines),
-    /// checking at most `budget` bytes of data when given.
+    /// Problems in the table's CSV and NDJSON files (none for Parquet and
+    /// Arrow, whose files carry their types), at most one per file, column
+    /// and kind (with a count of the further lines), checking at most
+    /// `budget` bytes of data when given.
     pub fn problems(&self, budget: Option<u64>) -> Vec<DataProblem> {
-        if self.inline || self.format != FileFormat::Csv {
-            return Vec::new();
-        }
+        let ext = match self.format {
+            _ if self.inline => return Vec::new(),
+            FileFormat::Csv => ".csv",
+            FileFormat::NdJson => ".ndjson",
+            FileFormat::Parquet | FileFormat::Arrow => return Vec::new(),
+        };
         let mut out = Vec::new();
         let mut left = budget;
-        for (path, rel) in self.csv_files() {
+        for (path, rel) in self.data_files(ext) {
             if left == Some(0) {
                 break;
             }
-            let used = self.check_file(&path, &rel, left, &mut out);
+            let used = match self.format {
+                FileFormat::NdJson => self.check_ndjson_file(&path, &rel, left, &mut out),
+                _ => self.check_file(&path, &rel, left, &mut out),
+            };
             left = left.map(|l| l.saturating_sub(used));
         }
         out
@@ -183,7 +190,7 @@ impl DataFiles {
             .map(|p| p.user_message())
     }
 
-    fn csv_files(&self) -> Vec<(PathBuf, String)> {
+    fn data_files(&self, ext: &str) -> Vec<(PathBuf, String)> {
         if self.location.is_file() {
             return vec![(self.location.clone(), self.rel_location.clone())];
         }
@@ -193,7 +200,7 @@ impl DataFiles {
         let mut files: Vec<PathBuf> = entries
             .filter_map(|e| e.ok())
             .map(|e| e.path())
-            .filter(|p| p.is_file() && p.to_string_lossy().ends_with(".csv"))
+            .filter(|p| p.is_file() && p.to_string_lossy().ends_with(ext))
             .collect();
         files.sort();
         files
@@ -305,6 +312,81 @@ impl DataFiles {
         bytes
     }
 
+    /// Checks one NDJSON file, appending its problems; returns the bytes read.
+    fn check_ndjson_file(
+        &self,
+        path: &Path,
+        rel: &str,
+        budget: Option<u64>,
+        out: &mut Vec<DataProblem>,
+    ) -> u64 {
+        use std::io::BufRead;
+        let problem = |line: u64, column: Option<String>, kind| DataProblem {
+            table: self.table.clone(),
+            file: rel.to_string(),
+            line: Some(line),
+            column,
+            kind,
+            more: 0,
+        };
+        let Ok(file) = std::fs::File::open(path) else {
+            out.push(DataProblem {
+                line: None,
+                ..problem(0, None, DataProblemKind::Unreadable)
+            });
+            return 0;
+        };
+        let first = out.len();
+        let report = |out: &mut Vec<DataProblem>, p: DataProblem| {
+            if let Some(seen) = out[first..]
+                .iter_mut()
+                .find(|q| q.column == p.column && q.kind == p.kind)
+            {
+                seen.more += 1;
+            } else {
+                out.push(p);
+            }
+        };
+        let mut bytes = 0u64;
+        for (i, line) in std::io::BufReader::new(file).split(b'\n').enumerate() {
+            let number = i as u64 + 1;
+            let Ok(line) = line else {
+                report(out, problem(number, None, DataProblemKind::Unreadable));
+                break;
+            };
+            bytes += line.len() as u64 + 1;
+            let Ok(text) = std::str::from_utf8(&line) else {
+                report(out, problem(number, None, DataProblemKind::NotUtf8));
+                continue;
+            };
+            if text.trim().is_empty() {
+                continue;
+            }
+            let Ok(serde_json::Value::Object(object)) = serde_json::from_str(text) else {
+                report(out, problem(number, None, DataProblemKind::Unreadable));
+                continue;
+            };
+            for (name, declared) in &self.columns {
+                let value = object.get(name.as_str()).or_else(|| {
+                    let mut same = object
+                        .iter()
+                        .filter(|(k, _)| name.to_uppercase() == *name && k.to_uppercase() == *name);
+                    match (same.next(), same.next()) {
+                        (Some((_, v)), None) => Some(v),
+                        _ => None,
+                    }
+                });
+                if let Some(kind) = value.and_then(|v| json_value_problem(*declared, v)) {
+                    report(out, problem(number, Some(name.clone()), kind));
+                }
+            }
+            if budget.is_some_and(|b| bytes >= b) {
+                break;
+            }
+        }
+        bytes
+    }
+
     /// The declared column a header field holds, by the rule the raw
     /// relation uses (exact, or case-insensitive for upper-case names).
     fn declared_for(
@@ -367,6 +449,23 @@ pub fn value_problem(declared: SnowflakeType, text: &str) -> Option<DataProblemK
             .is_some(),
     };
     (!ok).then_some(DataProblemKind::NotA(declared))
+}
+
+/// What is wrong with JSON value `value` as a value of `declared`.
+fn json_value_problem(
+    declared: SnowflakeType,
+    value: &serde_json::Value,
+) -> Option<DataProblemKind> {
+    use serde_json::Value;
+    match (value, declared) {
+        (Value::Null, _) | (_, SnowflakeType::Varchar(_)) => None,
+        (Value::String(s), _) => value_problem(declared, s),
+        (Value::Number(n), SnowflakeType::Number { .. } | SnowflakeType::Float) => {
+            value_problem(declared, &n.to_string())
+        }
+        (Value::Bool(_), SnowflakeType::Boolean) => None,
+        _ => Some(DataProblemKind::NotA(declared)),
+    }
 }
 
 /// Whether `text` is a plain decimal number: a sign, digits, at most one point.
