@@ -528,6 +528,44 @@ mod tests {
     }
 
     #[test]
+    fn every_problem_kind_has_a_lint_rule() {
+        for kind in [
+            DataProblemKind::NotUtf8,
+            DataProblemKind::FieldCount {
+                expected: 2,
+                found: 1,
+            },
+            DataProblemKind::NotA(DATE),
+            DataProblemKind::TooLarge(number(2, 0)),
+            DataProblemKind::Unreadable,
+        ] {
+            assert!(
+                crate::model::LINT_RULES.contains(&kind.lint_rule()),
+                "{kind:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn json_values_are_checked_against_declared_types() {
+        use serde_json::json;
+        assert_eq!(json_value_problem(number(2, 0), &json!(12)), None);
+        assert_eq!(
+            json_value_problem(number(2, 0), &json!(123)),
+            Some(DataProblemKind::TooLarge(number(2, 0)))
+        );
+        assert_eq!(json_value_problem(DATE, &json!(null)), None);
+        assert_eq!(
+            json_value_problem(DATE, &json!("2020-02-30")),
+            Some(DataProblemKind::NotA(DATE))
+        );
+        assert_eq!(
+            json_value_problem(SnowflakeType::Boolean, &json!(1)),
+            Some(DataProblemKind::NotA(SnowflakeType::Boolean))
+        );
+    }
+
+    #[test]
     fn user_message_names_table_file_line_column_not_value() {
         let p = DataProblem {
             table: TableName {
