@@ -16,6 +16,7 @@ use datafusion::sql::sqlparser::ast::{BinaryOperator, Expr, UnaryOperator, Visit
 use serde::Serialize;
 
 use crate::error::Result;
+use crate::load::data_check::DataFiles;
 use crate::model::*;
 use crate::session::Engine;
 
@@ -75,17 +76,20 @@ pub async fn lint(engine: &Engine) -> Result<Vec<Finding>> {
     let version = engine.current();
     let ws = version.workspace();
     let mut out = Vec::new();
+    let broken = data_file_problems(ws, &mut out);
     unevaluable_policies(engine, &mut out);
     tag_policies_matching_nothing(ws, &mut out);
     negated_role_checks(ws, &mut out);
     conflicting_masks(engine, &mut out);
-    short_hashes(engine, &mut out).await?;
+    short_hashes(engine, &broken, &mut out).await?;
+    masks_falling_back_to_null(engine, &mut out);
     too_many_conditions(ws, &mut out);
     unused_tags(ws, &mut out);
     unused_roles(ws, &mut out);
     reads_without_usage(ws, &mut out);
     users_without_subscriptions(engine, &mut out);
-    values_beyond_declared_types(engine, &mut out).await?;
+    values_beyond_declared_types(engine, &broken, &mut out).await?;
+    out.retain(|f| !ws.settings.lint_allow.iter().any(|rule| rule == f.code));
     out.sort_by_key(|f| f.severity);
     Ok(out)
 }
@@ -287,9 +291,16 @@ fn count(batches: &[datafusion::arrow::array::RecordBatch]) -> Option<i64> {
     (!col.is_empty() && col.is_valid(0)).then(|| col.value(0))
 }
 
-async fn short_hashes(engine: &Engine, out: &mut Vec<Finding>) -> Result<()> {
+async fn short_hashes(
+    engine: &Engine,
+    broken: &BTreeSet<TableName>,
+    out: &mut Vec<Finding>,
+) -> Result<()> {
     let version = engine.current();
     for t in version.compiled().tables.values() {
+        if broken.contains(&t.name) {
+            continue;
+        }
         for c in &t.columns {
             let Some(applied) = &c.mask else { continue };
             let SnowflakeType::Varchar(n) = c.declared else {
@@ -511,10 +522,24 @@ fn users_without_subscriptions(engine: &Engine, out: &mut Vec<Finding>) {
     }
 }
 
-async fn values_beyond_declared_types(engine: &Engine, out: &mut Vec<Finding>) -> Result<()> {
+async fn values_beyond_declared_types(
+    engine: &Engine,
+    broken: &BTreeSet<TableName>,
+    out: &mut Vec<Finding>,
+) -> Result<()> {
     let version = engine.current();
     for t in &version.workspace().tables {
+        if broken.contains(&t.name) {
+            continue;
+        }
         for c in &t.columns {
+            if let SnowflakeType::Number { precision, scale } = c.declared
+                && matches!(t.format, FileFormat::Parquet | FileFormat::Arrow)
+                && t.rows.is_none()
+            {
+                numbers_beyond_precision(engine, t, c, precision, scale, out).await;
+                continue;
+            }
             let SnowflakeType::Varchar(n) = c.declared else {
                 continue;
             };
@@ -541,4 +566,104 @@ async fn values_beyond_declared_types(engine: &Engine, out: &mut Vec<Finding>) -
         }
     }
     Ok(())
+}
+
+/// Problems in the tables' CSV files (text that is not UTF-8, ragged rows,
+/// values that are not of the declared type or too large for it), each an
+/// error at `file:line` naming the column; returns the tables that have any,
+/// which the checks querying the data skip.
+fn data_file_problems(ws: &Workspace, out: &mut Vec<Finding>) -> BTreeSet<TableName> {
+    let mut broken = BTreeSet::new();
+    for t in &ws.tables {
+        let rel = t
+            .location
+            .strip_prefix(&ws.dir)
+            .unwrap_or(&t.location)
+            .display()
+            .to_string();
+        for p in DataFiles::new(t, &rel).problems(None) {
+            broken.insert(t.name.clone());
+            let column = p
+                .column
+                .as_ref()
+                .map(|c| format!(" column {c}:"))
+                .unwrap_or_default();
+            let more = match p.more {
+                0 => String::new(),
+                n => format!(" (and {n} more line(s) of the file)"),
+            };
+            out.push(Finding {
+                code: p.kind.lint_rule(),
+                severity: Severity::Error,
+                location: p.location(),
+                message: format!(
+                    "table {}:{column} {}{more}; Snowflake would reject the file, and Veil denies queries on the table",
+                    t.name, p.kind
+                ),
+            });
+        }
+    }
+    broken
+}
+
+/// Numbers beyond `NUMBER(p,s)` in a Parquet or Arrow file (CSV and NDJSON
+/// files are checked line by line in [`data_file_problems`]).
+async fn numbers_beyond_precision(
+    engine: &Engine,
+    t: &Table,
+    c: &Column,
+    precision: u8,
+    scale: u8,
+    out: &mut Vec<Finding>,
+) {
+    let mut column = String::new();
+    let _ = fmt_ident(&mut column, &c.name);
+    let limit = format!("1e{}", precision.saturating_sub(scale));
+    let sql = format!(
+        "SELECT count(*) FROM {} WHERE abs(CAST({column} AS DOUBLE)) >= {limit}",
+        t.name
+    );
+    let kind = match engine.admin_sql(&sql).await {
+        Ok(batches) => match count(&batches) {
+            Some(n) if n > 0 => {
+                crate::load::data_check::DataProblemKind::TooLarge(c.declared).to_string()
+            }
+            _ => return,
+        },
+        Err(_) => format!("values that cannot be read as {}", c.declared),
+    };
+    out.push(Finding {
+        code: "data-value-out-of-range",
+        severity: Severity::Error,
+        location: format!("{}.{}", t.name, c.name),
+        message: format!(
+            "the data file holds {kind}: Snowflake would reject it, and queries on the table fail"
+        ),
+    });
+}
+
+/// Masks that cannot apply to their column's type, so Veil renders NULL
+/// (Snowflake would fail the policy at query time).
+fn masks_falling_back_to_null(engine: &Engine, out: &mut Vec<Finding>) {
+    for t in engine.current().compiled().tables.values() {
+        for c in &t.columns {
+            let Some(applied) = &c.mask else { continue };
+            let masks = [Some(&applied.mask), applied.otherwise.as_ref()];
+            for fallback in masks
+                .into_iter()
+                .flatten()
+                .filter_map(|m| m.fallback.as_ref())
+            {
+                out.push(Finding {
+                    code: "mask-falls-back-to-null",
+                    severity: Severity::Warning,
+                    location: format!("{}.{}", t.name, c.name),
+                    message: format!(
+                        "policy '{}' on column {} of {}: {fallback}; use a mask for its type, or nullify to say so",
+                        applied.policy, c.name, t.name
+                    ),
+                });
+            }
+        }
+    }
 }

@@ -55,6 +55,7 @@ use crate::compile::{CompiledTable, CompiledWorkspace, compile};
 use crate::error::{Result, VeilError, from_datafusion};
 use crate::ident::parse_statements;
 use crate::load::data::raw_relation;
+use crate::load::data_check::DataFiles;
 use crate::model::{EnforcementMode, TableName, User, UserStatus, Workspace, short_object_name};
 use crate::profile::profile_batch;
 use crate::rewrite::{
@@ -94,6 +95,7 @@ pub struct EngineVersion {
     workspace: Workspace,
     compiled: CompiledWorkspace,
     internal: SessionState,
+    data_files: HashMap<TableName, Arc<DataFiles>>,
 }
 
 impl fmt::Debug for EngineVersion {
@@ -246,7 +248,8 @@ async fn build_version(
     runtime: &Arc<RuntimeEnv>,
     audit: &AuditHandle,
 ) -> Result<EngineVersion> {
-    let compiled = compile(&ws);
+    let mut compiled = compile(&ws);
+    let mut data_files = HashMap::new();
     let catalogs = Arc::new(MemoryCatalogProviderList::new());
     let mut internal = SessionStateBuilder::new()
         .with_config(base_config(
@@ -289,6 +292,13 @@ async fn build_version(
             .display()
             .to_string();
         let plan = raw_relation(&internal, table, &rel).await?;
+        let data = Arc::new(DataFiles::new(table, &rel));
+        if let Some(problem) = data.first_problem_at_load()
+            && let Some(t) = compiled.tables.get_mut(&table.name)
+        {
+            t.data_error = Some(problem.user_message());
+        }
+        data_files.insert(table.name.clone(), data);
         let view = ViewTable::new(plan, None);
         schema_of(&table.name.database, &table.name.schema)?
             .register_table(table.name.table.clone(), Arc::new(view))?;
@@ -316,6 +326,7 @@ async fn build_version(
         workspace: ws,
         compiled,
         internal,
+        data_files,
     })
 }
 
@@ -686,6 +697,7 @@ impl SessionCore {
             plan,
             internal: self.internal.clone(),
             pushdown_columns,
+            data: self.version.data_files.get(table).cloned(),
         });
         lock(&self.tables).insert(table.clone(), Arc::clone(&policy));
         Ok(policy)
@@ -772,6 +784,7 @@ impl SessionCore {
             plan,
             internal: state,
             pushdown_columns: HashSet::new(),
+            data: None,
         }))
     }
 }
@@ -1142,6 +1155,7 @@ pub struct PolicyTable {
     plan: LogicalPlan,
     internal: SessionState,
     pushdown_columns: HashSet<String>,
+    data: Option<Arc<DataFiles>>,
 }
 
 /// Whether a filter can be evaluated below the policy without ever failing
@@ -1273,6 +1287,7 @@ impl TableProvider for PolicyTable {
         Ok(Arc::new(PolicyBarrierExec::new(
             physical,
             self.name.to_string(),
+            self.data.clone(),
         )))
     }
 }
@@ -1290,15 +1305,17 @@ pub struct PolicyBarrierExec {
     input: Arc<dyn ExecutionPlan>,
     table: String,
     properties: Arc<PlanProperties>,
+    data: Option<Arc<DataFiles>>,
 }
 
 impl PolicyBarrierExec {
-    fn new(input: Arc<dyn ExecutionPlan>, table: String) -> Self {
+    fn new(input: Arc<dyn ExecutionPlan>, table: String, data: Option<Arc<DataFiles>>) -> Self {
         let properties = Arc::clone(input.properties());
         Self {
             input,
             table,
             properties,
+            data,
         }
     }
 }
@@ -1344,6 +1361,7 @@ impl ExecutionPlan for PolicyBarrierExec {
         Ok(Arc::new(Self::new(
             children.swap_remove(0),
             self.table.clone(),
+            self.data.clone(),
         )))
     }
 
@@ -1364,18 +1382,21 @@ impl ExecutionPlan for PolicyBarrierExec {
         context: Arc<TaskContext>,
     ) -> datafusion::common::Result<SendableRecordBatchStream> {
         let table = self.table.clone();
+        let data = self.data.clone();
         let schema = self.input.schema();
         let stream = self.input.execute(partition, context)?;
         let mapped = stream.map(move |r| {
             r.map_err(|e| {
                 // Resource errors pass through; anything else from inside the
-                // policy may carry raw values and is replaced.
+                // policy may carry raw values and is replaced: by the data
+                // problem that explains it (no value), else a generic sentence.
                 if matches!(e, DataFusionError::ResourcesExhausted(_)) {
                     return e;
                 }
-                DataFusionError::External(Box::new(VeilError::PolicyFailure(format!(
+                let message = data.as_ref().and_then(|d| d.failure_message());
+                DataFusionError::External(Box::new(VeilError::PolicyFailure(message.unwrap_or_else(|| format!(
                     "The policy on table {table} could not be evaluated for this row set; the query is denied."
-                ))))
+                )))))
             })
         });
         Ok(Box::pin(RecordBatchStreamAdapter::new(schema, mapped)))

@@ -80,12 +80,36 @@ fn lint_exit_codes_follow_severity_and_deny() {
         "{}",
         stdout(&warnings_only)
     );
-    let denied = veil(&["lint", "-w", path(&sample), "--deny", "warnings"]);
+    let clean = veil(&["lint", "-w", path(&sample), "--deny", "warnings"]);
+    assert_eq!(clean.status.code(), Some(0), "{}", stdout(&clean));
+    // The sample without its `lint: allow` list has warnings, which deny fails on.
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&sample, dir.path());
+    let manifest = std::fs::read_to_string(sample.join("veil.yaml")).unwrap();
+    let without_allow = manifest.split("\nlint:").next().unwrap().to_string();
+    std::fs::write(dir.path().join("veil.yaml"), without_allow).unwrap();
+    let warned = veil(&["lint", "-w", path(dir.path())]);
+    assert_eq!(warned.status.code(), Some(0), "{}", stdout(&warned));
+    assert!(stdout(&warned).contains("warning"), "{}", stdout(&warned));
+    let denied = veil(&["lint", "-w", path(dir.path()), "--deny", "warnings"]);
     assert_eq!(denied.status.code(), Some(1));
     let errors = veil(&["lint", "-w", path(&testdata("lint")), "-f", "json"]);
     assert_eq!(errors.status.code(), Some(1));
     let findings: serde_json::Value = serde_json::from_slice(&errors.stdout).unwrap();
-    assert_eq!(findings.as_array().map(Vec::len), Some(11), "{findings}");
+    assert_eq!(findings.as_array().map(Vec::len), Some(12), "{findings}");
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
 }
 
 #[test]
@@ -154,5 +178,50 @@ fn queries_are_audited_and_administrators_read_the_audit() {
     assert_eq!(
         stdout(&admin).trim(),
         "ACTOR,STATUS\nBOB,SUCCESS\nBOB,FAILURE"
+    );
+}
+
+/// Issue 14.4: text in a NUMBER(2,0) column is an error naming the table,
+/// column and data file in both modes (not zero rows and exit 0), and
+/// `veil lint` names it at file:line.
+#[test]
+fn query_over_text_in_a_number_column_fails_naming_the_data_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("data")).unwrap();
+    std::fs::write(
+        dir.path().join("veil.yaml"),
+        "tables:\n  - name: ANALYTICS.PUBLIC.T\n    location: data/t.csv\n    columns:\n      - {name: ID, type: NUMBER(10,0)}\n      - {name: STATE, type: NUMBER(2,0)}\n\
+         roles: [{name: ANALYST, grants: [ANALYTICS.PUBLIC.T]}]\n\
+         users: [{name: BOB, roles: [ANALYST], groups: [Analysts], attributes: {State: [NY]}}]\n\
+         policies:\n  - {name: rows, type: row, on: {data_sources: [ANALYTICS.PUBLIC.T]}, rule: {match_attribute: State, column: STATE}}\n  - {name: sub, type: subscription, on: {data_sources: [ANALYTICS.PUBLIC.T]}, allow: {groups: [Analysts]}}\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("data/t.csv"), "id,state\n1,NY\n2,CA\n").unwrap();
+    let want = "Table ANALYTICS.PUBLIC.T: data file data/t.csv: line 2: column STATE: not a valid NUMBER(2,0); run `veil lint -w DIR` for details.";
+    for mode in ["inlined", "profile-join"] {
+        let out = veil(&[
+            "query",
+            "-w",
+            path(dir.path()),
+            "-u",
+            "BOB",
+            "--mode",
+            mode,
+            "SELECT * FROM t",
+        ]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{mode}: {stderr}");
+        assert!(stderr.contains(want), "{mode}: {stderr}");
+        assert!(
+            !stderr.contains("NY") && stdout(&out).is_empty(),
+            "{mode}: {stderr}"
+        );
+    }
+    let lint = veil(&["lint", "-w", path(dir.path())]);
+    assert_eq!(lint.status.code(), Some(1), "{}", stdout(&lint));
+    assert!(
+        stdout(&lint).contains("error[data-invalid-value] data/t.csv:2: table ANALYTICS.PUBLIC.T: column STATE: not a valid NUMBER(2,0)"),
+        "{}",
+        stdout(&lint)
     );
 }

@@ -4,6 +4,7 @@
 //! lint, audit, versions). Run with `cargo test`.
 
 mod common;
+mod data;
 mod export;
 mod functions;
 mod golden;
@@ -24,5 +25,6 @@ fn main() {
     trials.extend(functions::trials());
     trials.extend(snowflake::trials());
     trials.extend(export::trials());
+    trials.extend(data::trials());
     libtest_mimic::run(&args, trials).exit();
 }

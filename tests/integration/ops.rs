@@ -328,6 +328,74 @@ fn lint_sample_has_no_errors() -> Result<(), Failed> {
     )
 }
 
+fn lint_mask_falling_back_to_null_is_a_warning() -> Result<(), Failed> {
+    finds(
+        "mask-falls-back-to-null",
+        Severity::Warning,
+        "policy 'round-names' on column NAME of ANALYTICS.PUBLIC.CUSTOMERS: rounding to a step cannot mask a VARCHAR(20) column, so it shows NULL",
+    )
+}
+
+/// A workspace with one unused role (a `unused-role` warning) and `extra`
+/// appended to its manifest.
+fn unused_role_workspace(extra: &str) -> tempfile::TempDir {
+    let manifest = format!(
+        "tables:\n  - name: DB.S.T\n    location: t.csv\n    columns: [{{name: A, type: VARCHAR(5)}}]\n\
+         roles:\n  - {{name: R, grants: [DB.S.T]}}\n  - {{name: SPARE, grants: [DB.S.T]}}\n\
+         users:\n  - {{name: U, roles: [R]}}\n\
+         settings: {{access: snowflake}}\n{extra}"
+    );
+    crate::common::temp_workspace(&manifest, &[("t.csv", "a\nx\n")])
+}
+
+fn lint_codes(dir: &Path) -> Result<Vec<&'static str>, Failed> {
+    let engine = crate::common::load(dir)?;
+    let findings = runtime().block_on(veil_engine::lint::lint(&engine))?;
+    Ok(findings.iter().map(|f| f.code).collect())
+}
+
+fn lint_allow_silences_the_named_rules() -> Result<(), Failed> {
+    let plain = unused_role_workspace("");
+    let codes = lint_codes(plain.path())?;
+    ensure(codes.contains(&"unused-role"), format!("{codes:?}"))?;
+    let allowed = unused_role_workspace("lint:\n  allow: [unused-role]\n");
+    let codes = lint_codes(allowed.path())?;
+    ensure(!codes.contains(&"unused-role"), format!("{codes:?}"))
+}
+
+fn lint_allow_of_an_unknown_rule_is_a_load_error_at_its_line() -> Result<(), Failed> {
+    let dir = unused_role_workspace("lint:\n  allow:\n    - unused-role\n    - unused-rule\n");
+    match crate::common::load(dir.path()) {
+        Ok(_) => Err("a workspace allowing an unknown lint rule loaded".into()),
+        Err(e) => ensure(
+            e.starts_with("veil.yaml:14: lint allows unknown rule 'unused-rule'"),
+            e,
+        ),
+    }
+}
+
+fn lint_rules_list_every_finding_code() -> Result<(), Failed> {
+    for f in lint_findings() {
+        ensure(
+            veil_engine::model::LINT_RULES.contains(&f.code),
+            format!("{} is not in LINT_RULES", f.code),
+        )?;
+    }
+    Ok(())
+}
+
+fn lint_sample_passes_deny_warnings() -> Result<(), Failed> {
+    let findings = runtime().block_on(veil_engine::lint::lint(&sample()))?;
+    ensure(
+        findings.is_empty(),
+        findings
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )
+}
+
 // ---------------------------------------------------------------------------
 // Audit, versions, decision cache
 
@@ -725,6 +793,26 @@ pub(crate) fn trials() -> Vec<Trial> {
             lint_values_beyond_declared_type,
         ),
         ("lint_sample_has_no_errors", lint_sample_has_no_errors),
+        (
+            "lint_mask_falling_back_to_null_is_a_warning",
+            lint_mask_falling_back_to_null_is_a_warning,
+        ),
+        (
+            "lint_allow_silences_the_named_rules",
+            lint_allow_silences_the_named_rules,
+        ),
+        (
+            "lint_allow_of_an_unknown_rule_is_a_load_error_at_its_line",
+            lint_allow_of_an_unknown_rule_is_a_load_error_at_its_line,
+        ),
+        (
+            "lint_rules_list_every_finding_code",
+            lint_rules_list_every_finding_code,
+        ),
+        (
+            "lint_sample_passes_deny_warnings",
+            lint_sample_passes_deny_warnings,
+        ),
         (
             "audit_records_allowed_and_denied_queries",
             audit_records_allowed_and_denied_queries,

@@ -143,6 +143,9 @@ pub struct CompiledTable {
     pub subscription: CompiledSubscription,
     /// Policies that cannot be evaluated: queries on the table fail closed.
     pub failures: Vec<String>,
+    /// A problem in the table's data files found when the workspace loaded
+    /// (the whole user-facing sentence): queries on the table fail closed.
+    pub data_error: Option<String>,
 }
 
 /// Compiled policies of a whole workspace.
@@ -638,6 +641,7 @@ pub fn compile_table(ws: &Workspace, table: &Table) -> CompiledTable {
         row_rules,
         subscription,
         failures,
+        data_error: None,
     }
 }
 

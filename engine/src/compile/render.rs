@@ -890,6 +890,9 @@ pub fn policy_query(
     settings: &Settings,
     mode: RenderMode<'_>,
 ) -> Result<Query> {
+    if let Some(data_error) = &table.data_error {
+        return Err(VeilError::PolicyFailure(data_error.clone()));
+    }
     if let Some(failure) = table.failures.first() {
         return Err(VeilError::PolicyFailure(format!(
             "{failure}; queries on {} are denied",

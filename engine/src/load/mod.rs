@@ -3,6 +3,7 @@
 //! separately by [`data`].
 
 pub mod data;
+pub mod data_check;
 pub mod ddl;
 mod yaml;
 
@@ -60,6 +61,12 @@ pub fn load_workspace(dir: &Path) -> Result<Workspace> {
                 return Err(VeilError::workspace(
                     rel,
                     "settings may only appear in veil.yaml",
+                ));
+            }
+            if doc.lint.is_some() {
+                return Err(VeilError::workspace(
+                    rel,
+                    "lint may only appear in veil.yaml",
                 ));
             }
             files.push((rel, text, doc));
@@ -200,6 +207,36 @@ fn err(origin: &Origin, message: impl Into<String>) -> VeilError {
     VeilError::workspace(origin.to_string(), message)
 }
 
+/// The lint rules `veil.yaml` silences; an unknown rule is an error at its line.
+fn lint_allow(text: &str, doc: Option<&yaml::LintDoc>) -> Result<Vec<String>> {
+    let Some(doc) = doc else {
+        return Ok(Vec::new());
+    };
+    for rule in &doc.allow {
+        if !LINT_RULES.contains(&rule.as_str()) {
+            // The line: the first line at or after `lint:` that names the rule.
+            let start = text
+                .lines()
+                .position(|l| l.starts_with("lint:"))
+                .unwrap_or(0);
+            let line = text
+                .lines()
+                .enumerate()
+                .skip(start)
+                .find(|(_, l)| l.contains(rule.as_str()))
+                .map_or(start + 1, |(i, _)| i + 1);
+            return Err(VeilError::workspace(
+                format!("veil.yaml:{line}"),
+                format!(
+                    "lint allows unknown rule '{rule}'; the rules are {}",
+                    LINT_RULES.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(doc.allow.clone())
+}
+
 fn build(dir: &Path, files: Vec<(String, String, yaml::FileDoc)>) -> Result<Workspace> {
     let settings_doc = files[0].2.settings.clone().unwrap_or_default();
     let default_database = normalize_ident(
@@ -266,9 +303,11 @@ fn build(dir: &Path, files: Vec<(String, String, yaml::FileDoc)>) -> Result<Work
             ));
         }
     };
+    let lint_allow = lint_allow(&files[0].1, files[0].2.lint.as_ref())?;
     let settings = Settings {
         default_database: default_database.clone(),
         default_schema: default_schema.clone(),
+        lint_allow,
         secret,
         secret_is_default,
         salt_scope,

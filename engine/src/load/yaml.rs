@@ -24,6 +24,16 @@ pub(crate) struct FileDoc {
     pub(crate) users: Vec<UserDoc>,
     #[serde(default)]
     pub(crate) policies: Vec<PolicyDoc>,
+    #[serde(default)]
+    pub(crate) lint: Option<LintDoc>,
+}
+
+/// `lint: {allow: [rule, ...]}` in `veil.yaml`.
+#[derive(Debug, Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LintDoc {
+    #[serde(default)]
+    pub(crate) allow: Vec<String>,
 }
 
 #[derive(Debug, Deserialize, Default, Clone)]

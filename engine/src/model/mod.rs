@@ -599,6 +599,28 @@ pub enum EnforcementMode {
     Inlined,
 }
 
+/// Every `veil lint` rule, by the code its findings carry.
+pub const LINT_RULES: &[&str] = &[
+    "column-tagged-matches-nothing",
+    "row-rule-column-missing",
+    "policy-cannot-be-evaluated",
+    "negated-role-check",
+    "data-not-utf8",
+    "data-ragged-row",
+    "data-invalid-value",
+    "data-value-out-of-range",
+    "data-unreadable",
+    "tag-policy-matches-nothing",
+    "conflicting-masks",
+    "short-hash",
+    "mask-falls-back-to-null",
+    "too-many-conditions",
+    "unused-tag",
+    "unused-role",
+    "user-without-subscriptions",
+    "value-exceeds-declared-type",
+];
+
 /// Workspace settings.
 #[derive(Clone, PartialEq)]
 pub struct Settings {
@@ -606,6 +628,9 @@ pub struct Settings {
     pub default_database: String,
     /// Schema for unqualified names.
     pub default_schema: String,
+    /// `veil lint` rules silenced by `lint: {allow: [...]}` in `veil.yaml`
+    /// (each one of [`LINT_RULES`]).
+    pub lint_allow: Vec<String>,
     /// Hashing secret (never printed).
     pub secret: String,
     /// Whether `secret` is the development default.
