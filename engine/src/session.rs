@@ -590,7 +590,7 @@ impl Engine {
         let plan = state
             .statement_to_plan(DfStatement::Statement(Box::new(stmt)))
             .await?;
-        Ok(execute_plan(&state, &plan).await?)
+        crate::output::with_snowflake_names(execute_plan(&state, &plan).await?, sql)
     }
 }
 
@@ -1552,6 +1552,12 @@ impl Bound {
     /// Parses and checks one statement, and checks every table it names is
     /// granted (SPEC rules 8, 10, 11).
     pub(crate) fn check(&self, sql: &str) -> Result<CheckedStatement> {
+        self.check_naming(sql, &mut Vec::new())
+    }
+
+    /// [`Self::check`], reporting in `tables` every table the statement
+    /// names, also when the access check refuses it (for the audit).
+    fn check_naming(&self, sql: &str, tables: &mut Vec<TableName>) -> Result<CheckedStatement> {
         let ws = &self.core.version.workspace;
         let mut statements = match parse_statements(sql) {
             Ok(s) => s,
@@ -1573,6 +1579,7 @@ impl Bound {
             &ws.settings.default_database,
             &ws.settings.default_schema,
         )?;
+        tables.clone_from(&checked.tables);
         for t in &checked.tables {
             let exists = ws.table(t).is_some()
                 || ws.snowflake.view(t).is_some()
@@ -1587,8 +1594,7 @@ impl Bound {
 
     /// Runs one statement and collects the result.
     async fn sql(&self, sql: &str, tables: &mut Vec<TableName>) -> Result<Vec<RecordBatch>> {
-        let checked = self.check(sql)?;
-        tables.clone_from(&checked.tables);
+        let checked = self.check_naming(sql, tables)?;
         match &checked.kind {
             StatementKind::ShowTables => return self.show_tables(),
             StatementKind::Describe(t) => return self.describe(t).await,
@@ -1968,7 +1974,7 @@ impl Session {
                 simulated_by: self.simulated_by.as_deref(),
             }));
         }
-        result
+        result.and_then(|b| crate::output::with_snowflake_names(b, sql))
     }
 
     /// How long each planning step of a read statement takes: Veil's parse
