@@ -384,7 +384,7 @@ pub async fn run_file(
         && recorded != secret_fingerprint(&ws.settings.secret)
     {
         report.failures.push(format!(
-            "{}: this file was completed with another hashing secret than {} holds now; run it with that secret, or re-complete it with `veil test --complete`.",
+            "{}: this file was completed with another hashing secret than the one in use now (from {}); run it with that secret, or re-complete it with `veil test --complete`.",
             path.display(),
             ws.settings.secret_env
         ));

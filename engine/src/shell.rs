@@ -101,6 +101,11 @@ impl Shell {
         !self.buffer.is_empty()
     }
 
+    /// Drops the statement being typed (Ctrl-C on a terminal).
+    pub fn discard(&mut self) {
+        self.buffer.clear();
+    }
+
     /// Handles one input line: a meta command, or part of a statement (run
     /// once a line ends with `;`). Results go to `out`, errors to `err`;
     /// only a failing writer is an error here.

@@ -295,6 +295,12 @@ async fn open(identity: &Identity) -> Result<(Engine, veil_engine::Session), Fai
     Ok((engine, session))
 }
 
+/// A session that runs nothing (explain): no audit log is opened.
+async fn open_unaudited(identity: &Identity) -> Result<veil_engine::Session, Failure> {
+    let engine = load(&identity.workspace).await?;
+    Ok(engine.session_with(options(identity))?)
+}
+
 /// Loads a workspace and prints its warnings, each once per command (`diff`
 /// loads two workspaces that often share a secret).
 async fn load(dir: &Path) -> Result<Engine, Failure> {
@@ -349,11 +355,7 @@ async fn shell(identity: &Identity) -> Result<(), Failure> {
             }
             // Ctrl-C drops the statement being typed, as psql does.
             Err(rustyline::error::ReadlineError::Interrupted) if shell.in_statement() => {
-                shell = veil_engine::shell::Shell::new(
-                    load_audited(identity).await?,
-                    options(identity),
-                    terminal,
-                )?;
+                shell.discard();
             }
             Err(
                 rustyline::error::ReadlineError::Interrupted | rustyline::error::ReadlineError::Eof,
@@ -423,7 +425,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Explain { identity, sql } => {
             let sql = read_sql(sql)?;
-            let (_engine, session) = open(&identity).await?;
+            let session = open_unaudited(&identity).await?;
             emit(session.explain(&sql)?.to_string())?;
         }
         Command::Test {
