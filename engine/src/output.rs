@@ -143,11 +143,12 @@ fn leftmost_select(body: &SetExpr) -> Option<&Select> {
 }
 
 /// The text `expr` was written as, when its span re-parses to the same
-/// expression; otherwise its printed form.
+/// expression; otherwise its printed form. Spans may stop short of closing
+/// parentheses, so a few more characters are tried too.
 fn expression_name(sql: &str, expr: &Expr) -> String {
     let span = expr.span();
     let printed = expr.to_string();
-    for extra in [0, 1] {
+    for extra in 0..=8 {
         if let Some(text) = span_text(sql, span.start, span.end, extra)
             && crate::ident::parse_expr(&text).is_ok_and(|e| e.to_string() == printed)
         {
@@ -198,4 +199,43 @@ fn upper_outside_quotes(text: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(sql: &str, width: usize) -> Vec<Option<String>> {
+        snowflake_column_names(sql, width)
+    }
+
+    fn some(s: &str) -> Option<String> {
+        Some(s.to_string())
+    }
+
+    #[test]
+    fn unaliased_expressions_are_named_as_written_and_upper_cased() {
+        assert_eq!(
+            names("select 1, a+1, b, count(*) as n, sum( x ) from t", 5),
+            vec![some("1"), some("A+1"), None, None, some("SUM( X )")]
+        );
+        assert_eq!(names("select \"a\"+1 from t", 1), vec![some("\"a\"+1")]);
+        assert_eq!(names("select 1 union all select 2", 1), vec![some("1")]);
+        assert_eq!(
+            names("select\n  lower(n)\n    from t", 1),
+            vec![some("LOWER(N)")]
+        );
+    }
+
+    #[test]
+    fn items_around_wildcards_keep_their_positions() {
+        assert_eq!(
+            names("select 1, *, 2 from t", 5),
+            vec![some("1"), None, None, None, some("2")]
+        );
+        assert_eq!(names("select * from t", 3), vec![None, None, None]);
+        // Not a query, or a width that does not match: nothing renamed.
+        assert_eq!(names("show tables", 2), vec![None, None]);
+        assert_eq!(names("select 1, 2", 3), vec![None, None, None]);
+    }
 }
