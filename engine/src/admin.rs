@@ -13,6 +13,7 @@
 //!   protects, why, and whether it is in force.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
@@ -20,11 +21,12 @@ use datafusion::sql::sqlparser::dialect::SnowflakeDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 use datafusion::sql::sqlparser::tokenizer::Token;
 
+use crate::audit::{AuditRecord, QueryAudit};
 use crate::compile::CompiledWorkspace;
 use crate::error::{Result, VeilError};
-use crate::ident::tokens;
+use crate::ident::{normalize_ident, tokens};
 use crate::model::{MaskSpec, Workspace, short_object_name, split_object_name};
-use crate::session::SessionOptions;
+use crate::session::{Engine, SessionOptions};
 
 /// An administrative statement.
 #[derive(Debug, Clone, PartialEq)]
@@ -112,6 +114,51 @@ fn policy_context(sql: &str) -> Result<AdminStatement> {
         options,
         query: query.to_string(),
     })
+}
+
+/// The workspace administrator `user` names (normalized), or an error when
+/// `settings.administrators` does not list them.
+pub fn administrator(ws: &Workspace, user: &str) -> Result<String> {
+    let name = normalize_ident(user);
+    if ws.settings.administrators.contains(&name) {
+        Ok(name)
+    } else {
+        Err(VeilError::Session(format!(
+            "User '{name}' is not a workspace administrator: only the users listed in settings.administrators of veil.yaml may act with --admin."
+        )))
+    }
+}
+
+/// Runs `sql` as the workspace administrator `user` ([`Engine::admin_sql`]:
+/// no policies) once `user` is checked to be one, and appends an audit
+/// record for it (role `ADMINISTRATOR`) when the engine has an audit log.
+pub async fn run_as_administrator(
+    engine: &Engine,
+    user: &str,
+    sql: &str,
+) -> Result<Vec<RecordBatch>> {
+    let name = administrator(engine.current().workspace(), user)?;
+    let started = Instant::now();
+    let result = engine.admin_sql(sql).await;
+    if let Some(log) = engine.audit_log() {
+        let record = AuditRecord::query(QueryAudit {
+            user: &name,
+            role: "ADMINISTRATOR",
+            purpose: None,
+            sql,
+            tables: &[],
+            policies: Vec::new(),
+            result: result.as_ref().map(|b| crate::output::row_count(b)),
+            duration: started.elapsed(),
+            version: engine.version(),
+            simulated_by: None,
+        });
+        if let Err(e) = log.append(&record) {
+            // As for users' queries: the failure is reported, the result stands.
+            eprintln!("warning: {e}");
+        }
+    }
+    result
 }
 
 /// Recognizes the administrative statements.

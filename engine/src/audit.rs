@@ -434,6 +434,21 @@ impl AuditLog {
     }
 }
 
+/// Makes sure the directory of the audit log at `path` exists. A directory
+/// created here (the workspace's `state/`, by default) gets a `.gitignore`
+/// of `*`, so audit records never land in the workspace's repository.
+pub fn prepare_log_dir(path: &Path) -> Result<()> {
+    let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) else {
+        return Ok(());
+    };
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir).map_err(|e| io_error(path, "create the directory of", e))?;
+    std::fs::write(dir.join(".gitignore"), "*\n")
+        .map_err(|e| io_error(path, "write a .gitignore beside", e))
+}
+
 /// Reads a log: the complete records, and how many lines were torn or
 /// unreadable (skipped).
 pub fn read_log(path: &Path) -> Result<(Vec<AuditRecord>, usize)> {

@@ -255,6 +255,12 @@ pub async fn diff(old: &Engine, new: &Engine) -> Result<DiffReport> {
 }
 
 impl DiffReport {
+    /// Whether any user's access, rows or masking change (`veil diff
+    /// --exit-code` fails then).
+    pub fn has_changes(&self) -> bool {
+        !self.changes.is_empty() || !self.gained_access.is_empty() || !self.lost_access.is_empty()
+    }
+
     /// JSON, pretty-printed.
     pub fn json(&self) -> Result<String> {
         serde_json::to_string_pretty(self)

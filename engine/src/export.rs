@@ -436,6 +436,12 @@ pub fn write_workspace(ws: &Workspace, options: &ExportOptions, out: &Path) -> R
     settings.insert(s("access"), s("snowflake"));
     // Purposes are roles a session activates explicitly.
     settings.insert(s("secondary_roles"), s("none"));
+    if !ws.settings.administrators.is_empty() {
+        settings.insert(
+            s("administrators"),
+            Value::Sequence(ws.settings.administrators.iter().map(|a| s(a)).collect()),
+        );
+    }
     let mut tables = Vec::new();
     for t in ws.tables.iter().filter(|t| t.rows.is_none()) {
         let location = std::fs::canonicalize(&t.location)

@@ -40,7 +40,7 @@ pub const MAX_PAREN_DEPTH: usize = 40;
 /// level doubles the parse time of a malformed input.
 pub const MAX_BACKTRACKING_DEPTH: usize = 10;
 /// Deepest expression tree (after `AND`/`OR` chains are rebalanced).
-pub const MAX_EXPR_DEPTH: usize = 1100;
+pub const MAX_EXPR_DEPTH: usize = 256;
 /// Deepest nesting of subqueries inside expressions (DataFusion's
 /// decorrelation is exponential in it).
 pub const MAX_SUBQUERY_DEPTH: usize = 10;
@@ -76,6 +76,7 @@ fn too_complex(what: String) -> VeilError {
 /// Refuses, before parsing, token streams whose parentheses do not balance
 /// or nest deeper than the limits.
 pub fn scan_tokens(tokens: &[TokenWithSpan]) -> Result<()> {
+    check_balance(tokens)?;
     // Open parentheses, each with whether a backtracking word precedes it.
     let mut open: Vec<(&TokenWithSpan, bool)> = Vec::new();
     let mut backtracking = 0usize;
@@ -103,31 +104,43 @@ pub fn scan_tokens(tokens: &[TokenWithSpan]) -> Result<()> {
                     )));
                 }
             }
-            Token::RParen => match open.pop() {
-                Some((_, risky)) => {
-                    if risky {
-                        backtracking -= 1;
-                    }
+            Token::RParen => {
+                if let Some((_, true)) = open.pop() {
+                    backtracking -= 1;
                 }
-                None => {
-                    return Err(VeilError::Parse(format!(
-                        "unbalanced parentheses: ')' at line {}, column {} closes nothing",
-                        t.span.start.line, t.span.start.column
-                    )));
-                }
-            },
+            }
             Token::Whitespace(_) => continue,
             _ => {}
         }
         previous = Some(&t.token);
     }
-    if let Some((t, _)) = open.first() {
-        return Err(VeilError::Parse(format!(
+    Ok(())
+}
+
+/// Parentheses balance, or a syntax error naming the first that does not.
+fn check_balance(tokens: &[TokenWithSpan]) -> Result<()> {
+    let mut open: Vec<&TokenWithSpan> = Vec::new();
+    for t in tokens {
+        match &t.token {
+            Token::LParen => open.push(t),
+            Token::RParen => {
+                if open.pop().is_none() {
+                    return Err(VeilError::Parse(format!(
+                        "unbalanced parentheses: ')' at line {}, column {} closes nothing",
+                        t.span.start.line, t.span.start.column
+                    )));
+                }
+            }
+            _ => {}
+        }
+    }
+    match open.first() {
+        Some(t) => Err(VeilError::Parse(format!(
             "unbalanced parentheses: '(' at line {}, column {} is never closed",
             t.span.start.line, t.span.start.column
-        )));
+        ))),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// Rebalances long `AND`/`OR` chains, drops absurd `LIMIT`s, and refuses
@@ -199,8 +212,7 @@ fn flatten(expr: Expr, op: &BinaryOperator, out: &mut Vec<Expr>) {
                 stack.push(*right);
                 stack.push(*left);
             }
-            Expr::Nested(inner)
-                if matches!(inner.as_ref(), Expr::BinaryOp { op: o, .. } if o == op) =>
+            Expr::Nested(inner) if matches!(inner.as_ref(), Expr::BinaryOp { op: o, .. } if o == op) =>
             {
                 stack.push(*inner);
             }
@@ -333,14 +345,75 @@ fn set_operation_depth(body: &SetExpr) -> usize {
 /// statement kind.
 pub fn is_statement_word(word: &str) -> bool {
     const WORDS: &[&str] = &[
-        "SELECT", "WITH", "VALUES", "EXPLAIN", "SHOW", "DESCRIBE", "DESC", "INSERT", "UPDATE",
-        "DELETE", "MERGE", "CREATE", "ALTER", "DROP", "UNDROP", "TRUNCATE", "GRANT", "REVOKE",
-        "SET", "UNSET", "USE", "COPY", "PUT", "GET", "REMOVE", "LIST", "CALL", "EXECUTE", "BEGIN",
-        "START", "COMMIT", "ROLLBACK", "COMMENT", "UNLOAD", "ANALYZE", "CACHE", "DECLARE",
-        "PREPARE", "DEALLOCATE", "LOAD", "KILL", "REPLACE", "UPSERT", "RENAME", "LOCK", "VACUUM",
-        "OPTIMIZE", "REFRESH", "MSCK", "ATTACH", "DETACH", "PRAGMA", "INSTALL", "RESET", "SAVEPOINT",
-        "RELEASE", "DISCARD", "FLUSH", "CLOSE", "FETCH", "DEFAULT", "RETURN", "RAISE", "ASSERT",
-        "LISTEN", "NOTIFY", "UNLISTEN", "TABLE", "FROM",
+        "SELECT",
+        "WITH",
+        "VALUES",
+        "EXPLAIN",
+        "SHOW",
+        "DESCRIBE",
+        "DESC",
+        "INSERT",
+        "UPDATE",
+        "DELETE",
+        "MERGE",
+        "CREATE",
+        "ALTER",
+        "DROP",
+        "UNDROP",
+        "TRUNCATE",
+        "GRANT",
+        "REVOKE",
+        "SET",
+        "UNSET",
+        "USE",
+        "COPY",
+        "PUT",
+        "GET",
+        "REMOVE",
+        "LIST",
+        "CALL",
+        "EXECUTE",
+        "BEGIN",
+        "START",
+        "COMMIT",
+        "ROLLBACK",
+        "COMMENT",
+        "UNLOAD",
+        "ANALYZE",
+        "CACHE",
+        "DECLARE",
+        "PREPARE",
+        "DEALLOCATE",
+        "LOAD",
+        "KILL",
+        "REPLACE",
+        "UPSERT",
+        "RENAME",
+        "LOCK",
+        "VACUUM",
+        "OPTIMIZE",
+        "REFRESH",
+        "MSCK",
+        "ATTACH",
+        "DETACH",
+        "PRAGMA",
+        "INSTALL",
+        "RESET",
+        "SAVEPOINT",
+        "RELEASE",
+        "DISCARD",
+        "FLUSH",
+        "CLOSE",
+        "FETCH",
+        "DEFAULT",
+        "RETURN",
+        "RAISE",
+        "ASSERT",
+        "LISTEN",
+        "NOTIFY",
+        "UNLISTEN",
+        "TABLE",
+        "FROM",
     ];
     let upper = word.to_ascii_uppercase();
     WORDS.contains(&upper.as_str())
@@ -360,6 +433,33 @@ pub fn on_planning_stack<T: Send>(f: impl FnOnce() -> Result<T> + Send) -> Resul
             })?;
         handle.join().unwrap_or_else(|panic| Err(panicked(&panic)))
     })
+}
+
+/// Runs `f` on a new thread with [`PLANNING_STACK`] bytes of stack and
+/// awaits its result without blocking the caller's runtime; `f` gets the
+/// caller's tokio runtime handle to drive async planning. A panic in `f`
+/// becomes an error.
+pub async fn on_planning_thread<T: Send + 'static>(
+    f: impl FnOnce(&tokio::runtime::Handle) -> T + Send + 'static,
+) -> Result<T> {
+    let handle = tokio::runtime::Handle::try_current()
+        .map_err(|_| VeilError::Refused("Veil sessions run inside a tokio runtime.".to_string()))?;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("veil-planner".into())
+        .stack_size(PLANNING_STACK)
+        .spawn(move || {
+            let result = std::panic::catch_unwind(AssertUnwindSafe(|| f(&handle)));
+            let _ = tx.send(result);
+        })
+        .map_err(|e| VeilError::Refused(format!("Veil could not start a planning thread: {e}.")))?;
+    match rx.await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(panic)) => Err(panicked(&panic)),
+        Err(_) => Err(VeilError::Internal(
+            "the planning thread ended without a result".into(),
+        )),
+    }
 }
 
 /// Awaits `future`, turning a panic in it into an error.
@@ -395,7 +495,6 @@ const INTERNAL_MARKERS: &[&str] = &[
     ".parquet",
     ".json",
     ".arrow",
-    "\n",
     "LogicalPlan",
     "TableScan",
     "Projection:",
@@ -714,7 +813,9 @@ mod tests {
             .remove(0);
         shape_statement(&mut stmt).unwrap();
         assert!(!stmt.to_string().contains("LIMIT"), "{stmt}");
-        let mut stmt = parse_statements("select a from t limit 10").unwrap().remove(0);
+        let mut stmt = parse_statements("select a from t limit 10")
+            .unwrap()
+            .remove(0);
         shape_statement(&mut stmt).unwrap();
         assert!(stmt.to_string().contains("LIMIT 10"), "{stmt}");
     }
@@ -722,7 +823,10 @@ mod tests {
     #[test]
     fn panics_become_errors() {
         let e = on_planning_stack::<()>(|| panic!("boom")).unwrap_err();
-        assert!(matches!(e, VeilError::Internal(ref d) if d == "boom"), "{e:?}");
+        assert!(
+            matches!(e, VeilError::Internal(ref d) if d == "boom"),
+            "{e:?}"
+        );
     }
 
     #[test]

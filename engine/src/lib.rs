@@ -38,6 +38,7 @@ pub mod policy_test;
 pub mod profile;
 pub mod rewrite;
 pub mod session;
+pub mod shell;
 
 pub use error::{Result, VeilError};
 pub use model::EnforcementMode;

@@ -1,7 +1,12 @@
 //! Formatting query results as a table, CSV or JSON.
 
-use datafusion::arrow::array::RecordBatch;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{RecordBatch, RecordBatchOptions};
+use datafusion::arrow::datatypes::{Field, Schema};
 use datafusion::arrow::util::pretty::pretty_format_batches;
+use datafusion::sql::sqlparser::ast::{Expr, Select, SelectItem, SetExpr, Spanned, Statement};
+use datafusion::sql::sqlparser::tokenizer::Location;
 
 use crate::error::Result;
 
@@ -44,4 +49,196 @@ pub fn json(batches: &[RecordBatch]) -> Result<String> {
 /// Total rows.
 pub fn row_count(batches: &[RecordBatch]) -> usize {
     batches.iter().map(|b| b.num_rows()).sum()
+}
+
+/// Gives the result columns of a query's unaliased expressions the names
+/// Snowflake prints: the expression's SQL text as written, upper-cased
+/// outside double-quoted identifiers (`SELECT 1, a+1` → `1`, `A+1`), where
+/// DataFusion would print `Int64(1)`. Plain column references, aliased
+/// items and statements other than queries keep their names; the values are
+/// untouched.
+pub fn with_snowflake_names(batches: Vec<RecordBatch>, sql: &str) -> Result<Vec<RecordBatch>> {
+    let Some(first) = batches.first() else {
+        return Ok(batches);
+    };
+    let width = first.num_columns();
+    // Re-parsing recurses as deep as the statement nests.
+    let names = crate::guard::on_planning_stack(|| Ok(snowflake_column_names(sql, width)))
+        .unwrap_or_else(|_| vec![None; width]);
+    if names.iter().all(Option::is_none) {
+        return Ok(batches);
+    }
+    let schema = first.schema();
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .zip(&names)
+        .map(|(f, n)| match n {
+            Some(n) => f.as_ref().clone().with_name(n),
+            None => f.as_ref().clone(),
+        })
+        .collect();
+    let renamed = Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()));
+    batches
+        .into_iter()
+        .map(|b| {
+            let options = RecordBatchOptions::new().with_row_count(Some(b.num_rows()));
+            Ok(RecordBatch::try_new_with_options(
+                Arc::clone(&renamed),
+                b.columns().to_vec(),
+                &options,
+            )?)
+        })
+        .collect()
+}
+
+/// Per result column (of `width`), the Snowflake name of an unaliased
+/// expression item, or `None` to keep DataFusion's name. Items before the
+/// first and after the last wildcard map to their positions.
+fn snowflake_column_names(sql: &str, width: usize) -> Vec<Option<String>> {
+    let mut names = vec![None; width];
+    let Ok(statements) = crate::ident::parse_statements(sql) else {
+        return names;
+    };
+    let [Statement::Query(query)] = statements.as_slice() else {
+        return names;
+    };
+    let Some(select) = leftmost_select(&query.body) else {
+        return names;
+    };
+    let items = &select.projection;
+    let wildcard = |i: &SelectItem| {
+        matches!(
+            i,
+            SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)
+        )
+    };
+    let first_wildcard = items.iter().position(wildcard).unwrap_or(items.len());
+    let last_wildcard = items.iter().rposition(wildcard);
+    if last_wildcard.is_none() && items.len() != width {
+        return names;
+    }
+    for (i, item) in items.iter().enumerate() {
+        let position = if i < first_wildcard {
+            Some(i)
+        } else if last_wildcard.is_some_and(|w| i > w) {
+            (width + i).checked_sub(items.len())
+        } else {
+            None
+        };
+        if let (Some(p), SelectItem::UnnamedExpr(expr)) = (position, item)
+            && p < width
+            && !matches!(expr, Expr::Identifier(_) | Expr::CompoundIdentifier(_))
+        {
+            names[p] = Some(expression_name(sql, expr));
+        }
+    }
+    names
+}
+
+fn leftmost_select(body: &SetExpr) -> Option<&Select> {
+    match body {
+        SetExpr::Select(s) => Some(s),
+        SetExpr::Query(q) => leftmost_select(&q.body),
+        SetExpr::SetOperation { left, .. } => leftmost_select(left),
+        _ => None,
+    }
+}
+
+/// The text `expr` was written as, when its span re-parses to the same
+/// expression; otherwise its printed form. Spans may stop short of closing
+/// parentheses, so a few more characters are tried too.
+fn expression_name(sql: &str, expr: &Expr) -> String {
+    let span = expr.span();
+    let printed = expr.to_string();
+    for extra in 0..=8 {
+        if let Some(text) = span_text(sql, span.start, span.end, extra)
+            && crate::ident::parse_expr(&text).is_ok_and(|e| e.to_string() == printed)
+        {
+            return upper_outside_quotes(text.trim());
+        }
+    }
+    upper_outside_quotes(&printed)
+}
+
+/// The text between two 1-based locations (`end` exclusive, plus `extra`
+/// characters).
+fn span_text(sql: &str, start: Location, end: Location, extra: usize) -> Option<String> {
+    if start.line == 0 || end.line < start.line {
+        return None;
+    }
+    let offset = |at: Location| -> Option<usize> {
+        let line_start: usize = sql
+            .split_inclusive('\n')
+            .take(usize::try_from(at.line).ok()?.checked_sub(1)?)
+            .map(str::len)
+            .sum();
+        let line = sql.get(line_start..)?;
+        let column = usize::try_from(at.column).ok()?.checked_sub(1)?;
+        let within = match line.char_indices().nth(column) {
+            Some((i, _)) => i,
+            None => line.len(),
+        };
+        Some(line_start + within)
+    };
+    let from = offset(start)?;
+    let to = offset(end)?;
+    let rest = sql.get(to..)?;
+    let to = to + rest.chars().take(extra).map(char::len_utf8).sum::<usize>();
+    sql.get(from..to).map(str::to_string)
+}
+
+fn upper_outside_quotes(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut quoted = false;
+    for c in text.chars() {
+        if c == '"' {
+            quoted = !quoted;
+        }
+        if quoted {
+            out.push(c);
+        } else {
+            out.extend(c.to_uppercase());
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(sql: &str, width: usize) -> Vec<Option<String>> {
+        snowflake_column_names(sql, width)
+    }
+
+    fn some(s: &str) -> Option<String> {
+        Some(s.to_string())
+    }
+
+    #[test]
+    fn unaliased_expressions_are_named_as_written_and_upper_cased() {
+        assert_eq!(
+            names("select 1, a+1, b, count(*) as n, sum( x ) from t", 5),
+            vec![some("1"), some("A+1"), None, None, some("SUM( X )")]
+        );
+        assert_eq!(names("select \"a\"+1 from t", 1), vec![some("\"a\"+1")]);
+        assert_eq!(names("select 1 union all select 2", 1), vec![some("1")]);
+        assert_eq!(
+            names("select\n  lower(n)\n    from t", 1),
+            vec![some("LOWER(N)")]
+        );
+    }
+
+    #[test]
+    fn items_around_wildcards_keep_their_positions() {
+        assert_eq!(
+            names("select 1, *, 2 from t", 5),
+            vec![some("1"), None, None, None, some("2")]
+        );
+        assert_eq!(names("select * from t", 3), vec![None, None, None]);
+        // Not a query, or a width that does not match: nothing renamed.
+        assert_eq!(names("show tables", 2), vec![None, None]);
+        assert_eq!(names("select 1, 2", 3), vec![None, None, None]);
+    }
 }

@@ -36,6 +36,39 @@ use crate::session::{Engine, Session, SessionOptions};
 /// The comment that starts a session block.
 pub const SESSION_HEADER: &str = "veil-session:";
 
+/// The comment `veil test --complete` writes at the top of a test file of a
+/// workspace whose results depend on the hashing secret:
+/// `# veil-secret-fingerprint: <16 hex digits>`.
+pub const SECRET_FINGERPRINT_HEADER: &str = "veil-secret-fingerprint:";
+
+/// A fingerprint of the hashing secret: the first 16 hex digits of SHA-256
+/// over a Veil-specific prefix and the secret. It tells secrets apart
+/// without revealing them.
+pub fn secret_fingerprint(secret: &str) -> String {
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    hasher.update(b"veil-secret-fingerprint\0");
+    hasher.update(secret.as_bytes());
+    hasher
+        .finalize()
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The secret fingerprint a test file records, if it records one.
+fn recorded_fingerprint(records: &[Record<DefaultColumnType>]) -> Option<String> {
+    records.iter().find_map(|r| match r {
+        Record::Comment(lines) => lines.iter().find_map(|l| {
+            l.trim()
+                .strip_prefix(SECRET_FINGERPRINT_HEADER)
+                .map(|f| f.trim().to_string())
+        }),
+        _ => None,
+    })
+}
+
 /// Parses `user=ALICE role=ANALYST purpose=Fraud Analysis` (the text after
 /// `# veil-session:`). `purpose` takes the rest of the line.
 pub fn parse_session_header(text: &str) -> std::result::Result<SessionOptions, String> {
@@ -50,7 +83,9 @@ pub fn parse_session_header(text: &str) -> std::result::Result<SessionOptions, S
             Some(("user", v)) => options.user = v.to_string(),
             Some(("role", v)) => options.role = Some(v.to_string()),
             Some(("mode", "inlined")) => options.mode = Some(EnforcementMode::Inlined),
-            Some(("mode", "profile_join")) => options.mode = Some(EnforcementMode::ProfileJoin),
+            Some(("mode", "profile_join" | "profile-join")) => {
+                options.mode = Some(EnforcementMode::ProfileJoin)
+            }
             _ => {
                 return Err(format!(
                     "'{word}' is not user=, role=, mode=inlined|profile_join or purpose="
@@ -342,6 +377,20 @@ pub async fn run_file(
         failures: Vec::new(),
         duration: Duration::ZERO,
     };
+    let current_version = engine.current();
+    let ws = current_version.workspace();
+    if let Some(recorded) = recorded_fingerprint(&records)
+        && ws.uses_secret()
+        && recorded != secret_fingerprint(&ws.settings.secret)
+    {
+        report.failures.push(format!(
+            "{}: this file was completed with another hashing secret than the one in use now (from {}); run it with that secret, or re-complete it with `veil test --complete`.",
+            path.display(),
+            ws.settings.secret_env
+        ));
+        report.duration = started.elapsed();
+        return Ok(report);
+    }
     for record in records {
         if let Err(e) = switch_session(&record, engine, mode, &current) {
             report
@@ -385,9 +434,23 @@ pub async fn complete_file(
     let current: Current = Arc::new(Mutex::new(None));
     let mut runner = runner(&current);
     let mut out = String::new();
-    for record in records {
+    let current_version = engine.current();
+    let ws = current_version.workspace();
+    if ws.uses_secret() {
+        out.push_str(&format!(
+            "# {SECRET_FINGERPRINT_HEADER} {}\n",
+            secret_fingerprint(&ws.settings.secret)
+        ));
+    }
+    for mut record in records {
         if matches!(record, Record::Injected(_)) {
             continue;
+        }
+        if let Record::Comment(lines) = &mut record {
+            lines.retain(|l| !l.trim().starts_with(SECRET_FINGERPRINT_HEADER));
+            if lines.is_empty() {
+                continue;
+            }
         }
         switch_session(&record, engine, mode, &current)
             .map_err(|e| VeilError::workspace(path.display().to_string(), e))?;
@@ -443,5 +506,17 @@ mod tests {
         assert_eq!(o.purpose.as_deref(), Some("Fraud Analysis"));
         assert!(parse_session_header("role=X").is_err());
         assert!(parse_session_header("user=A colour=blue").is_err());
+        let o = parse_session_header("user=A mode=profile-join").unwrap();
+        assert_eq!(o.mode, Some(EnforcementMode::ProfileJoin));
+    }
+
+    #[test]
+    fn secret_fingerprints_tell_secrets_apart_without_showing_them() {
+        let a = secret_fingerprint("one secret");
+        assert_eq!(a.len(), 16);
+        assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_eq!(a, secret_fingerprint("one secret"));
+        assert_ne!(a, secret_fingerprint("another secret"));
+        assert!(!a.contains("secret"));
     }
 }

@@ -614,7 +614,7 @@ impl Engine {
             let plan = state
                 .statement_to_plan(DfStatement::Statement(Box::new(stmt)))
                 .await?;
-            Ok(execute_plan(&state, &plan).await?)
+            crate::output::with_snowflake_names(execute_plan(&state, &plan).await?, sql)
         })
         .await
     }
@@ -1608,12 +1608,18 @@ impl Bound {
     /// Parses and checks one statement, and checks every table it names is
     /// granted (SPEC rules 8, 10, 11).
     pub(crate) fn check(&self, sql: &str) -> Result<CheckedStatement> {
-        // Deep statements recurse as deep as they nest: parse, shape and
-        // check them (and drop what is refused) on the planning stack.
-        crate::guard::on_planning_stack(|| self.check_here(sql))
+        self.check_naming(sql, &mut Vec::new())
     }
 
-    fn check_here(&self, sql: &str) -> Result<CheckedStatement> {
+    /// [`Self::check`], reporting in `tables` every table the statement
+    /// names, also when the access check refuses it (for the audit).
+    fn check_naming(&self, sql: &str, tables: &mut Vec<TableName>) -> Result<CheckedStatement> {
+        // Deep statements recurse as deep as they nest: parse, shape and
+        // check them (and drop what is refused) on the planning stack.
+        crate::guard::on_planning_stack(|| self.check_here(sql, tables))
+    }
+
+    fn check_here(&self, sql: &str, tables: &mut Vec<TableName>) -> Result<CheckedStatement> {
         let ws = &self.core.version.workspace;
         let mut statements = match parse_statements(sql) {
             Ok(s) => s,
@@ -1639,6 +1645,7 @@ impl Bound {
             &ws.settings.default_database,
             &ws.settings.default_schema,
         )?;
+        tables.clone_from(&checked.tables);
         for t in &checked.tables {
             let exists = ws.table(t).is_some()
                 || ws.snowflake.view(t).is_some()
@@ -1652,22 +1659,67 @@ impl Bound {
     }
 
     /// Runs one statement and collects the result.
-    async fn sql(&self, sql: &str, tables: &mut Vec<TableName>) -> Result<Vec<RecordBatch>> {
-        let checked = self.check(sql)?;
-        tables.clone_from(&checked.tables);
+    async fn sql(
+        self: &Arc<Self>,
+        sql: &str,
+        tables: &mut Vec<TableName>,
+    ) -> Result<Vec<RecordBatch>> {
+        // Parsing and planning recurse as deep as the statement nests (and
+        // DataFusion's planner is not stack-safe): they run on a planning
+        // thread with a large stack; execution runs here, so dropping the
+        // future cancels it.
+        let bound = Arc::clone(self);
+        let text = sql.to_string();
+        let (planned, named) = crate::guard::on_planning_thread(move |handle| {
+            let mut named = Vec::new();
+            let planned = handle.block_on(bound.plan(&text, &mut named));
+            (planned, named)
+        })
+        .await?;
+        *tables = named;
+        match planned? {
+            Planned::Done(batches) => Ok(batches),
+            Planned::Run {
+                state,
+                plan,
+                explain,
+            } => {
+                let schema = plan.schema();
+                let batches =
+                    datafusion::physical_plan::collect(plan, Arc::new(TaskContext::from(&state)))
+                        .await
+                        .map_err(|e| self.map_error(e))?;
+                let batches = if batches.is_empty() {
+                    vec![RecordBatch::new_empty(schema)]
+                } else {
+                    batches
+                };
+                if explain {
+                    return hide_policy_internals(batches);
+                }
+                Ok(batches)
+            }
+        }
+    }
+
+    /// Checks and plans one statement down to its physical plan.
+    async fn plan(&self, sql: &str, tables: &mut Vec<TableName>) -> Result<Planned> {
+        let checked = self.check_naming(sql, tables)?;
         match &checked.kind {
-            StatementKind::ShowTables => return self.show_tables(),
-            StatementKind::Describe(t) => return self.describe(t).await,
+            StatementKind::ShowTables => return Ok(Planned::Done(self.show_tables()?)),
+            StatementKind::Describe(t) => return Ok(Planned::Done(self.describe(t).await?)),
             StatementKind::Query | StatementKind::Explain => {}
         }
         let (state, plan) = self.plan_user_statement(checked.statement).await?;
-        let batches = execute_plan(&state, &plan)
+        let physical = state
+            .create_physical_plan(&plan)
             .await
             .map_err(|e| self.map_error(e))?;
-        if matches!(checked.kind, StatementKind::Explain) {
-            return hide_policy_internals(batches);
-        }
-        Ok(batches)
+        Ok(Planned::Run {
+            state,
+            plan: physical,
+            explain: matches!(checked.kind, StatementKind::Explain),
+        })
     }
 
     /// Plans a checked statement in a fresh copy of the session state, with
@@ -1911,6 +1963,18 @@ impl Bound {
     }
 }
 
+/// A statement planned on the planning thread, ready to run.
+enum Planned {
+    /// Answered without running a plan (SHOW TABLES, DESCRIBE).
+    Done(Vec<RecordBatch>),
+    /// A physical plan to run in `state`'s task context.
+    Run {
+        state: SessionState,
+        plan: Arc<dyn ExecutionPlan>,
+        explain: bool,
+    },
+}
+
 /// A user's session: runs Snowflake SQL with that user's policies. Each
 /// statement runs on the engine version current when it starts, from start
 /// to end; the session's compiled policies come from the engine's decision
@@ -2043,7 +2107,9 @@ impl Session {
                 simulated_by: self.simulated_by.as_deref(),
             }));
         }
-        result.map_err(crate::guard::user_error)
+        result
+            .and_then(|b| crate::output::with_snowflake_names(b, sql))
+            .map_err(crate::guard::user_error)
     }
 
     /// How long each planning step of a read statement takes: Veil's parse

@@ -225,3 +225,430 @@ fn query_over_text_in_a_number_column_fails_naming_the_data_file() {
         stdout(&lint)
     );
 }
+/// `veil` with extra environment variables.
+fn veil_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_veil"));
+    c.args(args).env_remove("VEIL_SAMPLE_SECRET");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("veil runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+/// A copy of a sample workspace in a temporary directory (without any
+/// `state/` a manual run left), for tests that write into the workspace.
+fn workspace_copy(name: &str) -> tempfile::TempDir {
+    fn copy(from: &std::path::Path, to: &std::path::Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            let target = to.join(entry.file_name());
+            if entry.file_type().unwrap().is_dir() {
+                if entry.file_name() != "state" {
+                    copy(&entry.path(), &target);
+                }
+            } else {
+                std::fs::copy(entry.path(), target).unwrap();
+            }
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    copy(&testdata(name), dir.path());
+    dir
+}
+
+/// Runs `veil` with its stdout already closed by the reader, as in
+/// `veil query … | head -0`.
+fn veil_into_closed_pipe(args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_veil"))
+        .args(args)
+        .env_remove("VEIL_SAMPLE_SECRET")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("veil runs");
+    drop(child.stdout.take());
+    child.wait_with_output().expect("veil ends")
+}
+
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let audit = dir.path().join("audit.jsonl");
+    let sample = testdata("sample");
+    for args in [
+        vec![
+            "query",
+            "-w",
+            path(&sample),
+            "-u",
+            "carol",
+            "--audit",
+            path(&audit),
+            "select * from customers, orders",
+        ],
+        vec!["lint", "-w", path(&sample)],
+        vec![
+            "explain",
+            "-w",
+            path(&sample),
+            "-u",
+            "bob",
+            "--audit",
+            path(&audit),
+            "select * from customers",
+        ],
+        vec!["completions", "bash"],
+    ] {
+        let out = veil_into_closed_pipe(&args);
+        let err = stderr(&out);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(!err.contains("Broken pipe"), "{args:?}: {err}");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn query_output_is_byte_exact_and_names_expressions_as_snowflake_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let audit = dir.path().join("audit.jsonl");
+    let sample = testdata("sample");
+    let sql = "select 1, id+1, 'boost ' as c from customers where id = 2";
+    let run = |format: &str| {
+        let out = veil(&[
+            "query",
+            "-w",
+            path(&sample),
+            "-u",
+            "bob",
+            "--audit",
+            path(&audit),
+            "-f",
+            format,
+            sql,
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        stdout(&out)
+    };
+    assert_eq!(run("csv"), "1,ID+1,C\n1,3,boost \n");
+    assert_eq!(run("json"), "[{\"1\":1,\"ID+1\":3,\"C\":\"boost \"}]\n");
+    let table = run("table");
+    assert!(table.contains("| 1 | ID+1 | C      |"), "{table}");
+    assert!(table.contains("| 1 | 3    | boost  |"), "{table}");
+    let admin = veil(&[
+        "query",
+        "-w",
+        path(&sample),
+        "-u",
+        "admin",
+        "--admin",
+        "--audit",
+        path(&audit),
+        "-f",
+        "csv",
+        "select 1",
+    ]);
+    assert_eq!(stdout(&admin), "1\n1\n", "{}", stderr(&admin));
+}
+
+#[test]
+fn shell_reads_statements_and_meta_commands_from_a_pipe() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let audit = dir.path().join("audit.jsonl");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_veil"))
+        .args([
+            "shell",
+            "-w",
+            path(&testdata("sample")),
+            "-u",
+            "bob",
+            "--audit",
+            path(&audit),
+        ])
+        .env_remove("VEIL_SAMPLE_SECRET")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("veil runs");
+    let input = "select count(*) as n\n  from customers;\n\\dt\n\\d customers\n\\explain select ssn from customers\nselect nope from customers;\n\\timing\n\\user alice\nselect count(*) from customers;\n\\user nobody\n\\q\nselect 'after quit';\n";
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let err = stderr(&out);
+    // BOB (EU) sees 3 customers; ALICE (US) others, under COUNT(*).
+    assert!(text.contains("| N |\n+---+\n| 3 |"), "{text}");
+    assert!(
+        text.contains("| ANALYTICS     | PUBLIC      | CUSTOMERS |"),
+        "{text}"
+    );
+    assert!(text.contains("| SSN "), "{text}");
+    assert!(text.contains("Timing is on."), "{text}");
+    assert!(
+        text.contains("You are now ALICE with role ANALYST."),
+        "{text}"
+    );
+    assert!(text.contains("| COUNT(*) |"), "{text}");
+    assert!(text.contains("Time: "), "{text}");
+    assert!(!text.contains("AFTER QUIT"), "{text}");
+    assert!(!text.contains('\x1b'), "no colour on a pipe: {text}");
+    assert!(err.contains("error: "), "{err}");
+    assert!(err.contains("NOBODY"), "{err}");
+    assert!(!err.contains('\x1b'), "{err}");
+    let records = std::fs::read_to_string(&audit).unwrap();
+    assert_eq!(records.lines().count(), 5, "{records}");
+}
+
+#[test]
+fn workspace_defaults_to_the_current_directory_and_completions_print() {
+    let out = Command::new(env!("CARGO_BIN_EXE_veil"))
+        .args(["lint"])
+        .current_dir(testdata("sample"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("finding(s)"));
+    for (shell, marker) in [
+        ("bash", "_veil()"),
+        ("zsh", "#compdef veil"),
+        ("fish", "complete -c veil"),
+    ] {
+        let out = veil(&["completions", shell]);
+        assert_eq!(out.status.code(), Some(0));
+        let script = stdout(&out);
+        assert!(script.contains(marker), "{shell}: {script}");
+        assert!(script.contains("shell"), "{shell}");
+    }
+}
+
+#[test]
+fn diff_exit_code_fails_on_changes_and_modes_take_both_spellings() {
+    let sample = testdata("sample");
+    let changed = veil(&[
+        "diff",
+        path(&sample),
+        path(&testdata("sample-v2")),
+        "--exit-code",
+    ]);
+    assert_eq!(changed.status.code(), Some(1), "{}", stderr(&changed));
+    assert!(stdout(&changed).contains("→"));
+    let same = veil(&["diff", path(&sample), path(&sample), "--exit-code"]);
+    assert_eq!(same.status.code(), Some(0), "{}", stderr(&same));
+    let without = veil(&["diff", path(&sample), path(&testdata("sample-v2"))]);
+    assert_eq!(without.status.code(), Some(0));
+
+    let dir = tempfile::tempdir().unwrap();
+    let audit = dir.path().join("audit.jsonl");
+    for mode in ["profile-join", "profile_join", "inlined"] {
+        let out = veil(&[
+            "query",
+            "-w",
+            path(&sample),
+            "-u",
+            "bob",
+            "--audit",
+            path(&audit),
+            "--mode",
+            mode,
+            "-f",
+            "csv",
+            "select count(*) as n from customers",
+        ]);
+        assert_eq!(stdout(&out), "N\n3\n", "{mode}: {}", stderr(&out));
+    }
+    let test = veil(&["test", "-w", path(&sample), "--mode", "profile_join"]);
+    assert_eq!(test.status.code(), Some(0), "{}", stdout(&test));
+}
+
+#[test]
+fn the_secret_warning_shows_once_and_only_when_hashing() {
+    let warning = "is not set: hashing uses Veil's development secret";
+    let diff = veil(&[
+        "diff",
+        path(&testdata("sample")),
+        path(&testdata("sample-v2")),
+    ]);
+    assert_eq!(
+        stderr(&diff).matches(warning).count(),
+        1,
+        "{}",
+        stderr(&diff)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let audit = dir.path().join("audit.jsonl");
+    let no_hash = veil(&[
+        "query",
+        "-w",
+        path(&testdata("snowflake")),
+        "-u",
+        "admin",
+        "--admin",
+        "--audit",
+        path(&audit),
+        "select 1",
+    ]);
+    assert_eq!(no_hash.status.code(), Some(0), "{}", stderr(&no_hash));
+    assert!(!stderr(&no_hash).contains(warning), "{}", stderr(&no_hash));
+}
+
+#[test]
+fn tests_completed_with_another_secret_fail_with_that_reason() {
+    let ws = workspace_copy("sample");
+    let file = ws.path().join("golden/bob.slt");
+    let secret = [(
+        "VEIL_SAMPLE_SECRET",
+        "the secret the file was completed with",
+    )];
+    let completed = veil_env(
+        &["test", "-w", path(ws.path()), path(&file), "--complete"],
+        &secret,
+    );
+    assert_eq!(completed.status.code(), Some(0), "{}", stderr(&completed));
+    let text = std::fs::read_to_string(&file).unwrap();
+    let header = text.lines().next().unwrap();
+    assert!(header.starts_with("# veil-secret-fingerprint: "), "{text}");
+    assert_eq!(header.len(), "# veil-secret-fingerprint: ".len() + 16);
+    assert!(!text.contains("the secret the file"));
+    assert_eq!(text.matches("veil-secret-fingerprint").count(), 1);
+
+    let same = veil_env(&["test", "-w", path(ws.path()), path(&file)], &secret);
+    assert_eq!(same.status.code(), Some(0), "{}", stdout(&same));
+    let other = veil_env(
+        &["test", "-w", path(ws.path()), path(&file)],
+        &[("VEIL_SAMPLE_SECRET", "another secret")],
+    );
+    assert_eq!(other.status.code(), Some(1));
+    let out = stdout(&other);
+    assert!(
+        out.contains("was completed with another hashing secret"),
+        "{out}"
+    );
+    assert!(!out.contains("[Diff]"), "{out}");
+
+    // Completing again keeps one header.
+    let again = veil_env(
+        &["test", "-w", path(ws.path()), path(&file), "--complete"],
+        &secret,
+    );
+    assert_eq!(again.status.code(), Some(0));
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(text.matches("veil-secret-fingerprint").count(), 1, "{text}");
+}
+
+#[test]
+fn admin_is_refused_to_non_administrators() {
+    let dir = tempfile::tempdir().unwrap();
+    let audit = dir.path().join("audit.jsonl");
+    let out = veil(&[
+        "query",
+        "-w",
+        path(&testdata("sample")),
+        "-u",
+        "bob",
+        "--admin",
+        "--audit",
+        path(&audit),
+        "select ssn from customers",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stdout(&out).is_empty());
+    let err = stderr(&out);
+    assert!(
+        err.contains("'BOB' is not a workspace administrator"),
+        "{err}"
+    );
+    assert_eq!(
+        err.trim().lines().count(),
+        2,
+        "the secret warning and one error: {err}"
+    );
+}
+
+#[test]
+fn queries_are_audited_by_default_in_state_and_denials_name_the_table() {
+    let ws = workspace_copy("sample");
+    let erin = veil(&[
+        "query",
+        "-w",
+        path(ws.path()),
+        "-u",
+        "erin",
+        "select name from customers",
+    ]);
+    assert_eq!(erin.status.code(), Some(1));
+    let bob = veil(&[
+        "query",
+        "-w",
+        path(ws.path()),
+        "-u",
+        "bob",
+        "select count(*) from customers",
+    ]);
+    assert_eq!(bob.status.code(), Some(0), "{}", stderr(&bob));
+    let state = ws.path().join("state");
+    assert_eq!(
+        std::fs::read_to_string(state.join(".gitignore")).unwrap(),
+        "*\n"
+    );
+    let log = std::fs::read_to_string(state.join("audit.jsonl")).unwrap();
+    let records: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 2, "{log}");
+    assert_eq!(records[0]["actor"]["name"], "ERIN");
+    assert_eq!(records[0]["actionStatus"], "FAILURE");
+    assert_eq!(
+        records[0]["targets"],
+        serde_json::json!(["ANALYTICS.PUBLIC.CUSTOMERS"])
+    );
+    assert_eq!(records[1]["actionStatus"], "SUCCESS");
+
+    // Administrators' queries are audited too, and read the default log.
+    let admin = veil(&[
+        "query",
+        "-w",
+        path(ws.path()),
+        "-u",
+        "admin",
+        "--admin",
+        "-f",
+        "csv",
+        "select actor, status from veil.audit order by timestamp",
+    ]);
+    assert_eq!(
+        stdout(&admin),
+        "ACTOR,STATUS\nERIN,FAILURE\nBOB,SUCCESS\n",
+        "{}",
+        stderr(&admin)
+    );
+    let log = std::fs::read_to_string(state.join("audit.jsonl")).unwrap();
+    assert!(
+        log.lines().last().unwrap().contains("\"ADMINISTRATOR\""),
+        "{log}"
+    );
+
+    // `settings.audit: off` writes nothing.
+    let off = workspace_copy("sample");
+    let manifest = off.path().join("veil.yaml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(
+        &manifest,
+        text.replacen("settings:\n", "settings:\n  audit: off\n", 1),
+    )
+    .unwrap();
+    let q = veil(&["query", "-w", path(off.path()), "-u", "bob", "select 1"]);
+    assert_eq!(q.status.code(), Some(0), "{}", stderr(&q));
+    assert!(!off.path().join("state").exists());
+}

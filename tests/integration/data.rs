@@ -70,6 +70,7 @@ fn query(engine: &Engine, user: &str, mode: EnforcementMode) -> Result<Vec<Vec<S
             purpose: None,
             mode: Some(mode),
             secondary_roles: None,
+            statement_timeout: None,
         })
         .map_err(|e| e.to_string())?;
     run(&session, "SELECT id, state, born, name FROM t")

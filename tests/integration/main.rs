@@ -7,7 +7,9 @@ mod common;
 mod data;
 mod export;
 mod functions;
+mod fuzz;
 mod golden;
+mod hardening;
 mod ops;
 mod props;
 mod security;
@@ -26,5 +28,7 @@ fn main() {
     trials.extend(snowflake::trials());
     trials.extend(export::trials());
     trials.extend(data::trials());
+    trials.extend(hardening::trials());
+    trials.extend(fuzz::trials());
     libtest_mimic::run(&args, trials).exit();
 }

@@ -1,11 +1,16 @@
 //! The `veil` command line: parses flags, calls the library, maps errors to
-//! exit codes (0 ok, 1 query error, 2 usage or workspace error).
+//! exit codes (0 ok, 1 query error or failed check, 2 usage or workspace
+//! error). Output goes through [`emit`]: when the reader of stdout goes away
+//! (`veil query … | head -1`), the command ends quietly with exit 0, as
+//! Unix tools do.
 
-use std::io::Read;
-use std::path::PathBuf;
+use std::collections::HashSet;
+use std::io::{BufRead, IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Mutex;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use veil_engine::{EnforcementMode, Engine, SessionOptions, VeilError};
 
 #[derive(Parser)]
@@ -29,13 +34,14 @@ enum Format {
 #[derive(Clone, Copy, ValueEnum)]
 enum Mode {
     Inlined,
+    #[value(alias = "profile_join")]
     ProfileJoin,
 }
 
 #[derive(clap::Args)]
 struct Identity {
     /// Workspace directory (contains veil.yaml).
-    #[arg(short = 'w', long = "workspace")]
+    #[arg(short = 'w', long = "workspace", default_value = ".")]
     workspace: PathBuf,
     /// User to run as.
     #[arg(short = 'u', long = "user")]
@@ -49,7 +55,8 @@ struct Identity {
     /// Override the workspace's enforcement mode.
     #[arg(long, value_enum)]
     mode: Option<Mode>,
-    /// Append an audit record per statement to this JSON Lines file.
+    /// Append an audit record per statement to this JSON Lines file
+    /// (default: settings.audit of veil.yaml, state/audit.jsonl).
     #[arg(long)]
     audit: Option<PathBuf>,
 }
@@ -66,8 +73,9 @@ enum Command {
     Query {
         #[command(flatten)]
         identity: Identity,
-        /// Run as the workspace administrator: no policies, raw relations,
-        /// and the audit log as `veil.audit` (-u names the administrator).
+        /// Run as a workspace administrator (-u must be listed in
+        /// settings.administrators): no policies, raw relations, and the
+        /// audit log as `veil.audit`.
         #[arg(long)]
         admin: bool,
         /// Output format.
@@ -86,7 +94,7 @@ enum Command {
     /// Run policy test files (sqllogictest, one session per block).
     Test {
         /// Workspace directory (contains veil.yaml).
-        #[arg(short = 'w', long = "workspace")]
+        #[arg(short = 'w', long = "workspace", default_value = ".")]
         workspace: PathBuf,
         /// Test files (default: every *.slt under the workspace).
         files: Vec<PathBuf>,
@@ -109,6 +117,23 @@ enum Command {
         /// Output format.
         #[arg(short = 'f', long = "format", value_enum, default_value = "table")]
         format: ReportFormat,
+        /// Exit 1 when any user's access, rows or masking change (for CI
+        /// gates), 0 otherwise.
+        #[arg(long)]
+        exit_code: bool,
+    },
+    /// An interactive SQL shell as a user (\? lists its commands); reads
+    /// plain lines when stdin is not a terminal.
+    Shell {
+        #[command(flatten)]
+        identity: Identity,
+    },
+    /// Print a shell completion script (e.g. `veil completions bash >
+    /// /etc/bash_completion.d/veil`).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
     },
     /// Export the workspace's policies (snowflake: the DDL installing them).
     Export {
@@ -116,7 +141,7 @@ enum Command {
         #[arg(value_enum)]
         target: ExportTarget,
         /// Workspace directory (contains veil.yaml).
-        #[arg(short = 'w', long = "workspace")]
+        #[arg(short = 'w', long = "workspace", default_value = ".")]
         workspace: PathBuf,
         /// Print the hashing secret in a secure function (keep the output private).
         #[arg(long)]
@@ -149,7 +174,7 @@ enum Command {
     /// Policy smells: fail-open constructs, conflicts, collision risks, clutter.
     Lint {
         /// Workspace directory (contains veil.yaml).
-        #[arg(short = 'w', long = "workspace")]
+        #[arg(short = 'w', long = "workspace", default_value = ".")]
         workspace: PathBuf,
         /// Fail (exit 1) on warnings too.
         #[arg(long = "deny", value_enum)]
@@ -179,8 +204,39 @@ enum Deny {
 enum Failure {
     Usage(String),
     Veil(VeilError),
-    /// A check failed (tests, lint); its report is already printed.
+    /// A check failed (tests, lint, diff --exit-code); its report is already
+    /// printed.
     Failed,
+    /// Stdout was closed by its reader: stop quietly.
+    Closed,
+}
+
+impl From<std::io::Error> for Failure {
+    fn from(e: std::io::Error) -> Self {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            Self::Closed
+        } else {
+            Self::Usage(format!("cannot write the output: {e}"))
+        }
+    }
+}
+
+/// Writes `text` to stdout as is (no newline added or trimmed).
+fn emit(text: impl AsRef<str>) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_ref().as_bytes())?;
+    out.flush()?;
+    Ok(())
+}
+
+/// Writes `text` and a newline unless it ends with one.
+fn emit_line(text: impl AsRef<str>) -> Result<(), Failure> {
+    let text = text.as_ref();
+    emit(text)?;
+    if !text.ends_with('\n') {
+        emit("\n")?;
+    }
+    Ok(())
 }
 
 fn mode(m: Option<Mode>) -> Option<EnforcementMode> {
@@ -207,28 +263,132 @@ fn read_sql(sql: String) -> Result<String, Failure> {
     Ok(text)
 }
 
-async fn open(identity: &Identity) -> Result<(Engine, veil_engine::Session), Failure> {
-    let engine = load(&identity.workspace).await?;
-    if let Some(path) = &identity.audit {
-        engine.set_audit_log(path)?;
-    }
-    let session = engine.session_with(SessionOptions {
+fn options(identity: &Identity) -> SessionOptions {
+    SessionOptions {
         user: identity.user.clone(),
         role: identity.role.clone(),
         purpose: identity.purpose.clone(),
         mode: mode(identity.mode),
         secondary_roles: None,
         statement_timeout: None,
-    })?;
+    }
+}
+
+/// Loads the workspace and opens its audit log: `--audit`, else
+/// `settings.audit` (creating `state/` with a `.gitignore`), unless that
+/// is `off`.
+async fn load_audited(identity: &Identity) -> Result<Engine, Failure> {
+    let engine = load(&identity.workspace).await?;
+    let path = match &identity.audit {
+        Some(p) => Some(p.clone()),
+        None => engine.current().workspace().settings.audit.clone(),
+    };
+    if let Some(path) = path {
+        veil_engine::audit::prepare_log_dir(&path)?;
+        engine.set_audit_log(&path)?;
+    }
+    Ok(engine)
+}
+
+async fn open(identity: &Identity) -> Result<(Engine, veil_engine::Session), Failure> {
+    let engine = load_audited(identity).await?;
+    let session = engine.session_with(options(identity))?;
     Ok((engine, session))
 }
 
-async fn load(dir: &std::path::Path) -> Result<Engine, Failure> {
+/// A session that runs nothing (explain): no audit log is opened.
+async fn open_unaudited(identity: &Identity) -> Result<veil_engine::Session, Failure> {
+    let engine = load(&identity.workspace).await?;
+    Ok(engine.session_with(options(identity))?)
+}
+
+/// Loads a workspace and prints its warnings, each once per command (`diff`
+/// loads two workspaces that often share a secret).
+async fn load(dir: &Path) -> Result<Engine, Failure> {
+    static PRINTED: Mutex<Option<HashSet<String>>> = Mutex::new(None);
     let engine = Engine::load(dir).await?;
-    for w in &engine.workspace().warnings {
-        eprintln!("warning: {w}");
+    let mut printed = PRINTED.lock().unwrap_or_else(|p| p.into_inner());
+    let printed = printed.get_or_insert_with(HashSet::new);
+    for w in &engine.current().workspace().warnings {
+        if printed.insert(w.clone()) {
+            eprintln!("warning: {w}");
+        }
     }
     Ok(engine)
+}
+
+/// `veil shell`: a line editor with history on a terminal, plain lines
+/// from a pipe; both feed [`veil_engine::shell::Shell`].
+async fn shell(identity: &Identity) -> Result<(), Failure> {
+    let engine = load_audited(identity).await?;
+    let terminal = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    let mut shell = veil_engine::shell::Shell::new(engine, options(identity), terminal)?;
+    let mut err = std::io::stderr();
+    if !terminal {
+        let mut out = std::io::stdout();
+        for line in std::io::stdin().lock().lines() {
+            let line = line.map_err(|e| Failure::Usage(format!("cannot read stdin: {e}")))?;
+            if shell.line(&line, &mut out, &mut err).await? == veil_engine::shell::Step::Quit {
+                return Ok(out.flush()?);
+            }
+        }
+        shell.finish(&mut out, &mut err).await?;
+        return Ok(out.flush()?);
+    }
+    let history = history_file(&identity.workspace);
+    let mut editor = rustyline::DefaultEditor::new()
+        .map_err(|e| Failure::Usage(format!("cannot start the line editor: {e}")))?;
+    if let Some(h) = &history {
+        // A missing history file is the first session.
+        let _ = editor.load_history(h);
+    }
+    emit("Veil shell: SQL ends with ';', \\? lists commands, \\q quits.\n")?;
+    loop {
+        let mut out = std::io::stdout();
+        match editor.readline(&shell.prompt()) {
+            Ok(line) => {
+                if !line.trim().is_empty() {
+                    let _ = editor.add_history_entry(line.as_str());
+                }
+                if shell.line(&line, &mut out, &mut err).await? == veil_engine::shell::Step::Quit {
+                    break;
+                }
+            }
+            // Ctrl-C drops the statement being typed, as psql does.
+            Err(rustyline::error::ReadlineError::Interrupted) if shell.in_statement() => {
+                shell.discard();
+            }
+            Err(
+                rustyline::error::ReadlineError::Interrupted | rustyline::error::ReadlineError::Eof,
+            ) => break,
+            Err(e) => return Err(Failure::Usage(format!("cannot read a line: {e}"))),
+        }
+    }
+    if let Some(h) = &history {
+        if let Some(dir) = h.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        if let Err(e) = editor.save_history(h) {
+            eprintln!(
+                "warning: cannot save the shell history to {}: {e}",
+                h.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `~/.veil_history`, or the workspace's `state/shell_history` without a
+/// home directory.
+fn history_file(workspace: &Path) -> Option<PathBuf> {
+    match std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+        Some(home) => Some(PathBuf::from(home).join(".veil_history")),
+        None => {
+            let state = workspace.join("state");
+            veil_engine::audit::prepare_log_dir(&state.join("shell_history")).ok()?;
+            Some(state.join("shell_history"))
+        }
+    }
 }
 
 async fn run(cli: Cli) -> Result<(), Failure> {
@@ -238,8 +398,10 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 Some(d) => d,
                 None => veil_engine::demo::sample_dir()?,
             };
+            // The demo is a showcase: no audit log (it would land in the
+            // bundled sample's directory).
             let engine = Engine::load(&dir).await?;
-            print!("{}", veil_engine::demo::run_demo(&engine).await?);
+            emit(veil_engine::demo::run_demo(&engine).await?)?;
         }
         Command::Query {
             identity,
@@ -249,11 +411,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         } => {
             let sql = read_sql(sql)?;
             let batches = if admin {
-                let engine = load(&identity.workspace).await?;
-                if let Some(path) = &identity.audit {
-                    engine.set_audit_log(path)?;
-                }
-                engine.admin_sql(&sql).await?
+                let engine = load_audited(&identity).await?;
+                veil_engine::admin::run_as_administrator(&engine, &identity.user, &sql).await?
             } else {
                 let (_engine, session) = open(&identity).await?;
                 session.sql(&sql).await?
@@ -263,12 +422,12 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 Format::Csv => veil_engine::output::csv(&batches)?,
                 Format::Json => veil_engine::output::json(&batches)?,
             };
-            println!("{}", text.trim_end());
+            emit_line(text)?;
         }
         Command::Explain { identity, sql } => {
             let sql = read_sql(sql)?;
-            let (_engine, session) = open(&identity).await?;
-            print!("{}", session.explain(&sql)?);
+            let session = open_unaudited(&identity).await?;
+            emit(session.explain(&sql)?.to_string())?;
         }
         Command::Test {
             workspace,
@@ -292,12 +451,12 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             if complete {
                 for f in &files {
                     veil_engine::policy_test::complete_file(&engine, f, mode(m)).await?;
-                    println!("completed {}", f.display());
+                    emit(format!("completed {}\n", f.display()))?;
                 }
                 return Ok(());
             }
             let report = veil_engine::policy_test::run_files(&engine, &files, mode(m)).await?;
-            print!("{}", report.text());
+            emit(report.text())?;
             if let Some(path) = junit {
                 std::fs::write(&path, report.junit())
                     .map_err(|e| Failure::Usage(format!("cannot write {}: {e}", path.display())))?;
@@ -306,17 +465,34 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 return Err(Failure::Failed);
             }
         }
-        Command::Diff { old, new, format } => {
+        Command::Diff {
+            old,
+            new,
+            format,
+            exit_code,
+        } => {
             let old_engine = load(&old).await?;
             let new_engine = load(&new).await?;
             let report = veil_engine::diff::diff(&old_engine, &new_engine).await?;
             match format {
                 ReportFormat::Table => {
-                    println!("veil diff {} → {}\n", old.display(), new.display());
-                    print!("{report}");
+                    emit(format!(
+                        "veil diff {} → {}\n\n{report}",
+                        old.display(),
+                        new.display()
+                    ))?;
                 }
-                ReportFormat::Json => println!("{}", report.json()?),
+                ReportFormat::Json => emit_line(report.json()?)?,
             }
+            if exit_code && report.has_changes() {
+                return Err(Failure::Failed);
+            }
+        }
+        Command::Shell { identity } => shell(&identity).await?,
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "veil", &mut script);
+            emit(String::from_utf8_lossy(&script))?;
         }
         Command::Export {
             target: ExportTarget::Snowflake,
@@ -327,7 +503,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let engine = load(&workspace).await?;
             let ws = engine.workspace();
             let options = veil_engine::export::ExportOptions { with_secret };
-            print!("{}", veil_engine::export::export_snowflake(&ws, &options)?);
+            emit(veil_engine::export::export_snowflake(&ws, &options)?)?;
             if let Some(out) = as_workspace {
                 veil_engine::export::write_workspace(&ws, &options, &out)?;
                 eprintln!(
@@ -358,7 +534,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             };
             let report = veil_engine::bench::run(&options).await?;
             let table = report.table();
-            println!("{table}");
+            emit_line(&table)?;
             let stem = format!(
                 "report-sf{}-u{users}",
                 veil_engine::bench::tpch::sf_label(sf)
@@ -385,23 +561,22 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             match format {
                 ReportFormat::Table => {
                     for f in &findings {
-                        println!("{f}");
+                        emit(format!("{f}\n"))?;
                     }
                     let errors = findings
                         .iter()
                         .filter(|f| f.severity == veil_engine::lint::Severity::Error)
                         .count();
-                    println!(
-                        "\n{} finding(s): {errors} error(s), {} warning(s)",
+                    emit(format!(
+                        "\n{} finding(s): {errors} error(s), {} warning(s)\n",
                         findings.len(),
                         findings.len() - errors
-                    );
+                    ))?;
                 }
-                ReportFormat::Json => println!(
-                    "{}",
+                ReportFormat::Json => emit_line(
                     serde_json::to_string_pretty(&findings)
-                        .map_err(|e| Failure::Usage(format!("cannot render JSON: {e}")))?
-                ),
+                        .map_err(|e| Failure::Usage(format!("cannot render JSON: {e}")))?,
+                )?,
             }
             let fails = findings.iter().any(|f| {
                 f.severity == veil_engine::lint::Severity::Error
@@ -428,7 +603,7 @@ fn main() -> ExitCode {
         }
     };
     match runtime.block_on(run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) | Err(Failure::Closed) => ExitCode::SUCCESS,
         Err(Failure::Failed) => ExitCode::from(1),
         Err(Failure::Usage(m)) => {
             eprintln!("error: {m}");

@@ -74,6 +74,12 @@ pub fn load_workspace(dir: &Path) -> Result<Workspace> {
     }
     let mut ws = build(dir, files)?;
     ddl::apply_workspace_scripts(&mut ws)?;
+    if ws.settings.secret_is_default && ws.uses_secret() {
+        let env = &ws.settings.secret_env;
+        ws.warnings.push(format!(
+            "{env} is not set: hashing uses Veil's development secret, so hashes are predictable; set {env} for real data."
+        ));
+    }
     // Cross-references last: a YAML user may hold a role a DDL script creates.
     validate(&ws)?;
     Ok(ws)
@@ -247,18 +253,25 @@ fn build(dir: &Path, files: Vec<(String, String, yaml::FileDoc)>) -> Result<Work
     );
     let default_schema =
         normalize_ident(settings_doc.default_schema.as_deref().unwrap_or("PUBLIC"));
-    let mut warnings = Vec::new();
+    let warnings: Vec<String> = Vec::new();
     let secret_env = settings_doc
         .secret_env
         .clone()
         .unwrap_or_else(|| "VEIL_SECRET".to_string());
     let (secret, secret_is_default) = match std::env::var(&secret_env) {
         Ok(s) if !s.is_empty() => (s, false),
-        _ => {
-            warnings.push(format!(
-                "{secret_env} is not set: hashing uses Veil's development secret, so hashes are predictable; set {secret_env} for real data."
+        _ => (DEV_SECRET.to_string(), true),
+    };
+    let audit = match &settings_doc.audit {
+        None => Some(dir.join("state").join("audit.jsonl")),
+        Some(serde_yaml::Value::Bool(false)) => None,
+        Some(serde_yaml::Value::String(s)) if s == "off" => None,
+        Some(serde_yaml::Value::String(s)) if !s.trim().is_empty() => Some(dir.join(s)),
+        Some(_) => {
+            return Err(VeilError::workspace(
+                "veil.yaml",
+                "audit must be a path relative to the workspace or off",
             ));
-            (DEV_SECRET.to_string(), true)
         }
     };
     let salt_scope = match settings_doc.salt_scope.as_deref() {
@@ -273,7 +286,7 @@ fn build(dir: &Path, files: Vec<(String, String, yaml::FileDoc)>) -> Result<Work
     };
     let mode = match settings_doc.enforcement.as_deref() {
         None | Some("inlined") => EnforcementMode::Inlined,
-        Some("profile_join") => EnforcementMode::ProfileJoin,
+        Some("profile_join" | "profile-join") => EnforcementMode::ProfileJoin,
         Some(other) => {
             return Err(VeilError::workspace(
                 "veil.yaml",
@@ -310,6 +323,7 @@ fn build(dir: &Path, files: Vec<(String, String, yaml::FileDoc)>) -> Result<Work
         lint_allow,
         secret,
         secret_is_default,
+        secret_env,
         salt_scope,
         mode,
         secondary_roles_all,
@@ -317,6 +331,12 @@ fn build(dir: &Path, files: Vec<(String, String, yaml::FileDoc)>) -> Result<Work
         memo_capacity: settings_doc
             .memo_capacity
             .unwrap_or(veil_udfs::DEFAULT_MEMO_CAPACITY),
+        administrators: settings_doc
+            .administrators
+            .iter()
+            .map(|a| normalize_ident(a))
+            .collect(),
+        audit,
     };
     let table_name = |text: &str, origin: &Origin| {
         parse_table_name(text, &default_database, &default_schema).map_err(|m| err(origin, m))

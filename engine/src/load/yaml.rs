@@ -47,6 +47,9 @@ pub(crate) struct SettingsDoc {
     pub(crate) secondary_roles: Option<String>,
     pub(crate) memo_capacity: Option<usize>,
     pub(crate) access: Option<String>,
+    #[serde(default)]
+    pub(crate) administrators: Vec<String>,
+    pub(crate) audit: Option<Value>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -635,6 +635,8 @@ pub struct Settings {
     pub secret: String,
     /// Whether `secret` is the development default.
     pub secret_is_default: bool,
+    /// The environment variable the secret is read from.
+    pub secret_env: String,
     /// Salt scope.
     pub salt_scope: SaltScope,
     /// Enforcement mode.
@@ -646,6 +648,13 @@ pub struct Settings {
     pub subscriptions_required: bool,
     /// Capacity of the memo for costly masks.
     pub memo_capacity: usize,
+    /// Workspace administrators (`settings.administrators`, normalized):
+    /// the only users `veil query --admin` acts as.
+    pub administrators: Vec<String>,
+    /// The audit log the CLI appends to (`settings.audit`, resolved against
+    /// the workspace directory; default `state/audit.jsonl`), or `None` when
+    /// `settings.audit: off`.
+    pub audit: Option<PathBuf>,
 }
 
 impl fmt::Debug for Settings {
@@ -656,6 +665,8 @@ impl fmt::Debug for Settings {
             .field("secret", &"<redacted>")
             .field("salt_scope", &self.salt_scope)
             .field("mode", &self.mode)
+            .field("administrators", &self.administrators)
+            .field("audit", &self.audit)
             .finish()
     }
 }
@@ -695,6 +706,31 @@ impl Workspace {
     /// The role called `name` (normalized).
     pub fn role(&self, name: &str) -> Option<&Role> {
         self.roles.iter().find(|r| r.name == name)
+    }
+
+    /// Whether the hashing secret shapes any result: a `hash` mask (or its
+    /// `otherwise`), or a Snowflake masking policy or function whose body
+    /// calls Veil's hash function.
+    pub fn uses_secret(&self) -> bool {
+        let hashes = |m: &MaskSpec| *m == MaskSpec::Hash;
+        let masks = self.policies.iter().any(|p| match &p.kind {
+            PolicyKind::Masking {
+                mask, otherwise, ..
+            } => hashes(mask) || otherwise.as_ref().is_some_and(hashes),
+            _ => false,
+        });
+        let calls_hash = |e: &datafusion::sql::sqlparser::ast::Expr| {
+            e.to_string()
+                .to_ascii_lowercase()
+                .contains("veil_mask_hash")
+        };
+        masks
+            || self
+                .snowflake
+                .masking_policies
+                .iter()
+                .any(|p| calls_hash(&p.body))
+            || self.snowflake.functions.iter().any(|f| calls_hash(&f.body))
     }
 
     /// `role` and every role it inherits, transitively (always with PUBLIC).

@@ -417,7 +417,8 @@ mod tests {
             assert_eq!(names, vec!["DB.S.CUSTOMERS"], "{sql}");
         }
         // A later CTE sees an earlier one, and the body sees them all.
-        let c = check("with a as (select 1 as x), b as (select * from a) select * from b, a").unwrap();
+        let c =
+            check("with a as (select 1 as x), b as (select * from a) select * from b, a").unwrap();
         assert!(c.tables.is_empty(), "{:?}", c.tables);
     }
 
