@@ -123,13 +123,11 @@ fn check_balance(tokens: &[TokenWithSpan]) -> Result<()> {
     for t in tokens {
         match &t.token {
             Token::LParen => open.push(t),
-            Token::RParen => {
-                if open.pop().is_none() {
-                    return Err(VeilError::Parse(format!(
-                        "unbalanced parentheses: ')' at line {}, column {} closes nothing",
-                        t.span.start.line, t.span.start.column
-                    )));
-                }
+            Token::RParen if open.pop().is_none() => {
+                return Err(VeilError::Parse(format!(
+                    "unbalanced parentheses: ')' at line {}, column {} closes nothing",
+                    t.span.start.line, t.span.start.column
+                )));
             }
             _ => {}
         }

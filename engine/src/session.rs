@@ -1686,7 +1686,7 @@ impl Bound {
             } => {
                 let schema = plan.schema();
                 let batches =
-                    datafusion::physical_plan::collect(plan, Arc::new(TaskContext::from(&state)))
+                    datafusion::physical_plan::collect(plan, Arc::new(TaskContext::from(&*state)))
                         .await
                         .map_err(|e| self.map_error(e))?;
                 let batches = if batches.is_empty() {
@@ -1716,7 +1716,7 @@ impl Bound {
             .await
             .map_err(|e| self.map_error(e))?;
         Ok(Planned::Run {
-            state,
+            state: Box::new(state),
             plan: physical,
             explain: matches!(checked.kind, StatementKind::Explain),
         })
@@ -1969,7 +1969,7 @@ enum Planned {
     Done(Vec<RecordBatch>),
     /// A physical plan to run in `state`'s task context.
     Run {
-        state: SessionState,
+        state: Box<SessionState>,
         plan: Arc<dyn ExecutionPlan>,
         explain: bool,
     },
