@@ -600,21 +600,36 @@ impl Engine {
             }
             crate::admin::AdminStatement::Sql => sql,
         };
-        let stmt = crate::guard::on_planning_stack(|| {
-            let mut stmt = parse_statements(sql)?
+        let version = self.current();
+        let state = fresh(&version.internal);
+        // Parsed and planned on the planning thread, like users' statements.
+        let text = sql.to_string();
+        let planning_state = state.clone();
+        let physical = crate::guard::on_planning_thread(move |handle| {
+            let mut stmt = parse_statements(&text)?
                 .into_iter()
                 .next()
                 .ok_or_else(|| VeilError::Parse("empty SQL".into()))?;
             crate::guard::shape_statement(&mut stmt)?;
-            Ok(stmt)
-        })?;
-        let version = self.current();
-        let state = fresh(&version.internal);
+            handle.block_on(async {
+                let plan = planning_state
+                    .statement_to_plan(DfStatement::Statement(Box::new(stmt)))
+                    .await?;
+                Ok::<_, VeilError>(planning_state.create_physical_plan(&plan).await?)
+            })
+        })
+        .await??;
         crate::guard::catch_panics(async {
-            let plan = state
-                .statement_to_plan(DfStatement::Statement(Box::new(stmt)))
-                .await?;
-            crate::output::with_snowflake_names(execute_plan(&state, &plan).await?, sql)
+            let schema = physical.schema();
+            let batches =
+                datafusion::physical_plan::collect(physical, Arc::new(TaskContext::from(&state)))
+                    .await?;
+            let batches = if batches.is_empty() {
+                vec![RecordBatch::new_empty(schema)]
+            } else {
+                batches
+            };
+            crate::output::with_snowflake_names(batches, sql)
         })
         .await
     }
