@@ -403,7 +403,16 @@ fn unused_tags(ws: &Workspace, out: &mut Vec<Finding>) {
     for t in &ws.tables {
         for c in &t.columns {
             for tag in &c.tags {
-                if targeted.iter().any(|p| tag_is_under(&tag.name, p)) || !seen.insert(&tag.name) {
+                // A Snowflake tag with masking policies (`ALTER TAG ... SET
+                // MASKING POLICY`) is targeted too.
+                let tag_policy = ws.snowflake.tags.iter().any(|(name, def)| {
+                    !def.masking_policies.is_empty()
+                        && (*name == tag.name || name.rsplit('.').next() == Some(tag.name.as_str()))
+                });
+                if tag_policy
+                    || targeted.iter().any(|p| tag_is_under(&tag.name, p))
+                    || !seen.insert(&tag.name)
+                {
                     continue;
                 }
                 out.push(Finding {

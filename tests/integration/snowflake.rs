@@ -477,6 +477,24 @@ GRANT APPLY TAG ON ACCOUNT TO ROLE r2;";
     )
 }
 
+fn lint_counts_tag_masking_policies_as_targeting_the_tag() -> Result<(), Failed> {
+    // 04_tags.sql: ALTER TAG pii SET MASKING POLICY pii_string, ...
+    let engine = crate::common::engine("snowflake");
+    let findings = runtime()
+        .block_on(veil_engine::lint::lint(&engine))
+        .map_err(|e| e.to_string())?;
+    let unused: Vec<String> = findings
+        .iter()
+        .filter(|f| f.code == "unused-tag")
+        .map(ToString::to_string)
+        .collect();
+    if unused.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{unused:?}").into())
+    }
+}
+
 fn lint_reports_reads_without_usage() -> Result<(), Failed> {
     let findings = |script: &str| -> Result<Vec<String>, Failed> {
         let engine = load_with(&manifest(""), script).map_err(Failed::from)?;
@@ -914,6 +932,10 @@ pub(crate) fn trials() -> Vec<Trial> {
         (
             "lint_reports_reads_without_usage",
             lint_reports_reads_without_usage,
+        ),
+        (
+            "lint_counts_tag_masking_policies_as_targeting_the_tag",
+            lint_counts_tag_masking_policies_as_targeting_the_tag,
         ),
         (
             "alter_table_changes_several_columns_in_one_statement",
