@@ -21,7 +21,6 @@
 
 pub mod admin;
 pub mod audit;
-pub mod bench;
 pub mod compile;
 pub mod demo;
 pub mod diff;

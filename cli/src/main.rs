@@ -13,6 +13,8 @@ use std::sync::Mutex;
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use veil_engine::{EnforcementMode, Engine, SessionOptions, VeilError};
 
+mod bench;
+
 #[derive(Parser)]
 #[command(
     name = "veil",
@@ -524,7 +526,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                     "warning: this is a debug build; run `cargo run --release -- bench` for real numbers"
                 );
             }
-            let options = veil_engine::bench::BenchOptions {
+            let options = crate::bench::BenchOptions {
                 sf,
                 queries,
                 out: out.clone(),
@@ -532,13 +534,10 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 iterations,
                 progress: true,
             };
-            let report = veil_engine::bench::run(&options).await?;
+            let report = crate::bench::run(&options).await?;
             let table = report.table();
             emit_line(&table)?;
-            let stem = format!(
-                "report-sf{}-u{users}",
-                veil_engine::bench::tpch::sf_label(sf)
-            );
+            let stem = format!("report-sf{}-u{users}", crate::bench::tpch::sf_label(sf));
             for (ext, text) in [
                 ("md", table),
                 ("json", report.json()),

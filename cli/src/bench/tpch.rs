@@ -23,38 +23,38 @@ use tpchgen_arrow::{
     CustomerArrow, LineItemArrow, NationArrow, OrderArrow, RegionArrow, SupplierArrow,
 };
 
-use crate::error::{Result, VeilError};
+use veil_engine::{Result, VeilError};
 
 /// Database and schema of the benchmark workspace.
-pub const DATABASE: &str = "TPCH";
+pub(crate) const DATABASE: &str = "TPCH";
 /// See [`DATABASE`].
-pub const SCHEMA: &str = "PUBLIC";
+pub(crate) const SCHEMA: &str = "PUBLIC";
 /// The user every enforced query runs as.
-pub const BENCH_USER: &str = "AVA";
+pub(crate) const BENCH_USER: &str = "AVA";
 
 /// The regions [`BENCH_USER`] may see, and their nations' keys (fixed by the
 /// TPC-H specification: nation → region).
-pub const BENCH_REGIONS: [&str; 3] = ["AMERICA", "ASIA", "EUROPE"];
+pub(crate) const BENCH_REGIONS: [&str; 3] = ["AMERICA", "ASIA", "EUROPE"];
 /// See [`BENCH_REGIONS`].
-pub const BENCH_NATIONS: [i64; 15] = [1, 2, 3, 6, 7, 8, 9, 12, 17, 18, 19, 21, 22, 23, 24];
+pub(crate) const BENCH_NATIONS: [i64; 15] = [1, 2, 3, 6, 7, 8, 9, 12, 17, 18, 19, 21, 22, 23, 24];
 
 const REGIONS: [&str; 5] = ["AFRICA", "AMERICA", "ASIA", "EUROPE", "MIDDLE EAST"];
 
 /// One benchmark query: the same text runs unenforced, enforced and over the
 /// hand-written views.
 #[derive(Debug, Clone, Copy)]
-pub struct BenchQuery {
+pub(crate) struct BenchQuery {
     /// Short name (`q1`, `point_key`, ...).
-    pub name: &'static str,
+    pub(crate) name: &'static str,
     /// What it exercises.
-    pub about: &'static str,
+    pub(crate) about: &'static str,
     /// The SQL (unquoted lower-case identifiers, valid in both dialects).
-    pub sql: &'static str,
+    pub(crate) sql: &'static str,
 }
 
 /// TPC-H Q1, Q3, Q5, Q6 and Q10 (validation parameters), then point and
 /// filter queries on masked columns.
-pub const QUERIES: &[BenchQuery] = &[
+pub(crate) const QUERIES: &[BenchQuery] = &[
     BenchQuery {
         name: "q1",
         about: "TPC-H Q1: scan and aggregate lineitem (rounded price, nulled comment)",
@@ -230,12 +230,12 @@ const TABLES: &[TableDef] = &[
 ];
 
 /// The names of the generated tables.
-pub fn table_names() -> impl Iterator<Item = &'static str> {
+pub(crate) fn table_names() -> impl Iterator<Item = &'static str> {
     TABLES.iter().map(|t| t.name)
 }
 
 /// `sf` as it appears in directory names (`1`, `0.1`).
-pub fn sf_label(sf: f64) -> String {
+pub(crate) fn sf_label(sf: f64) -> String {
     format!("{sf}")
 }
 
@@ -247,7 +247,7 @@ fn io_error(path: &Path, what: &str, e: impl std::fmt::Display) -> VeilError {
 /// `dir/<table>/part-<n>.parquet`, one part per core, unless a previous run
 /// finished them (each table directory gets a `_SUCCESS` marker last, so an
 /// interrupted generation is redone). Returns whether anything was generated.
-pub fn generate(dir: &Path, sf: f64) -> Result<bool> {
+pub(crate) fn generate(dir: &Path, sf: f64) -> Result<bool> {
     let parts = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2)
@@ -352,7 +352,7 @@ fn write_part(
 /// Writes the Veil workspace of the benchmark: the tables over `data`, the
 /// standard policy set (SPEC §8) and `users` users, [`BENCH_USER`] first.
 /// Returns the manifest's directory.
-pub fn write_workspace(dir: &Path, data: &Path, users: usize) -> Result<PathBuf> {
+pub(crate) fn write_workspace(dir: &Path, data: &Path, users: usize) -> Result<PathBuf> {
     fs::create_dir_all(dir).map_err(|e| io_error(dir, "create", e))?;
     let data = fs::canonicalize(data).map_err(|e| io_error(data, "read", e))?;
     let mut y = String::new();
@@ -454,7 +454,7 @@ fn nation_region(n: usize) -> usize {
 /// views over the raw tables `raw_<table>`: what a careful user would write
 /// instead of Veil, with DataFusion's own functions (`sha256`, `encode`,
 /// `round`). `secret` is the workspace's hashing secret.
-pub fn secure_views(secret: &str) -> Vec<String> {
+pub(crate) fn secure_views(secret: &str) -> Vec<String> {
     let secret = secret.replace('\'', "''");
     let nations = BENCH_NATIONS
         .iter()

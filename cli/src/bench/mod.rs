@@ -8,8 +8,8 @@
 //! checked warm-up: both enforced results must equal the views' result, or
 //! the benchmark fails — a wrong fast answer is not a result.
 
-pub mod report;
-pub mod tpch;
+pub(crate) mod report;
+pub(crate) mod tpch;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -22,27 +22,27 @@ use datafusion::arrow::util::display::array_value_to_string;
 use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::error::{Result, VeilError};
-use crate::model::EnforcementMode;
-use crate::session::{Engine, Session, SessionOptions};
-pub use report::{BenchReport, QueryReport};
+pub(crate) use report::{BenchReport, QueryReport};
 use tpch::BenchQuery;
+use veil_engine::EnforcementMode;
+use veil_engine::{Engine, Session, SessionOptions};
+use veil_engine::{Result, VeilError};
 
 /// What `veil bench` runs.
 #[derive(Debug, Clone)]
-pub struct BenchOptions {
+pub(crate) struct BenchOptions {
     /// TPC-H scale factor.
-    pub sf: f64,
+    pub(crate) sf: f64,
     /// Query names to run (all when empty).
-    pub queries: Vec<String>,
+    pub(crate) queries: Vec<String>,
     /// Output directory: Parquet cache, generated workspace, reports.
-    pub out: PathBuf,
+    pub(crate) out: PathBuf,
     /// Users in the generated workspace.
-    pub users: usize,
+    pub(crate) users: usize,
     /// Timed runs per query and variant.
-    pub iterations: usize,
+    pub(crate) iterations: usize,
     /// Show progress bars.
-    pub progress: bool,
+    pub(crate) progress: bool,
 }
 
 /// The four ways a query runs.
@@ -81,7 +81,7 @@ impl Contexts {
 }
 
 /// The queries `names` selects (all when empty); unknown names are an error.
-pub fn select_queries(names: &[String]) -> Result<Vec<BenchQuery>> {
+pub(crate) fn select_queries(names: &[String]) -> Result<Vec<BenchQuery>> {
     if names.is_empty() {
         return Ok(tpch::QUERIES.to_vec());
     }
@@ -108,7 +108,7 @@ pub fn select_queries(names: &[String]) -> Result<Vec<BenchQuery>> {
 
 /// Generates (or reuses) the data, runs every selected query four ways,
 /// checks the enforced results against the views', and returns the report.
-pub async fn run(options: &BenchOptions) -> Result<BenchReport> {
+pub(crate) async fn run(options: &BenchOptions) -> Result<BenchReport> {
     if !(options.sf.is_finite() && options.sf > 0.0 && options.sf <= 100.0) {
         return Err(VeilError::Bench(format!(
             "scale factor {} is out of range (0 < sf ≤ 100)",

@@ -7,80 +7,80 @@ use serde::Serialize;
 
 /// How one query ran: medians in milliseconds and the planning breakdown.
 #[derive(Debug, Clone, Serialize)]
-pub struct QueryReport {
+pub(crate) struct QueryReport {
     /// Query name (`q1`, `point_key`, ...).
-    pub name: String,
+    pub(crate) name: String,
     /// What it exercises.
-    pub about: String,
+    pub(crate) about: String,
     /// Rows the enforced query returns (equal to the views').
-    pub rows: usize,
+    pub(crate) rows: usize,
     /// Median wall time with no policies.
-    pub unenforced_ms: f64,
+    pub(crate) unenforced_ms: f64,
     /// Median wall time enforced by Veil, inlined mode.
-    pub inlined_ms: f64,
+    pub(crate) inlined_ms: f64,
     /// Median wall time enforced by Veil, profile-join mode.
-    pub profile_join_ms: f64,
+    pub(crate) profile_join_ms: f64,
     /// Median wall time over the hand-written secure views.
-    pub views_ms: f64,
+    pub(crate) views_ms: f64,
     /// Veil's front end per query (parse + access check + rendering every
     /// referenced table's policy relation), median, inlined mode.
-    pub veil_rewrite_us: f64,
+    pub(crate) veil_rewrite_us: f64,
     /// DataFusion planning of the enforced query (logical, optimized and
     /// physical, policy relations included), median, inlined mode.
-    pub enforced_planning_us: f64,
+    pub(crate) enforced_planning_us: f64,
     /// DataFusion planning of the unenforced query, median.
-    pub unenforced_planning_us: f64,
+    pub(crate) unenforced_planning_us: f64,
 }
 
 impl QueryReport {
     /// Inlined / unenforced.
-    pub fn inlined_vs_unenforced(&self) -> f64 {
+    pub(crate) fn inlined_vs_unenforced(&self) -> f64 {
         self.inlined_ms / self.unenforced_ms
     }
     /// Profile-join / unenforced.
-    pub fn profile_vs_unenforced(&self) -> f64 {
+    pub(crate) fn profile_vs_unenforced(&self) -> f64 {
         self.profile_join_ms / self.unenforced_ms
     }
     /// Inlined / views.
-    pub fn inlined_vs_views(&self) -> f64 {
+    pub(crate) fn inlined_vs_views(&self) -> f64 {
         self.inlined_ms / self.views_ms
     }
     /// Profile-join / views.
-    pub fn profile_vs_views(&self) -> f64 {
+    pub(crate) fn profile_vs_views(&self) -> f64 {
         self.profile_join_ms / self.views_ms
     }
     /// Views / unenforced.
-    pub fn views_vs_unenforced(&self) -> f64 {
+    pub(crate) fn views_vs_unenforced(&self) -> f64 {
         self.views_ms / self.unenforced_ms
     }
     /// Veil's rewrite as a share of the enforced query's planning time.
-    pub fn rewrite_share(&self) -> f64 {
+    pub(crate) fn rewrite_share(&self) -> f64 {
         self.veil_rewrite_us / self.enforced_planning_us
     }
 }
 
 /// A whole run.
 #[derive(Debug, Clone, Serialize)]
-pub struct BenchReport {
+pub(crate) struct BenchReport {
     /// TPC-H scale factor.
-    pub sf: f64,
+    pub(crate) sf: f64,
     /// Users in the workspace (and in `VEIL.SYSTEM.USER_PROFILE`).
-    pub users: usize,
+    pub(crate) users: usize,
     /// Timed runs per query and variant (after one checked warm-up run).
-    pub iterations: usize,
+    pub(crate) iterations: usize,
     /// Cores DataFusion used.
-    pub cores: usize,
+    pub(crate) cores: usize,
     /// Seconds spent generating data (0 when the Parquet cache was used).
-    pub generate_s: f64,
+    pub(crate) generate_s: f64,
     /// Seconds to load the workspace into an engine.
-    pub load_s: f64,
+    pub(crate) load_s: f64,
     /// Per query.
-    pub queries: Vec<QueryReport>,
+    pub(crate) queries: Vec<QueryReport>,
 }
 
 impl BenchReport {
     /// The Markdown table printed and written by `veil bench`.
-    pub fn table(&self) -> String {
+    pub(crate) fn table(&self) -> String {
         let mut s = String::new();
         let _ = writeln!(
             s,
@@ -119,14 +119,14 @@ impl BenchReport {
     }
 
     /// The report as pretty JSON.
-    pub fn json(&self) -> String {
+    pub(crate) fn json(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
     }
 
     /// A grouped bar chart: per query, time over the unenforced run for the
     /// views and both enforced modes, with the 1.0 and SPEC's 1.10 and 1.5
     /// lines.
-    pub fn svg(&self) -> String {
+    pub(crate) fn svg(&self) -> String {
         const SERIES: [(&str, &str); 3] = [
             ("hand-written views", "#9e9e9e"),
             ("Veil inlined", "#1565c0"),
