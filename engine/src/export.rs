@@ -426,7 +426,7 @@ pub fn export_snowflake(ws: &Workspace, options: &ExportOptions) -> Result<Strin
 /// same data and users: `veil.yaml` (settings, tables at their absolute
 /// locations, users' identities, `access: snowflake`) and `policies.sql`.
 pub fn write_workspace(ws: &Workspace, options: &ExportOptions, out: &Path) -> Result<()> {
-    use serde_yaml::{Mapping, Value};
+    use serde_norway::{Mapping, Value};
     let ddl = export_snowflake(ws, options)?;
     let fail = |e: String| VeilError::workspace(out.display().to_string(), e);
     let s = |x: &str| Value::String(x.to_string());
@@ -490,7 +490,7 @@ pub fn write_workspace(ws: &Workspace, options: &ExportOptions, out: &Path) -> R
     doc.insert(s("settings"), Value::Mapping(settings));
     doc.insert(s("tables"), Value::Sequence(tables));
     doc.insert(s("users"), Value::Sequence(users));
-    let yaml = serde_yaml::to_string(&Value::Mapping(doc)).map_err(|e| fail(e.to_string()))?;
+    let yaml = serde_norway::to_string(&Value::Mapping(doc)).map_err(|e| fail(e.to_string()))?;
     std::fs::create_dir_all(out).map_err(|e| fail(format!("cannot create the directory: {e}")))?;
     let header = "# A Veil workspace that runs the policies of `veil export snowflake`\n\
                   # (policies.sql) on the exported workspace's data and users.\n";

@@ -127,6 +127,16 @@ const ATTACKS: &[(&str, &str, Expect)] = &[
         Expect::VisibleIds,
     ),
     (
+        "cte_named_like_the_table_reads_the_table_unqualified",
+        "WITH customers AS (SELECT * FROM customers) SELECT id, name, ssn FROM customers",
+        Expect::VisibleIds,
+    ),
+    (
+        "earlier_cte_reads_the_table_a_later_cte_shadows",
+        "WITH a AS (SELECT * FROM customers), customers AS (SELECT 1 AS x) SELECT id, name, ssn FROM a",
+        Expect::VisibleIds,
+    ),
+    (
         "quoted_names",
         "SELECT \"ID\", \"SSN\", \"EMAIL\" FROM \"CUSTOMERS\"",
         Expect::VisibleIds,

@@ -264,9 +264,9 @@ fn build(dir: &Path, files: Vec<(String, String, yaml::FileDoc)>) -> Result<Work
     };
     let audit = match &settings_doc.audit {
         None => Some(dir.join("state").join("audit.jsonl")),
-        Some(serde_yaml::Value::Bool(false)) => None,
-        Some(serde_yaml::Value::String(s)) if s == "off" => None,
-        Some(serde_yaml::Value::String(s)) if !s.trim().is_empty() => Some(dir.join(s)),
+        Some(serde_norway::Value::Bool(false)) => None,
+        Some(serde_norway::Value::String(s)) if s == "off" => None,
+        Some(serde_norway::Value::String(s)) if !s.trim().is_empty() => Some(dir.join(s)),
         Some(_) => {
             return Err(VeilError::workspace(
                 "veil.yaml",

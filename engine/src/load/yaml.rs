@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
-use serde_yaml::Value;
+use serde_norway::Value;
 
 use crate::error::{Result, VeilError};
 use crate::ident::{normalize_ident, parse_name_parts, resolve_table};
@@ -179,13 +179,13 @@ pub(crate) fn parse_doc(text: &str, file: &str) -> Result<FileDoc> {
     let quote_types = regex::Regex::new(r#"(\btype:\s*)([A-Za-z_][A-Za-z_0-9 ]*\([^)'"]*\))"#)
         .unwrap_or_else(|_| unreachable!("static regex"));
     let text = quote_types.replace_all(text, "$1'$2'");
-    serde_yaml::from_str(&text).map_err(|e| {
+    serde_norway::from_str(&text).map_err(|e| {
         let location = match e.location() {
             Some(l) => format!("{file}:{}", l.line()),
             None => file.to_string(),
         };
         let message = e.to_string();
-        // serde_yaml appends " at line X column Y"; the location says it already.
+        // serde_norway appends " at line X column Y"; the location says it already.
         let message = match message.find(" at line ") {
             Some(i) => message[..i].to_string(),
             None => message,
@@ -580,7 +580,7 @@ pub(crate) fn policy(doc: &PolicyDoc, ctx: &PolicyContext<'_>) -> Result<Policy>
                 }
                 Some(v @ Value::Mapping(_)) => {
                     let c: ConditionDoc =
-                        serde_yaml::from_value(v.clone()).map_err(|e| ctx.err(name, e))?;
+                        serde_norway::from_value(v.clone()).map_err(|e| ctx.err(name, e))?;
                     Allow::Condition(condition(&c, name, ctx)?)
                 }
                 _ => {
@@ -632,5 +632,25 @@ mod tests {
     fn yaml_errors_name_the_line() {
         let e = parse_doc("tables:\n  - name: A\n    bogus: 1\n", "veil.yaml").unwrap_err();
         assert!(e.to_string().starts_with("veil.yaml:"), "{e}");
+    }
+
+    #[test]
+    fn yaml_errors_name_file_line_and_path_once() {
+        let shape = parse_doc("tables:\n  - name: A\n    colums: []\n", "veil.yaml").unwrap_err();
+        let shape = shape.to_string();
+        assert!(
+            shape.starts_with(
+                "veil.yaml:3: tables[0]: unknown field `colums`, expected one of `name`"
+            ),
+            "{shape}"
+        );
+        let syntax =
+            parse_doc("tables:\n  - name: A\n    location: a: b\n", "veil.yaml").unwrap_err();
+        let syntax = syntax.to_string();
+        assert!(
+            syntax.starts_with("veil.yaml:3: mapping values are not allowed"),
+            "{syntax}"
+        );
+        assert!(!syntax.contains(" at line "), "{syntax}");
     }
 }
