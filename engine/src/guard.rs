@@ -417,15 +417,30 @@ pub fn is_statement_word(word: &str) -> bool {
     WORDS.contains(&upper.as_str())
 }
 
+thread_local! {
+    /// Set on the threads [`on_planning_stack`] and [`on_planning_thread`]
+    /// start, whose stack is [`PLANNING_STACK`] bytes.
+    static ON_PLANNING_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 /// Runs `f` on a thread with [`PLANNING_STACK`] bytes of stack, so deep
 /// (but within the limits) statements never overflow the caller's stack; a
 /// panic in `f` becomes an error.
 pub fn on_planning_stack<T: Send>(f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
+    // Already on a planning thread (a statement's check inside its
+    // planning): its stack is the planning stack; catch panics here too.
+    if ON_PLANNING_THREAD.get() {
+        return std::panic::catch_unwind(AssertUnwindSafe(f))
+            .unwrap_or_else(|panic| Err(panicked(&panic)));
+    }
     std::thread::scope(|scope| {
         let handle = std::thread::Builder::new()
             .name("veil-planner".into())
             .stack_size(PLANNING_STACK)
-            .spawn_scoped(scope, f)
+            .spawn_scoped(scope, || {
+                ON_PLANNING_THREAD.set(true);
+                f()
+            })
             .map_err(|e| {
                 VeilError::Refused(format!("Veil could not start a planning thread: {e}."))
             })?;
@@ -447,6 +462,7 @@ pub async fn on_planning_thread<T: Send + 'static>(
         .name("veil-planner".into())
         .stack_size(PLANNING_STACK)
         .spawn(move || {
+            ON_PLANNING_THREAD.set(true);
             let result = std::panic::catch_unwind(AssertUnwindSafe(|| f(&handle)));
             let _ = tx.send(result);
         })

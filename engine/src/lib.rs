@@ -39,6 +39,7 @@ pub mod profile;
 pub mod rewrite;
 pub mod session;
 pub mod shell;
+pub mod trace;
 
 pub use error::{Result, VeilError};
 pub use model::EnforcementMode;

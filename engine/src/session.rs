@@ -248,7 +248,10 @@ async fn build_version(
     runtime: &Arc<RuntimeEnv>,
     audit: &AuditHandle,
 ) -> Result<EngineVersion> {
+    let phase = crate::trace::phase("version: compile");
     let mut compiled = compile(&ws);
+    phase.end();
+    let phase = crate::trace::phase("version: internal state");
     let mut data_files = HashMap::new();
     let catalogs = Arc::new(MemoryCatalogProviderList::new());
     let mut internal = SessionStateBuilder::new()
@@ -266,6 +269,7 @@ async fn build_version(
     for f in veil_udfs::all_functions(&ws.settings.secret, ws.settings.memo_capacity) {
         datafusion::execution::FunctionRegistry::register_udf(&mut internal, f)?;
     }
+    phase.end();
     let schema_of = |db: &str, schema: &str| -> Result<Arc<dyn SchemaProvider>> {
         let catalog = match catalogs.catalog(db) {
             Some(c) => c,
@@ -291,9 +295,14 @@ async fn build_version(
             .unwrap_or(&table.location)
             .display()
             .to_string();
+        let phase = crate::trace::phase("version: raw relation");
         let plan = raw_relation(&internal, table, &rel).await?;
+        phase.end();
+        let phase = crate::trace::phase("version: data check");
         let data = Arc::new(DataFiles::new(table, &rel));
-        if let Some(problem) = data.first_problem_at_load()
+        let first_problem = data.first_problem_at_load();
+        phase.end();
+        if let Some(problem) = first_problem
             && let Some(t) = compiled.tables.get_mut(&table.name)
         {
             t.data_error = Some(problem.user_message());
@@ -303,6 +312,7 @@ async fn build_version(
         schema_of(&table.name.database, &table.name.schema)?
             .register_table(table.name.table.clone(), Arc::new(view))?;
     }
+    let phase = crate::trace::phase("version: system tables");
     let profile = profile_batch(&ws, &compiled)?;
     let profile_table = MemTable::try_new(profile.schema(), vec![vec![profile]])?;
     schema_of(PROFILE_TABLE[0], PROFILE_TABLE[1])?
@@ -321,6 +331,7 @@ async fn build_version(
     if !short.table_exist(AUDIT_TABLE) {
         short.register_table(AUDIT_TABLE.to_string(), audit_table)?;
     }
+    phase.end();
     Ok(EngineVersion {
         id,
         workspace: ws,
@@ -334,7 +345,10 @@ impl Engine {
     /// Loads the workspace in `dir`, attaches its data files, compiles its
     /// policies.
     pub async fn load(dir: impl AsRef<std::path::Path>) -> Result<Self> {
+        let phase = crate::trace::phase("engine: load workspace");
         let ws = crate::load::load_workspace(dir.as_ref())?;
+        phase.end();
+        let _phase = crate::trace::phase("engine: build version 1");
         Self::from_workspace(ws).await
     }
 
@@ -560,7 +574,9 @@ impl Engine {
         {
             return Ok(Arc::clone(bound));
         }
+        let phase = crate::trace::phase("session: bind");
         let bound = Arc::new(Bound::new(&version, options)?);
+        phase.end();
         let mut cache = lock(&self.inner.decisions);
         if cache.len() >= DECISION_CAPACITY {
             cache.retain(|_, (at, _)| at.elapsed() < ttl);
@@ -1670,12 +1686,16 @@ impl Bound {
         // future cancels it.
         let bound = Arc::clone(self);
         let text = sql.to_string();
+        let phase = crate::trace::phase("statement: plan (thread)");
         let (planned, named) = crate::guard::on_planning_thread(move |handle| {
             let mut named = Vec::new();
+            let phase = crate::trace::phase("statement: plan");
             let planned = handle.block_on(bound.plan(&text, &mut named));
+            phase.end();
             (planned, named)
         })
         .await?;
+        phase.end();
         *tables = named;
         match planned? {
             Planned::Done(batches) => Ok(batches),
@@ -1685,10 +1705,12 @@ impl Bound {
                 explain,
             } => {
                 let schema = plan.schema();
+                let phase = crate::trace::phase("statement: execute");
                 let batches =
                     datafusion::physical_plan::collect(plan, Arc::new(TaskContext::from(&*state)))
                         .await
                         .map_err(|e| self.map_error(e))?;
+                phase.end();
                 let batches = if batches.is_empty() {
                     vec![RecordBatch::new_empty(schema)]
                 } else {
@@ -1704,17 +1726,23 @@ impl Bound {
 
     /// Checks and plans one statement down to its physical plan.
     async fn plan(&self, sql: &str, tables: &mut Vec<TableName>) -> Result<Planned> {
+        let phase = crate::trace::phase("statement: parse + check");
         let checked = self.check_naming(sql, tables)?;
+        phase.end();
         match &checked.kind {
             StatementKind::ShowTables => return Ok(Planned::Done(self.show_tables()?)),
             StatementKind::Describe(t) => return Ok(Planned::Done(self.describe(t).await?)),
             StatementKind::Query | StatementKind::Explain => {}
         }
+        let phase = crate::trace::phase("statement: logical plan");
         let (state, plan) = self.plan_user_statement(checked.statement).await?;
+        phase.end();
+        let phase = crate::trace::phase("statement: physical plan");
         let physical = state
             .create_physical_plan(&plan)
             .await
             .map_err(|e| self.map_error(e))?;
+        phase.end();
         Ok(Planned::Run {
             state: Box::new(state),
             plan: physical,
@@ -2094,6 +2122,7 @@ impl Session {
             Err(e) => (Err(e), self.engine.version(), Vec::new()),
         };
         if audit {
+            let _phase = crate::trace::phase("statement: audit");
             self.engine.audit(AuditRecord::query(QueryAudit {
                 user: &self.user,
                 role: &self.role,
