@@ -484,7 +484,7 @@ pub async fn catch_panics<T>(future: impl Future<Output = Result<T>>) -> Result<
     }
 }
 
-fn panicked(panic: &Box<dyn std::any::Any + Send>) -> VeilError {
+pub(crate) fn panicked(panic: &Box<dyn std::any::Any + Send>) -> VeilError {
     let detail = panic
         .downcast_ref::<&str>()
         .map(|s| s.to_string())

@@ -1674,16 +1674,17 @@ impl Bound {
         Ok(checked)
     }
 
-    /// Runs one statement and collects the result.
-    async fn sql(
+    /// Checks and plans one statement on a planning thread, reporting in
+    /// `tables` every table it names (for the audit).
+    async fn plan_on_thread(
         self: &Arc<Self>,
         sql: &str,
         tables: &mut Vec<TableName>,
-    ) -> Result<Vec<RecordBatch>> {
+    ) -> Result<Planned> {
         // Parsing and planning recurse as deep as the statement nests (and
         // DataFusion's planner is not stack-safe): they run on a planning
-        // thread with a large stack; execution runs here, so dropping the
-        // future cancels it.
+        // thread with a large stack; execution runs on the caller's task, so
+        // dropping the future (or the stream) cancels it.
         let bound = Arc::clone(self);
         let text = sql.to_string();
         let phase = crate::trace::phase("statement: plan (thread)");
@@ -1697,7 +1698,16 @@ impl Bound {
         .await?;
         phase.end();
         *tables = named;
-        match planned? {
+        planned
+    }
+
+    /// Runs one statement and collects the result.
+    async fn sql(
+        self: &Arc<Self>,
+        sql: &str,
+        tables: &mut Vec<TableName>,
+    ) -> Result<Vec<RecordBatch>> {
+        match self.plan_on_thread(sql, tables).await? {
             Planned::Done(batches) => Ok(batches),
             Planned::Run {
                 state,
@@ -1722,6 +1732,48 @@ impl Bound {
                 Ok(batches)
             }
         }
+    }
+
+    /// Plans one statement and starts it: a stream of its result batches
+    /// (EXPLAIN, SHOW TABLES and DESCRIBE are answered whole, then streamed).
+    async fn start_stream(
+        self: &Arc<Self>,
+        sql: &str,
+        tables: &mut Vec<TableName>,
+    ) -> Result<SendableRecordBatchStream> {
+        let batches = match self.plan_on_thread(sql, tables).await? {
+            Planned::Done(batches) => batches,
+            Planned::Run {
+                state,
+                plan,
+                explain: false,
+            } => {
+                return datafusion::physical_plan::execute_stream(
+                    plan,
+                    Arc::new(TaskContext::from(&*state)),
+                )
+                .map_err(|e| self.map_error(e));
+            }
+            Planned::Run {
+                state,
+                plan,
+                explain: true,
+            } => {
+                let batches =
+                    datafusion::physical_plan::collect(plan, Arc::new(TaskContext::from(&*state)))
+                        .await
+                        .map_err(|e| self.map_error(e))?;
+                hide_policy_internals(batches)?
+            }
+        };
+        let schema = match batches.first() {
+            Some(b) => b.schema(),
+            None => Arc::new(Schema::empty()),
+        };
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            schema,
+            futures::stream::iter(batches.into_iter().map(Ok)),
+        )))
     }
 
     /// Checks and plans one statement down to its physical plan.
@@ -2141,6 +2193,119 @@ impl Session {
             .map_err(crate::guard::user_error)
     }
 
+    /// Runs one statement and streams its result: the same check, policies
+    /// and planning as [`Session::sql`] (a refused or unplannable statement
+    /// fails here, before any batch), then batches as execution produces
+    /// them. Errors, in this call and in the stream, pass the same sanitizer
+    /// as `sql`'s; a panic while polling becomes an error and ends the
+    /// stream. The statement timeout covers the whole statement, planning
+    /// and streaming: once it passes, the stream yields a timeout error and
+    /// ends. Dropping the stream cancels execution.
+    ///
+    /// With an audit log set, a statement refused or failing to plan is
+    /// audited when this call returns its error; a started one is audited
+    /// once, when its stream ends, fails or is dropped, with the rows
+    /// delivered until then.
+    ///
+    /// ```no_run
+    /// # async fn demo(session: &veil_engine::Session) -> veil_engine::Result<()> {
+    /// use futures::StreamExt;
+    /// let mut stream = session.sql_stream("SELECT name, ssn FROM customers").await?;
+    /// while let Some(batch) = stream.next().await {
+    ///     let batch: veil_engine::RecordBatch = batch?;
+    ///     println!("{} rows", batch.num_rows());
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn sql_stream(&self, sql: &str) -> Result<SendableRecordBatchStream> {
+        let started = Instant::now();
+        let timeout = self
+            .options
+            .statement_timeout
+            .unwrap_or(DEFAULT_STATEMENT_TIMEOUT);
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut tables = Vec::new();
+        let bound = match self.bound() {
+            Ok(b) => b,
+            Err(e) => {
+                self.audit_statement(sql, &[], Vec::new(), Err(&e), started, None);
+                return Err(crate::guard::user_error(e));
+            }
+        };
+        let run = crate::guard::catch_panics(bound.start_stream(sql, &mut tables));
+        let started_stream = match tokio::time::timeout_at(deadline, run).await {
+            Ok(r) => r,
+            Err(_) => Err(VeilError::Timeout(timeout)),
+        };
+        let inner = match started_stream {
+            Ok(s) => s,
+            Err(e) => {
+                let policies = self.policies_if_audited(&bound, &tables);
+                let version = Some(bound.core.version.id);
+                self.audit_statement(sql, &tables, policies, Err(&e), started, version);
+                return Err(crate::guard::user_error(e));
+            }
+        };
+        let schema = crate::output::snowflake_schema(&inner.schema(), sql);
+        let audit = self.engine.audit_log().is_some().then(|| StreamAudit {
+            engine: self.engine.clone(),
+            user: self.user.clone(),
+            role: self.role.clone(),
+            purpose: self.options.purpose.clone(),
+            sql: sql.to_string(),
+            policies: bound.policies_applied(&tables),
+            tables,
+            version: bound.core.version.id,
+            simulated_by: self.simulated_by.clone(),
+            started,
+        });
+        Ok(Box::pin(GuardedStream {
+            schema: schema.clone().unwrap_or_else(|| inner.schema()),
+            renamed: schema.is_some(),
+            inner: Some(inner),
+            deadline: Box::pin(tokio::time::sleep_until(deadline)),
+            timeout,
+            bound,
+            rows: 0,
+            audit,
+        }))
+    }
+
+    fn policies_if_audited(&self, bound: &Bound, tables: &[TableName]) -> Vec<String> {
+        if self.engine.audit_log().is_some() {
+            bound.policies_applied(tables)
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// One audit record for a statement of this session, if a log is set.
+    fn audit_statement(
+        &self,
+        sql: &str,
+        tables: &[TableName],
+        policies: Vec<String>,
+        result: std::result::Result<usize, &VeilError>,
+        started: Instant,
+        version: Option<u64>,
+    ) {
+        if self.engine.audit_log().is_none() {
+            return;
+        }
+        self.engine.audit(AuditRecord::query(QueryAudit {
+            user: &self.user,
+            role: &self.role,
+            purpose: self.purpose(),
+            sql,
+            tables,
+            policies,
+            result,
+            duration: started.elapsed(),
+            version: version.unwrap_or_else(|| self.engine.version()),
+            simulated_by: self.simulated_by.as_deref(),
+        }));
+    }
+
     /// How long each planning step of a read statement takes: Veil's parse
     /// and access check, the rendering of every referenced table's policy
     /// relation (always re-rendered here, though queries reuse them within a
@@ -2182,6 +2347,127 @@ impl Session {
     /// Never expose this to users.
     pub(crate) async fn visible_raw_rows(&self, table: &TableName) -> Result<Vec<RecordBatch>> {
         self.bound()?.visible_raw_rows(table).await
+    }
+}
+
+/// What the audit record of a streamed statement needs once it ends.
+struct StreamAudit {
+    engine: Engine,
+    user: String,
+    role: String,
+    purpose: Option<String>,
+    sql: String,
+    tables: Vec<TableName>,
+    policies: Vec<String>,
+    version: u64,
+    simulated_by: Option<String>,
+    started: Instant,
+}
+
+impl StreamAudit {
+    fn record(self, result: std::result::Result<usize, &VeilError>) {
+        self.engine.audit(AuditRecord::query(QueryAudit {
+            user: &self.user,
+            role: &self.role,
+            purpose: self.purpose.as_deref(),
+            sql: &self.sql,
+            tables: &self.tables,
+            policies: self.policies,
+            result,
+            duration: self.started.elapsed(),
+            version: self.version,
+            simulated_by: self.simulated_by.as_deref(),
+        }));
+    }
+}
+
+/// The stream [`Session::sql_stream`] returns: Snowflake column names, the
+/// statement deadline, panics caught, errors sanitized, one audit record
+/// when it ends. After an error it ends.
+struct GuardedStream {
+    inner: Option<SendableRecordBatchStream>,
+    schema: SchemaRef,
+    renamed: bool,
+    deadline: std::pin::Pin<Box<tokio::time::Sleep>>,
+    timeout: Duration,
+    bound: Arc<Bound>,
+    rows: usize,
+    audit: Option<StreamAudit>,
+}
+
+impl GuardedStream {
+    /// Ends the stream with `error` (full text to the audit, sanitized to
+    /// the caller).
+    fn fail(&mut self, error: VeilError) -> DataFusionError {
+        self.inner = None;
+        if let Some(audit) = self.audit.take() {
+            audit.record(Err(&error));
+        }
+        DataFusionError::from(crate::guard::user_error(error))
+    }
+}
+
+impl futures::Stream for GuardedStream {
+    type Item = datafusion::common::Result<RecordBatch>;
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use std::task::Poll;
+        let this = self.get_mut();
+        let Some(inner) = this.inner.as_mut() else {
+            return Poll::Ready(None);
+        };
+        if this.deadline.as_mut().poll(cx).is_ready() {
+            let e = VeilError::Timeout(this.timeout);
+            return Poll::Ready(Some(Err(this.fail(e))));
+        }
+        let polled =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.poll_next_unpin(cx)));
+        match polled {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(Some(Ok(batch)))) => {
+                this.rows += batch.num_rows();
+                if !this.renamed {
+                    return Poll::Ready(Some(Ok(batch)));
+                }
+                match crate::output::with_schema(batch, &this.schema) {
+                    Ok(b) => Poll::Ready(Some(Ok(b))),
+                    Err(e) => Poll::Ready(Some(Err(this.fail(e)))),
+                }
+            }
+            Ok(Poll::Ready(Some(Err(e)))) => {
+                let e = this.bound.map_error(e);
+                Poll::Ready(Some(Err(this.fail(e))))
+            }
+            Ok(Poll::Ready(None)) => {
+                this.inner = None;
+                if let Some(audit) = this.audit.take() {
+                    audit.record(Ok(this.rows));
+                }
+                Poll::Ready(None)
+            }
+            Err(panic) => {
+                let e = crate::guard::panicked(&panic);
+                Poll::Ready(Some(Err(this.fail(e))))
+            }
+        }
+    }
+}
+
+impl datafusion::physical_plan::RecordBatchStream for GuardedStream {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+}
+
+impl Drop for GuardedStream {
+    fn drop(&mut self) {
+        // Dropped before its end: audited with the rows delivered.
+        if let Some(audit) = self.audit.take() {
+            audit.record(Ok(self.rows));
+        }
     }
 }
 
