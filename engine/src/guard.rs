@@ -774,6 +774,21 @@ mod tests {
     }
 
     #[test]
+    fn planning_stack_is_reused_on_a_planning_thread() {
+        let outer = on_planning_stack(|| {
+            let here = std::thread::current().id();
+            let inner = on_planning_stack(|| Ok(std::thread::current().id()))?;
+            // A panic in the nested call is still an error, not an unwind.
+            let panicked = on_planning_stack::<()>(|| panic!("nested"));
+            Ok((here, inner, panicked.is_err()))
+        })
+        .unwrap();
+        assert_eq!(outer.0, outer.1, "a second planning thread was started");
+        assert!(outer.2);
+        assert_ne!(outer.0, std::thread::current().id());
+    }
+
+    #[test]
     fn backtracking_constructs_are_bounded() {
         let sql = format!("select {}1{}", "cast(".repeat(20), ")".repeat(20));
         let started = std::time::Instant::now();
