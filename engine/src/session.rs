@@ -1675,12 +1675,14 @@ impl Bound {
     }
 
     /// Checks and plans one statement on a planning thread, reporting in
-    /// `tables` every table it names (for the audit).
+    /// `tables` every table it names (for the audit). With the plan comes
+    /// its result schema under Snowflake's column names, when they differ
+    /// (worked out there too: it re-parses the statement).
     async fn plan_on_thread(
         self: &Arc<Self>,
         sql: &str,
         tables: &mut Vec<TableName>,
-    ) -> Result<Planned> {
+    ) -> Result<(Planned, Option<SchemaRef>)> {
         // Parsing and planning recurse as deep as the statement nests (and
         // DataFusion's planner is not stack-safe): they run on a planning
         // thread with a large stack; execution runs on the caller's task, so
@@ -1693,7 +1695,13 @@ impl Bound {
             let phase = crate::trace::phase("statement: plan");
             let planned = handle.block_on(bound.plan(&text, &mut named));
             phase.end();
-            (planned, named)
+            let renamed = match &planned {
+                Ok(Planned::Run { plan, .. }) => {
+                    crate::output::snowflake_schema(&plan.schema(), &text)
+                }
+                _ => None,
+            };
+            (planned.map(|p| (p, renamed)), named)
         })
         .await?;
         phase.end();
@@ -1707,8 +1715,9 @@ impl Bound {
         sql: &str,
         tables: &mut Vec<TableName>,
     ) -> Result<Vec<RecordBatch>> {
-        match self.plan_on_thread(sql, tables).await? {
-            Planned::Done(batches) => Ok(batches),
+        let (planned, renamed) = self.plan_on_thread(sql, tables).await?;
+        let batches = match planned {
+            Planned::Done(batches) => return Ok(batches),
             Planned::Run {
                 state,
                 plan,
@@ -1727,32 +1736,43 @@ impl Bound {
                     batches
                 };
                 if explain {
-                    return hide_policy_internals(batches);
+                    hide_policy_internals(batches)?
+                } else {
+                    batches
                 }
-                Ok(batches)
             }
+        };
+        match renamed {
+            Some(schema) => batches
+                .into_iter()
+                .map(|b| crate::output::with_schema(b, &schema))
+                .collect(),
+            None => Ok(batches),
         }
     }
 
     /// Plans one statement and starts it: a stream of its result batches
-    /// (EXPLAIN, SHOW TABLES and DESCRIBE are answered whole, then streamed).
+    /// (EXPLAIN, SHOW TABLES and DESCRIBE are answered whole, then
+    /// streamed), and the Snowflake names of its columns when they differ.
     async fn start_stream(
         self: &Arc<Self>,
         sql: &str,
         tables: &mut Vec<TableName>,
-    ) -> Result<SendableRecordBatchStream> {
-        let batches = match self.plan_on_thread(sql, tables).await? {
+    ) -> Result<(SendableRecordBatchStream, Option<SchemaRef>)> {
+        let (planned, renamed) = self.plan_on_thread(sql, tables).await?;
+        let batches = match planned {
             Planned::Done(batches) => batches,
             Planned::Run {
                 state,
                 plan,
                 explain: false,
             } => {
-                return datafusion::physical_plan::execute_stream(
+                let stream = datafusion::physical_plan::execute_stream(
                     plan,
                     Arc::new(TaskContext::from(&*state)),
                 )
-                .map_err(|e| self.map_error(e));
+                .map_err(|e| self.map_error(e))?;
+                return Ok((stream, renamed));
             }
             Planned::Run {
                 state,
@@ -1770,10 +1790,11 @@ impl Bound {
             Some(b) => b.schema(),
             None => Arc::new(Schema::empty()),
         };
-        Ok(Box::pin(RecordBatchStreamAdapter::new(
+        let stream: SendableRecordBatchStream = Box::pin(RecordBatchStreamAdapter::new(
             schema,
             futures::stream::iter(batches.into_iter().map(Ok)),
-        )))
+        ));
+        Ok((stream, renamed))
     }
 
     /// Checks and plans one statement down to its physical plan.
@@ -2188,9 +2209,7 @@ impl Session {
                 simulated_by: self.simulated_by.as_deref(),
             }));
         }
-        result
-            .and_then(|b| crate::output::with_snowflake_names(b, sql))
-            .map_err(crate::guard::user_error)
+        result.map_err(crate::guard::user_error)
     }
 
     /// Runs one statement and streams its result: the same check, policies
@@ -2237,7 +2256,7 @@ impl Session {
             Ok(r) => r,
             Err(_) => Err(VeilError::Timeout(timeout)),
         };
-        let inner = match started_stream {
+        let (inner, schema) = match started_stream {
             Ok(s) => s,
             Err(e) => {
                 let policies = self.policies_if_audited(&bound, &tables);
@@ -2246,7 +2265,6 @@ impl Session {
                 return Err(crate::guard::user_error(e));
             }
         };
-        let schema = crate::output::snowflake_schema(&inner.schema(), sql);
         let audit = self.engine.audit_log().is_some().then(|| StreamAudit {
             engine: self.engine.clone(),
             user: self.user.clone(),
