@@ -281,6 +281,7 @@ fn options(identity: &Identity) -> SessionOptions {
 /// is `off`.
 async fn load_audited(identity: &Identity) -> Result<Engine, Failure> {
     let engine = load(&identity.workspace).await?;
+    let _phase = veil_engine::trace::phase("query: open audit log");
     let path = match &identity.audit {
         Some(p) => Some(p.clone()),
         None => engine.current().workspace().settings.audit.clone(),
@@ -412,13 +413,19 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             sql,
         } => {
             let sql = read_sql(sql)?;
+            let phase = veil_engine::trace::phase("query: load + open");
             let batches = if admin {
                 let engine = load_audited(&identity).await?;
                 veil_engine::admin::run_as_administrator(&engine, &identity.user, &sql).await?
             } else {
                 let (_engine, session) = open(&identity).await?;
-                session.sql(&sql).await?
+                phase.end();
+                let phase = veil_engine::trace::phase("query: session.sql");
+                let batches = session.sql(&sql).await?;
+                phase.end();
+                batches
             };
+            let _phase = veil_engine::trace::phase("query: format + print");
             let text = match format {
                 Format::Table => veil_engine::output::table(&batches)?,
                 Format::Csv => veil_engine::output::csv(&batches)?,
@@ -590,7 +597,11 @@ async fn run(cli: Cli) -> Result<(), Failure> {
 }
 
 fn main() -> ExitCode {
+    let total = veil_engine::trace::phase("main: total");
+    let phase = veil_engine::trace::phase("main: parse arguments");
     let cli = Cli::parse();
+    phase.end();
+    let phase = veil_engine::trace::phase("main: tokio runtime");
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -601,7 +612,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match runtime.block_on(run(cli)) {
+    phase.end();
+    let result = runtime.block_on(run(cli));
+    total.end();
+    match result {
         Ok(()) | Err(Failure::Closed) => ExitCode::SUCCESS,
         Err(Failure::Failed) => ExitCode::from(1),
         Err(Failure::Usage(m)) => {

@@ -859,3 +859,41 @@ fn readme_transcripts_match_the_binary() {
     }
     assert!(checked.len() >= 10, "{checked:#?}");
 }
+
+#[test]
+fn trace_startup_prints_phase_timings_on_stderr_only() {
+    let sample = testdata("sample");
+    let args = [
+        "query",
+        "-w",
+        path(&sample),
+        "-u",
+        "bob",
+        "--audit",
+        "/dev/null",
+        "select 1",
+    ];
+    let plain = veil(&args);
+    let traced = Command::new(env!("CARGO_BIN_EXE_veil"))
+        .args(args)
+        .env_remove("VEIL_SAMPLE_SECRET")
+        .env("VEIL_TRACE_STARTUP", "1")
+        .output()
+        .expect("veil runs");
+    assert_eq!(traced.status.code(), Some(0));
+    assert_eq!(stdout(&traced), stdout(&plain), "the trace changed stdout");
+    let err = String::from_utf8_lossy(&traced.stderr);
+    for phase in [
+        "load: read + parse YAML",
+        "version: data check",
+        "session: bind",
+        "statement: plan",
+        "main: total",
+    ] {
+        assert!(
+            err.contains(&format!("veil-trace: {phase}")),
+            "{phase}: {err}"
+        );
+    }
+    assert!(!String::from_utf8_lossy(&plain.stderr).contains("veil-trace"));
+}

@@ -417,15 +417,30 @@ pub fn is_statement_word(word: &str) -> bool {
     WORDS.contains(&upper.as_str())
 }
 
+thread_local! {
+    /// Set on the threads [`on_planning_stack`] and [`on_planning_thread`]
+    /// start, whose stack is [`PLANNING_STACK`] bytes.
+    static ON_PLANNING_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 /// Runs `f` on a thread with [`PLANNING_STACK`] bytes of stack, so deep
 /// (but within the limits) statements never overflow the caller's stack; a
 /// panic in `f` becomes an error.
 pub fn on_planning_stack<T: Send>(f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
+    // Already on a planning thread (a statement's check inside its
+    // planning): its stack is the planning stack; catch panics here too.
+    if ON_PLANNING_THREAD.get() {
+        return std::panic::catch_unwind(AssertUnwindSafe(f))
+            .unwrap_or_else(|panic| Err(panicked(&panic)));
+    }
     std::thread::scope(|scope| {
         let handle = std::thread::Builder::new()
             .name("veil-planner".into())
             .stack_size(PLANNING_STACK)
-            .spawn_scoped(scope, f)
+            .spawn_scoped(scope, || {
+                ON_PLANNING_THREAD.set(true);
+                f()
+            })
             .map_err(|e| {
                 VeilError::Refused(format!("Veil could not start a planning thread: {e}."))
             })?;
@@ -447,6 +462,7 @@ pub async fn on_planning_thread<T: Send + 'static>(
         .name("veil-planner".into())
         .stack_size(PLANNING_STACK)
         .spawn(move || {
+            ON_PLANNING_THREAD.set(true);
             let result = std::panic::catch_unwind(AssertUnwindSafe(|| f(&handle)));
             let _ = tx.send(result);
         })
@@ -468,7 +484,7 @@ pub async fn catch_panics<T>(future: impl Future<Output = Result<T>>) -> Result<
     }
 }
 
-fn panicked(panic: &Box<dyn std::any::Any + Send>) -> VeilError {
+pub(crate) fn panicked(panic: &Box<dyn std::any::Any + Send>) -> VeilError {
     let detail = panic
         .downcast_ref::<&str>()
         .map(|s| s.to_string())
@@ -755,6 +771,21 @@ mod tests {
         assert!(e.to_string().contains("never closed"), "{e}");
         let e = parse_statements("select 1)").unwrap_err();
         assert!(e.to_string().contains("closes nothing"), "{e}");
+    }
+
+    #[test]
+    fn planning_stack_is_reused_on_a_planning_thread() {
+        let outer = on_planning_stack(|| {
+            let here = std::thread::current().id();
+            let inner = on_planning_stack(|| Ok(std::thread::current().id()))?;
+            // A panic in the nested call is still an error, not an unwind.
+            let panicked = on_planning_stack::<()>(|| panic!("nested"));
+            Ok((here, inner, panicked.is_err()))
+        })
+        .unwrap();
+        assert_eq!(outer.0, outer.1, "a second planning thread was started");
+        assert!(outer.2);
+        assert_ne!(outer.0, std::thread::current().id());
     }
 
     #[test]

@@ -9,13 +9,32 @@
 //! their SQL) → [`rewrite`] (user SQL checks and the printable rewrite) →
 //! [`session`] (DataFusion glue).
 //!
+//! A service links `veil-engine` and runs every statement as a user, inside
+//! a multi-threaded tokio runtime with the `time` driver (statements have a
+//! timeout). The hashing secret is read from the environment variable named
+//! by `settings.secret_env` in `veil.yaml` when the workspace loads:
+//!
 //! ```no_run
-//! # async fn demo() -> veil_engine::Result<()> {
-//! let engine = veil_engine::Engine::load("testdata/sample").await?;
-//! let alice = engine.session("alice")?;
-//! let batches = alice.sql("SELECT email, region FROM customers").await?;
-//! println!("{}", veil_engine::output::table(&batches)?);
-//! # Ok(()) }
+//! use futures::StreamExt;
+//! use veil_engine::{Engine, RecordBatch, SessionOptions};
+//!
+//! #[tokio::main] // multi-thread runtime, timers enabled
+//! async fn main() -> veil_engine::Result<()> {
+//!     let engine = Engine::load("testdata/sample").await?;
+//!     let bob = engine.session_with(SessionOptions {
+//!         role: Some("ANALYST".into()),
+//!         ..SessionOptions::user("bob")
+//!     })?;
+//!     // Collected: Arrow record batches, policies applied.
+//!     let batches: Vec<RecordBatch> = bob.sql("SELECT email, region FROM customers").await?;
+//!     println!("{}", veil_engine::output::table(&batches)?);
+//!     // Streamed: the same check and policies; refused statements fail here.
+//!     let mut stream = bob.sql_stream("SELECT name, ssn FROM customers").await?;
+//!     while let Some(batch) = stream.next().await {
+//!         println!("{} rows", batch?.num_rows());
+//!     }
+//!     Ok(())
+//! }
 //! ```
 #![deny(missing_docs)]
 
@@ -38,7 +57,17 @@ pub mod profile;
 pub mod rewrite;
 pub mod session;
 pub mod shell;
+pub mod trace;
 
 pub use error::{Result, VeilError};
 pub use model::EnforcementMode;
 pub use session::{Engine, PlanTimings, Session, SessionOptions};
+
+/// Arrow, as DataFusion re-exports it: the one arrow version Veil's results
+/// are built with (`veil_engine::arrow::array`, `::datatypes`, ...).
+pub use datafusion::arrow;
+/// One batch of result rows.
+pub use datafusion::arrow::record_batch::RecordBatch;
+/// The stream [`Session::sql_stream`] returns: `Stream<Item =
+/// datafusion::common::Result<RecordBatch>>` with its schema.
+pub use datafusion::execution::SendableRecordBatchStream;

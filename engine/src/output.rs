@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{RecordBatch, RecordBatchOptions};
-use datafusion::arrow::datatypes::{Field, Schema};
+use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion::arrow::util::pretty::pretty_format_batches;
 use datafusion::sql::sqlparser::ast::{Expr, Select, SelectItem, SetExpr, Spanned, Statement};
 use datafusion::sql::sqlparser::tokenizer::Location;
@@ -61,14 +61,25 @@ pub fn with_snowflake_names(batches: Vec<RecordBatch>, sql: &str) -> Result<Vec<
     let Some(first) = batches.first() else {
         return Ok(batches);
     };
-    let width = first.num_columns();
+    let Some(renamed) = snowflake_schema(&first.schema(), sql) else {
+        return Ok(batches);
+    };
+    batches
+        .into_iter()
+        .map(|b| with_schema(b, &renamed))
+        .collect()
+}
+
+/// `schema` with the Snowflake names of `sql`'s unaliased expression items
+/// (see [`with_snowflake_names`]), or `None` when no name changes.
+pub(crate) fn snowflake_schema(schema: &SchemaRef, sql: &str) -> Option<SchemaRef> {
+    let width = schema.fields().len();
     // Re-parsing recurses as deep as the statement nests.
     let names = crate::guard::on_planning_stack(|| Ok(snowflake_column_names(sql, width)))
         .unwrap_or_else(|_| vec![None; width]);
     if names.iter().all(Option::is_none) {
-        return Ok(batches);
+        return None;
     }
-    let schema = first.schema();
     let fields: Vec<Field> = schema
         .fields()
         .iter()
@@ -78,18 +89,20 @@ pub fn with_snowflake_names(batches: Vec<RecordBatch>, sql: &str) -> Result<Vec<
             None => f.as_ref().clone(),
         })
         .collect();
-    let renamed = Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()));
-    batches
-        .into_iter()
-        .map(|b| {
-            let options = RecordBatchOptions::new().with_row_count(Some(b.num_rows()));
-            Ok(RecordBatch::try_new_with_options(
-                Arc::clone(&renamed),
-                b.columns().to_vec(),
-                &options,
-            )?)
-        })
-        .collect()
+    Some(Arc::new(Schema::new_with_metadata(
+        fields,
+        schema.metadata().clone(),
+    )))
+}
+
+/// `batch`'s columns under `schema` (same types, other names).
+pub(crate) fn with_schema(batch: RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
+    let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+    Ok(RecordBatch::try_new_with_options(
+        Arc::clone(schema),
+        batch.columns().to_vec(),
+        &options,
+    )?)
 }
 
 /// Per result column (of `width`), the Snowflake name of an unaliased

@@ -248,7 +248,10 @@ async fn build_version(
     runtime: &Arc<RuntimeEnv>,
     audit: &AuditHandle,
 ) -> Result<EngineVersion> {
+    let phase = crate::trace::phase("version: compile");
     let mut compiled = compile(&ws);
+    phase.end();
+    let phase = crate::trace::phase("version: internal state");
     let mut data_files = HashMap::new();
     let catalogs = Arc::new(MemoryCatalogProviderList::new());
     let mut internal = SessionStateBuilder::new()
@@ -266,6 +269,7 @@ async fn build_version(
     for f in veil_udfs::all_functions(&ws.settings.secret, ws.settings.memo_capacity) {
         datafusion::execution::FunctionRegistry::register_udf(&mut internal, f)?;
     }
+    phase.end();
     let schema_of = |db: &str, schema: &str| -> Result<Arc<dyn SchemaProvider>> {
         let catalog = match catalogs.catalog(db) {
             Some(c) => c,
@@ -291,9 +295,14 @@ async fn build_version(
             .unwrap_or(&table.location)
             .display()
             .to_string();
+        let phase = crate::trace::phase("version: raw relation");
         let plan = raw_relation(&internal, table, &rel).await?;
+        phase.end();
+        let phase = crate::trace::phase("version: data check");
         let data = Arc::new(DataFiles::new(table, &rel));
-        if let Some(problem) = data.first_problem_at_load()
+        let first_problem = data.first_problem_at_load();
+        phase.end();
+        if let Some(problem) = first_problem
             && let Some(t) = compiled.tables.get_mut(&table.name)
         {
             t.data_error = Some(problem.user_message());
@@ -303,6 +312,7 @@ async fn build_version(
         schema_of(&table.name.database, &table.name.schema)?
             .register_table(table.name.table.clone(), Arc::new(view))?;
     }
+    let phase = crate::trace::phase("version: system tables");
     let profile = profile_batch(&ws, &compiled)?;
     let profile_table = MemTable::try_new(profile.schema(), vec![vec![profile]])?;
     schema_of(PROFILE_TABLE[0], PROFILE_TABLE[1])?
@@ -321,6 +331,7 @@ async fn build_version(
     if !short.table_exist(AUDIT_TABLE) {
         short.register_table(AUDIT_TABLE.to_string(), audit_table)?;
     }
+    phase.end();
     Ok(EngineVersion {
         id,
         workspace: ws,
@@ -334,7 +345,10 @@ impl Engine {
     /// Loads the workspace in `dir`, attaches its data files, compiles its
     /// policies.
     pub async fn load(dir: impl AsRef<std::path::Path>) -> Result<Self> {
+        let phase = crate::trace::phase("engine: load workspace");
         let ws = crate::load::load_workspace(dir.as_ref())?;
+        phase.end();
+        let _phase = crate::trace::phase("engine: build version 1");
         Self::from_workspace(ws).await
     }
 
@@ -560,7 +574,9 @@ impl Engine {
         {
             return Ok(Arc::clone(bound));
         }
+        let phase = crate::trace::phase("session: bind");
         let bound = Arc::new(Bound::new(&version, options)?);
+        phase.end();
         let mut cache = lock(&self.inner.decisions);
         if cache.len() >= DECISION_CAPACITY {
             cache.retain(|_, (at, _)| at.elapsed() < ttl);
@@ -1673,63 +1689,148 @@ impl Bound {
         Ok(checked)
     }
 
+    /// Checks and plans one statement on a planning thread, reporting in
+    /// `tables` every table it names (for the audit). With the plan comes
+    /// its result schema under Snowflake's column names, when they differ
+    /// (worked out there too: it re-parses the statement).
+    async fn plan_on_thread(
+        self: &Arc<Self>,
+        sql: &str,
+        tables: &mut Vec<TableName>,
+    ) -> Result<(Planned, Option<SchemaRef>)> {
+        // Parsing and planning recurse as deep as the statement nests (and
+        // DataFusion's planner is not stack-safe): they run on a planning
+        // thread with a large stack; execution runs on the caller's task, so
+        // dropping the future (or the stream) cancels it.
+        let bound = Arc::clone(self);
+        let text = sql.to_string();
+        let phase = crate::trace::phase("statement: plan (thread)");
+        let (planned, named) = crate::guard::on_planning_thread(move |handle| {
+            let mut named = Vec::new();
+            let phase = crate::trace::phase("statement: plan");
+            let planned = handle.block_on(bound.plan(&text, &mut named));
+            phase.end();
+            let renamed = match &planned {
+                Ok(Planned::Run { plan, .. }) => {
+                    crate::output::snowflake_schema(&plan.schema(), &text)
+                }
+                _ => None,
+            };
+            (planned.map(|p| (p, renamed)), named)
+        })
+        .await?;
+        phase.end();
+        *tables = named;
+        planned
+    }
+
     /// Runs one statement and collects the result.
     async fn sql(
         self: &Arc<Self>,
         sql: &str,
         tables: &mut Vec<TableName>,
     ) -> Result<Vec<RecordBatch>> {
-        // Parsing and planning recurse as deep as the statement nests (and
-        // DataFusion's planner is not stack-safe): they run on a planning
-        // thread with a large stack; execution runs here, so dropping the
-        // future cancels it.
-        let bound = Arc::clone(self);
-        let text = sql.to_string();
-        let (planned, named) = crate::guard::on_planning_thread(move |handle| {
-            let mut named = Vec::new();
-            let planned = handle.block_on(bound.plan(&text, &mut named));
-            (planned, named)
-        })
-        .await?;
-        *tables = named;
-        match planned? {
-            Planned::Done(batches) => Ok(batches),
+        let (planned, renamed) = self.plan_on_thread(sql, tables).await?;
+        let batches = match planned {
+            Planned::Done(batches) => return Ok(batches),
             Planned::Run {
                 state,
                 plan,
                 explain,
             } => {
                 let schema = plan.schema();
+                let phase = crate::trace::phase("statement: execute");
                 let batches =
                     datafusion::physical_plan::collect(plan, Arc::new(TaskContext::from(&*state)))
                         .await
                         .map_err(|e| self.map_error(e))?;
+                phase.end();
                 let batches = if batches.is_empty() {
                     vec![RecordBatch::new_empty(schema)]
                 } else {
                     batches
                 };
                 if explain {
-                    return hide_policy_internals(batches);
+                    hide_policy_internals(batches)?
+                } else {
+                    batches
                 }
-                Ok(batches)
             }
+        };
+        match renamed {
+            Some(schema) => batches
+                .into_iter()
+                .map(|b| crate::output::with_schema(b, &schema))
+                .collect(),
+            None => Ok(batches),
         }
+    }
+
+    /// Plans one statement and starts it: a stream of its result batches
+    /// (EXPLAIN, SHOW TABLES and DESCRIBE are answered whole, then
+    /// streamed), and the Snowflake names of its columns when they differ.
+    async fn start_stream(
+        self: &Arc<Self>,
+        sql: &str,
+        tables: &mut Vec<TableName>,
+    ) -> Result<(SendableRecordBatchStream, Option<SchemaRef>)> {
+        let (planned, renamed) = self.plan_on_thread(sql, tables).await?;
+        let batches = match planned {
+            Planned::Done(batches) => batches,
+            Planned::Run {
+                state,
+                plan,
+                explain: false,
+            } => {
+                let stream = datafusion::physical_plan::execute_stream(
+                    plan,
+                    Arc::new(TaskContext::from(&*state)),
+                )
+                .map_err(|e| self.map_error(e))?;
+                return Ok((stream, renamed));
+            }
+            Planned::Run {
+                state,
+                plan,
+                explain: true,
+            } => {
+                let batches =
+                    datafusion::physical_plan::collect(plan, Arc::new(TaskContext::from(&*state)))
+                        .await
+                        .map_err(|e| self.map_error(e))?;
+                hide_policy_internals(batches)?
+            }
+        };
+        let schema = match batches.first() {
+            Some(b) => b.schema(),
+            None => Arc::new(Schema::empty()),
+        };
+        let stream: SendableRecordBatchStream = Box::pin(RecordBatchStreamAdapter::new(
+            schema,
+            futures::stream::iter(batches.into_iter().map(Ok)),
+        ));
+        Ok((stream, renamed))
     }
 
     /// Checks and plans one statement down to its physical plan.
     async fn plan(&self, sql: &str, tables: &mut Vec<TableName>) -> Result<Planned> {
+        let phase = crate::trace::phase("statement: parse + check");
         let checked = self.check_naming(sql, tables)?;
+        phase.end();
         match &checked.kind {
             StatementKind::ShowTables => return Ok(Planned::Done(self.show_tables()?)),
             StatementKind::Describe(t) => return Ok(Planned::Done(self.describe(t).await?)),
             StatementKind::Query | StatementKind::Explain => {}
         }
+        let phase = crate::trace::phase("statement: logical plan");
         let (state, plan) = self.plan_user_statement(checked.statement).await?;
+        phase.end();
+        let phase = crate::trace::phase("statement: physical plan");
         let physical = state
             .create_physical_plan(&plan)
             .await
             .map_err(|e| self.map_error(e))?;
+        phase.end();
         Ok(Planned::Run {
             state: Box::new(state),
             plan: physical,
@@ -2109,6 +2210,7 @@ impl Session {
             Err(e) => (Err(e), self.engine.version(), Vec::new()),
         };
         if audit {
+            let _phase = crate::trace::phase("statement: audit");
             self.engine.audit(AuditRecord::query(QueryAudit {
                 user: &self.user,
                 role: &self.role,
@@ -2122,9 +2224,119 @@ impl Session {
                 simulated_by: self.simulated_by.as_deref(),
             }));
         }
-        result
-            .and_then(|b| crate::output::with_snowflake_names(b, sql))
-            .map_err(crate::guard::user_error)
+        result.map_err(crate::guard::user_error)
+    }
+
+    /// Runs one statement and streams its result: the same check, policies
+    /// and planning as [`Session::sql`] (a refused or unplannable statement
+    /// fails here, before any batch), then batches as execution produces
+    /// them. Errors, in this call and in the stream, pass the same sanitizer
+    /// as `sql`'s; a panic while polling becomes an error and ends the
+    /// stream. The statement timeout covers the whole statement, planning
+    /// and streaming: once it passes, the stream yields a timeout error and
+    /// ends. Dropping the stream cancels execution.
+    ///
+    /// With an audit log set, a statement refused or failing to plan is
+    /// audited when this call returns its error; a started one is audited
+    /// once, when its stream ends, fails or is dropped, with the rows
+    /// delivered until then.
+    ///
+    /// ```no_run
+    /// # async fn demo(session: &veil_engine::Session) -> veil_engine::Result<()> {
+    /// use futures::StreamExt;
+    /// let mut stream = session.sql_stream("SELECT name, ssn FROM customers").await?;
+    /// while let Some(batch) = stream.next().await {
+    ///     let batch: veil_engine::RecordBatch = batch?;
+    ///     println!("{} rows", batch.num_rows());
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn sql_stream(&self, sql: &str) -> Result<SendableRecordBatchStream> {
+        let started = Instant::now();
+        let timeout = self
+            .options
+            .statement_timeout
+            .unwrap_or(DEFAULT_STATEMENT_TIMEOUT);
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut tables = Vec::new();
+        let bound = match self.bound() {
+            Ok(b) => b,
+            Err(e) => {
+                self.audit_statement(sql, &[], Vec::new(), Err(&e), started, None);
+                return Err(crate::guard::user_error(e));
+            }
+        };
+        let run = crate::guard::catch_panics(bound.start_stream(sql, &mut tables));
+        let started_stream = match tokio::time::timeout_at(deadline, run).await {
+            Ok(r) => r,
+            Err(_) => Err(VeilError::Timeout(timeout)),
+        };
+        let (inner, schema) = match started_stream {
+            Ok(s) => s,
+            Err(e) => {
+                let policies = self.policies_if_audited(&bound, &tables);
+                let version = Some(bound.core.version.id);
+                self.audit_statement(sql, &tables, policies, Err(&e), started, version);
+                return Err(crate::guard::user_error(e));
+            }
+        };
+        let audit = self.engine.audit_log().is_some().then(|| StreamAudit {
+            engine: self.engine.clone(),
+            user: self.user.clone(),
+            role: self.role.clone(),
+            purpose: self.options.purpose.clone(),
+            sql: sql.to_string(),
+            policies: bound.policies_applied(&tables),
+            tables,
+            version: bound.core.version.id,
+            simulated_by: self.simulated_by.clone(),
+            started,
+        });
+        Ok(Box::pin(GuardedStream {
+            schema: schema.clone().unwrap_or_else(|| inner.schema()),
+            renamed: schema.is_some(),
+            inner: Some(inner),
+            deadline: Box::pin(tokio::time::sleep_until(deadline)),
+            timeout,
+            bound,
+            rows: 0,
+            audit,
+        }))
+    }
+
+    fn policies_if_audited(&self, bound: &Bound, tables: &[TableName]) -> Vec<String> {
+        if self.engine.audit_log().is_some() {
+            bound.policies_applied(tables)
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// One audit record for a statement of this session, if a log is set.
+    fn audit_statement(
+        &self,
+        sql: &str,
+        tables: &[TableName],
+        policies: Vec<String>,
+        result: std::result::Result<usize, &VeilError>,
+        started: Instant,
+        version: Option<u64>,
+    ) {
+        if self.engine.audit_log().is_none() {
+            return;
+        }
+        self.engine.audit(AuditRecord::query(QueryAudit {
+            user: &self.user,
+            role: &self.role,
+            purpose: self.purpose(),
+            sql,
+            tables,
+            policies,
+            result,
+            duration: started.elapsed(),
+            version: version.unwrap_or_else(|| self.engine.version()),
+            simulated_by: self.simulated_by.as_deref(),
+        }));
     }
 
     /// How long each planning step of a read statement takes: Veil's parse
@@ -2168,6 +2380,127 @@ impl Session {
     /// Never expose this to users.
     pub(crate) async fn visible_raw_rows(&self, table: &TableName) -> Result<Vec<RecordBatch>> {
         self.bound()?.visible_raw_rows(table).await
+    }
+}
+
+/// What the audit record of a streamed statement needs once it ends.
+struct StreamAudit {
+    engine: Engine,
+    user: String,
+    role: String,
+    purpose: Option<String>,
+    sql: String,
+    tables: Vec<TableName>,
+    policies: Vec<String>,
+    version: u64,
+    simulated_by: Option<String>,
+    started: Instant,
+}
+
+impl StreamAudit {
+    fn record(self, result: std::result::Result<usize, &VeilError>) {
+        self.engine.audit(AuditRecord::query(QueryAudit {
+            user: &self.user,
+            role: &self.role,
+            purpose: self.purpose.as_deref(),
+            sql: &self.sql,
+            tables: &self.tables,
+            policies: self.policies,
+            result,
+            duration: self.started.elapsed(),
+            version: self.version,
+            simulated_by: self.simulated_by.as_deref(),
+        }));
+    }
+}
+
+/// The stream [`Session::sql_stream`] returns: Snowflake column names, the
+/// statement deadline, panics caught, errors sanitized, one audit record
+/// when it ends. After an error it ends.
+struct GuardedStream {
+    inner: Option<SendableRecordBatchStream>,
+    schema: SchemaRef,
+    renamed: bool,
+    deadline: std::pin::Pin<Box<tokio::time::Sleep>>,
+    timeout: Duration,
+    bound: Arc<Bound>,
+    rows: usize,
+    audit: Option<StreamAudit>,
+}
+
+impl GuardedStream {
+    /// Ends the stream with `error` (full text to the audit, sanitized to
+    /// the caller).
+    fn fail(&mut self, error: VeilError) -> DataFusionError {
+        self.inner = None;
+        if let Some(audit) = self.audit.take() {
+            audit.record(Err(&error));
+        }
+        DataFusionError::from(crate::guard::user_error(error))
+    }
+}
+
+impl futures::Stream for GuardedStream {
+    type Item = datafusion::common::Result<RecordBatch>;
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use std::task::Poll;
+        let this = self.get_mut();
+        let Some(inner) = this.inner.as_mut() else {
+            return Poll::Ready(None);
+        };
+        if this.deadline.as_mut().poll(cx).is_ready() {
+            let e = VeilError::Timeout(this.timeout);
+            return Poll::Ready(Some(Err(this.fail(e))));
+        }
+        let polled =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.poll_next_unpin(cx)));
+        match polled {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(Some(Ok(batch)))) => {
+                this.rows += batch.num_rows();
+                if !this.renamed {
+                    return Poll::Ready(Some(Ok(batch)));
+                }
+                match crate::output::with_schema(batch, &this.schema) {
+                    Ok(b) => Poll::Ready(Some(Ok(b))),
+                    Err(e) => Poll::Ready(Some(Err(this.fail(e)))),
+                }
+            }
+            Ok(Poll::Ready(Some(Err(e)))) => {
+                let e = this.bound.map_error(e);
+                Poll::Ready(Some(Err(this.fail(e))))
+            }
+            Ok(Poll::Ready(None)) => {
+                this.inner = None;
+                if let Some(audit) = this.audit.take() {
+                    audit.record(Ok(this.rows));
+                }
+                Poll::Ready(None)
+            }
+            Err(panic) => {
+                let e = crate::guard::panicked(&panic);
+                Poll::Ready(Some(Err(this.fail(e))))
+            }
+        }
+    }
+}
+
+impl datafusion::physical_plan::RecordBatchStream for GuardedStream {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+}
+
+impl Drop for GuardedStream {
+    fn drop(&mut self) {
+        // Dropped before its end: audited with the rows delivered.
+        if let Some(audit) = self.audit.take() {
+            audit.record(Ok(self.rows));
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 
 mod common;
 mod data;
+mod embed;
 mod export;
 mod functions;
 mod fuzz;
@@ -29,6 +30,7 @@ fn main() {
     trials.extend(export::trials());
     trials.extend(data::trials());
     trials.extend(hardening::trials());
+    trials.extend(embed::trials());
     trials.extend(fuzz::trials());
     libtest_mimic::run(&args, trials).exit();
 }

@@ -239,17 +239,20 @@ pub const AT_FUNCTIONS: &[&str] = &[
 /// Rewrites `@name(` to `veil_at_name(` and `@username` to
 /// `veil_at_username()` so the predicate parses as SQL.
 fn preprocess_at_functions(text: &str) -> String {
-    let re = regex::Regex::new(r"@([A-Za-z_]+)(\s*\()?")
-        .unwrap_or_else(|_| unreachable!("static regex"));
-    re.replace_all(text, |caps: &regex::Captures<'_>| {
-        let name = &caps[1];
-        if caps.get(2).is_some() {
-            format!("veil_at_{name}(")
-        } else {
-            format!("veil_at_{name}()")
-        }
-    })
-    .to_string()
+    // Compiled once per process: every condition of every policy goes through it.
+    static AT_FUNCTION: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"@([A-Za-z_]+)(\s*\()?").unwrap_or_else(|_| unreachable!("static regex"))
+    });
+    AT_FUNCTION
+        .replace_all(text, |caps: &regex::Captures<'_>| {
+            let name = &caps[1];
+            if caps.get(2).is_some() {
+                format!("veil_at_{name}(")
+            } else {
+                format!("veil_at_{name}()")
+            }
+        })
+        .to_string()
 }
 
 /// The `veil_at_*` name of a function call, lower-case.

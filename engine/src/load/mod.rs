@@ -28,6 +28,7 @@ pub fn load_workspace(dir: &Path) -> Result<Workspace> {
             format!("cannot read the workspace manifest: {e}"),
         )
     })?;
+    let yaml_phase = crate::trace::phase("load: read + parse YAML");
     let root: yaml::FileDoc = yaml::parse_doc(&text, "veil.yaml")?;
     let mut files = vec![("veil.yaml".to_string(), text, root)];
     let includes = files[0].2.include.clone();
@@ -72,8 +73,13 @@ pub fn load_workspace(dir: &Path) -> Result<Workspace> {
             files.push((rel, text, doc));
         }
     }
+    yaml_phase.end();
+    let phase = crate::trace::phase("load: build model");
     let mut ws = build(dir, files)?;
+    phase.end();
+    let phase = crate::trace::phase("load: DDL scripts");
     ddl::apply_workspace_scripts(&mut ws)?;
+    phase.end();
     if ws.settings.secret_is_default && ws.uses_secret() {
         let env = &ws.settings.secret_env;
         ws.warnings.push(format!(
@@ -81,7 +87,9 @@ pub fn load_workspace(dir: &Path) -> Result<Workspace> {
         ));
     }
     // Cross-references last: a YAML user may hold a role a DDL script creates.
+    let phase = crate::trace::phase("load: validate");
     validate(&ws)?;
+    phase.end();
     Ok(ws)
 }
 

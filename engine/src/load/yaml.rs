@@ -176,9 +176,12 @@ pub(crate) fn parse_doc(text: &str, file: &str) -> Result<FileDoc> {
     }
     // `{name: ID, type: NUMBER(10,0)}` is the documented form, but in a YAML
     // flow mapping the comma would split the type: quote parenthesised types.
-    let quote_types = regex::Regex::new(r#"(\btype:\s*)([A-Za-z_][A-Za-z_0-9 ]*\([^)'"]*\))"#)
-        .unwrap_or_else(|_| unreachable!("static regex"));
-    let text = quote_types.replace_all(text, "$1'$2'");
+    // Compiled once per process: every included file is parsed with it.
+    static QUOTE_TYPES: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r#"(\btype:\s*)([A-Za-z_][A-Za-z_0-9 ]*\([^)'"]*\))"#)
+            .unwrap_or_else(|_| unreachable!("static regex"))
+    });
+    let text = QUOTE_TYPES.replace_all(text, "$1'$2'");
     serde_norway::from_str(&text).map_err(|e| {
         let location = match e.location() {
             Some(l) => format!("{file}:{}", l.line()),
