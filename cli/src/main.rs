@@ -399,12 +399,12 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Demo { workspace } => {
             let dir = match workspace {
                 Some(d) => d,
-                None => veil_engine::demo::sample_dir()?,
+                None => veil_engine::tools::demo::sample_dir()?,
             };
             // The demo is a showcase: no audit log (it would land in the
             // bundled sample's directory).
             let engine = Engine::load(&dir).await?;
-            emit(veil_engine::demo::run_demo(&engine).await?)?;
+            emit(veil_engine::tools::demo::run_demo(&engine).await?)?;
         }
         Command::Query {
             identity,
@@ -416,7 +416,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let phase = veil_engine::trace::phase("query: load + open");
             let batches = if admin {
                 let engine = load_audited(&identity).await?;
-                veil_engine::admin::run_as_administrator(&engine, &identity.user, &sql).await?
+                veil_engine::tools::admin::run_as_administrator(&engine, &identity.user, &sql)
+                    .await?
             } else {
                 let (_engine, session) = open(&identity).await?;
                 phase.end();
@@ -447,7 +448,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         } => {
             let engine = load(&workspace).await?;
             let files = if files.is_empty() {
-                veil_engine::policy_test::workspace_test_files(&workspace)?
+                veil_engine::tools::test_runner::workspace_test_files(&workspace)?
             } else {
                 files
             };
@@ -459,12 +460,13 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             }
             if complete {
                 for f in &files {
-                    veil_engine::policy_test::complete_file(&engine, f, mode(m)).await?;
+                    veil_engine::tools::test_runner::complete_file(&engine, f, mode(m)).await?;
                     emit(format!("completed {}\n", f.display()))?;
                 }
                 return Ok(());
             }
-            let report = veil_engine::policy_test::run_files(&engine, &files, mode(m)).await?;
+            let report =
+                veil_engine::tools::test_runner::run_files(&engine, &files, mode(m)).await?;
             emit(report.text())?;
             if let Some(path) = junit {
                 std::fs::write(&path, report.junit())
@@ -482,7 +484,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         } => {
             let old_engine = load(&old).await?;
             let new_engine = load(&new).await?;
-            let report = veil_engine::diff::diff(&old_engine, &new_engine).await?;
+            let report = veil_engine::tools::diff::diff(&old_engine, &new_engine).await?;
             match format {
                 ReportFormat::Table => {
                     emit(format!(
@@ -511,10 +513,10 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         } => {
             let engine = load(&workspace).await?;
             let ws = engine.workspace();
-            let options = veil_engine::export::ExportOptions { with_secret };
-            emit(veil_engine::export::export_snowflake(&ws, &options)?)?;
+            let options = veil_engine::tools::export::ExportOptions { with_secret };
+            emit(veil_engine::tools::export::export_snowflake(&ws, &options)?)?;
             if let Some(out) = as_workspace {
-                veil_engine::export::write_workspace(&ws, &options, &out)?;
+                veil_engine::tools::export::write_workspace(&ws, &options, &out)?;
                 eprintln!(
                     "wrote a Veil workspace running this DDL to {}",
                     out.display()
@@ -563,7 +565,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             format,
         } => {
             let engine = load(&workspace).await?;
-            let findings = veil_engine::lint::lint(&engine).await?;
+            let findings = veil_engine::tools::lint::lint(&engine).await?;
             match format {
                 ReportFormat::Table => {
                     for f in &findings {
@@ -571,7 +573,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                     }
                     let errors = findings
                         .iter()
-                        .filter(|f| f.severity == veil_engine::lint::Severity::Error)
+                        .filter(|f| f.severity == veil_engine::tools::lint::Severity::Error)
                         .count();
                     emit(format!(
                         "\n{} finding(s): {errors} error(s), {} warning(s)\n",
@@ -585,7 +587,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 )?,
             }
             let fails = findings.iter().any(|f| {
-                f.severity == veil_engine::lint::Severity::Error
+                f.severity == veil_engine::tools::lint::Severity::Error
                     || matches!(deny, Some(Deny::Warnings))
             });
             if fails {

@@ -7,7 +7,9 @@
 //! allow. Modules follow the pipeline: [`model`] (plain data) ← [`load`]
 //! (files → model) → [`compile`] (policies → per-table enforcement plans and
 //! their SQL) → [`rewrite`] (user SQL checks and the printable rewrite) →
-//! [`session`] (DataFusion glue).
+//! [`guard`] (what one statement may cost, what of an error a user sees) →
+//! [`session`] (DataFusion glue) → [`tools`] (explain, diff, lint, export,
+//! admin, demo, the policy test runner).
 //!
 //! A service links `veil-engine` and runs every statement as a user, inside
 //! a multi-threaded tokio runtime with the `time` driver (statements have a
@@ -38,25 +40,19 @@
 //! ```
 #![deny(missing_docs)]
 
-pub mod admin;
 pub mod audit;
 pub mod compile;
-pub mod demo;
-pub mod diff;
 pub mod error;
-pub mod explain;
-pub mod export;
 pub mod guard;
 pub mod ident;
-pub mod lint;
 pub mod load;
 pub mod model;
 pub mod output;
-pub mod policy_test;
 pub mod profile;
 pub mod rewrite;
 pub mod session;
 pub mod shell;
+pub mod tools;
 pub mod trace;
 
 pub use error::{Result, VeilError};

@@ -48,7 +48,7 @@ pub fn subscribed(compiled: &crate::compile::CompiledTable, e: &Entitlements) ->
     if sub.owners.contains(&e.user) {
         return true;
     }
-    let meets = |c: &crate::model::Condition| crate::explain::meets(c, e);
+    let meets = |c: &crate::model::Condition| crate::tools::explain::meets(c, e);
     let granted = sub.anyone || sub.grants.iter().any(|(_, c)| meets(c));
     granted && sub.guardrails.iter().all(|(_, c)| meets(c))
 }

@@ -322,7 +322,7 @@ async fn build_version(
     let audit_table: Arc<dyn TableProvider> = Arc::new(AuditTable::new(audit.clone()));
     schema_of(PROFILE_TABLE[0], PROFILE_TABLE[1])?
         .register_table(AUDIT_TABLE.to_string(), Arc::clone(&audit_table))?;
-    for (name, batch) in crate::admin::catalog_tables(&ws, &compiled)? {
+    for (name, batch) in crate::tools::admin::catalog_tables(&ws, &compiled)? {
         let table = MemTable::try_new(batch.schema(), vec![vec![batch]])?;
         schema_of(PROFILE_TABLE[0], PROFILE_TABLE[1])?
             .register_table(name.to_string(), Arc::new(table))?;
@@ -597,24 +597,24 @@ impl Engine {
     /// tests). Administrators also read the audit log as `veil.audit`, run
     /// `EXECUTE USING POLICY_CONTEXT(...) AS <query>`, `SHOW MASKING
     /// POLICIES`, `SHOW ROW ACCESS POLICIES`, and read
-    /// `VEIL.SYSTEM.POLICY_REFERENCES` (see [`crate::admin`]).
+    /// `VEIL.SYSTEM.POLICY_REFERENCES` (see [`crate::tools::admin`]).
     /// Never expose this to users.
     pub async fn admin_sql(&self, sql: &str) -> Result<Vec<RecordBatch>> {
         let shown;
-        let sql = match crate::admin::parse_admin(sql)? {
-            crate::admin::AdminStatement::PolicyContext { options, query } => {
+        let sql = match crate::tools::admin::parse_admin(sql)? {
+            crate::tools::admin::AdminStatement::PolicyContext { options, query } => {
                 let mut session = self.session_with(options)?;
                 session.simulated_by = Some("ADMIN".to_string());
                 return session.sql(&query).await;
             }
-            crate::admin::AdminStatement::Show(table) => {
+            crate::tools::admin::AdminStatement::Show(table) => {
                 shown = format!(
                     "SELECT * FROM \"{}\".\"{}\".\"{table}\" ORDER BY 1",
                     PROFILE_TABLE[0], PROFILE_TABLE[1]
                 );
                 shown.as_str()
             }
-            crate::admin::AdminStatement::Sql => sql,
+            crate::tools::admin::AdminStatement::Sql => sql,
         };
         let version = self.current();
         let state = fresh(&version.internal);
@@ -1956,7 +1956,7 @@ impl Bound {
             let Some(compiled) = self.core.compiled(t) else {
                 continue;
             };
-            let ex = crate::explain::explain_table(compiled, &self.core.entitlements);
+            let ex = crate::tools::explain::explain_table(compiled, &self.core.entitlements);
             names.extend(
                 ex.rows
                     .iter()

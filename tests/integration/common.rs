@@ -63,7 +63,7 @@ pub(crate) fn session(user: &str, purpose: Option<&str>, mode: EnforcementMode) 
 
 /// Result rows as display strings (`NULL` for nulls).
 pub(crate) fn rows(batches: &[RecordBatch]) -> Vec<Vec<String>> {
-    veil_engine::policy_test::rows(batches).expect("results format")
+    veil_engine::tools::test_runner::rows(batches).expect("results format")
 }
 
 /// Runs SQL and returns rows, or the error text.

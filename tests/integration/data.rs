@@ -5,7 +5,7 @@
 //! `veil lint` reports each as an error at `file:line`.
 
 use libtest_mimic::{Failed, Trial};
-use veil_engine::lint::Severity;
+use veil_engine::tools::lint::Severity;
 use veil_engine::{EnforcementMode, Engine, SessionOptions};
 
 use crate::common::{load, run, runtime, temp_workspace};
@@ -119,7 +119,7 @@ fn lint_finds(
     needle: &str,
 ) -> Result<(), Failed> {
     let engine = load(dir.path())?;
-    let findings = runtime().block_on(veil_engine::lint::lint(&engine))?;
+    let findings = runtime().block_on(veil_engine::tools::lint::lint(&engine))?;
     ensure(
         findings.iter().any(|f| {
             f.code == code
@@ -152,7 +152,7 @@ fn good_data_is_read() -> Result<(), Failed> {
         let rows = query(&engine, "BOB", mode)?;
         ensure(rows.len() == 2, format!("{mode:?}: {rows:?}"))?;
     }
-    let findings = runtime().block_on(veil_engine::lint::lint(&engine))?;
+    let findings = runtime().block_on(veil_engine::tools::lint::lint(&engine))?;
     ensure(
         findings.iter().all(|f| !f.code.starts_with("data-")),
         format!("{findings:?}"),

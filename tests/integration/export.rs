@@ -4,7 +4,7 @@
 //! SPEC §4), and the DDL itself has the shape Snowflake needs.
 
 use libtest_mimic::{Failed, Trial};
-use veil_engine::export::{ExportOptions, export_snowflake, write_workspace};
+use veil_engine::tools::export::{ExportOptions, export_snowflake, write_workspace};
 use veil_engine::{Engine, SessionOptions};
 
 use crate::common::{load, run, sample};

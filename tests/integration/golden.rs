@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use libtest_mimic::{Failed, Trial};
 use sqllogictest::DBOutput;
-use veil_engine::policy_test::to_output;
+use veil_engine::tools::test_runner::to_output;
 use veil_engine::{EnforcementMode, SessionOptions};
 
 use crate::common::{runtime, sample, testdata};
@@ -44,7 +44,7 @@ fn session_header(path: &Path) -> (String, Option<String>) {
         .lines()
         .find_map(|l| l.strip_prefix("# veil-session:"))
         .unwrap_or_default();
-    let options = veil_engine::policy_test::parse_session_header(header)
+    let options = veil_engine::tools::test_runner::parse_session_header(header)
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     (options.user, options.purpose)
 }
@@ -140,7 +140,7 @@ fn run_file(path: &Path, mode: EnforcementMode) -> Result<(), Failed> {
     check_shared(path)?;
     // Load outside the runtime: the engine cache blocks on its own load.
     let engine = sample();
-    let report = runtime().block_on(veil_engine::policy_test::run_file(
+    let report = runtime().block_on(veil_engine::tools::test_runner::run_file(
         &engine,
         path,
         Some(mode),

@@ -7,10 +7,11 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use libtest_mimic::{Failed, Trial};
+use veil_engine::Engine;
 use veil_engine::audit::read_log;
-use veil_engine::lint::{Finding, Severity};
 use veil_engine::model::{User, UserStatus};
-use veil_engine::{Engine, policy_test};
+use veil_engine::tools::lint::{Finding, Severity};
+use veil_engine::tools::test_runner as policy_test;
 
 use crate::common::{rows, run, runtime, sample, testdata};
 
@@ -113,7 +114,7 @@ fn records_before_a_session_header_fail() -> Result<(), Failed> {
 fn diff_reports_exactly_the_change() -> Result<(), Failed> {
     let old = sample();
     let new = crate::common::engine("sample-v2");
-    let report = runtime().block_on(veil_engine::diff::diff(&old, &new))?;
+    let report = runtime().block_on(veil_engine::tools::diff::diff(&old, &new))?;
     let text = report.to_string();
     let golden = testdata("sample-v2").join("expected-diff.txt");
     if std::env::var("VEIL_COMPLETE").is_ok() {
@@ -175,7 +176,7 @@ fn diff_reports_users_gaining_and_losing_access() -> Result<(), Failed> {
         charlie.groups.insert("Analysts".to_string());
     }
     let new = runtime().block_on(Engine::from_workspace(ws))?;
-    let forward = runtime().block_on(veil_engine::diff::diff(&old, &new))?;
+    let forward = runtime().block_on(veil_engine::tools::diff::diff(&old, &new))?;
     let gained: BTreeSet<&str> = forward
         .gained_access
         .iter()
@@ -194,7 +195,7 @@ fn diff_reports_users_gaining_and_losing_access() -> Result<(), Failed> {
         charlie_customers.rows_gained == 4 && charlie_customers.old_rows == 0,
         format!("CHARLIE (Region US) gains the 4 US customers: {charlie_customers:?}"),
     )?;
-    let backward = runtime().block_on(veil_engine::diff::diff(&new, &old))?;
+    let backward = runtime().block_on(veil_engine::tools::diff::diff(&new, &old))?;
     ensure(
         backward.lost_access.len() == forward.gained_access.len()
             && backward.gained_access.is_empty(),
@@ -210,7 +211,7 @@ fn lint_findings() -> &'static Vec<Finding> {
     FINDINGS.get_or_init(|| {
         let engine = crate::common::engine("lint");
         runtime()
-            .block_on(veil_engine::lint::lint(&engine))
+            .block_on(veil_engine::tools::lint::lint(&engine))
             .expect("lint runs")
     })
 }
@@ -277,7 +278,7 @@ fn lint_short_hash_with_collision_rate() -> Result<(), Failed> {
         "(4 distinct values) about 3.576e-7 pairs",
     )?;
     ensure(
-        (veil_engine::lint::expected_collision_pairs(1_000_000, 8) - 116.415).abs() < 0.01,
+        (veil_engine::tools::lint::expected_collision_pairs(1_000_000, 8) - 116.415).abs() < 0.01,
         "a million values in 8 hex characters collide in ~116 pairs",
     )
 }
@@ -321,7 +322,7 @@ fn lint_values_beyond_declared_type() -> Result<(), Failed> {
 }
 
 fn lint_sample_has_no_errors() -> Result<(), Failed> {
-    let findings = runtime().block_on(veil_engine::lint::lint(&sample()))?;
+    let findings = runtime().block_on(veil_engine::tools::lint::lint(&sample()))?;
     ensure(
         findings.iter().all(|f| f.severity == Severity::Warning),
         format!("{findings:?}"),
@@ -350,7 +351,7 @@ fn unused_role_workspace(extra: &str) -> tempfile::TempDir {
 
 fn lint_codes(dir: &Path) -> Result<Vec<&'static str>, Failed> {
     let engine = crate::common::load(dir)?;
-    let findings = runtime().block_on(veil_engine::lint::lint(&engine))?;
+    let findings = runtime().block_on(veil_engine::tools::lint::lint(&engine))?;
     Ok(findings.iter().map(|f| f.code).collect())
 }
 
@@ -385,7 +386,7 @@ fn lint_rules_list_every_finding_code() -> Result<(), Failed> {
 }
 
 fn lint_sample_passes_deny_warnings() -> Result<(), Failed> {
-    let findings = runtime().block_on(veil_engine::lint::lint(&sample()))?;
+    let findings = runtime().block_on(veil_engine::tools::lint::lint(&sample()))?;
     ensure(
         findings.is_empty(),
         findings

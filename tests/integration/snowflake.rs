@@ -3,7 +3,8 @@
 //! text, and the DDL-only workspace's per-role golden tests in both modes.
 
 use libtest_mimic::{Failed, Trial};
-use veil_engine::{EnforcementMode, policy_test};
+use veil_engine::EnforcementMode;
+use veil_engine::tools::test_runner as policy_test;
 
 use crate::common::{load, run, runtime, temp_workspace, testdata};
 
@@ -450,7 +451,7 @@ GRANT APPLY TAG ON ACCOUNT TO ROLE r2;";
         return Err(format!("{got:?}").into());
     }
     // Export writes them back.
-    let sql = veil_engine::export::export_snowflake(&ws, &Default::default())
+    let sql = veil_engine::tools::export::export_snowflake(&ws, &Default::default())
         .map_err(|e| e.to_string())?;
     for line in [
         "GRANT USAGE ON SCHEMA DB.S TO ROLE R;",
@@ -481,7 +482,7 @@ fn lint_counts_tag_masking_policies_as_targeting_the_tag() -> Result<(), Failed>
     // 04_tags.sql: ALTER TAG pii SET MASKING POLICY pii_string, ...
     let engine = crate::common::engine("snowflake");
     let findings = runtime()
-        .block_on(veil_engine::lint::lint(&engine))
+        .block_on(veil_engine::tools::lint::lint(&engine))
         .map_err(|e| e.to_string())?;
     let unused: Vec<String> = findings
         .iter()
@@ -499,7 +500,7 @@ fn lint_reports_reads_without_usage() -> Result<(), Failed> {
     let findings = |script: &str| -> Result<Vec<String>, Failed> {
         let engine = load_with(&manifest(""), script).map_err(Failed::from)?;
         let all = runtime()
-            .block_on(veil_engine::lint::lint(&engine))
+            .block_on(veil_engine::tools::lint::lint(&engine))
             .map_err(|e| e.to_string())?;
         Ok(all
             .iter()

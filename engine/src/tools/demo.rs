@@ -6,35 +6,35 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use crate::error::{Result, VeilError};
-use crate::explain::explain_table;
 use crate::output::{row_count, table};
 use crate::session::Engine;
+use crate::tools::explain::explain_table;
 
 /// The sample workspace's files, embedded so `veil demo` works anywhere.
 const SAMPLE_FILES: &[(&str, &[u8])] = &[
     (
         "veil.yaml",
-        include_bytes!("../../testdata/sample/veil.yaml"),
+        include_bytes!("../../../testdata/sample/veil.yaml"),
     ),
     (
         "policies/masking.yaml",
-        include_bytes!("../../testdata/sample/policies/masking.yaml"),
+        include_bytes!("../../../testdata/sample/policies/masking.yaml"),
     ),
     (
         "policies/rows.yaml",
-        include_bytes!("../../testdata/sample/policies/rows.yaml"),
+        include_bytes!("../../../testdata/sample/policies/rows.yaml"),
     ),
     (
         "data/customers.csv",
-        include_bytes!("../../testdata/sample/data/customers.csv"),
+        include_bytes!("../../../testdata/sample/data/customers.csv"),
     ),
     (
         "data/orders.parquet",
-        include_bytes!("../../testdata/sample/data/orders.parquet"),
+        include_bytes!("../../../testdata/sample/data/orders.parquet"),
     ),
     (
         "data/employees.ndjson",
-        include_bytes!("../../testdata/sample/data/employees.ndjson"),
+        include_bytes!("../../../testdata/sample/data/employees.ndjson"),
     ),
 ];
 

@@ -14,9 +14,9 @@ use serde::Serialize;
 
 use crate::compile::CompiledTable;
 use crate::error::{Result, VeilError};
-use crate::explain::decide_column;
 use crate::model::TableName;
 use crate::session::{Engine, Session};
+use crate::tools::explain::decide_column;
 
 /// What a user may do with a table in one workspace.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -157,7 +157,7 @@ async fn side(engine: &Engine, user: &str, table: &TableName) -> Result<Side> {
     let batches = session.visible_raw_rows(table).await?;
     let mut rows = HashMap::new();
     let mut row_count = 0;
-    for row in crate::policy_test::rows(&batches)? {
+    for row in crate::tools::test_runner::rows(&batches)? {
         *rows.entry(row.join("\u{1f}")).or_insert(0) += 1;
         row_count += 1;
     }
