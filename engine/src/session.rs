@@ -27,10 +27,9 @@ use datafusion::catalog::{
     CatalogProvider, CatalogProviderList, MemoryCatalogProvider, MemoryCatalogProviderList,
     MemorySchemaProvider, SchemaProvider, Session as DfSession, TableProvider,
 };
-use datafusion::common::config::ConfigOptions;
-use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{Column as DfColumn, DataFusionError, plan_err};
-use datafusion::datasource::{MemTable, ViewTable, source_as_provider};
+use datafusion::datasource::{MemTable, ViewTable};
 use datafusion::execution::context::SQLOptions;
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::execution::session_state::SessionStateBuilder;
@@ -39,11 +38,8 @@ use datafusion::logical_expr::planner::TypePlanner;
 use datafusion::logical_expr::{
     Expr, LogicalPlan, LogicalPlanBuilder, TableProviderFilterPushDown, TableType, col,
 };
-use datafusion::optimizer::AnalyzerRule;
-use datafusion::physical_expr::PhysicalExpr;
-use datafusion::physical_plan::execution_plan::{ChildrenPropertiesMode, ReplaceChildrenOptions};
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
 use datafusion::prelude::SessionConfig;
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::{self, Query, Statement};
@@ -52,6 +48,7 @@ use futures::StreamExt;
 use crate::audit::{AUDIT_TABLE, AuditHandle, AuditLog, AuditRecord, AuditTable, QueryAudit};
 use crate::compile::render::{Entitlements, PROFILE_TABLE, RenderMode, policy_query};
 use crate::compile::{CompiledTable, CompiledWorkspace, compile};
+pub use crate::enforce::{PolicyBarrierExec, PolicyScanCheck};
 use crate::error::{Result, VeilError, from_datafusion};
 use crate::ident::parse_statements;
 use crate::load::data::raw_relation;
@@ -1324,151 +1321,6 @@ impl TableProvider for PolicyTable {
 }
 
 // ---------------------------------------------------------------------------
-// The barrier.
-
-/// Execution node that marks the top of a policy relation. It forwards
-/// batches unchanged but accepts no filter, projection, limit or sort from
-/// above, so optimizer rules cannot move user expressions into the policy;
-/// errors raised inside the policy are replaced by one that names the table
-/// and shows no value.
-#[derive(Debug)]
-pub struct PolicyBarrierExec {
-    input: Arc<dyn ExecutionPlan>,
-    table: String,
-    properties: Arc<PlanProperties>,
-    data: Option<Arc<DataFiles>>,
-}
-
-impl PolicyBarrierExec {
-    fn new(input: Arc<dyn ExecutionPlan>, table: String, data: Option<Arc<DataFiles>>) -> Self {
-        let properties = Arc::clone(input.properties());
-        Self {
-            input,
-            table,
-            properties,
-            data,
-        }
-    }
-}
-
-impl DisplayAs for PolicyBarrierExec {
-    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "PolicyBarrierExec: table={}", self.table)
-    }
-}
-
-impl ExecutionPlan for PolicyBarrierExec {
-    fn name(&self) -> &str {
-        "PolicyBarrierExec"
-    }
-
-    fn properties(&self) -> &Arc<PlanProperties> {
-        &self.properties
-    }
-
-    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        vec![&self.input]
-    }
-
-    fn apply_expressions(
-        &self,
-        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> datafusion::common::Result<TreeNodeRecursion>,
-    ) -> datafusion::common::Result<TreeNodeRecursion> {
-        Ok(TreeNodeRecursion::Continue)
-    }
-
-    fn benefits_from_input_partitioning(&self) -> Vec<bool> {
-        vec![false]
-    }
-
-    fn replace_children(
-        self: Arc<Self>,
-        mut children: Vec<Arc<dyn ExecutionPlan>>,
-        _options: ReplaceChildrenOptions,
-    ) -> datafusion::common::Result<Arc<dyn ExecutionPlan>> {
-        if children.len() != 1 {
-            return datafusion::common::internal_err!("PolicyBarrierExec has one child");
-        }
-        Ok(Arc::new(Self::new(
-            children.swap_remove(0),
-            self.table.clone(),
-            self.data.clone(),
-        )))
-    }
-
-    #[allow(deprecated)]
-    fn with_new_children(
-        self: Arc<Self>,
-        children: Vec<Arc<dyn ExecutionPlan>>,
-    ) -> datafusion::common::Result<Arc<dyn ExecutionPlan>> {
-        self.replace_children(
-            children,
-            ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute),
-        )
-    }
-
-    fn execute(
-        &self,
-        partition: usize,
-        context: Arc<TaskContext>,
-    ) -> datafusion::common::Result<SendableRecordBatchStream> {
-        let table = self.table.clone();
-        let data = self.data.clone();
-        let schema = self.input.schema();
-        let stream = self.input.execute(partition, context)?;
-        let mapped = stream.map(move |r| {
-            r.map_err(|e| {
-                // Resource errors pass through; anything else from inside the
-                // policy may carry raw values and is replaced: by the data
-                // problem that explains it (no value), else a generic sentence.
-                if matches!(e, DataFusionError::ResourcesExhausted(_)) {
-                    return e;
-                }
-                let message = data.as_ref().and_then(|d| d.failure_message());
-                DataFusionError::External(Box::new(VeilError::PolicyFailure(message.unwrap_or_else(|| format!(
-                    "The policy on table {table} could not be evaluated for this row set; the query is denied."
-                )))))
-            })
-        });
-        Ok(Box::pin(RecordBatchStreamAdapter::new(schema, mapped)))
-    }
-}
-
-// ---------------------------------------------------------------------------
-// The second line of defence.
-
-/// Analyzer rule that fails any user plan reading a table that is not a
-/// policy relation. Checks only, so running it twice changes nothing.
-#[derive(Debug)]
-pub struct PolicyScanCheck;
-
-impl AnalyzerRule for PolicyScanCheck {
-    fn analyze(
-        &self,
-        plan: LogicalPlan,
-        _config: &ConfigOptions,
-    ) -> datafusion::common::Result<LogicalPlan> {
-        plan.apply_with_subqueries(|node| {
-            if let LogicalPlan::TableScan(scan) = node {
-                let provider = source_as_provider(&scan.source)?;
-                if !provider.is::<PolicyTable>() {
-                    return plan_err!(
-                        "Veil denied the query: {} is not read through its policy relation",
-                        scan.table_name
-                    );
-                }
-            }
-            Ok(TreeNodeRecursion::Continue)
-        })?;
-        Ok(plan)
-    }
-
-    fn name(&self) -> &str {
-        "veil_policy_scan_check"
-    }
-}
-
-// ---------------------------------------------------------------------------
 // Sessions.
 
 /// One session identity compiled against one engine version: the user's
@@ -2553,7 +2405,9 @@ fn hide_policy_internals(batches: Vec<RecordBatch>) -> Result<Vec<RecordBatch>> 
 mod tests {
     use super::*;
     use datafusion::arrow::array::Int64Array;
+    use datafusion::common::config::ConfigOptions;
     use datafusion::datasource::provider_as_source;
+    use datafusion::optimizer::AnalyzerRule;
 
     fn sample() -> std::path::PathBuf {
         std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata/sample")
