@@ -1,0 +1,120 @@
+//! Mask expressions: a column's select-list expression under its masking
+//! policy, and a Snowflake body's value fitted to the declared type.
+
+use datafusion::sql::sqlparser::ast::Expr;
+
+use crate::compile::{AppliedMask, EffectiveMask};
+use crate::error::Result;
+use crate::ident::{parse_generated_expr, with_operand};
+use crate::model::*;
+
+use super::exprs::*;
+use super::*;
+
+impl Renderer<'_> {
+    pub(super) fn mask_expr(
+        &self,
+        column: &str,
+        declared: SnowflakeType,
+        mask: &EffectiveMask,
+        alone: bool,
+    ) -> Result<Expr> {
+        if let RenderMode::Snowflake(x) = self.mode {
+            return snowflake_mask(
+                raw(column),
+                declared,
+                mask,
+                &self.table.name,
+                self.settings,
+                x,
+            );
+        }
+        let v = raw(column);
+        let ty = string(&declared.to_string());
+        // Standing alone, NULL and a VARCHAR constant are literals: the raw
+        // column is not even read, as in a hand-written view.
+        let typed_null = || {
+            if alone {
+                parse_generated_expr(&format!("CAST(NULL AS {declared})"))
+            } else {
+                Ok(call("veil_mask_null", vec![raw(column)]))
+            }
+        };
+        if mask.fallback.is_some() {
+            return typed_null();
+        }
+        Ok(match &mask.spec {
+            MaskSpec::Hash => {
+                let scope = match self.settings.salt_scope {
+                    SaltScope::DataSource => self.table.name.to_string().to_uppercase(),
+                    SaltScope::Global => String::new(),
+                };
+                call("veil_mask_hash", vec![v, string(&scope), ty])
+            }
+            MaskSpec::Constant(c) => match declared {
+                SnowflakeType::Varchar(n) if alone => with_operand(
+                    "CAST(NULL AS VARCHAR)",
+                    string(veil_udfs::fit::truncate_chars(c, n)),
+                )?,
+                _ => call("veil_mask_constant", vec![v, string(c), ty]),
+            },
+            MaskSpec::Nullify => typed_null()?,
+            MaskSpec::Round(RoundTo::Step(s) | RoundTo::Unit(s)) => {
+                call("veil_mask_round", vec![v, string(s), ty])
+            }
+            MaskSpec::Regex {
+                pattern,
+                replacement,
+            } => call(
+                "veil_mask_regex",
+                vec![v, string(pattern), string(replacement), ty],
+            ),
+            MaskSpec::ShowFirst(n) => {
+                call("veil_mask_show_first", vec![v, string(&n.to_string()), ty])
+            }
+            MaskSpec::ShowLast(n) => {
+                call("veil_mask_show_last", vec![v, string(&n.to_string()), ty])
+            }
+            MaskSpec::Sql { expr, .. } => fit(*expr.clone(), declared),
+        })
+    }
+
+    pub(super) fn column_expr(
+        &self,
+        column: &str,
+        declared: SnowflakeType,
+        applied: &AppliedMask,
+    ) -> Result<Expr> {
+        // Inside a CASE next to the raw column a mask keeps the column's
+        // type (the UDFs); standing alone it may be a literal.
+        let masked = |alone| self.mask_expr(column, declared, &applied.mask, alone);
+        let others = |alone| match &applied.otherwise {
+            Some(o) => self.mask_expr(column, declared, o, alone),
+            None => Ok(raw(column)),
+        };
+        Ok(match &applied.applies {
+            Applicability::Everyone => masked(true)?,
+            Applicability::EveryoneExcept(c) => match self.condition(c) {
+                B::Lit(true) => raw(column),
+                B::Lit(false) => masked(true)?,
+                // NULL condition → ELSE → masked: fail closed.
+                B::E(e) => case(e, raw(column), masked(false)?),
+            },
+            Applicability::EveryoneWho(c) => match self.condition(c) {
+                B::Lit(true) => masked(true)?,
+                B::Lit(false) => others(true)?,
+                B::E(e) => case(not(B::E(e)).into_expr(), others(false)?, masked(false)?),
+            },
+        })
+    }
+}
+
+/// A Snowflake policy body's value fitted to the column's declared type
+/// (SPEC §3.3): `VARCHAR(n)` cut to n characters, anything else cast.
+pub(crate) fn fit(expr: Expr, declared: SnowflakeType) -> Expr {
+    let template = match declared {
+        SnowflakeType::Varchar(n) => format!("substr(CAST(NULL AS VARCHAR), 1, {n})"),
+        other => format!("CAST(NULL AS {other})"),
+    };
+    with_operand(&template, nested(expr)).unwrap_or_else(|_| call("veil_mask_null", vec![]))
+}
