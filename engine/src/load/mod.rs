@@ -5,6 +5,7 @@
 pub mod data;
 pub mod data_check;
 pub mod ddl;
+pub mod journal;
 mod yaml;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -79,6 +80,10 @@ pub fn load_workspace(dir: &Path) -> Result<Workspace> {
     phase.end();
     let phase = crate::trace::phase("load: DDL scripts");
     ddl::apply_workspace_scripts(&mut ws)?;
+    phase.end();
+    // The catalog journal last: its tags go on top of YAML's and DDL's.
+    let phase = crate::trace::phase("load: catalog journal");
+    journal::apply_journal(&mut ws)?;
     phase.end();
     if ws.settings.secret_is_default && ws.uses_secret() {
         let env = &ws.settings.secret_env;
@@ -345,6 +350,11 @@ fn build(dir: &Path, files: Vec<(String, String, yaml::FileDoc)>) -> Result<Work
             .map(|a| normalize_ident(a))
             .collect(),
         audit,
+        lineage_tags: settings_doc
+            .lineage
+            .as_ref()
+            .map(|l| l.tags.clone())
+            .unwrap_or_default(),
     };
     let table_name = |text: &str, origin: &Origin| {
         parse_table_name(text, &default_database, &default_schema).map_err(|m| err(origin, m))
@@ -381,16 +391,13 @@ fn build(dir: &Path, files: Vec<(String, String, yaml::FileDoc)>) -> Result<Work
                 let tags = c
                     .tags
                     .iter()
-                    .map(|t| ColumnTag {
-                        name: t.clone(),
-                        source: TagSource::Manual,
-                        value: None,
-                    })
+                    .map(|t| ColumnTag::new(t.clone(), TagSource::Manual))
                     .collect();
                 columns.push(Column {
                     name: cname,
                     declared,
                     tags,
+                    removed_tags: Vec::new(),
                     masking_policy: None,
                 });
             }
@@ -552,5 +559,6 @@ fn build(dir: &Path, files: Vec<(String, String, yaml::FileDoc)>) -> Result<Work
         policies,
         snowflake: SnowflakeObjects::default(),
         warnings,
+        journal: CatalogJournal::default(),
     })
 }

@@ -50,6 +50,15 @@ pub(crate) struct SettingsDoc {
     #[serde(default)]
     pub(crate) administrators: Vec<String>,
     pub(crate) audit: Option<Value>,
+    pub(crate) lineage: Option<LineageDoc>,
+}
+
+/// `settings.lineage`: which tags propagate through lineage.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LineageDoc {
+    #[serde(default)]
+    pub(crate) tags: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]

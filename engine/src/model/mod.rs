@@ -9,11 +9,13 @@ use std::fmt;
 use std::path::PathBuf;
 
 pub mod catalog;
+pub mod journal;
 pub mod policies;
 pub mod principals;
 pub mod snowflake;
 
 pub use catalog::*;
+pub use journal::{CatalogChange, CatalogEvent, CatalogJournal, LineageGraph, Recorder};
 pub use policies::*;
 pub use principals::*;
 pub use snowflake::*;
@@ -114,6 +116,9 @@ pub struct Settings {
     /// the workspace directory; default `state/audit.jsonl`), or `None` when
     /// `settings.audit: off`.
     pub audit: Option<PathBuf>,
+    /// The tags lineage propagates (`settings.lineage.tags`, each with its
+    /// descendants); empty: every tag does.
+    pub lineage_tags: Vec<String>,
 }
 
 impl fmt::Debug for Settings {
@@ -126,6 +131,7 @@ impl fmt::Debug for Settings {
             .field("mode", &self.mode)
             .field("administrators", &self.administrators)
             .field("audit", &self.audit)
+            .field("lineage_tags", &self.lineage_tags)
             .finish()
     }
 }
@@ -149,6 +155,10 @@ pub struct Workspace {
     pub snowflake: SnowflakeObjects,
     /// Warnings found while loading (e.g. the development secret).
     pub warnings: Vec<String>,
+    /// What the catalog journal (`state/catalog.jsonl`) adds besides the
+    /// tags already folded into the columns: lineage, and how much of the
+    /// file was read.
+    pub journal: CatalogJournal,
 }
 
 impl Workspace {
