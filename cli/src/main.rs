@@ -14,6 +14,7 @@ use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use veil_engine::{EnforcementMode, Engine, SessionOptions, VeilError};
 
 mod bench;
+mod tags;
 
 #[derive(Parser)]
 #[command(
@@ -172,6 +173,19 @@ enum Command {
         /// Timed runs per query and way (after one checked warm-up run).
         #[arg(long, default_value_t = 5)]
         iterations: usize,
+    },
+    /// Tag or untag a column in the catalog journal (propagates through lineage).
+    Tag {
+        #[command(subcommand)]
+        action: tags::TagAction,
+    },
+    /// Every column's tags with source, origin, state and when; `export` and
+    /// `import` move the tag catalogue between workspaces.
+    Tags(tags::TagsArgs),
+    /// Column lineage: ingest Snowflake ACCESS_HISTORY rows.
+    Lineage {
+        #[command(subcommand)]
+        action: tags::LineageAction,
     },
     /// Policy smells: fail-open constructs, conflicts, collision risks, clutter.
     Lint {
@@ -559,6 +573,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 eprintln!("wrote {}", path.display());
             }
         }
+        Command::Tag { action } => tags::tag(action)?,
+        Command::Tags(args) => tags::tags(args)?,
+        Command::Lineage { action } => tags::lineage(action)?,
         Command::Lint {
             workspace,
             deny,

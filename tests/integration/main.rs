@@ -11,6 +11,7 @@ mod functions;
 mod fuzz;
 mod golden;
 mod hardening;
+mod lineage;
 mod ops;
 mod props;
 mod security;
@@ -32,5 +33,6 @@ fn main() {
     trials.extend(hardening::trials());
     trials.extend(embed::trials());
     trials.extend(fuzz::trials());
+    trials.extend(lineage::trials());
     libtest_mimic::run(&args, trials).exit();
 }

@@ -7,6 +7,7 @@
 use crate::audit::AuditRecord;
 use crate::error::Result;
 use crate::load::journal::Recorded;
+use crate::load::journal::access_history::{IngestReport, parse_access_history, record_lineage};
 use crate::model::{ColumnRef, Recorder, TagSource};
 use crate::session::Engine;
 
@@ -64,5 +65,26 @@ impl Engine {
     pub async fn remove_tag(&self, actor: &str, column: &ColumnRef, tag: &str) -> Result<Recorded> {
         self.record_catalog(actor, |r| r.remove_tag(column, tag))
             .await
+    }
+
+    /// Ingests Snowflake `ACCESS_HISTORY` rows (`text`, read from `file`)
+    /// as lineage: one journal change for the whole file, or nothing if the
+    /// file is malformed. Tags already on the sources propagate only when
+    /// `retroactive` (SPEC §7.1 rule 2).
+    pub async fn ingest_lineage(
+        &self,
+        actor: &str,
+        text: &str,
+        file: &str,
+        retroactive: bool,
+    ) -> Result<(Recorded, IngestReport)> {
+        let (lineage, mut report) = parse_access_history(&self.workspace(), text, file)?;
+        let recorded = self
+            .record_catalog(actor, |r| {
+                record_lineage(r, &lineage, retroactive, &mut report);
+                Ok(())
+            })
+            .await?;
+        Ok((recorded, report))
     }
 }

@@ -80,6 +80,8 @@ pub const LINT_RULES: &[&str] = &[
     "unused-role",
     "user-without-subscriptions",
     "value-exceeds-declared-type",
+    "tag-policy-reaches-only-removed-tags",
+    "lineage-to-missing-table",
 ];
 
 /// Workspace settings.

@@ -60,6 +60,9 @@ pub struct ColumnDecision {
     pub conflicts: Vec<String>,
     /// Type fallback note.
     pub fallback: Option<String>,
+    /// Where the column's propagated tags come from ("tagged PII.Email
+    /// through lineage from CRM.CORE.CUSTOMER.EMAIL").
+    pub tag_origins: Vec<String>,
 }
 
 /// Decides what one column shows to the session's user.
@@ -79,6 +82,7 @@ pub fn decide_column(column: &crate::compile::CompiledColumn, e: &Entitlements) 
             reason: "no masking policy matches".to_string(),
             conflicts: column.conflicts.clone(),
             fallback: None,
+            tag_origins: Vec::new(),
         };
     };
     let (applies_here, why) = applicability(applies, e);
@@ -101,6 +105,7 @@ pub fn decide_column(column: &crate::compile::CompiledColumn, e: &Entitlements) 
         },
         conflicts: column.conflicts.clone(),
         fallback: shown.and_then(|m| m.fallback.clone()),
+        tag_origins: Vec::new(),
     }
 }
 
@@ -239,7 +244,11 @@ impl Session {
                 continue;
             }
             if let Some(c) = b.compiled_table(t) {
-                tables.push(explain_table(c, b.entitlements()));
+                let mut explained = explain_table(c, b.entitlements());
+                if let Some(declared) = b.workspace().table(t) {
+                    note_tag_origins(&mut explained, declared);
+                }
+                tables.push(explained);
             }
         }
         Ok(Explanation {
@@ -250,6 +259,30 @@ impl Session {
             denied,
             tables,
         })
+    }
+}
+
+/// Names the origin of every propagated tag on the columns of `table`.
+fn note_tag_origins(explained: &mut TableExplanation, table: &crate::model::Table) {
+    for decision in &mut explained.columns {
+        let Some(column) = table.column(&decision.column) else {
+            continue;
+        };
+        decision.tag_origins = column
+            .tags
+            .iter()
+            .filter(|t| t.source == crate::model::TagSource::Lineage)
+            .map(|t| match &t.origin {
+                Some(o) => format!(
+                    "column {} is tagged {} through lineage from {o}",
+                    column.name, t.name
+                ),
+                None => format!(
+                    "column {} is tagged {} through lineage",
+                    column.name, t.name
+                ),
+            })
+            .collect();
     }
 }
 
@@ -295,6 +328,9 @@ impl fmt::Display for Explanation {
                 }
                 for conflict in &c.conflicts {
                     writeln!(f, "    conflict: {conflict}")?;
+                }
+                for origin in &c.tag_origins {
+                    writeln!(f, "    {origin}")?;
                 }
             }
         }

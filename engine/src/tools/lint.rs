@@ -85,6 +85,7 @@ pub async fn lint(engine: &Engine) -> Result<Vec<Finding>> {
     masks_falling_back_to_null(engine, &mut out);
     too_many_conditions(ws, &mut out);
     unused_tags(ws, &mut out);
+    super::lint_journal::journal_findings(ws, &mut out);
     unused_roles(ws, &mut out);
     reads_without_usage(ws, &mut out);
     users_without_subscriptions(engine, &mut out);

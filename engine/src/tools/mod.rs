@@ -3,7 +3,8 @@
 //! (impact analysis between two workspaces), `lint` (policy and data
 //! smells), `export` (the Snowflake DDL installing the policies), `admin`
 //! (administrators' statements), `demo`, and `test_runner` (`veil test`:
-//! policy tests in sqllogictest files). The session still reaches into
+//! policy tests in sqllogictest files), `tags` (`veil tags`, tag export and
+//! import). The session still reaches into
 //! `explain` (`meets`, the audit's policy names) and `admin` (the
 //! administrators' statement parser): the circle issue 15's `model/` and
 //! `compile/` steps remove, after which nothing below `tools` imports it.
@@ -14,4 +15,6 @@ pub mod diff;
 pub mod explain;
 pub mod export;
 pub mod lint;
+mod lint_journal;
+pub mod tags;
 pub mod test_runner;
