@@ -511,7 +511,8 @@ fn journal_garbled_line_is_an_error_naming_the_line() -> Result<(), Failed> {
     let n = lines.len();
     check(n >= 3, "the journal has several lines")?;
     // Line 2 truncated in the middle (followed by more lines): corruption.
-    lines[1].truncate(lines[1].len() / 2);
+    let half = lines[1].len() / 2;
+    lines[1].truncate(half);
     std::fs::write(&path, lines.join("\n") + "\n")?;
     let err = runtime()
         .block_on(Engine::load(dir.path()))
