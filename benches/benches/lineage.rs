@@ -5,6 +5,9 @@
 //! < 50 ms, load < 1 s (release build: `cargo bench -p veil-benches --bench
 //! lineage`).
 
+// criterion_group! generates undocumented items.
+#![allow(missing_docs)]
+
 use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Duration;
