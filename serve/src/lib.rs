@@ -9,3 +9,9 @@
 //! (the HTTP API `snowflake-connector-python` speaks), and the shared
 //! server life cycle (reload, metrics, shutdown).
 #![deny(missing_docs)]
+
+pub mod metrics;
+pub mod reload;
+pub mod shutdown;
+pub mod ops;
+pub mod admin;
