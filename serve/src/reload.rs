@@ -96,7 +96,10 @@ impl WorkspaceWatcher {
             .map_err(|e| cannot(&e))?;
         let (state_tx, state) = watch::channel(ReloadState::default());
         let ignore = Ignore::new(&dir, &engine);
+        // Taken before returning, so a change right after `start` counts.
+        let seen = fingerprint_now(&dir, &ignore);
         let task = tokio::spawn(run(
+            seen,
             Reloader {
                 engine,
                 dir,
@@ -165,11 +168,11 @@ struct Reloader {
 }
 
 async fn run(
+    mut seen: u64,
     r: Reloader,
     mut events: mpsc::UnboundedReceiver<notify::Result<notify::Event>>,
     options: WatchOptions,
 ) {
-    let mut seen = fingerprint(&r.dir, &r.ignore).await;
     loop {
         // Wait for a change that may concern the workspace ...
         loop {
@@ -253,16 +256,18 @@ impl Reloader {
 async fn fingerprint(dir: &Path, ignore: &Ignore) -> u64 {
     let dir = dir.to_path_buf();
     let ignore = ignore.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut files = Vec::new();
-        walk(&dir, &dir, &ignore, &mut files);
-        files.sort();
-        let mut h = DefaultHasher::new();
-        files.hash(&mut h);
-        h.finish()
-    })
-    .await
-    .unwrap_or_default()
+    tokio::task::spawn_blocking(move || fingerprint_now(&dir, &ignore))
+        .await
+        .unwrap_or_default()
+}
+
+fn fingerprint_now(dir: &Path, ignore: &Ignore) -> u64 {
+    let mut files = Vec::new();
+    walk(dir, dir, ignore, &mut files);
+    files.sort();
+    let mut h = DefaultHasher::new();
+    files.hash(&mut h);
+    h.finish()
 }
 
 type FileStamp = (PathBuf, u64, Option<std::time::SystemTime>);
