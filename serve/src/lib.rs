@@ -15,3 +15,4 @@ pub mod reload;
 pub mod shutdown;
 pub mod ops;
 pub mod admin;
+pub mod tls;
