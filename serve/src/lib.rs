@@ -10,9 +10,9 @@
 //! server life cycle (reload, metrics, shutdown).
 #![deny(missing_docs)]
 
+pub mod admin;
 pub mod metrics;
+pub mod ops;
 pub mod reload;
 pub mod shutdown;
-pub mod ops;
-pub mod admin;
 pub mod tls;

@@ -98,7 +98,10 @@ mod tests {
             "{m}"
         );
         let m = message(acceptor(&c, &missing));
-        assert!(m.contains("missing.key") && m.contains("cannot read"), "{m}");
+        assert!(
+            m.contains("missing.key") && m.contains("cannot read"),
+            "{m}"
+        );
         let m = message(acceptor(&c, &c));
         assert!(m.contains("server.crt") && m.contains("private key"), "{m}");
         let m = message(acceptor(&c, &other_key));

@@ -80,7 +80,10 @@ mod tests {
         .await;
         assert_eq!(
             seen,
-            Some((Some("127.0.0.1:50000".to_string()), Some("psql".to_string())))
+            Some((
+                Some("127.0.0.1:50000".to_string()),
+                Some("psql".to_string())
+            ))
         );
         assert!(current().is_none());
     }
