@@ -16,3 +16,4 @@ pub mod ops;
 pub mod reload;
 pub mod shutdown;
 pub mod tls;
+pub mod track;
