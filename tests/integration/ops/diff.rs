@@ -3,12 +3,13 @@
 
 use std::collections::BTreeSet;
 
-use libtest_mimic::{Failed, Trial};
+use crate::common::Failed;
 use veil_engine::Engine;
 
-use super::{ensure, named};
+use super::ensure;
 use crate::common::{runtime, sample, testdata};
 
+#[test]
 fn diff_reports_exactly_the_change() -> Result<(), Failed> {
     let old = sample();
     let new = crate::common::engine("sample-v2");
@@ -67,6 +68,7 @@ fn diff_reports_exactly_the_change() -> Result<(), Failed> {
     )
 }
 
+#[test]
 fn diff_reports_users_gaining_and_losing_access() -> Result<(), Failed> {
     let old = sample();
     let mut ws = old.workspace();
@@ -99,17 +101,4 @@ fn diff_reports_users_gaining_and_losing_access() -> Result<(), Failed> {
             && backward.gained_access.is_empty(),
         backward.to_string(),
     )
-}
-
-pub(super) fn trials() -> Vec<Trial> {
-    named(vec![
-        (
-            "diff_reports_exactly_the_change",
-            diff_reports_exactly_the_change,
-        ),
-        (
-            "diff_reports_users_gaining_and_losing_access",
-            diff_reports_users_gaining_and_losing_access,
-        ),
-    ])
 }
