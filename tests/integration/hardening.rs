@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use veil_engine::{EnforcementMode, SessionOptions};
+use veil_engine::SessionOptions;
 
 use crate::common::{Failed, MODES, contains_text, rows, run, runtime, sample, session};
 
