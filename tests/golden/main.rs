@@ -11,9 +11,15 @@
 //! mode, `golden::<user>::<mode>`, reported by libtest-mimic as `cargo
 //! test` reports any test (filters, `--list`, `test result:`).
 //!
+//! One more golden file lives here, so that every golden file is
+//! regenerated the same way: `testdata/sample-v2/expected-diff.txt`, the
+//! text of `veil diff` from `testdata/sample` to `testdata/sample-v2`
+//! (`golden::diff::sample_to_sample_v2`).
+//!
 //! `cargo test -p veil-tests --test golden -- --complete` regenerates every
-//! file from the shared queries and the user's results, then runs them:
-//! the same spelling as `veil test --complete`. Review the diff.
+//! golden file (each user's results of the shared queries, and the diff),
+//! then runs them: the same spelling as `veil test --complete`. Review the
+//! diff.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -187,7 +193,33 @@ fn run_file(path: &Path, mode: EnforcementMode) -> Result<(), Failed> {
     }
 }
 
-/// One trial per golden file and mode; with `--complete` (taken out of
+/// Where the golden `veil diff` of `testdata/sample` → `testdata/sample-v2`
+/// is kept.
+fn expected_diff_path() -> PathBuf {
+    testdata("sample-v2").join("expected-diff.txt")
+}
+
+/// The text `veil diff` prints for `testdata/sample` → `testdata/sample-v2`.
+fn diff_text() -> Result<String, Failed> {
+    let new = runtime().block_on(Engine::load(testdata("sample-v2")))?;
+    let report = runtime().block_on(veil_engine::tools::diff::diff(sample(), &new))?;
+    Ok(report.to_string())
+}
+
+/// The diff's text is exactly the golden one.
+fn check_diff() -> Result<(), Failed> {
+    let text = diff_text()?;
+    let path = expected_diff_path();
+    let expected = std::fs::read_to_string(&path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if text == expected {
+        Ok(())
+    } else {
+        Err(format!("diff output changed (run `{COMPLETE}`):\n{text}").into())
+    }
+}
+
+/// One trial per golden file and mode, and one for the diff; with `--complete` (taken out of
 /// the arguments before libtest-mimic reads them), every file is
 /// regenerated first.
 fn main() {
@@ -206,6 +238,8 @@ fn main() {
             let (user, purpose) = session_header(f);
             complete(f, &user, purpose.as_deref());
         }
+        let text = diff_text().unwrap_or_else(|e| panic!("veil diff fails: {e:?}"));
+        std::fs::write(expected_diff_path(), text).expect("write the expected diff");
     }
     let mut trials = Vec::new();
     for f in files {
@@ -223,5 +257,6 @@ fn main() {
             }));
         }
     }
+    trials.push(Trial::test("golden::diff::sample_to_sample_v2", check_diff));
     libtest_mimic::run(&args, trials).exit();
 }
