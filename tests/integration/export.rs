@@ -3,11 +3,10 @@
 //! every user the same results for every golden query (the round trip of
 //! SPEC §4), and the DDL itself has the shape Snowflake needs.
 
-use crate::common::Failed;
 use veil_engine::tools::export::{ExportOptions, export_snowflake, write_workspace};
 use veil_engine::{Engine, SessionOptions};
 
-use crate::common::{load, run, sample};
+use crate::common::{Failed, load, run, sample};
 
 /// Each user's results (or error) for each query, sessions keyed by user
 /// and purpose. In the exported workspace a purpose is a secondary role.

@@ -3,10 +3,9 @@
 //! ANY) and SAMPLE, which DataFusion would silently ignore: each run
 //! through SQL on the sample, and each refusal's text.
 
-use crate::common::Failed;
 use veil_engine::EnforcementMode;
 
-use crate::common::{run, session};
+use crate::common::{Failed, run, session};
 
 fn as_user(user: &str, sql: &str) -> Result<Vec<Vec<String>>, String> {
     run(&session(user, None, EnforcementMode::Inlined), sql)

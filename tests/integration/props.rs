@@ -3,12 +3,11 @@
 //! - the inlined and profile-join modes agree for every user;
 //! - the printed rewrite always re-parses and returns the enforced result.
 
-use crate::common::Failed;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use veil_engine::{EnforcementMode, SessionOptions};
 
-use crate::common::{engine, rows, runtime, sample};
+use crate::common::{Failed, engine, rows, runtime, sample};
 
 const STRING_COLUMNS: &[(&str, &str)] = &[
     ("customers", "NAME"),

@@ -2,11 +2,10 @@
 //! may not open, fail-closed policies, workspace errors with file and line,
 //! `explain`, and the printed rewrite agreeing with enforcement.
 
-use crate::common::Failed;
 use sha2::{Digest, Sha256};
 use veil_engine::{EnforcementMode, SessionOptions};
 
-use crate::common::{load, run, runtime, sample, session, temp_workspace};
+use crate::common::{Failed, load, run, runtime, sample, session, temp_workspace};
 use veil_tests::shared_queries;
 
 /// A manifest, its data files, and the error it must produce.

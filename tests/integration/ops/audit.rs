@@ -1,11 +1,10 @@
 //! The audit log: allowed and denied queries are recorded, and
 //! administrators read them through the audit table.
 
-use crate::common::Failed;
 use veil_engine::audit::read_log;
 
 use super::{audit_path, ensure, fresh};
-use crate::common::{rows, run, runtime};
+use crate::common::{Failed, rows, run, runtime};
 
 #[test]
 fn audit_records_allowed_and_denied_queries() -> Result<(), Failed> {

@@ -3,11 +3,10 @@
 
 use std::collections::BTreeSet;
 
-use crate::common::Failed;
 use veil_engine::Engine;
 
 use super::ensure;
-use crate::common::{runtime, sample};
+use crate::common::{Failed, runtime, sample};
 
 #[test]
 fn diff_reports_exactly_the_change() -> Result<(), Failed> {

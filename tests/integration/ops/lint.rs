@@ -4,11 +4,10 @@
 use std::path::Path;
 use std::sync::OnceLock;
 
-use crate::common::Failed;
 use veil_engine::tools::lint::{Finding, Severity};
 
 use super::ensure;
-use crate::common::{runtime, sample};
+use crate::common::{Failed, runtime, sample};
 
 fn lint_findings() -> &'static Vec<Finding> {
     static FINDINGS: OnceLock<Vec<Finding>> = OnceLock::new();

@@ -4,11 +4,10 @@
 
 use std::path::PathBuf;
 
-use crate::common::Failed;
 use veil_engine::tools::test_runner as policy_test;
 
 use super::ensure;
-use crate::common::{runtime, sample, testdata};
+use crate::common::{Failed, runtime, sample, testdata};
 
 #[test]
 fn veil_test_passes_on_shipped_tests() -> Result<(), Failed> {

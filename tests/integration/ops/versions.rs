@@ -4,13 +4,12 @@
 
 use std::collections::BTreeSet;
 
-use crate::common::Failed;
 use veil_engine::Engine;
 use veil_engine::audit::read_log;
 use veil_engine::model::{User, UserStatus};
 
 use super::{audit_path, ensure, fresh, rows_of};
-use crate::common::{rows, run, runtime, testdata};
+use crate::common::{Failed, rows, run, runtime, testdata};
 
 #[test]
 fn policy_changes_are_versioned_audited_and_rolled_back() -> Result<(), Failed> {

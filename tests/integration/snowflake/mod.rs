@@ -9,11 +9,10 @@ mod ddl_rules;
 mod grants_and_roles;
 mod views;
 
-use crate::common::Failed;
 use veil_engine::EnforcementMode;
 use veil_engine::tools::test_runner as policy_test;
 
-use crate::common::{load, run, runtime, temp_workspace, testdata};
+use crate::common::{Failed, load, run, runtime, temp_workspace, testdata};
 
 fn manifest(extra: &str) -> String {
     let data = testdata("sample").join("data/customers.csv");
