@@ -7,13 +7,10 @@
 
 use std::path::Path;
 
-use libtest_mimic::{Failed, Trial};
 use veil_engine::model::{ColumnRef, TableName, TagSource, TagState};
 use veil_engine::{EnforcementMode, Engine, SessionOptions};
 
-use crate::common::{rows, runtime, testdata};
-
-const MODES: [EnforcementMode; 2] = [EnforcementMode::Inlined, EnforcementMode::ProfileJoin];
+use crate::common::{Failed, MODES, rows, runtime, testdata};
 
 /// A fresh copy of `testdata/lineage` (the journal is written into it).
 pub(crate) fn workspace() -> tempfile::TempDir {
@@ -141,6 +138,7 @@ fn check(ok: bool, what: impl Into<String>) -> Result<(), Failed> {
     if ok { Ok(()) } else { Err(what.into().into()) }
 }
 
+#[test]
 fn rule1_tag_propagates_to_every_descendant_with_its_origin() -> Result<(), Failed> {
     let dir = workspace();
     let engine = load(dir.path());
@@ -182,6 +180,7 @@ fn rule1_tag_propagates_to_every_descendant_with_its_origin() -> Result<(), Fail
     Ok(())
 }
 
+#[test]
 fn rule2_existing_tags_do_not_cross_new_lineage() -> Result<(), Failed> {
     let dir = workspace();
     let engine = load(dir.path());
@@ -208,6 +207,7 @@ fn rule2_existing_tags_do_not_cross_new_lineage() -> Result<(), Failed> {
     Ok(())
 }
 
+#[test]
 fn rule2_retroactive_ingestion_carries_existing_tags() -> Result<(), Failed> {
     let dir = workspace();
     let engine = load(dir.path());
@@ -229,6 +229,7 @@ fn rule2_retroactive_ingestion_carries_existing_tags() -> Result<(), Failed> {
     Ok(())
 }
 
+#[test]
 fn rule3_removing_a_propagated_tag_soft_deletes_it() -> Result<(), Failed> {
     let dir = workspace();
     let engine = load(dir.path());
@@ -268,6 +269,7 @@ fn rule3_removing_a_propagated_tag_soft_deletes_it() -> Result<(), Failed> {
     Ok(())
 }
 
+#[test]
 fn rule4_removing_from_an_ancestor_keeps_what_another_ancestor_supplies() -> Result<(), Failed> {
     let dir = workspace();
     let engine = load(dir.path());
@@ -308,6 +310,7 @@ fn rule4_removing_from_an_ancestor_keeps_what_another_ancestor_supplies() -> Res
     Ok(())
 }
 
+#[test]
 fn rule5_snowflake_object_tags_cannot_be_removed() -> Result<(), Failed> {
     let dir = workspace();
     let engine = load(dir.path());
@@ -331,6 +334,7 @@ fn rule5_snowflake_object_tags_cannot_be_removed() -> Result<(), Failed> {
     Ok(())
 }
 
+#[test]
 fn rule6_the_tag_filter_limits_what_propagates() -> Result<(), Failed> {
     let dir = workspace();
     let manifest = dir.path().join("veil.yaml");
@@ -356,6 +360,7 @@ fn rule6_the_tag_filter_limits_what_propagates() -> Result<(), Failed> {
     Ok(())
 }
 
+#[test]
 fn rule7_a_dropped_table_keeps_its_edges() -> Result<(), Failed> {
     let dir = workspace();
     let engine = load(dir.path());
@@ -389,6 +394,7 @@ fn rule7_a_dropped_table_keeps_its_edges() -> Result<(), Failed> {
     Ok(())
 }
 
+#[test]
 fn rule8_every_propagation_is_audited_and_applies_at_the_next_statement() -> Result<(), Failed> {
     let dir = workspace();
     let engine = load(dir.path());
@@ -434,6 +440,7 @@ fn rule8_every_propagation_is_audited_and_applies_at_the_next_statement() -> Res
     Ok(())
 }
 
+#[test]
 fn journal_round_trip_in_a_fresh_engine() -> Result<(), Failed> {
     let dir = workspace();
     let engine = load(dir.path());
@@ -460,6 +467,7 @@ fn journal_round_trip_in_a_fresh_engine() -> Result<(), Failed> {
     Ok(())
 }
 
+#[test]
 fn journal_torn_last_line_is_skipped_with_a_warning() -> Result<(), Failed> {
     let dir = workspace();
     let engine = load(dir.path());
@@ -500,6 +508,7 @@ fn journal_torn_last_line_is_skipped_with_a_warning() -> Result<(), Failed> {
     Ok(())
 }
 
+#[test]
 fn journal_garbled_line_is_an_error_naming_the_line() -> Result<(), Failed> {
     let dir = workspace();
     let engine = load(dir.path());
@@ -554,6 +563,7 @@ fn access_history() -> String {
     std::fs::read_to_string(testdata("lineage").join("access_history.json")).expect("fixture")
 }
 
+#[test]
 fn ingest_access_history_records_the_customer_chain() -> Result<(), Failed> {
     let dir = workspace();
     let engine = load(dir.path());
@@ -590,6 +600,7 @@ fn ingest_access_history_records_the_customer_chain() -> Result<(), Failed> {
     Ok(())
 }
 
+#[test]
 fn ingest_retroactive_propagates_existing_tags() -> Result<(), Failed> {
     let dir = workspace();
     let engine = load(dir.path());
@@ -615,6 +626,7 @@ fn ingest_retroactive_propagates_existing_tags() -> Result<(), Failed> {
     Ok(())
 }
 
+#[test]
 fn ingest_ignores_views_and_reports_unknown_objects() -> Result<(), Failed> {
     let dir = workspace();
     let engine = load(dir.path());
@@ -646,6 +658,7 @@ fn ingest_ignores_views_and_reports_unknown_objects() -> Result<(), Failed> {
     Ok(())
 }
 
+#[test]
 fn ingest_malformed_access_history_names_the_line_and_records_nothing() -> Result<(), Failed> {
     let dir = workspace();
     let engine = load(dir.path());
@@ -679,6 +692,7 @@ fn ingest_malformed_access_history_names_the_line_and_records_nothing() -> Resul
     Ok(())
 }
 
+#[test]
 fn explain_names_a_propagated_tags_origin() -> Result<(), Failed> {
     let dir = workspace();
     let engine = load(dir.path());
@@ -700,6 +714,7 @@ fn explain_names_a_propagated_tags_origin() -> Result<(), Failed> {
     Ok(())
 }
 
+#[test]
 fn lint_reports_removed_tags_under_policies_and_lineage_to_missing_tables() -> Result<(), Failed> {
     let dir = workspace();
     let engine = load(dir.path());
@@ -743,6 +758,7 @@ fn lint_reports_removed_tags_under_policies_and_lineage_to_missing_tables() -> R
     Ok(())
 }
 
+#[test]
 fn diff_sees_a_journal_tag() -> Result<(), Failed> {
     let old = workspace();
     let new = workspace();
@@ -774,84 +790,4 @@ fn diff_sees_a_journal_tag() -> Result<(), Failed> {
         "ALICE (Compliance) is exempt",
     )?;
     Ok(())
-}
-
-/// The lineage trials.
-pub(crate) fn trials() -> Vec<Trial> {
-    let t = |name: &str, f: fn() -> Result<(), Failed>| Trial::test(format!("lineage::{name}"), f);
-    vec![
-        t(
-            "rule1_tag_propagates_to_every_descendant_with_its_origin",
-            rule1_tag_propagates_to_every_descendant_with_its_origin,
-        ),
-        t(
-            "rule2_existing_tags_do_not_cross_new_lineage",
-            rule2_existing_tags_do_not_cross_new_lineage,
-        ),
-        t(
-            "rule2_retroactive_ingestion_carries_existing_tags",
-            rule2_retroactive_ingestion_carries_existing_tags,
-        ),
-        t(
-            "rule3_removing_a_propagated_tag_soft_deletes_it",
-            rule3_removing_a_propagated_tag_soft_deletes_it,
-        ),
-        t(
-            "rule4_removing_from_an_ancestor_keeps_what_another_ancestor_supplies",
-            rule4_removing_from_an_ancestor_keeps_what_another_ancestor_supplies,
-        ),
-        t(
-            "rule5_snowflake_object_tags_cannot_be_removed",
-            rule5_snowflake_object_tags_cannot_be_removed,
-        ),
-        t(
-            "rule6_the_tag_filter_limits_what_propagates",
-            rule6_the_tag_filter_limits_what_propagates,
-        ),
-        t(
-            "rule7_a_dropped_table_keeps_its_edges",
-            rule7_a_dropped_table_keeps_its_edges,
-        ),
-        t(
-            "rule8_every_propagation_is_audited_and_applies_at_the_next_statement",
-            rule8_every_propagation_is_audited_and_applies_at_the_next_statement,
-        ),
-        t(
-            "journal_round_trip_in_a_fresh_engine",
-            journal_round_trip_in_a_fresh_engine,
-        ),
-        t(
-            "journal_torn_last_line_is_skipped_with_a_warning",
-            journal_torn_last_line_is_skipped_with_a_warning,
-        ),
-        t(
-            "journal_garbled_line_is_an_error_naming_the_line",
-            journal_garbled_line_is_an_error_naming_the_line,
-        ),
-        t(
-            "ingest_access_history_records_the_customer_chain",
-            ingest_access_history_records_the_customer_chain,
-        ),
-        t(
-            "ingest_retroactive_propagates_existing_tags",
-            ingest_retroactive_propagates_existing_tags,
-        ),
-        t(
-            "ingest_ignores_views_and_reports_unknown_objects",
-            ingest_ignores_views_and_reports_unknown_objects,
-        ),
-        t(
-            "ingest_malformed_access_history_names_the_line_and_records_nothing",
-            ingest_malformed_access_history_names_the_line_and_records_nothing,
-        ),
-        t(
-            "explain_names_a_propagated_tags_origin",
-            explain_names_a_propagated_tags_origin,
-        ),
-        t(
-            "lint_reports_removed_tags_under_policies_and_lineage_to_missing_tables",
-            lint_reports_removed_tags_under_policies_and_lineage_to_missing_tables,
-        ),
-        t("diff_sees_a_journal_tag", diff_sees_a_journal_tag),
-    ]
 }
