@@ -236,18 +236,21 @@ fn bench_round(group: &mut criterion::BenchmarkGroup<'_, criterion::measurement:
     group.bench_function("round/int64_distinct", |b| {
         b.iter(|| invoke(&round, &distinct, &[lit("100"), lit("NUMBER(12,0)")]))
     });
-    let decimal = |p: u8| -> ArrayRef {
+    let decimal = |p: u8, factor: i128| -> ArrayRef {
         Arc::new(
-            Decimal128Array::from_iter_values((0..ROWS as i64).map(|i| i128::from(spread(i))))
-                .with_precision_and_scale(p, 2)
-                .expect("valid decimal type"),
+            Decimal128Array::from_iter_values(
+                (0..ROWS as i64).map(|i| i128::from(spread(i)) * factor),
+            )
+            .with_precision_and_scale(p, 2)
+            .expect("valid decimal type"),
         )
     };
-    let narrow = decimal(15);
+    let narrow = decimal(15, 1);
     group.bench_function("round/decimal128_p15", |b| {
         b.iter(|| invoke(&round, &narrow, &[lit("0.5"), lit("NUMBER(12,2)")]))
     });
-    let wide = decimal(38);
+    // Values beyond 64 bits (±6·10^21).
+    let wide = decimal(38, 10_000_000_000);
     group.bench_function("round/decimal128_p38", |b| {
         b.iter(|| invoke(&round, &wide, &[lit("100"), lit("NUMBER(38,2)")]))
     });
