@@ -230,9 +230,7 @@ fn bench_round(group: &mut criterion::BenchmarkGroup<'_, criterion::measurement:
     });
     // Distinct values spread over ±6·10^11.
     let spread = |i: i64| (i * 1_000_000_007) % 1_200_000_000_000 - 600_000_000_000;
-    let distinct: ArrayRef = Arc::new(Int64Array::from_iter_values(
-        (0..ROWS as i64).map(spread),
-    ));
+    let distinct: ArrayRef = Arc::new(Int64Array::from_iter_values((0..ROWS as i64).map(spread)));
     group.bench_function("round/int64_distinct", |b| {
         b.iter(|| invoke(&round, &distinct, &[lit("100"), lit("NUMBER(12,0)")]))
     });
