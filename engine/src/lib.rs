@@ -53,12 +53,14 @@ pub mod profile;
 pub mod rewrite;
 pub mod session;
 pub mod shell;
+pub mod sql;
 pub mod tools;
 pub mod trace;
 
+pub use enforce::{Engine, PlanTimings, Session};
 pub use error::{Result, VeilError};
 pub use model::EnforcementMode;
-pub use session::{Engine, PlanTimings, Session, SessionOptions};
+pub use model::SessionOptions;
 
 /// Arrow, as DataFusion re-exports it: the one arrow version Veil's results
 /// are built with (`veil_engine::arrow::array`, `::datatypes`, ...).

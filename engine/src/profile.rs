@@ -9,8 +9,8 @@ use datafusion::arrow::array::{ArrayRef, ListBuilder, RecordBatch, StringArray, 
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
 use crate::compile::CompiledWorkspace;
-use crate::compile::render::Entitlements;
 use crate::error::Result;
+use crate::model::Entitlements;
 use crate::model::{UserStatus, Workspace};
 
 /// The profile table's schema.
@@ -42,16 +42,7 @@ where
     Arc::new(b.finish())
 }
 
-/// Whether `e` is subscribed to `table` under its default session.
-pub fn subscribed(compiled: &crate::compile::CompiledTable, e: &Entitlements) -> bool {
-    let sub = &compiled.subscription;
-    if sub.owners.contains(&e.user) {
-        return true;
-    }
-    let meets = |c: &crate::model::Condition| crate::tools::explain::meets(c, e);
-    let granted = sub.anyone || sub.grants.iter().any(|(_, c)| meets(c));
-    granted && sub.guardrails.iter().all(|(_, c)| meets(c))
-}
+pub use crate::compile::subscribed;
 
 /// Builds the profile table for every user.
 pub fn profile_batch(ws: &Workspace, compiled: &CompiledWorkspace) -> Result<RecordBatch> {

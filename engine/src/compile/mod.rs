@@ -5,8 +5,11 @@
 //! of its policy relation, either reading the user's `user_profile` row or
 //! with one user's entitlements inlined.
 
+pub mod decisions;
 pub mod render;
 pub mod snowflake;
+
+pub use decisions::{policies_applied, subscribed};
 
 use std::collections::BTreeMap;
 

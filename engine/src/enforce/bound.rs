@@ -24,7 +24,7 @@ use crate::compile::CompiledTable;
 use crate::compile::render::{Entitlements, policy_query};
 use crate::error::{Result, VeilError, from_datafusion};
 use crate::ident::parse_statements;
-use crate::model::{EnforcementMode, TableName, UserStatus, Workspace, short_object_name};
+use crate::model::{EnforcementMode, SessionOptions, TableName, Workspace, short_object_name};
 use crate::rewrite::{
     CheckedStatement, StatementKind, check_statement, looks_like_read, rewrite_statement,
     statement_kind_of_text,
@@ -32,6 +32,7 @@ use crate::rewrite::{
 
 use super::catalog::*;
 use super::engine::*;
+use super::identity::{Identity, resolve_identity};
 use super::session::*;
 use super::state::*;
 use super::system_tables::*;
@@ -64,79 +65,14 @@ impl Bound {
     /// acknowledged (SPEC rule 9).
     pub(super) fn new(v: &Arc<EngineVersion>, options: &SessionOptions) -> Result<Self> {
         let ws = &v.workspace;
-        let user_name = crate::ident::normalize_ident(&options.user);
-        let Some(user) = ws.user(&user_name) else {
-            return Err(VeilError::Session(format!(
-                "User '{user_name}' does not exist in this workspace."
-            )));
-        };
-        match user.status {
-            UserStatus::Active => {}
-            UserStatus::Staged => {
-                return Err(VeilError::Session(format!(
-                    "User '{user_name}' is staged and cannot query yet."
-                )));
-            }
-            UserStatus::Disabled => {
-                return Err(VeilError::Session(format!(
-                    "User '{user_name}' is disabled."
-                )));
-            }
-        }
-        let granted_roles: BTreeSet<String> = ws.role_closure(&user.roles);
-        let role = match &options.role {
-            Some(r) => {
-                let r = crate::ident::normalize_ident(r);
-                if !granted_roles.contains(&r) {
-                    return Err(VeilError::Session(format!(
-                        "Role '{r}' is not granted to user '{user_name}'."
-                    )));
-                }
-                r
-            }
-            None => user
-                .roles
-                .first()
-                .cloned()
-                .unwrap_or_else(|| "PUBLIC".to_string()),
-        };
-        if let Some(p) = &options.purpose
-            && !user.purposes.contains(p)
-        {
-            return Err(VeilError::Session(format!(
-                "User '{user_name}' has not acknowledged purpose '{p}'."
-            )));
-        }
-        let roles_in_session: BTreeSet<String> = match &options.secondary_roles {
-            Some(secondary) => {
-                let mut active = vec![role.clone()];
-                for r in secondary {
-                    let r = crate::ident::normalize_ident(r);
-                    if !granted_roles.contains(&r) {
-                        return Err(VeilError::Session(format!(
-                            "Role '{r}' is not granted to user '{user_name}'."
-                        )));
-                    }
-                    active.push(r);
-                }
-                ws.role_closure(&active)
-            }
-            None if ws.settings.secondary_roles_all => granted_roles.clone(),
-            None => ws.role_closure(std::slice::from_ref(&role)),
-        };
-        let granted_tables: BTreeSet<TableName> = roles_in_session
-            .iter()
-            .filter_map(|r| ws.role(r))
-            .flat_map(|r| r.grants.iter().cloned())
-            .collect();
-        let entitlements = Entitlements {
-            user: user_name.clone(),
-            groups: user.groups.clone(),
-            attributes: user.attributes.clone(),
-            purposes: user.purposes.clone(),
-            current_purpose: options.purpose.clone(),
-            roles_in_session: roles_in_session.clone(),
-        };
+        let Identity {
+            user: user_name,
+            role,
+            granted_roles,
+            roles_in_session,
+            granted_tables,
+            entitlements,
+        } = resolve_identity(ws, options)?;
         let identity = veil_udfs::SessionIdentity {
             user: user_name.clone(),
             role: role.clone(),
@@ -530,18 +466,9 @@ impl Bound {
             let Some(compiled) = self.core.compiled(t) else {
                 continue;
             };
-            let ex = crate::tools::explain::explain_table(compiled, &self.core.entitlements);
             names.extend(
-                ex.rows
-                    .iter()
-                    .filter(|r| r.applies)
-                    .map(|r| r.policy.clone()),
-            );
-            names.extend(
-                ex.columns
-                    .iter()
-                    .filter(|c| c.mask.is_some())
-                    .filter_map(|c| c.policy.clone()),
+                crate::compile::policies_applied(compiled, &self.core.entitlements)
+                    .map(str::to_string),
             );
         }
         names.into_iter().collect()

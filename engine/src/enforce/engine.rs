@@ -26,7 +26,7 @@ use crate::error::{Result, VeilError};
 use crate::ident::parse_statements;
 use crate::load::data::raw_relation;
 use crate::load::data_check::DataFiles;
-use crate::model::{EnforcementMode, TableName, User, UserStatus, Workspace};
+use crate::model::{EnforcementMode, SessionOptions, TableName, User, UserStatus, Workspace};
 
 use super::bound::*;
 use super::session::*;
@@ -116,6 +116,20 @@ pub(super) struct DecisionKey {
     pub(super) purpose: Option<String>,
     pub(super) mode: Option<EnforcementMode>,
     pub(super) secondary_roles: Option<Vec<String>>,
+}
+
+impl DecisionKey {
+    /// The decision of `options` on policy version `version`.
+    pub(super) fn of(options: &SessionOptions, version: u64) -> Self {
+        Self {
+            version,
+            user: crate::ident::normalize_ident(&options.user),
+            role: options.role.as_deref().map(crate::ident::normalize_ident),
+            purpose: options.purpose.clone(),
+            mode: options.mode,
+            secondary_roles: options.secondary_roles.clone(),
+        }
+    }
 }
 
 /// Builds version `id` of a workspace: its raw relations in a fresh internal
@@ -428,7 +442,7 @@ impl Engine {
     /// decision cache when fresh.
     pub(super) fn bind(&self, options: &SessionOptions) -> Result<Arc<Bound>> {
         let version = self.current();
-        let key = options.key(version.id);
+        let key = DecisionKey::of(options, version.id);
         let ttl = *read(&self.inner.decision_ttl);
         if let Some((at, bound)) = lock(&self.inner.decisions).get(&key)
             && at.elapsed() < ttl
@@ -458,24 +472,25 @@ impl Engine {
     /// tests). Administrators also read the audit log as `veil.audit`, run
     /// `EXECUTE USING POLICY_CONTEXT(...) AS <query>`, `SHOW MASKING
     /// POLICIES`, `SHOW ROW ACCESS POLICIES`, and read
-    /// `VEIL.SYSTEM.POLICY_REFERENCES` (see [`crate::tools::admin`]).
+    /// `VEIL.SYSTEM.POLICY_REFERENCES` (see [`crate::rewrite::admin`]
+    /// and the `policy_catalog` tables).
     /// Never expose this to users.
     pub async fn admin_sql(&self, sql: &str) -> Result<Vec<RecordBatch>> {
         let shown;
-        let sql = match crate::tools::admin::parse_admin(sql)? {
-            crate::tools::admin::AdminStatement::PolicyContext { options, query } => {
+        let sql = match crate::rewrite::admin::parse_admin(sql)? {
+            crate::rewrite::admin::AdminStatement::PolicyContext { options, query } => {
                 let mut session = self.session_with(options)?;
                 session.simulated_by = Some("ADMIN".to_string());
                 return session.sql(&query).await;
             }
-            crate::tools::admin::AdminStatement::Show(table) => {
+            crate::rewrite::admin::AdminStatement::Show(table) => {
                 shown = format!(
                     "SELECT * FROM \"{}\".\"{}\".\"{table}\" ORDER BY 1",
                     PROFILE_TABLE[0], PROFILE_TABLE[1]
                 );
                 shown.as_str()
             }
-            crate::tools::admin::AdminStatement::Sql => sql,
+            crate::rewrite::admin::AdminStatement::Sql => sql,
         };
         let version = self.current();
         let state = fresh(&version.internal);

@@ -3,6 +3,8 @@
 //! - [`session`]: a user's [`Session`] ([`stream`]: its streamed results);
 //! - [`bound`]: one session identity compiled against one version, and what
 //!   a statement does with it (check, planning, SHOW/DESCRIBE, rewrite);
+//! - [`identity`]: who a session is (user, roles, purpose, granted tables,
+//!   entitlements), resolved from its options by pure functions;
 //! - [`catalog`]: the per-user catalog of granted tables and views;
 //! - [`policy_table`]: the policy relation each granted table resolves to;
 //! - [`barrier`]: the execution node at the top of each policy relation;
@@ -10,8 +12,8 @@
 //!   relation;
 //! - [`views`]: views planned with the owner's rights through the user's
 //!   policies;
-//! - [`system_tables`]: the profile table, the audit log and the policy
-//!   catalog tables;
+//! - [`system_tables`]: the profile table, the audit log and (`policy_catalog`)
+//!   the policy catalog tables administrators read;
 //! - [`state`]: the DataFusion session states Veil plans in.
 //!
 //! Enforcement design (see README "Design"):
@@ -33,6 +35,8 @@ pub mod barrier;
 pub(crate) mod bound;
 pub(crate) mod catalog;
 pub mod engine;
+pub(crate) mod identity;
+mod policy_catalog;
 pub mod policy_table;
 pub mod scan_check;
 pub mod session;
@@ -41,11 +45,12 @@ pub(crate) mod stream;
 pub mod system_tables;
 pub(crate) mod views;
 
+pub use crate::model::{DEFAULT_STATEMENT_TIMEOUT, SessionOptions};
 pub use barrier::PolicyBarrierExec;
 pub use engine::{DEFAULT_DECISION_TTL, Engine, EngineVersion};
 pub use policy_table::PolicyTable;
 pub use scan_check::PolicyScanCheck;
-pub use session::{DEFAULT_STATEMENT_TIMEOUT, PlanTimings, Session, SessionOptions};
+pub use session::{PlanTimings, Session};
 pub use state::SnowflakeTypePlanner;
 pub use system_tables::profile_table_name;
 

@@ -14,9 +14,9 @@ use datafusion::sql::sqlparser::ast::Query;
 
 use crate::audit::{AuditRecord, QueryAudit};
 use crate::compile::CompiledTable;
-use crate::compile::render::Entitlements;
 use crate::error::{Result, VeilError};
-use crate::model::{EnforcementMode, TableName};
+use crate::model::Entitlements;
+use crate::model::{DEFAULT_STATEMENT_TIMEOUT, EnforcementMode, SessionOptions, TableName};
 use crate::rewrite::CheckedStatement;
 
 use super::bound::*;
@@ -33,49 +33,6 @@ pub struct PlanTimings {
     pub rewrite: Duration,
     /// DataFusion: logical plan, optimization, physical plan.
     pub planning: Duration,
-}
-
-/// Options for opening a session.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct SessionOptions {
-    /// User name (Snowflake rules: unquoted is upper-cased).
-    pub user: String,
-    /// Primary role; the user's default role when `None`.
-    pub role: Option<String>,
-    /// Purpose to act under.
-    pub purpose: Option<String>,
-    /// Override the workspace's enforcement mode.
-    pub mode: Option<EnforcementMode>,
-    /// The secondary roles activated in the session (each must be granted
-    /// to the user). `None`: the workspace's `secondary_roles` setting.
-    pub secondary_roles: Option<Vec<String>>,
-    /// How long one statement may run before it is cancelled (planning and
-    /// execution; dropping the future cancels it too). `None`: 5 minutes.
-    pub statement_timeout: Option<Duration>,
-}
-
-/// The statement timeout of sessions that set none.
-pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(300);
-
-impl SessionOptions {
-    /// Options for `user` with defaults.
-    pub fn user(user: &str) -> Self {
-        Self {
-            user: user.to_string(),
-            ..Default::default()
-        }
-    }
-
-    pub(super) fn key(&self, version: u64) -> DecisionKey {
-        DecisionKey {
-            version,
-            user: crate::ident::normalize_ident(&self.user),
-            role: self.role.as_deref().map(crate::ident::normalize_ident),
-            purpose: self.purpose.clone(),
-            mode: self.mode,
-            secondary_roles: self.secondary_roles.clone(),
-        }
-    }
 }
 
 /// A user's session: runs Snowflake SQL with that user's policies. Each

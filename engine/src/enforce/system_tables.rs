@@ -1,7 +1,7 @@
 //! Veil's system tables in a version's internal catalog: the entitlement
 //! table `VEIL.SYSTEM.USER_PROFILE` (a user reads their own row), the audit
 //! log (`VEIL.SYSTEM.AUDIT`, `veil.audit`) and the policy catalog tables of
-//! [`crate::tools::admin`].
+//! [`super::policy_catalog`].
 
 use std::sync::Arc;
 
@@ -61,7 +61,7 @@ pub(super) fn register_system_tables(
     let audit_table: Arc<dyn TableProvider> = Arc::new(AuditTable::new(audit.clone()));
     schema_of(PROFILE_TABLE[0], PROFILE_TABLE[1])?
         .register_table(AUDIT_TABLE.to_string(), Arc::clone(&audit_table))?;
-    for (name, batch) in crate::tools::admin::catalog_tables(ws, compiled)? {
+    for (name, batch) in super::policy_catalog::catalog_tables(ws, compiled)? {
         let table = MemTable::try_new(batch.schema(), vec![vec![batch]])?;
         schema_of(PROFILE_TABLE[0], PROFILE_TABLE[1])?
             .register_table(name.to_string(), Arc::new(table))?;

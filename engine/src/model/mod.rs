@@ -9,13 +9,17 @@ use std::fmt;
 use std::path::PathBuf;
 
 pub mod catalog;
+pub mod entitlements;
 pub mod policies;
 pub mod principals;
+pub mod session_options;
 pub mod snowflake;
 
 pub use catalog::*;
+pub use entitlements::*;
 pub use policies::*;
 pub use principals::*;
+pub use session_options::*;
 pub use snowflake::*;
 pub use veil_udfs::SnowflakeType;
 

@@ -4,6 +4,7 @@
 //! every reference to a protected table replaced by its policy relation as a
 //! derived table under the user's alias.
 
+pub mod admin;
 pub mod snowflake;
 
 use std::collections::{BTreeSet, HashMap};

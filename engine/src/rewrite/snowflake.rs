@@ -30,9 +30,9 @@ use datafusion::sql::sqlparser::ast::{
     TableSampleKind, TableSampleUnit, Value, VisitMut, VisitorMut,
 };
 
-use crate::compile::render::{case, nested};
 use crate::error::{Result, VeilError};
 use crate::ident::{ident_value, with_operand};
+use crate::sql::ast::{case, nested};
 
 fn lit_int(n: i64) -> Expr {
     Expr::Value(Value::Number(n.to_string(), false).with_empty_span())

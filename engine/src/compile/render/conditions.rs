@@ -10,8 +10,8 @@ use crate::error::{Result, VeilError};
 use crate::ident::{normalize_ident, parse_generated_expr, quoted, with_operand};
 use crate::model::*;
 
-use super::exprs::*;
 use super::*;
+use crate::sql::ast::*;
 
 impl Renderer<'_> {
     pub(super) fn in_array(&self, column: &str, value: Expr) -> Expr {

@@ -8,8 +8,8 @@ use crate::error::Result;
 use crate::ident::{parse_generated_expr, with_operand};
 use crate::model::*;
 
-use super::exprs::*;
 use super::*;
+use crate::sql::ast::*;
 
 impl Renderer<'_> {
     pub(super) fn mask_expr(

@@ -13,13 +13,10 @@
 //! in the select list, so rows are filtered on raw values before masking.
 
 mod conditions;
-mod entitlements;
-mod exprs;
 mod masks;
 mod snowflake;
 
-pub use entitlements::{Entitlements, PROFILE_TABLE, meets};
-pub(crate) use exprs::{case, nested};
+pub use crate::model::{Entitlements, PROFILE_TABLE, meets};
 pub(crate) use masks::fit;
 pub use snowflake::{
     SnowflakeExport, SnowflakePolicies, purpose_role, snowflake_mask, snowflake_policies,
@@ -33,7 +30,7 @@ use super::CompiledTable;
 use crate::error::{Result, VeilError};
 use crate::ident::quoted;
 use crate::model::*;
-use exprs::*;
+use crate::sql::ast::*;
 
 /// How to read entitlements.
 #[derive(Debug, Clone, Copy)]
