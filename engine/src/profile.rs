@@ -2,6 +2,8 @@
 //! groups, attributes (`key=value`), purposes, roles and subscriptions, as
 //! Immuta's `IMMUTA_SYSTEM.USER_PROFILE`. Policies in profile-join mode read
 //! the current user's row; a user may read their own row and no other.
+//! Built into each version's internal catalog by `enforce/system_tables.rs`
+//! (enforce layer); whether a user is subscribed is decided in `compile/`.
 
 use std::sync::Arc;
 

@@ -21,14 +21,14 @@ use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::{Query, Statement};
 
 use crate::compile::CompiledTable;
-use crate::compile::render::{Entitlements, policy_query};
 use crate::error::{Result, VeilError, from_datafusion};
-use crate::ident::parse_statements;
 use crate::model::{EnforcementMode, SessionOptions, TableName, Workspace, short_object_name};
-use crate::rewrite::{
+use crate::render::{Entitlements, policy_query};
+use crate::sql::gate::{
     CheckedStatement, StatementKind, check_statement, looks_like_read, rewrite_statement,
     statement_kind_of_text,
 };
+use crate::sql::ident::parse_statements;
 
 use super::catalog::*;
 use super::engine::*;
@@ -445,12 +445,9 @@ impl Bound {
     #[cfg(feature = "testing")]
     pub(crate) async fn run_rewritten(&self, sql: &str) -> Result<Vec<RecordBatch>> {
         let rewritten = self.rewritten_sql(sql)?;
-        let stmt = datafusion::sql::sqlparser::parser::Parser::new(
-            &datafusion::sql::sqlparser::dialect::SnowflakeDialect {},
-        )
-        .try_with_sql(&rewritten)
-        .and_then(|mut p| p.parse_statement())
-        .map_err(|e| VeilError::Parse(format!("the rewritten SQL does not re-parse: {e}")))?;
+        let stmt = crate::sql::ident::generated_parser(&rewritten)
+            .and_then(|mut p| p.parse_statement())
+            .map_err(|e| VeilError::Parse(format!("the rewritten SQL does not re-parse: {e}")))?;
         let state = fresh(&self.core.internal);
         let plan = state
             .statement_to_plan(DfStatement::Statement(Box::new(stmt)))

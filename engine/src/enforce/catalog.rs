@@ -16,9 +16,9 @@ use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::{Query, Statement};
 
 use crate::compile::CompiledTable;
-use crate::compile::render::{Entitlements, RenderMode, policy_query};
 use crate::error::{Result, VeilError};
 use crate::model::{EnforcementMode, TableName};
+use crate::render::{Entitlements, RenderMode, policy_query};
 
 use super::engine::*;
 use super::lock;

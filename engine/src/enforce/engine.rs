@@ -20,13 +20,13 @@ use datafusion::execution::{SessionState, TaskContext};
 use datafusion::sql::parser::Statement as DfStatement;
 
 use crate::audit::{AuditHandle, AuditLog, AuditRecord};
-use crate::compile::render::PROFILE_TABLE;
 use crate::compile::{CompiledWorkspace, compile};
 use crate::error::{Result, VeilError};
-use crate::ident::parse_statements;
 use crate::load::data::raw_relation;
 use crate::load::data_check::DataFiles;
 use crate::model::{EnforcementMode, SessionOptions, TableName, User, UserStatus, Workspace};
+use crate::render::PROFILE_TABLE;
+use crate::sql::ident::parse_statements;
 
 use super::bound::*;
 use super::session::*;
@@ -123,8 +123,11 @@ impl DecisionKey {
     pub(super) fn of(options: &SessionOptions, version: u64) -> Self {
         Self {
             version,
-            user: crate::ident::normalize_ident(&options.user),
-            role: options.role.as_deref().map(crate::ident::normalize_ident),
+            user: crate::sql::ident::normalize_ident(&options.user),
+            role: options
+                .role
+                .as_deref()
+                .map(crate::sql::ident::normalize_ident),
             purpose: options.purpose.clone(),
             mode: options.mode,
             secondary_roles: options.secondary_roles.clone(),
@@ -348,7 +351,7 @@ impl Engine {
     /// Provisions `user` as staged: known to the workspace (policies and
     /// `diff` can be tried on it) but unable to query until activated.
     pub async fn stage_user(&self, mut user: User) -> Result<u64> {
-        user.name = crate::ident::normalize_ident(&user.name);
+        user.name = crate::sql::ident::normalize_ident(&user.name);
         user.status = UserStatus::Staged;
         self.change(|ws| {
             if ws.user(&user.name).is_some() {
@@ -365,7 +368,7 @@ impl Engine {
 
     /// Activates a staged (or disabled) user.
     pub async fn activate_user(&self, name: &str) -> Result<u64> {
-        let name = crate::ident::normalize_ident(name);
+        let name = crate::sql::ident::normalize_ident(name);
         self.change(|ws| match ws.users.iter_mut().find(|u| u.name == name) {
             Some(u) => {
                 u.status = UserStatus::Active;
@@ -472,25 +475,25 @@ impl Engine {
     /// tests). Administrators also read the audit log as `veil.audit`, run
     /// `EXECUTE USING POLICY_CONTEXT(...) AS <query>`, `SHOW MASKING
     /// POLICIES`, `SHOW ROW ACCESS POLICIES`, and read
-    /// `VEIL.SYSTEM.POLICY_REFERENCES` (see [`crate::rewrite::admin`]
+    /// `VEIL.SYSTEM.POLICY_REFERENCES` (see [`crate::sql::admin`]
     /// and the `policy_catalog` tables).
     /// Never expose this to users.
     pub async fn admin_sql(&self, sql: &str) -> Result<Vec<RecordBatch>> {
         let shown;
-        let sql = match crate::rewrite::admin::parse_admin(sql)? {
-            crate::rewrite::admin::AdminStatement::PolicyContext { options, query } => {
+        let sql = match crate::sql::admin::parse_admin(sql)? {
+            crate::sql::admin::AdminStatement::PolicyContext { options, query } => {
                 let mut session = self.session_with(options)?;
                 session.simulated_by = Some("ADMIN".to_string());
                 return session.sql(&query).await;
             }
-            crate::rewrite::admin::AdminStatement::Show(table) => {
+            crate::sql::admin::AdminStatement::Show(table) => {
                 shown = format!(
                     "SELECT * FROM \"{}\".\"{}\".\"{table}\" ORDER BY 1",
                     PROFILE_TABLE[0], PROFILE_TABLE[1]
                 );
                 shown.as_str()
             }
-            crate::rewrite::admin::AdminStatement::Sql => sql,
+            crate::sql::admin::AdminStatement::Sql => sql,
         };
         let version = self.current();
         let state = fresh(&version.internal);

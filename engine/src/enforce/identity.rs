@@ -7,8 +7,8 @@
 use std::collections::BTreeSet;
 
 use crate::error::{Result, VeilError};
-use crate::ident::normalize_ident;
 use crate::model::{Entitlements, SessionOptions, TableName, UserStatus, Workspace};
+use crate::sql::ident::normalize_ident;
 
 /// A resolved session identity.
 #[derive(Debug, Clone, PartialEq)]

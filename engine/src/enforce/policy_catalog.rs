@@ -12,7 +12,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use crate::compile::CompiledWorkspace;
 use crate::error::Result;
 use crate::model::{MaskSpec, Workspace, short_object_name, split_object_name};
-use crate::rewrite::admin::{MASKING_POLICIES, POLICY_REFERENCES, ROW_ACCESS_POLICIES};
+use crate::sql::admin::{MASKING_POLICIES, POLICY_REFERENCES, ROW_ACCESS_POLICIES};
 
 fn batch(columns: &[&str], rows: Vec<Vec<Option<String>>>) -> Result<RecordBatch> {
     let schema = Arc::new(Schema::new(

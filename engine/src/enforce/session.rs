@@ -17,7 +17,7 @@ use crate::compile::CompiledTable;
 use crate::error::{Result, VeilError};
 use crate::model::Entitlements;
 use crate::model::{DEFAULT_STATEMENT_TIMEOUT, EnforcementMode, SessionOptions, TableName};
-use crate::rewrite::CheckedStatement;
+use crate::sql::gate::CheckedStatement;
 
 use super::bound::*;
 use super::engine::*;

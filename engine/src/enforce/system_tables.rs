@@ -11,10 +11,10 @@ use datafusion::sql::sqlparser::ast::Query;
 
 use crate::audit::{AUDIT_TABLE, AuditHandle, AuditTable};
 use crate::compile::CompiledWorkspace;
-use crate::compile::render::PROFILE_TABLE;
 use crate::error::{Result, VeilError};
 use crate::model::{TableName, Workspace};
 use crate::profile::profile_batch;
+use crate::render::PROFILE_TABLE;
 
 /// `VEIL.SYSTEM.USER_PROFILE`.
 pub fn profile_table_name() -> TableName {
@@ -31,9 +31,7 @@ pub(super) fn profile_policy_query() -> Result<Query> {
         "SELECT * FROM {} AS \"t\" WHERE \"USER_NAME\" = current_user()",
         PROFILE_TABLE.map(|p| format!("\"{p}\"")).join(".")
     );
-    let dialect = datafusion::sql::sqlparser::dialect::SnowflakeDialect {};
-    let q = datafusion::sql::sqlparser::parser::Parser::new(&dialect)
-        .try_with_sql(&sql)
+    let q = crate::sql::ident::generated_parser(&sql)
         .and_then(|mut p| p.parse_query())
         .map_err(|e| VeilError::PolicyFailure(format!("internal: {e}")))?;
     Ok(*q)

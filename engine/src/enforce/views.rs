@@ -13,7 +13,7 @@ use datafusion::sql::sqlparser::ast::{self, Query, Statement};
 
 use crate::error::{Result, VeilError, from_datafusion};
 use crate::model::{TableName, Workspace};
-use crate::rewrite::check_statement;
+use crate::sql::gate::check_statement;
 
 use super::catalog::*;
 use super::lock;
@@ -58,7 +58,7 @@ impl SessionCore {
             .chain(ws.snowflake.views.iter().map(|v| v.name.clone()));
         let state = user_state(core, build_catalog(core, everything));
         let mut query = (*view.query).clone();
-        crate::rewrite::snowflake::rewrite_snowflake(&mut query)?;
+        crate::sql::snowflake::rewrite_snowflake(&mut query)?;
         let plan_query = |q: Query| {
             let state = state.clone();
             async move {
@@ -95,7 +95,7 @@ impl SessionCore {
                     "A masking policy is set on column {missing} of view {name}, which has no such column; queries on it are denied."
                 )));
             }
-            query = crate::compile::render::masked_projection(query, columns)?;
+            query = crate::render::masked_projection(query, columns)?;
         }
         let plan = plan_query(query).await?;
         // Behind the barrier like a table's policy relation: no user
@@ -191,7 +191,7 @@ pub(super) fn view_column_mask(
             def.name
         )));
     }
-    Ok(crate::compile::render::fit(bound, declared))
+    Ok(crate::render::fit(bound, declared))
 }
 
 pub(super) fn has_subquery(e: &ast::Expr) -> bool {

@@ -1,8 +1,11 @@
 //! Plain data types of a Veil workspace: tables, columns and tags, roles,
 //! users and their entitlements, and Immuta-style policies. No I/O here.
 //! This file holds the loaded `Workspace`, its settings and `Origin`; the
-//! catalog, principals and policies live in their own files and are
-//! re-exported here, so `crate::model::X` names every type.
+//! catalog, principals, policies, Snowflake objects, one session's
+//! entitlements (with `meets` and `Applicability::applies_to`) and the
+//! options a session is opened with live in their own files and are
+//! re-exported here, so `crate::model::X` names every type. The lowest
+//! layer above `error`: it imports no other module of the engine.
 
 use std::collections::BTreeSet;
 use std::fmt;

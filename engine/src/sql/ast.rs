@@ -8,7 +8,7 @@ use datafusion::sql::sqlparser::ast::{
     FunctionArguments, Ident, ObjectName, UnaryOperator, Value,
 };
 
-use crate::ident::quoted;
+use crate::sql::ident::quoted;
 
 /// A rendered boolean: folded (inlined mode) or an expression. Short-lived,
 /// so the size difference between variants does not matter.

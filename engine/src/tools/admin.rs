@@ -19,10 +19,10 @@ use datafusion::arrow::array::RecordBatch;
 use crate::audit::{AuditRecord, QueryAudit};
 use crate::enforce::Engine;
 use crate::error::{Result, VeilError};
-use crate::ident::normalize_ident;
 use crate::model::Workspace;
+use crate::sql::ident::normalize_ident;
 
-pub use crate::rewrite::admin::{MASKING_POLICIES, POLICY_REFERENCES, ROW_ACCESS_POLICIES};
+pub use crate::sql::admin::{MASKING_POLICIES, POLICY_REFERENCES, ROW_ACCESS_POLICIES};
 
 /// The workspace administrator `user` names (normalized), or an error when
 /// `settings.administrators` does not list them.

@@ -5,13 +5,11 @@
 //! table) — recognized before anything is planned. Everything else is plain
 //! SQL on the raw tables.
 
-use datafusion::sql::sqlparser::dialect::SnowflakeDialect;
-use datafusion::sql::sqlparser::parser::Parser;
 use datafusion::sql::sqlparser::tokenizer::Token;
 
 use crate::error::{Result, VeilError};
-use crate::ident::tokens;
 use crate::model::SessionOptions;
+use crate::sql::ident::{parser, tokens};
 
 /// An administrative statement.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,7 +36,7 @@ fn upper_words(sql: &str, n: usize) -> Vec<String> {
 
 fn policy_context(sql: &str) -> Result<AdminStatement> {
     let bad = |m: String| VeilError::Parse(format!("EXECUTE USING POLICY_CONTEXT: {m}"));
-    let mut p = Parser::new(&SnowflakeDialect {}).with_tokens_with_locations(tokens(sql)?);
+    let mut p = parser(tokens(sql)?);
     for w in ["EXECUTE", "USING", "POLICY_CONTEXT"] {
         match p.next_token().token {
             Token::Word(x) if x.value == w => {}

@@ -7,8 +7,8 @@ use datafusion::sql::sqlparser::ast::{BinaryOperator, Expr, Value, VisitMut, Vis
 
 use crate::compile::{RowPredicate, ValueSource, at_function};
 use crate::error::{Result, VeilError};
-use crate::ident::{normalize_ident, parse_generated_expr, quoted, with_operand};
 use crate::model::*;
+use crate::sql::ident::{normalize_ident, parse_generated_expr, quoted, with_operand};
 
 use super::*;
 use crate::sql::ast::*;

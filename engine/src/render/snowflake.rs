@@ -8,8 +8,8 @@ use datafusion::sql::sqlparser::ast::{BinaryOperator, Expr};
 
 use crate::compile::{CompiledTable, EffectiveMask};
 use crate::error::{Result, VeilError};
-use crate::ident::with_operand;
 use crate::model::*;
+use crate::sql::ident::with_operand;
 
 use super::*;
 use crate::sql::ast::*;
