@@ -1,4 +1,5 @@
-//! Formatting query results as a table, CSV or JSON.
+//! Formatting query results as a table, CSV or JSON, and Snowflake's
+//! column names for them (enforce layer: sessions and tools use it).
 
 use std::sync::Arc;
 
@@ -110,7 +111,7 @@ pub(crate) fn with_schema(batch: RecordBatch, schema: &SchemaRef) -> Result<Reco
 /// first and after the last wildcard map to their positions.
 fn snowflake_column_names(sql: &str, width: usize) -> Vec<Option<String>> {
     let mut names = vec![None; width];
-    let Ok(statements) = crate::ident::parse_statements(sql) else {
+    let Ok(statements) = crate::sql::ident::parse_statements(sql) else {
         return names;
     };
     let [Statement::Query(query)] = statements.as_slice() else {
@@ -166,7 +167,7 @@ fn expression_name(sql: &str, expr: &Expr) -> String {
     let printed = expr.to_string();
     for extra in 0..=8 {
         if let Some(text) = span_text(sql, span.start, span.end, extra)
-            && crate::ident::parse_expr(&text).is_ok_and(|e| e.to_string() == printed)
+            && crate::sql::ident::parse_expr(&text).is_ok_and(|e| e.to_string() == printed)
         {
             return upper_outside_quotes(text.trim());
         }

@@ -2,6 +2,8 @@
 //! groups, attributes (`key=value`), purposes, roles and subscriptions, as
 //! Immuta's `IMMUTA_SYSTEM.USER_PROFILE`. Policies in profile-join mode read
 //! the current user's row; a user may read their own row and no other.
+//! Built into each version's internal catalog by `enforce/system_tables.rs`
+//! (enforce layer); whether a user is subscribed is decided in `compile/`.
 
 use std::sync::Arc;
 
@@ -9,8 +11,8 @@ use datafusion::arrow::array::{ArrayRef, ListBuilder, RecordBatch, StringArray, 
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
 use crate::compile::CompiledWorkspace;
-use crate::compile::render::Entitlements;
 use crate::error::Result;
+use crate::model::Entitlements;
 use crate::model::{UserStatus, Workspace};
 
 /// The profile table's schema.
@@ -42,16 +44,7 @@ where
     Arc::new(b.finish())
 }
 
-/// Whether `e` is subscribed to `table` under its default session.
-pub fn subscribed(compiled: &crate::compile::CompiledTable, e: &Entitlements) -> bool {
-    let sub = &compiled.subscription;
-    if sub.owners.contains(&e.user) {
-        return true;
-    }
-    let meets = |c: &crate::model::Condition| crate::tools::explain::meets(c, e);
-    let granted = sub.anyone || sub.grants.iter().any(|(_, c)| meets(c));
-    granted && sub.guardrails.iter().all(|(_, c)| meets(c))
-}
+pub use crate::compile::subscribed;
 
 /// Builds the profile table for every user.
 pub fn profile_batch(ws: &Workspace, compiled: &CompiledWorkspace) -> Result<RecordBatch> {

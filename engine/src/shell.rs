@@ -22,9 +22,9 @@
 use std::io::Write;
 use std::time::Instant;
 
+use crate::enforce::{Engine, Session, SessionOptions};
 use crate::error::Result;
 use crate::output;
-use crate::session::{Engine, Session, SessionOptions};
 
 /// What the caller should do after a line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

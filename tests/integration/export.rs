@@ -22,10 +22,7 @@ fn results(engine: &Engine, exported: bool, queries: &[String]) -> Vec<(String, 
     let mut out = Vec::new();
     for (user, purpose) in sessions {
         let (purpose_option, secondary_roles) = match (&purpose, exported) {
-            (Some(p), true) => (
-                None,
-                Some(vec![veil_engine::compile::render::purpose_role(p)]),
-            ),
+            (Some(p), true) => (None, Some(vec![veil_engine::render::purpose_role(p)])),
             (p, _) => (p.clone(), None),
         };
         let label = format!("{user} (purpose {purpose:?})");

@@ -51,15 +51,23 @@ pub struct SessionContextFunc {
     identity: Arc<SessionIdentity>,
 }
 
-/// Normalizes a role name given as a string the way Snowflake does: upper
-/// case, unless written as a quoted identifier (`'"Mixed"'`).
-pub fn normalize_role_name(name: &str) -> String {
+/// Snowflake's identifier rule for a name written as text: upper case,
+/// unless written as a quoted identifier (`"Mixed"`), which stays exact with
+/// each doubled quote (`""`) read as one. The one copy of the rule: the
+/// engine's `normalize_ident` calls it too.
+pub fn normalize_identifier(name: &str) -> String {
     let trimmed = name.trim();
     if trimmed.len() >= 2 && trimmed.starts_with('"') && trimmed.ends_with('"') {
-        trimmed[1..trimmed.len() - 1].to_string()
+        trimmed[1..trimmed.len() - 1].replace("\"\"", "\"")
     } else {
         trimmed.to_uppercase()
     }
+}
+
+/// Normalizes a role name given as a string the way Snowflake does
+/// ([`normalize_identifier`]).
+pub fn normalize_role_name(name: &str) -> String {
+    normalize_identifier(name)
 }
 
 impl SessionContextFunc {
@@ -191,6 +199,8 @@ mod tests {
     fn role_names_follow_identifier_rules() {
         assert_eq!(normalize_role_name("analyst"), "ANALYST");
         assert_eq!(normalize_role_name("\"Mixed\""), "Mixed");
+        assert_eq!(normalize_role_name(" \"A\"\"B\" "), "A\"B");
+        assert_eq!(normalize_identifier("\"\"\"\""), "\"");
     }
 
     #[test]

@@ -50,7 +50,7 @@ mod strings;
 #[cfg(test)]
 mod proptests;
 
-pub use context::{SessionIdentity, context_functions, normalize_role_name};
+pub use context::{SessionIdentity, context_functions, normalize_identifier, normalize_role_name};
 pub use memo::DEFAULT_MEMO_CAPACITY;
 pub use sftype::SnowflakeType;
 

@@ -1,12 +1,14 @@
 //! Policy compilation: a workspace's Immuta-style policies → one
 //! user-independent [`CompiledTable`] per data source (which mask wins on
 //! each column and why, the row rules, the subscription rule, and anything
-//! that cannot be evaluated). [`render`] turns a compiled table into the SQL
+//! that cannot be evaluated). [`crate::render`] turns a compiled table into the SQL
 //! of its policy relation, either reading the user's `user_profile` row or
 //! with one user's entitlements inlined.
 
-pub mod render;
+pub mod decisions;
 pub mod snowflake;
+
+pub use decisions::{policies_applied, subscribed};
 
 use std::collections::BTreeMap;
 
@@ -15,8 +17,8 @@ use datafusion::sql::sqlparser::ast::{
 };
 use std::ops::ControlFlow;
 
-use crate::ident::{normalize_ident, parse_expr, quoted};
 use crate::model::*;
+use crate::sql::ident::{normalize_ident, parse_expr, quoted};
 
 /// A mask as it will run on one column: the requested mask, or NULL when the
 /// mask cannot apply to the column's type (SPEC rule 14).
@@ -78,7 +80,7 @@ pub enum RowPredicate {
         source: ValueSource,
     },
     /// A custom predicate; Immuta `@` functions appear as `veil_at_*` calls
-    /// that [`render`] replaces.
+    /// that [`crate::render`] replaces.
     Where(Box<Expr>),
     /// Event time within a window.
     TimeWindow {
@@ -517,7 +519,7 @@ pub fn compile_table(ws: &Workspace, table: &Table) -> CompiledTable {
         }
         // Snowflake masking policies (DDL): set on the column, or through
         // its tags. The loader refuses a column masked by both layers.
-        let ddl = crate::load::ddl::ddl_masks(ws, column);
+        let ddl = crate::model::ddl_masks(ws, column);
         if ddl.len() > 1 {
             let names: Vec<String> = ddl.iter().map(|(p, why)| format!("{p} ({why})")).collect();
             failures.push(format!(

@@ -17,8 +17,8 @@ use datafusion::sql::sqlparser::ast::{
     Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Value, VisitMut, VisitorMut,
 };
 
-use crate::ident::{ident_value, quoted};
 use crate::model::*;
+use crate::sql::ident::{ident_value, quoted};
 
 /// How deep SQL functions may call each other.
 const MAX_FUNCTION_DEPTH: usize = 8;
@@ -104,7 +104,7 @@ impl VisitorMut for Expand<'_> {
             let tag = match args.as_slice() {
                 [Expr::Value(v)] => match &v.value {
                     Value::SingleQuotedString(s) => {
-                        s.rsplit('.').next().map(crate::ident::normalize_ident)
+                        s.rsplit('.').next().map(crate::sql::ident::normalize_ident)
                     }
                     _ => None,
                 },
@@ -169,7 +169,7 @@ fn finish(
             return Err(e);
         }
         if !expand.expanded {
-            crate::rewrite::snowflake::rewrite_snowflake(&mut expr).map_err(|e| e.to_string())?;
+            crate::sql::snowflake::rewrite_snowflake(&mut expr).map_err(|e| e.to_string())?;
             return Ok(expr);
         }
     }

@@ -9,7 +9,7 @@ use crate::error::Result;
 use crate::load::journal::Recorded;
 use crate::load::journal::access_history::{IngestReport, parse_access_history, record_lineage};
 use crate::model::{ColumnRef, Recorder, TagSource};
-use crate::session::Engine;
+use crate::enforce::Engine;
 
 impl Engine {
     /// Records a change to the catalog as `actor`: `change` runs on a

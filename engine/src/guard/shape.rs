@@ -215,7 +215,7 @@ fn set_operation_depth(body: &SetExpr) -> usize {
 mod tests {
     use super::*;
     use crate::guard::on_planning_stack;
-    use crate::ident::parse_statements;
+    use crate::sql::ident::parse_statements;
 
     #[test]
     fn or_chains_are_rebalanced_in_order() {

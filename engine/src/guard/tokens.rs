@@ -156,7 +156,7 @@ pub fn is_statement_word(word: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use crate::ident::parse_statements;
+    use crate::sql::ident::parse_statements;
 
     #[test]
     fn unbalanced_parentheses_are_syntax_errors_before_parsing() {

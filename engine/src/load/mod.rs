@@ -12,8 +12,8 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Result, VeilError};
-use crate::ident::{normalize_ident, parse_table_name};
 use crate::model::*;
+use crate::sql::ident::{normalize_ident, parse_table_name};
 
 pub use yaml::item_lines;
 

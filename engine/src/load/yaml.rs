@@ -6,8 +6,8 @@ use serde::Deserialize;
 use serde_norway::Value;
 
 use crate::error::{Result, VeilError};
-use crate::ident::{normalize_ident, parse_name_parts, resolve_table};
 use crate::model::*;
+use crate::sql::ident::{normalize_ident, parse_name_parts, resolve_table};
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]

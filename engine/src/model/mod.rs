@@ -1,23 +1,30 @@
 //! Plain data types of a Veil workspace: tables, columns and tags, roles,
 //! users and their entitlements, and Immuta-style policies. No I/O here.
 //! This file holds the loaded `Workspace`, its settings and `Origin`; the
-//! catalog, principals and policies live in their own files and are
-//! re-exported here, so `crate::model::X` names every type.
+//! catalog, principals, policies, Snowflake objects, one session's
+//! entitlements (with `meets` and `Applicability::applies_to`) and the
+//! options a session is opened with live in their own files and are
+//! re-exported here, so `crate::model::X` names every type. The lowest
+//! layer above `error`: it imports no other module of the engine.
 
 use std::collections::BTreeSet;
 use std::fmt;
 use std::path::PathBuf;
 
 pub mod catalog;
+pub mod entitlements;
 pub mod journal;
 pub mod policies;
 pub mod principals;
+pub mod session_options;
 pub mod snowflake;
 
 pub use catalog::*;
+pub use entitlements::*;
 pub use journal::{CatalogChange, CatalogEvent, CatalogJournal, LineageGraph, Recorder};
 pub use policies::*;
 pub use principals::*;
+pub use session_options::*;
 pub use snowflake::*;
 pub use veil_udfs::SnowflakeType;
 

@@ -1,12 +1,14 @@
 //! Snowflake-native policy objects, as workspace DDL scripts create them:
 //! masking and row access policies with SQL bodies, SQL functions, tags
-//! with their masking policies, and the attachments to columns and tables.
+//! with their masking policies, the attachments to columns and tables, and
+//! which DDL masking policies reach a column (`ddl_masks`: used by the
+//! loader's both-layer check and by `compile/`, which decides).
 
 use std::collections::BTreeMap;
 
 use datafusion::sql::sqlparser::ast::{Expr, Query};
 
-use super::{Origin, SnowflakeType, TableName};
+use super::{Column, Origin, SnowflakeType, TableName, Workspace};
 
 /// A named, typed argument of a policy or function signature.
 #[derive(Debug, Clone, PartialEq)]
@@ -223,6 +225,49 @@ pub fn split_object_name(qualified: &str) -> Vec<String> {
 /// name a policy.
 pub fn short_object_name(qualified: &str) -> String {
     split_object_name(qualified).pop().unwrap_or_default()
+}
+
+/// The DDL masking policy reaching `column`: the one set on it, else the
+/// tag-based ones whose type matches the column's. More than one tag-based
+/// policy is returned as is (queries on the column then fail).
+pub fn ddl_masks(ws: &Workspace, column: &Column) -> Vec<(String, String)> {
+    if let Some(p) = &column.masking_policy {
+        return vec![(
+            p.policy.clone(),
+            format!(
+                "masking policy {} is set on column {} ({})",
+                p.policy, column.name, p.origin
+            ),
+        )];
+    }
+    let family = TypeFamily::of(column.declared);
+    let mut out: Vec<(String, String)> = Vec::new();
+    for tag in &column.tags {
+        let Some(def) = ws.snowflake.tags.get(&tag.name) else {
+            continue;
+        };
+        for p in &def.masking_policies {
+            let matches = ws
+                .snowflake
+                .masking_policy(p)
+                .is_some_and(|d| TypeFamily::of(d.returns) == family);
+            if matches && !out.iter().any(|(q, _)| q == p) {
+                out.push((
+                    p.clone(),
+                    format!(
+                        "column {} is tagged {}{} and the tag's {family} masking policy is {p}",
+                        column.name,
+                        tag.name,
+                        tag.value
+                            .as_ref()
+                            .map(|v| format!(" = '{v}'"))
+                            .unwrap_or_default()
+                    ),
+                ));
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -5,9 +5,9 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
+use crate::enforce::Engine;
 use crate::error::{Result, VeilError};
 use crate::output::{row_count, table};
-use crate::session::Engine;
 use crate::tools::explain::explain_table;
 
 /// The sample workspace's files, embedded so `veil demo` works anywhere.
@@ -131,7 +131,7 @@ pub async fn run_demo(engine: &Engine) -> Result<String> {
     for (title, sql) in &queries {
         let _ = writeln!(out, "════ {title}: {sql}\n");
         for (user, purpose) in &users {
-            let options = crate::session::SessionOptions {
+            let options = crate::enforce::SessionOptions {
                 user: user.clone(),
                 purpose: purpose.clone(),
                 ..Default::default()

@@ -13,9 +13,9 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::compile::CompiledTable;
+use crate::enforce::{Engine, Session};
 use crate::error::{Result, VeilError};
 use crate::model::TableName;
-use crate::session::{Engine, Session};
 use crate::tools::explain::decide_column;
 
 /// What a user may do with a table in one workspace.

@@ -4,13 +4,13 @@
 
 use std::fmt;
 
-use crate::compile::render::Entitlements;
 use crate::compile::{AppliedMask, CompiledTable, RowPredicate};
+use crate::enforce::{Session, profile_table_name};
 use crate::error::Result;
 use crate::model::Applicability;
-use crate::session::{Session, profile_table_name};
+use crate::model::Entitlements;
 
-pub use crate::compile::render::meets;
+pub use crate::model::meets;
 
 /// Whether a rule with `applies` applies to the user, and the one-line reason.
 pub fn applicability(applies: &Applicability, e: &Entitlements) -> (bool, String) {
@@ -159,7 +159,7 @@ pub struct TableExplanation {
 
 /// Explains one compiled table for entitlements `e`.
 pub fn explain_table(t: &CompiledTable, e: &Entitlements) -> TableExplanation {
-    let subscribed = crate::profile::subscribed(t, e);
+    let subscribed = crate::compile::subscribed(t, e);
     let sub = &t.subscription;
     let subscription = if sub.grant_alone {
         "granted: the workspace uses Snowflake's access model (access: snowflake), so the grant alone admits".to_string()

@@ -30,11 +30,11 @@ use std::path::Path;
 
 use datafusion::sql::sqlparser::ast::{Expr, Ident, VisitMut, VisitorMut};
 
-use crate::compile::render::{SnowflakeExport, purpose_role, snowflake_policies};
 use crate::compile::{CompiledTable, compile_table};
 use crate::error::{Result, VeilError};
-use crate::ident::top_level_identifiers;
 use crate::model::*;
+use crate::render::{SnowflakeExport, purpose_role, snowflake_policies};
+use crate::sql::ident::top_level_identifiers;
 
 /// Options of `veil export snowflake`.
 #[derive(Debug, Clone, Default)]

@@ -15,10 +15,10 @@ use datafusion::arrow::datatypes::Int64Type;
 use datafusion::sql::sqlparser::ast::{BinaryOperator, Expr, UnaryOperator, Visit, Visitor};
 use serde::Serialize;
 
+use crate::enforce::Engine;
 use crate::error::Result;
 use crate::load::data_check::DataFiles;
 use crate::model::*;
-use crate::session::Engine;
 
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]

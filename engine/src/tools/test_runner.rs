@@ -29,9 +29,9 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use sqllogictest::{DBOutput, DefaultColumnType, Record};
 
+use crate::enforce::{Engine, Session, SessionOptions};
 use crate::error::{Result, VeilError};
 use crate::model::EnforcementMode;
-use crate::session::{Engine, Session, SessionOptions};
 
 /// The comment that starts a session block.
 pub const SESSION_HEADER: &str = "veil-session:";

@@ -1,8 +1,8 @@
 //! Applying each parsed [`Ddl`] statement to the workspace, with the
 //! `USE DATABASE/SCHEMA` scope names resolve against.
 
-use crate::ident::resolve_table;
 use crate::model::*;
+use crate::sql::ident::resolve_table;
 
 use super::checks::*;
 use super::parse::*;

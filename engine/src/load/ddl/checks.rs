@@ -4,8 +4,8 @@
 
 use datafusion::sql::sqlparser::ast::Expr;
 
-use crate::ident::top_level_identifiers;
 use crate::model::*;
+use crate::sql::ident::top_level_identifiers;
 
 use super::parse::R;
 

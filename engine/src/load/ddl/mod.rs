@@ -250,48 +250,7 @@ pub fn apply_script(ws: &mut Workspace, path: &Path) -> Result<()> {
 /// Snowflake's error 003529.
 pub const ERROR_003529: &str = "003529 (42601): SQL compilation error: Specified column already attached to another masking policy. A column cannot be attached to multiple masking policies. Please drop the current association in order to attach a new masking policy.";
 
-/// The DDL masking policy reaching `column`: the one set on it, else the
-/// tag-based ones whose type matches the column's. More than one tag-based
-/// policy is returned as is (queries on the column then fail).
-pub fn ddl_masks(ws: &Workspace, column: &Column) -> Vec<(String, String)> {
-    if let Some(p) = &column.masking_policy {
-        return vec![(
-            p.policy.clone(),
-            format!(
-                "masking policy {} is set on column {} ({})",
-                p.policy, column.name, p.origin
-            ),
-        )];
-    }
-    let family = TypeFamily::of(column.declared);
-    let mut out: Vec<(String, String)> = Vec::new();
-    for tag in &column.tags {
-        let Some(def) = ws.snowflake.tags.get(&tag.name) else {
-            continue;
-        };
-        for p in &def.masking_policies {
-            let matches = ws
-                .snowflake
-                .masking_policy(p)
-                .is_some_and(|d| TypeFamily::of(d.returns) == family);
-            if matches && !out.iter().any(|(q, _)| q == p) {
-                out.push((
-                    p.clone(),
-                    format!(
-                        "column {} is tagged {}{} and the tag's {family} masking policy is {p}",
-                        column.name,
-                        tag.name,
-                        tag.value
-                            .as_ref()
-                            .map(|v| format!(" = '{v}'"))
-                            .unwrap_or_default()
-                    ),
-                ));
-            }
-        }
-    }
-    out
-}
+pub use crate::model::ddl_masks;
 
 /// Both layers in one workspace: a column masked by DDL (directly or
 /// through a tag) and by an Immuta-style masking policy is a load error

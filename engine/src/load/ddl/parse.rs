@@ -10,13 +10,12 @@ use alter::alter;
 use create::create;
 
 use datafusion::sql::sqlparser::ast::Expr;
-use datafusion::sql::sqlparser::dialect::SnowflakeDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 use datafusion::sql::sqlparser::tokenizer::{Location, Token, TokenWithSpan};
 
 use crate::error::{Result, VeilError};
-use crate::ident::{ident_value, object_name_parts, parse_expr, tokens};
 use crate::model::*;
+use crate::sql::ident::{ident_value, object_name_parts, parse_expr, parser, tokens};
 
 use super::{Ddl, UsageOn};
 
@@ -199,8 +198,7 @@ pub(super) fn function_body(text: &str) -> R<Expr> {
     };
     if upper.starts_with("SELECT") || upper.starts_with("WITH") {
         let tokens = tokens(body).map_err(syntax)?;
-        let query = Parser::new(&SnowflakeDialect {})
-            .with_tokens_with_locations(tokens)
+        let query = parser(tokens)
             .parse_query()
             .map_err(|e| fail(e.to_string()))?;
         Ok(Expr::Subquery(query))
@@ -412,7 +410,7 @@ pub(super) fn parse_script(text: &str, file: &str) -> Result<Vec<(Origin, usize,
         VeilError::Parse(m) => located_error(&m, Location::new(1, 1)),
         other => VeilError::workspace(file, other.to_string()),
     })?;
-    let mut p = Parser::new(&SnowflakeDialect {}).with_tokens_with_locations(tokens);
+    let mut p = parser(tokens);
     let mut out = Vec::new();
     loop {
         while p.consume_token(&Token::SemiColon) {}

@@ -156,7 +156,7 @@ impl<'a> Names<'a> {
             return Ok(t.clone());
         }
         let s = &self.ws.settings;
-        let parsed = crate::ident::parse_table_name(name, &s.default_database, &s.default_schema)?;
+        let parsed = crate::sql::ident::parse_table_name(name, &s.default_database, &s.default_schema)?;
         let found = self.declared.get(&parsed).map(|t| t.name.clone());
         self.tables.insert(name.to_string(), found.clone());
         Ok(found)
@@ -169,7 +169,7 @@ impl<'a> Names<'a> {
         if t.column(column).is_some() {
             return Some(column.to_string());
         }
-        let upper = crate::ident::normalize_ident(column);
+        let upper = crate::sql::ident::normalize_ident(column);
         t.column(&upper).map(|_| upper)
     }
 }

@@ -70,7 +70,7 @@ pub fn parse_column(text: &str) -> std::result::Result<ColumnRef, String> {
     let parts: Vec<String> = if plain {
         text.split('.').map(str::to_ascii_uppercase).collect()
     } else {
-        crate::ident::parse_name_parts(text)?
+        crate::sql::ident::parse_name_parts(text)?
     };
     match <[String; 4]>::try_from(parts) {
         Ok([database, schema, table, column])

@@ -13,13 +13,10 @@
 //! in the select list, so rows are filtered on raw values before masking.
 
 mod conditions;
-mod entitlements;
-mod exprs;
 mod masks;
 mod snowflake;
 
-pub use entitlements::{Entitlements, PROFILE_TABLE, meets};
-pub(crate) use exprs::{case, nested};
+pub use crate::model::{Entitlements, PROFILE_TABLE, meets};
 pub(crate) use masks::fit;
 pub use snowflake::{
     SnowflakeExport, SnowflakePolicies, purpose_role, snowflake_mask, snowflake_policies,
@@ -29,11 +26,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use datafusion::sql::sqlparser::ast::{Expr, ObjectName, Query, SelectItem, SetExpr, TableFactor};
 
-use super::CompiledTable;
+use crate::compile::CompiledTable;
 use crate::error::{Result, VeilError};
-use crate::ident::quoted;
 use crate::model::*;
-use exprs::*;
+use crate::sql::ast::*;
+use crate::sql::ident::quoted;
 
 /// How to read entitlements.
 #[derive(Debug, Clone, Copy)]
@@ -77,9 +74,7 @@ pub(super) fn skeleton(mode: RenderMode<'_>) -> Result<Query> {
              FROM {profile} WHERE \"USER_NAME\" = current_user()) AS \"p\""
         ),
     };
-    let dialect = datafusion::sql::sqlparser::dialect::SnowflakeDialect {};
-    let query = datafusion::sql::sqlparser::parser::Parser::new(&dialect)
-        .try_with_sql(&sql)
+    let query = crate::sql::ident::generated_parser(&sql)
         .and_then(|mut p| p.parse_query())
         .map_err(|e| {
             VeilError::PolicyFailure(format!("internal: policy skeleton does not parse: {e}"))

@@ -5,11 +5,11 @@ use datafusion::sql::sqlparser::ast::Expr;
 
 use crate::compile::{AppliedMask, EffectiveMask};
 use crate::error::Result;
-use crate::ident::{parse_generated_expr, with_operand};
 use crate::model::*;
+use crate::sql::ident::{parse_generated_expr, with_operand};
 
-use super::exprs::*;
 use super::*;
+use crate::sql::ast::*;
 
 impl Renderer<'_> {
     pub(super) fn mask_expr(

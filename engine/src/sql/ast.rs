@@ -1,6 +1,6 @@
-//! Small sqlparser AST builders the renderers share: the folded-or-expression
-//! boolean `B`, `AND`/`OR`/`NOT`, literals, calls, `CASE`, raw and profile
-//! columns.
+//! Small sqlparser AST builders the renderers and the function translation
+//! share: the folded-or-expression boolean `B`, `AND`/`OR`/`NOT`, literals,
+//! calls, `CASE`, raw and profile columns.
 
 use datafusion::sql::sqlparser::ast::helpers::attached_token::AttachedToken;
 use datafusion::sql::sqlparser::ast::{
@@ -8,18 +8,18 @@ use datafusion::sql::sqlparser::ast::{
     FunctionArguments, Ident, ObjectName, UnaryOperator, Value,
 };
 
-use crate::ident::quoted;
+use crate::sql::ident::quoted;
 
 /// A rendered boolean: folded (inlined mode) or an expression. Short-lived,
 /// so the size difference between variants does not matter.
 #[allow(clippy::large_enum_variant)]
-pub(super) enum B {
+pub(crate) enum B {
     Lit(bool),
     E(Expr),
 }
 
 impl B {
-    pub(super) fn into_expr(self) -> Expr {
+    pub(crate) fn into_expr(self) -> Expr {
         match self {
             B::Lit(b) => Expr::Value(Value::Boolean(b).with_empty_span()),
             B::E(e) => e,
@@ -39,7 +39,7 @@ pub(crate) fn nested(e: Expr) -> Expr {
     }
 }
 
-pub(super) fn and(parts: Vec<B>) -> B {
+pub(crate) fn and(parts: Vec<B>) -> B {
     let mut exprs = Vec::new();
     for p in parts {
         match p {
@@ -51,7 +51,7 @@ pub(super) fn and(parts: Vec<B>) -> B {
     fold(exprs, BinaryOperator::And).map_or(B::Lit(true), B::E)
 }
 
-pub(super) fn or(parts: Vec<B>) -> B {
+pub(crate) fn or(parts: Vec<B>) -> B {
     let mut exprs = Vec::new();
     for p in parts {
         match p {
@@ -63,7 +63,7 @@ pub(super) fn or(parts: Vec<B>) -> B {
     fold(exprs, BinaryOperator::Or).map_or(B::Lit(false), B::E)
 }
 
-pub(super) fn fold(exprs: Vec<Expr>, op: BinaryOperator) -> Option<Expr> {
+pub(crate) fn fold(exprs: Vec<Expr>, op: BinaryOperator) -> Option<Expr> {
     exprs
         .into_iter()
         .map(nested)
@@ -74,7 +74,7 @@ pub(super) fn fold(exprs: Vec<Expr>, op: BinaryOperator) -> Option<Expr> {
         })
 }
 
-pub(super) fn not(b: B) -> B {
+pub(crate) fn not(b: B) -> B {
     match b {
         B::Lit(v) => B::Lit(!v),
         B::E(e) => B::E(Expr::UnaryOp {
@@ -84,11 +84,11 @@ pub(super) fn not(b: B) -> B {
     }
 }
 
-pub(super) fn string(s: &str) -> Expr {
+pub(crate) fn string(s: &str) -> Expr {
     Expr::Value(Value::SingleQuotedString(s.to_string()).with_empty_span())
 }
 
-pub(super) fn call(name: &str, args: Vec<Expr>) -> Expr {
+pub(crate) fn call(name: &str, args: Vec<Expr>) -> Expr {
     Expr::Function(Function {
         name: ObjectName::from(vec![Ident::new(name)]),
         uses_odbc_syntax: false,
@@ -108,15 +108,15 @@ pub(super) fn call(name: &str, args: Vec<Expr>) -> Expr {
     })
 }
 
-pub(super) fn number(n: &str) -> Expr {
+pub(crate) fn number(n: &str) -> Expr {
     Expr::Value(Value::Number(n.to_string(), false).with_empty_span())
 }
 
-pub(super) fn null() -> Expr {
+pub(crate) fn null() -> Expr {
     Expr::Value(Value::Null.with_empty_span())
 }
 
-pub(super) fn eq(left: Expr, right: Expr) -> Expr {
+pub(crate) fn eq(left: Expr, right: Expr) -> Expr {
     Expr::BinaryOp {
         left: Box::new(left),
         op: BinaryOperator::Eq,
@@ -139,10 +139,10 @@ pub(crate) fn case(condition: Expr, then: Expr, otherwise: Expr) -> Expr {
 }
 
 /// `t."COLUMN"`: a raw column of the table inside a policy relation.
-pub(super) fn raw(column: &str) -> Expr {
+pub(crate) fn raw(column: &str) -> Expr {
     Expr::CompoundIdentifier(vec![quoted("t"), quoted(column)])
 }
 
-pub(super) fn profile_col(name: &str) -> Expr {
+pub(crate) fn profile_col(name: &str) -> Expr {
     Expr::CompoundIdentifier(vec![quoted("p"), quoted(name)])
 }

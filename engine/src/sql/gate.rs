@@ -4,8 +4,6 @@
 //! every reference to a protected table replaced by its policy relation as a
 //! derived table under the user's alias.
 
-pub mod snowflake;
-
 use std::collections::{BTreeSet, HashMap};
 use std::ops::ControlFlow;
 
@@ -15,8 +13,8 @@ use datafusion::sql::sqlparser::ast::{
 };
 
 use crate::error::{Result, VeilError};
-use crate::ident::{ident_value, object_name_parts, resolve_table};
 use crate::model::TableName;
+use crate::sql::ident::{ident_value, object_name_parts, resolve_table};
 
 /// What a permitted statement does.
 #[derive(Debug, Clone, PartialEq)]
@@ -283,7 +281,7 @@ pub fn check_statement(
         }
     };
     let mut statement = statement;
-    snowflake::rewrite_snowflake(&mut statement)?;
+    super::snowflake::rewrite_snowflake(&mut statement)?;
     let mut collect = Collect {
         default_db,
         default_schema,
@@ -392,7 +390,7 @@ pub fn table_set(tables: &[TableName]) -> BTreeSet<TableName> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ident::parse_statements;
+    use crate::sql::ident::parse_statements;
 
     fn check(sql: &str) -> Result<CheckedStatement> {
         let stmt = parse_statements(sql)?.remove(0);

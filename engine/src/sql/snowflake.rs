@@ -30,9 +30,9 @@ use datafusion::sql::sqlparser::ast::{
     TableSampleKind, TableSampleUnit, Value, VisitMut, VisitorMut,
 };
 
-use crate::compile::render::{case, nested};
 use crate::error::{Result, VeilError};
-use crate::ident::{ident_value, with_operand};
+use crate::sql::ast::{case, nested};
+use crate::sql::ident::{ident_value, with_operand};
 
 fn lit_int(n: i64) -> Expr {
     Expr::Value(Value::Number(n.to_string(), false).with_empty_span())
@@ -351,9 +351,7 @@ fn sampled(
         }
         _ => format!("SELECT * FROM {name} WHERE random() * 100 < {value}"),
     };
-    let dialect = datafusion::sql::sqlparser::dialect::SnowflakeDialect {};
-    let query: Query = *datafusion::sql::sqlparser::parser::Parser::new(&dialect)
-        .try_with_sql(&sql)
+    let query: Query = *crate::sql::ident::generated_parser(&sql)
         .and_then(|mut p| p.parse_query())
         .map_err(|e| VeilError::Parse(format!("SAMPLE on {name}: {e}")))?;
     if !matches!(query.body.as_ref(), SetExpr::Select(_)) {
@@ -441,7 +439,7 @@ pub fn rewrite_snowflake<T: VisitMut>(node: &mut T) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ident::parse_statements;
+    use crate::sql::ident::parse_statements;
 
     fn rewritten(sql: &str) -> String {
         let mut s = parse_statements(sql).unwrap().remove(0);

@@ -1,10 +1,11 @@
-//! One user's entitlements ([`Entitlements`]), the profile table they are
-//! read from in profile-join mode ([`PROFILE_TABLE`]), and whether they meet
-//! a condition ([`meets`]).
+//! One user's entitlements in one session ([`Entitlements`]), the profile
+//! table they are read from in profile-join mode ([`PROFILE_TABLE`]),
+//! whether they meet a condition ([`meets`]) and whether a rule applies to
+//! them ([`Applicability::applies_to`]). Plain data and pure functions.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::model::*;
+use super::{Applicability, Condition, Operator};
 
 /// The entitlement table's location in Veil's internal catalog.
 pub const PROFILE_TABLE: [&str; 3] = ["VEIL", "SYSTEM", "USER_PROFILE"];
@@ -46,5 +47,17 @@ pub fn meets(c: &Condition, e: &Entitlements) -> bool {
     match c.operator {
         Operator::Any => checks.any(|x| x),
         Operator::All => checks.all(|x| x),
+    }
+}
+
+impl Applicability {
+    /// Whether a rule with this applicability applies to the user with
+    /// entitlements `e` (the inlined mode's folding, `explain`, the audit).
+    pub fn applies_to(&self, e: &Entitlements) -> bool {
+        match self {
+            Applicability::Everyone => true,
+            Applicability::EveryoneExcept(c) => !meets(c, e),
+            Applicability::EveryoneWho(c) => meets(c, e),
+        }
     }
 }

@@ -14,21 +14,18 @@ use datafusion::sql::sqlparser::ast::{
     Expr, Ident, ObjectName, Statement, Value, VisitMut, VisitorMut,
 };
 use datafusion::sql::sqlparser::dialect::SnowflakeDialect;
-use datafusion::sql::sqlparser::parser::Parser;
+use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
 
 use crate::error::{Result, VeilError};
 use crate::model::TableName;
 
 /// Normalizes one identifier as written in a workspace file: `"Quoted"` stays
-/// exact, anything else is upper-cased.
+/// exact (a doubled quote read as one), anything else is upper-cased. The
+/// rule itself lives in `veil-udfs` ([`veil_udfs::normalize_identifier`]),
+/// below the engine, so the context functions apply the same one.
 pub fn normalize_ident(text: &str) -> String {
-    let t = text.trim();
-    if t.len() >= 2 && t.starts_with('"') && t.ends_with('"') {
-        t[1..t.len() - 1].replace("\"\"", "\"")
-    } else {
-        t.to_uppercase()
-    }
+    veil_udfs::normalize_identifier(text)
 }
 
 /// Normalizes a parsed identifier.
@@ -44,11 +41,25 @@ pub fn quoted(name: &str) -> Ident {
     Ident::with_quote('"', name)
 }
 
+/// The dialect every Veil parser reads.
+static DIALECT: SnowflakeDialect = SnowflakeDialect {};
+
+/// The one place a Snowflake-dialect parser is built: over `tokens` from
+/// [`tokens`], so unquoted words are already upper-cased.
+pub(crate) fn parser(tokens: Vec<TokenWithSpan>) -> Parser<'static> {
+    Parser::new(&DIALECT).with_tokens_with_locations(tokens)
+}
+
+/// A parser over SQL Veil generated itself, read exactly as written (no
+/// case folding: its identifiers are quoted where case matters).
+pub(crate) fn generated_parser(sql: &str) -> std::result::Result<Parser<'static>, ParserError> {
+    Parser::new(&DIALECT).try_with_sql(sql)
+}
+
 /// Tokens of `sql` with unquoted words upper-cased (Snowflake's rule), with
 /// their locations.
 pub(crate) fn tokens(sql: &str) -> Result<Vec<TokenWithSpan>> {
-    let dialect = SnowflakeDialect {};
-    let mut tokens = Tokenizer::new(&dialect, sql)
+    let mut tokens = Tokenizer::new(&DIALECT, sql)
         .tokenize_with_location()
         .map_err(|e| VeilError::Parse(e.to_string()))?;
     for t in &mut tokens {
@@ -63,11 +74,9 @@ pub(crate) fn tokens(sql: &str) -> Result<Vec<TokenWithSpan>> {
 
 /// Parses Snowflake SQL with unquoted identifiers upper-cased.
 pub fn parse_statements(sql: &str) -> Result<Vec<Statement>> {
-    let dialect = SnowflakeDialect {};
     let tokens = tokens(sql)?;
     crate::guard::scan_tokens(&tokens)?;
-    Parser::new(&dialect)
-        .with_tokens_with_locations(tokens)
+    parser(tokens)
         .parse_statements()
         .map_err(|e| VeilError::Parse(e.to_string()))
 }
@@ -75,8 +84,7 @@ pub fn parse_statements(sql: &str) -> Result<Vec<Statement>> {
 /// Parses one SQL expression (a policy predicate) with unquoted identifiers
 /// upper-cased.
 pub fn parse_expr(sql: &str) -> Result<Expr> {
-    let dialect = SnowflakeDialect {};
-    let mut parser = Parser::new(&dialect).with_tokens_with_locations(tokens(sql)?);
+    let mut parser = parser(tokens(sql)?);
     let expr = parser
         .parse_expr()
         .map_err(|e| VeilError::Parse(e.to_string()))?;
@@ -90,9 +98,7 @@ pub fn parse_expr(sql: &str) -> Result<Expr> {
 
 /// Parses generated SQL exactly as written (no case folding).
 pub fn parse_generated_expr(sql: &str) -> Result<Expr> {
-    let dialect = SnowflakeDialect {};
-    Parser::new(&dialect)
-        .try_with_sql(sql)
+    generated_parser(sql)
         .and_then(|mut p| p.parse_expr())
         .map_err(|e| {
             VeilError::PolicyFailure(format!(

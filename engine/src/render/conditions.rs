@@ -7,11 +7,11 @@ use datafusion::sql::sqlparser::ast::{BinaryOperator, Expr, Value, VisitMut, Vis
 
 use crate::compile::{RowPredicate, ValueSource, at_function};
 use crate::error::{Result, VeilError};
-use crate::ident::{normalize_ident, parse_generated_expr, quoted, with_operand};
 use crate::model::*;
+use crate::sql::ident::{normalize_ident, parse_generated_expr, quoted, with_operand};
 
-use super::exprs::*;
 use super::*;
+use crate::sql::ast::*;
 
 impl Renderer<'_> {
     pub(super) fn in_array(&self, column: &str, value: Expr) -> Expr {

@@ -8,11 +8,11 @@ use datafusion::sql::sqlparser::ast::{BinaryOperator, Expr};
 
 use crate::compile::{CompiledTable, EffectiveMask};
 use crate::error::{Result, VeilError};
-use crate::ident::with_operand;
 use crate::model::*;
+use crate::sql::ident::with_operand;
 
-use super::exprs::*;
 use super::*;
+use crate::sql::ast::*;
 
 /// The objects exported Snowflake policies read (fully qualified names).
 #[derive(Debug, Clone, PartialEq)]

@@ -1,0 +1,111 @@
+//! The DataFusion session states Veil plans in: the configuration both
+//! share (Snowflake dialect, no identifier normalization, no information
+//! schema), Snowflake type names, the internal state of a version (raw
+//! relations, every UDF) and a user's state (their catalog, the scan check,
+//! user-callable functions only).
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::Field;
+use datafusion::catalog::CatalogProviderList;
+use datafusion::common::plan_err;
+use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::execution::{SessionState, TaskContext};
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::logical_expr::planner::TypePlanner;
+use datafusion::prelude::SessionConfig;
+use datafusion::sql::sqlparser::ast::{self};
+
+use crate::enforce::PolicyScanCheck;
+
+use super::catalog::*;
+
+/// Maps Snowflake type names DataFusion does not know (`NUMBER(p,s)`,
+/// `TIMESTAMP_NTZ`) in user SQL.
+#[derive(Debug)]
+pub struct SnowflakeTypePlanner;
+
+impl TypePlanner for SnowflakeTypePlanner {
+    fn plan_type_field(
+        &self,
+        sql_type: &ast::DataType,
+    ) -> datafusion::common::Result<Option<datafusion::arrow::datatypes::FieldRef>> {
+        let text = sql_type.to_string();
+        let upper = text.to_ascii_uppercase();
+        let known = upper.starts_with("NUMBER")
+            || upper.starts_with("TIMESTAMP_NTZ")
+            || upper.starts_with("DATETIME");
+        if !known {
+            return Ok(None);
+        }
+        match veil_udfs::SnowflakeType::parse(&text) {
+            Ok(t) => Ok(Some(Arc::new(Field::new("", t.arrow_type(), true)))),
+            Err(e) => plan_err!("{e}"),
+        }
+    }
+}
+
+pub(super) fn base_config(default_db: &str, default_schema: &str) -> SessionConfig {
+    SessionConfig::new()
+        .with_default_catalog_and_schema(default_db, default_schema)
+        .with_create_default_catalog_and_schema(false)
+        .with_information_schema(false)
+        .with_target_partitions(
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
+        )
+        .set_bool("datafusion.sql_parser.enable_ident_normalization", false)
+        .set_str("datafusion.sql_parser.dialect", "snowflake")
+}
+
+/// The DataFusion state user SQL is planned in: the session's catalog, the
+/// policy scan check, user-callable functions only.
+pub(super) fn user_state(
+    core: &Arc<SessionCore>,
+    catalog: Arc<dyn CatalogProviderList>,
+) -> SessionState {
+    let ws = &core.version.workspace;
+    SessionStateBuilder::new()
+        .with_config(base_config(
+            &ws.settings.default_database,
+            &ws.settings.default_schema,
+        ))
+        .with_runtime_env(Arc::clone(core.internal.runtime_env()))
+        .with_default_features()
+        .with_catalog_list(catalog)
+        .with_type_planner(Arc::new(SnowflakeTypePlanner))
+        .with_analyzer_rule(Arc::new(PolicyScanCheck))
+        .with_optimizer_rule(Arc::new(crate::guard::RebalanceBooleanChains))
+        .with_physical_optimizer_rule(Arc::new(crate::guard::RebalanceFilterPredicates))
+        .with_scalar_functions({
+            let mut all = datafusion::execution::SessionStateDefaults::default_scalar_functions();
+            all.extend(core.user_functions.iter().cloned());
+            all
+        })
+        .build()
+}
+
+/// A copy of `state` with this query's start time, so `now()` folds once
+/// per query (what `SessionContext::state()` does).
+pub(super) fn fresh(state: &SessionState) -> SessionState {
+    let mut state = state.clone();
+    state.mark_start_execution();
+    state
+}
+
+/// Runs a planned statement; an empty result keeps its column names.
+pub(super) async fn execute_plan(
+    state: &SessionState,
+    plan: &LogicalPlan,
+) -> datafusion::common::Result<Vec<RecordBatch>> {
+    let physical = state.create_physical_plan(plan).await?;
+    let schema = physical.schema();
+    let batches =
+        datafusion::physical_plan::collect(physical, Arc::new(TaskContext::from(state))).await?;
+    if batches.is_empty() {
+        return Ok(vec![RecordBatch::new_empty(schema)]);
+    }
+    Ok(batches)
+}
