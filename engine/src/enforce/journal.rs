@@ -5,11 +5,11 @@
 //! audit record per tag change and per propagation.
 
 use crate::audit::AuditRecord;
+use crate::enforce::Engine;
 use crate::error::Result;
 use crate::load::journal::Recorded;
 use crate::load::journal::access_history::{IngestReport, parse_access_history, record_lineage};
 use crate::model::{ColumnRef, Recorder, TagSource};
-use crate::enforce::Engine;
 
 impl Engine {
     /// Records a change to the catalog as `actor`: `change` runs on a

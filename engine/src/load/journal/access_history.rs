@@ -156,7 +156,8 @@ impl<'a> Names<'a> {
             return Ok(t.clone());
         }
         let s = &self.ws.settings;
-        let parsed = crate::sql::ident::parse_table_name(name, &s.default_database, &s.default_schema)?;
+        let parsed =
+            crate::sql::ident::parse_table_name(name, &s.default_database, &s.default_schema)?;
         let found = self.declared.get(&parsed).map(|t| t.name.clone());
         self.tables.insert(name.to_string(), found.clone());
         Ok(found)
