@@ -42,6 +42,7 @@
 
 pub mod audit;
 pub mod compile;
+pub mod discover;
 pub mod enforce;
 pub mod error;
 pub mod guard;

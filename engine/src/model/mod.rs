@@ -9,11 +9,13 @@ use std::fmt;
 use std::path::PathBuf;
 
 pub mod catalog;
+pub mod discovery;
 pub mod policies;
 pub mod principals;
 pub mod snowflake;
 
 pub use catalog::*;
+pub use discovery::*;
 pub use policies::*;
 pub use principals::*;
 pub use snowflake::*;
@@ -114,6 +116,8 @@ pub struct Settings {
     /// the workspace directory; default `state/audit.jsonl`), or `None` when
     /// `settings.audit: off`.
     pub audit: Option<PathBuf>,
+    /// `settings.discovery` and the workspace's classifiers (SPEC §7.2).
+    pub discovery: DiscoverySettings,
 }
 
 impl fmt::Debug for Settings {
@@ -126,6 +130,7 @@ impl fmt::Debug for Settings {
             .field("mode", &self.mode)
             .field("administrators", &self.administrators)
             .field("audit", &self.audit)
+            .field("discovery", &self.discovery)
             .finish()
     }
 }
