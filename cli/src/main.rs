@@ -14,6 +14,8 @@ use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use veil_engine::{EnforcementMode, Engine, SessionOptions, VeilError};
 
 mod bench;
+mod discover;
+mod users;
 
 #[derive(Parser)]
 #[command(
@@ -173,6 +175,11 @@ enum Command {
         #[arg(long, default_value_t = 5)]
         iterations: usize,
     },
+    /// Sensitive data discovery: sample every table, report columns that
+    /// hold e-mail addresses, card numbers, names, ... (--write tags them).
+    Discover(discover::DiscoverArgs),
+    /// Identity: sync users from a SCIM 2.0 export, stage and activate users.
+    Users(users::UsersArgs),
     /// Policy smells: fail-open constructs, conflicts, collision risks, clutter.
     Lint {
         /// Workspace directory (contains veil.yaml).
@@ -559,6 +566,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 eprintln!("wrote {}", path.display());
             }
         }
+        Command::Discover(args) => discover::run(args).await?,
+        Command::Users(args) => users::run(args).await?,
         Command::Lint {
             workspace,
             deny,
