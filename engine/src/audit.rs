@@ -94,6 +94,14 @@ pub struct AuditRecord {
     /// administrator and `actor.role` the simulated role.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub simulated_user: Option<String>,
+    /// For a catalog change (`TAG_ADDED`, `TAG_PROPAGATED`, `TAG_REMOVED`,
+    /// `PROPAGATION_REMOVED`): the tag; the target column is `targets[0]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    /// For a propagation: the column the tag was first put on (or, for a
+    /// `PROPAGATION_REMOVED`, the ancestor that lost it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
 }
 
 /// What a session reports about one statement.
@@ -166,6 +174,8 @@ impl AuditRecord {
             policy_version: q.version,
             previous_version: None,
             simulated_user,
+            tag: None,
+            origin: None,
         }
     }
 
@@ -198,7 +208,72 @@ impl AuditRecord {
             policy_version: version,
             previous_version: Some(previous),
             simulated_user: None,
+            tag: None,
+            origin: None,
         }
+    }
+
+    /// The record of one tag change in the catalog journal (SPEC §7.1 rule
+    /// 8): `TAG_ADDED`, `TAG_PROPAGATED`, `TAG_REMOVED` or
+    /// `PROPAGATION_REMOVED`, naming the target column, the tag and, for a
+    /// propagation, the origin column. `None` for lineage events.
+    pub fn catalog_change(event: &crate::model::CatalogEvent, version: u64) -> Option<Self> {
+        use crate::model::CatalogChange;
+        let (action, tag, origin, source) = match &event.change {
+            CatalogChange::TagAdded {
+                tag,
+                origin,
+                source,
+                ..
+            } => (
+                if origin.is_some() {
+                    "TAG_PROPAGATED"
+                } else {
+                    "TAG_ADDED"
+                },
+                tag,
+                origin,
+                Some(*source),
+            ),
+            CatalogChange::TagRemoved { tag, origin, .. } => (
+                if origin.is_some() {
+                    "PROPAGATION_REMOVED"
+                } else {
+                    "TAG_REMOVED"
+                },
+                tag,
+                origin,
+                None,
+            ),
+            CatalogChange::Lineage { .. } => return None,
+        };
+        let mut targets = vec![event.change.column().to_string()];
+        if let Some(source) = source {
+            targets.push(format!("source {source}"));
+        }
+        Some(Self {
+            id: record_id(),
+            timestamp: now(),
+            action: action.into(),
+            actor: Actor {
+                name: event.actor.clone(),
+                role: None,
+                purpose: None,
+            },
+            action_status: "SUCCESS".into(),
+            action_status_reason: None,
+            target_type: "COLUMN".into(),
+            targets,
+            sql: None,
+            policies_applied: Vec::new(),
+            rows_returned: None,
+            duration_ms: None,
+            policy_version: version,
+            previous_version: None,
+            simulated_user: None,
+            tag: Some(tag.clone()),
+            origin: origin.as_ref().map(ToString::to_string),
+        })
     }
 }
 

@@ -42,6 +42,7 @@
 
 pub mod audit;
 pub mod compile;
+pub mod directory;
 pub mod discover;
 pub mod enforce;
 pub mod error;

@@ -878,6 +878,7 @@ fn view_column_mask(
         name: column.to_string(),
         declared,
         tags: Vec::new(),
+        removed_tags: Vec::new(),
         masking_policy: None,
     };
     let bound = crate::compile::snowflake::bind_masking_policy(

@@ -4,6 +4,7 @@
 //! in [`crate::session`] and move here next (issue 15).
 
 pub mod barrier;
+pub mod journal;
 pub mod scan_check;
 
 pub use barrier::PolicyBarrierExec;

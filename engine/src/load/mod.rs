@@ -7,6 +7,7 @@ pub mod data_check;
 pub mod ddl;
 mod discovery;
 pub mod synced_users;
+pub mod journal;
 mod yaml;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -84,6 +85,10 @@ pub fn load_workspace(dir: &Path) -> Result<Workspace> {
     phase.end();
     let phase = crate::trace::phase("load: DDL scripts");
     ddl::apply_workspace_scripts(&mut ws)?;
+    phase.end();
+    // The catalog journal last: its tags go on top of YAML's and DDL's.
+    let phase = crate::trace::phase("load: catalog journal");
+    journal::apply_journal(&mut ws)?;
     phase.end();
     if ws.settings.secret_is_default && ws.uses_secret() {
         let env = &ws.settings.secret_env;
@@ -351,6 +356,11 @@ fn build(dir: &Path, files: Vec<(String, String, yaml::FileDoc)>) -> Result<Work
             .collect(),
         audit,
         discovery: discovery::settings(dir, &files, &default_database)?,
+        lineage_tags: settings_doc
+            .lineage
+            .as_ref()
+            .map(|l| l.tags.clone())
+            .unwrap_or_default(),
     };
     let table_name = |text: &str, origin: &Origin| {
         parse_table_name(text, &default_database, &default_schema).map_err(|m| err(origin, m))
@@ -387,16 +397,13 @@ fn build(dir: &Path, files: Vec<(String, String, yaml::FileDoc)>) -> Result<Work
                 let tags = c
                     .tags
                     .iter()
-                    .map(|t| ColumnTag {
-                        name: t.clone(),
-                        source: TagSource::Manual,
-                        value: None,
-                    })
+                    .map(|t| ColumnTag::new(t.clone(), TagSource::Manual))
                     .collect();
                 columns.push(Column {
                     name: cname,
                     declared,
                     tags,
+                    removed_tags: Vec::new(),
                     masking_policy: None,
                 });
             }
@@ -559,5 +566,6 @@ fn build(dir: &Path, files: Vec<(String, String, yaml::FileDoc)>) -> Result<Work
         policies,
         snowflake: SnowflakeObjects::default(),
         warnings,
+        journal: CatalogJournal::default(),
     })
 }

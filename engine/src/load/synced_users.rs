@@ -1,5 +1,5 @@
 //! The users a directory sync wrote (`state/users.yaml`, SPEC §7.4) and the
-//! staging overrides of `veil users stage|activate` (`state/staging.yaml`),
+//! users `veil users stage` staged (`state/staging.yaml`),
 //! merged into a workspace as it loads. Users declared in `veil.yaml` (or
 //! its includes) win over synced users of the same name; `veil users sync`
 //! reports them.
@@ -7,7 +7,7 @@
 //! `state/users.yaml` is written by Veil, one user per line in YAML flow
 //! style, so a Git diff of it reads as the list of changed users.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -65,14 +65,15 @@ fn is_active(s: &str) -> bool {
     s == "active"
 }
 
-/// `state/staging.yaml`: user → `staged` or `active`, set by `veil users
-/// stage|activate`, over the status the user is declared or synced with.
+/// `state/staging.yaml`: the users `veil users stage` set to `staged` over
+/// the status they are declared or synced with; `veil users activate`
+/// takes them off the list.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StagingDoc {
-    /// User name → status.
+    /// Staged user names (normalized).
     #[serde(default)]
-    pub status: BTreeMap<String, String>,
+    pub staged: BTreeSet<String>,
 }
 
 impl SyncedUserDoc {
@@ -133,16 +134,7 @@ pub fn read_synced(dir: &Path) -> Result<SyncedUsersDoc> {
 
 /// Reads `state/staging.yaml` (empty when there is none).
 pub fn read_staging(dir: &Path) -> Result<StagingDoc> {
-    let (doc, _): (StagingDoc, _) = read_yaml(dir, STAGING_FILE)?;
-    for (user, status) in &doc.status {
-        if !matches!(status.as_str(), "staged" | "active") {
-            return Err(VeilError::workspace(
-                STAGING_FILE,
-                format!("user {user}: status '{status}' must be staged or active"),
-            ));
-        }
-    }
-    Ok(doc)
+    Ok(read_yaml(dir, STAGING_FILE)?.0)
 }
 
 /// Writes `text` to `dir/rel` atomically: a temporary file in the same
@@ -202,29 +194,44 @@ pub fn merge(ws: &mut Workspace) -> Result<Vec<String>> {
         ws.users.push(user);
     }
     let staging = read_staging(&ws.dir)?;
-    if !staging.status.is_empty() {
-        let index: HashMap<&str, usize> = ws
-            .users
-            .iter()
-            .enumerate()
-            .map(|(i, u)| (u.name.as_str(), i))
-            .collect::<HashMap<_, _>>();
-        let mut updates = Vec::new();
-        for (name, status) in &staging.status {
-            match index.get(normalize_ident(name).as_str()) {
-                Some(&i) => updates.push((i, status.clone())),
-                None => ws.warnings.push(format!(
-                    "{STAGING_FILE}: user {name} is neither declared nor synced; its staging is ignored"
-                )),
+    if !staging.staged.is_empty() {
+        let mut names: HashSet<String> = staging.staged.iter().map(|n| normalize_ident(n)).collect();
+        for u in ws.users.iter_mut() {
+            if names.remove(&u.name) {
+                u.status = UserStatus::Staged;
             }
         }
-        for (i, status) in updates {
-            ws.users[i].status = if status == "staged" {
-                UserStatus::Staged
-            } else {
-                UserStatus::Active
-            };
+        for name in names {
+            ws.warnings.push(format!(
+                "{STAGING_FILE}: user {name} is neither declared nor synced; its staging is ignored"
+            ));
         }
     }
     Ok(shadowed)
+}
+
+/// When `state/.gitignore` ignores everything (`*`, as the audit log's
+/// directory gets), adds an exception for `rel` (a file under `state/`):
+/// the files Veil's commands write for review belong in Git.
+pub fn keep_in_git(dir: &Path, rel: &str) -> Result<()> {
+    let path = dir.join(rel);
+    let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+        return Ok(());
+    };
+    let ignore = parent.join(".gitignore");
+    let exception = format!("!{}", name.to_string_lossy());
+    if let Ok(mut text) = std::fs::read_to_string(&ignore)
+        && text.lines().any(|l| l.trim() == "*")
+        && !text.lines().any(|l| l.trim() == exception)
+    {
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
+        text.push_str(&exception);
+        text.push('\n');
+        std::fs::write(&ignore, text).map_err(|e| {
+            VeilError::workspace(rel, format!("cannot update the .gitignore beside it: {e}"))
+        })?;
+    }
+    Ok(())
 }

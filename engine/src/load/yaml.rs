@@ -53,6 +53,15 @@ pub(crate) struct SettingsDoc {
     pub(crate) administrators: Vec<String>,
     pub(crate) audit: Option<Value>,
     pub(crate) discovery: Option<super::discovery::DiscoverySettingsDoc>,
+    pub(crate) lineage: Option<LineageDoc>,
+}
+
+/// `settings.lineage`: which tags propagate through lineage.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LineageDoc {
+    #[serde(default)]
+    pub(crate) tags: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -71,6 +71,95 @@ pub enum TagSource {
     Lineage,
 }
 
+impl TagSource {
+    /// The name `veil tags` and the catalog journal use: `manual`,
+    /// `snowflake`, `discovered`, `lineage`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Manual => "manual",
+            Self::Snowflake => "snowflake",
+            Self::Discovered => "discovered",
+            Self::Lineage => "lineage",
+        }
+    }
+
+    /// The source called `name` (as [`TagSource::as_str`] prints it).
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "manual" => Some(Self::Manual),
+            "snowflake" => Some(Self::Snowflake),
+            "discovered" => Some(Self::Discovered),
+            "lineage" => Some(Self::Lineage),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for TagSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whether a tag on a column is in force. Only active tags are in
+/// [`Column::tags`] (what policies match); the others are kept in
+/// [`Column::removed_tags`] so `veil tags` can show them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TagState {
+    /// In force: tag-keyed policies match it.
+    Active,
+    /// A propagated tag removed by hand from this column: shown as removed,
+    /// and a later propagation of the same tag does not re-add it (SPEC §7.1
+    /// rule 3).
+    SoftDeleted,
+    /// Removed: by hand (a manual or discovered tag), or because no
+    /// ancestor carries a propagated tag any more (rule 4).
+    Removed,
+}
+
+impl TagState {
+    /// `active`, `soft-deleted` or `removed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::SoftDeleted => "soft-deleted",
+            Self::Removed => "removed",
+        }
+    }
+}
+
+impl fmt::Display for TagState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One column of one table: `DB.SCHEMA.TABLE.COLUMN`, every part normalized.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ColumnRef {
+    /// The table.
+    pub table: TableName,
+    /// The column (normalized).
+    pub column: String,
+}
+
+impl ColumnRef {
+    /// `table.column`.
+    pub fn new(table: TableName, column: impl Into<String>) -> Self {
+        Self {
+            table,
+            column: column.into(),
+        }
+    }
+}
+
+impl fmt::Display for ColumnRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.", self.table)?;
+        fmt_ident(f, &self.column)
+    }
+}
+
 /// A tag on a column.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ColumnTag {
@@ -80,6 +169,29 @@ pub struct ColumnTag {
     pub source: TagSource,
     /// The tag's value (`SET TAG t = 'v'`), for Snowflake object tags.
     pub value: Option<String>,
+    /// For a propagated tag (source `lineage`): the column it was first
+    /// put on, which it reached this column from.
+    pub origin: Option<ColumnRef>,
+    /// Active, soft-deleted or removed.
+    pub state: TagState,
+    /// When the catalog journal last changed it (RFC 3339); `None` for tags
+    /// declared in YAML or DDL.
+    pub since: Option<String>,
+}
+
+impl ColumnTag {
+    /// An active tag from `source` with no origin or journal time (as YAML
+    /// and DDL declare them).
+    pub fn new(name: impl Into<String>, source: TagSource) -> Self {
+        Self {
+            name: name.into(),
+            source,
+            value: None,
+            origin: None,
+            state: TagState::Active,
+            since: None,
+        }
+    }
 }
 
 /// Whether tag `tag` is `ancestor` or one of its descendants
@@ -103,8 +215,12 @@ pub struct Column {
     pub name: String,
     /// Declared Snowflake type.
     pub declared: SnowflakeType,
-    /// Tags.
+    /// Active tags (what tag-keyed policies match).
     pub tags: Vec<ColumnTag>,
+    /// Tags the catalog journal removed or soft-deleted, at most one per
+    /// name, kept so `veil tags`, `explain` and `lint` can tell (never
+    /// matched by policies).
+    pub removed_tags: Vec<ColumnTag>,
     /// A Snowflake masking policy attached directly (DDL).
     pub masking_policy: Option<ColumnPolicy>,
 }

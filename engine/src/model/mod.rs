@@ -10,12 +10,14 @@ use std::path::PathBuf;
 
 pub mod catalog;
 pub mod discovery;
+pub mod journal;
 pub mod policies;
 pub mod principals;
 pub mod snowflake;
 
 pub use catalog::*;
 pub use discovery::*;
+pub use journal::{CatalogChange, CatalogEvent, CatalogJournal, LineageGraph, Recorder};
 pub use policies::*;
 pub use principals::*;
 pub use snowflake::*;
@@ -118,6 +120,9 @@ pub struct Settings {
     pub audit: Option<PathBuf>,
     /// `settings.discovery` and the workspace's classifiers (SPEC §7.2).
     pub discovery: DiscoverySettings,
+    /// The tags lineage propagates (`settings.lineage.tags`, each with its
+    /// descendants); empty: every tag does.
+    pub lineage_tags: Vec<String>,
 }
 
 impl fmt::Debug for Settings {
@@ -131,6 +136,7 @@ impl fmt::Debug for Settings {
             .field("administrators", &self.administrators)
             .field("audit", &self.audit)
             .field("discovery", &self.discovery)
+            .field("lineage_tags", &self.lineage_tags)
             .finish()
     }
 }
@@ -154,6 +160,10 @@ pub struct Workspace {
     pub snowflake: SnowflakeObjects,
     /// Warnings found while loading (e.g. the development secret).
     pub warnings: Vec<String>,
+    /// What the catalog journal (`state/catalog.jsonl`) adds besides the
+    /// tags already folded into the columns: lineage, and how much of the
+    /// file was read.
+    pub journal: CatalogJournal,
 }
 
 impl Workspace {

@@ -193,6 +193,7 @@ pub(super) fn apply(ws: &mut Workspace, scope: &mut Scope, stmt: Ddl, origin: &O
                     name: c,
                     declared,
                     tags: Vec::new(),
+                    removed_tags: Vec::new(),
                     masking_policy: None,
                 })
                 .collect();
@@ -534,9 +535,8 @@ pub(super) fn apply(ws: &mut Workspace, scope: &mut Scope, stmt: Ddl, origin: &O
                 }
                 c.tags.retain(|x| x.name != tag);
                 c.tags.push(ColumnTag {
-                    name: tag,
-                    source: TagSource::Snowflake,
                     value: Some(value),
+                    ..ColumnTag::new(tag, TagSource::Snowflake)
                 });
             }
         }
