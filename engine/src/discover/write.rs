@@ -78,7 +78,12 @@ pub fn write(ws: &Workspace, report: &DiscoveryReport) -> Result<Written> {
                     .workspace()
                     .table(&column.table)
                     .and_then(|t| t.column(&column.column))
-                    .and_then(|c| c.tags.iter().find(|x| x.name == *tag))
+                    .and_then(|c| {
+                        c.tags
+                            .iter()
+                            .chain(&c.removed_tags)
+                            .find(|x| x.name == *tag)
+                    })
                     .map(|x| x.state);
                 let label = format!("{}.{} {tag}", column.table, column.column);
                 match state {

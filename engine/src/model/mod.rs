@@ -82,6 +82,7 @@ pub const LINT_RULES: &[&str] = &[
     "unused-role",
     "user-without-subscriptions",
     "value-exceeds-declared-type",
+    "sensitive-column-unprotected",
 ];
 
 /// Workspace settings.

@@ -14,4 +14,5 @@ pub mod diff;
 pub mod explain;
 pub mod export;
 pub mod lint;
+pub mod lint_coverage;
 pub mod test_runner;

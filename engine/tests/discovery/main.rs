@@ -5,4 +5,5 @@
 
 mod discover;
 mod fixture;
+mod perf;
 mod users;
