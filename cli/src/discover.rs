@@ -14,7 +14,9 @@ use crate::{Failure, ReportFormat, emit};
 
 /// Flags of `veil discover`.
 #[derive(Args)]
-#[command(after_help = "Example:\n  veil discover -w testdata/sample --tables 'ANALYTICS.PUBLIC.*'\n  veil discover -w . --write   # record the findings as Discovered.* tags")]
+#[command(
+    after_help = "Example:\n  veil discover -w testdata/sample --tables 'ANALYTICS.PUBLIC.*'\n  veil discover -w . --write   # record the findings as Discovered.* tags"
+)]
 pub(crate) struct DiscoverArgs {
     /// Workspace directory (contains veil.yaml).
     #[arg(short = 'w', long = "workspace", default_value = ".")]
@@ -112,7 +114,10 @@ fn table(report: &DiscoveryReport) -> String {
     let mut notes = Vec::new();
     for t in &report.tables {
         match &t.status {
-            TableStatus::Excluded => notes.push(format!("{}: excluded by settings.discovery.exclude", t.table)),
+            TableStatus::Excluded => notes.push(format!(
+                "{}: excluded by settings.discovery.exclude",
+                t.table
+            )),
             TableStatus::Failed(e) => notes.push(format!("{}: not scanned: {e}", t.table)),
             TableStatus::Unchanged => notes.push(format!(
                 "{}: unchanged since the last --write ({} column(s) tagged then; --full rescans)",

@@ -88,7 +88,11 @@ pub(crate) async fn run(args: UsersArgs) -> Result<(), Failure> {
             emit(format!(
                 "staged {} user(s){}\n",
                 staged.len(),
-                if staged.is_empty() { String::new() } else { format!(": {}", staged.join(", ")) }
+                if staged.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", staged.join(", "))
+                }
             ))?;
         }
         UsersCommand::Activate { workspace, users } => {
@@ -97,7 +101,11 @@ pub(crate) async fn run(args: UsersArgs) -> Result<(), Failure> {
             emit(format!(
                 "activated {} user(s){}\n",
                 active.len(),
-                if active.is_empty() { String::new() } else { format!(": {}", active.join(", ")) }
+                if active.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", active.join(", "))
+                }
             ))?;
         }
     }

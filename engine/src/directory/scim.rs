@@ -123,7 +123,9 @@ pub fn parse_list_response(text: &str, file: &str) -> Result<Vec<SyncedUserDoc>>
         )
     })?;
     if !list.schemas.is_empty() && !list.schemas.iter().any(|s| s == LIST_RESPONSE) {
-        return Err(fail(format!("is not a SCIM ListResponse: its schemas do not include {LIST_RESPONSE}")));
+        return Err(fail(format!(
+            "is not a SCIM ListResponse: its schemas do not include {LIST_RESPONSE}"
+        )));
     }
     if let Some(total) = list.total_results
         && total > list.resources.len() as u64
@@ -139,7 +141,9 @@ pub fn parse_list_response(text: &str, file: &str) -> Result<Vec<SyncedUserDoc>>
         let at = |m: String| fail(format!("Resources[{i}]: {m}"));
         let user: ScimUser = ScimUser::deserialize(resource).map_err(|e| at(e.to_string()))?;
         if !user.schemas.is_empty() && !user.schemas.iter().any(|s| s == USER_SCHEMA) {
-            return Err(at(format!("is not a User resource (its schemas do not include {USER_SCHEMA})")));
+            return Err(at(format!(
+                "is not a User resource (its schemas do not include {USER_SCHEMA})"
+            )));
         }
         let name = normalize_ident(&user.user_name);
         if name.is_empty() {
@@ -154,7 +158,11 @@ pub fn parse_list_response(text: &str, file: &str) -> Result<Vec<SyncedUserDoc>>
                 Some(n) if !n.trim().is_empty() => {
                     groups.insert(n.trim().to_string());
                 }
-                _ => return Err(at(format!("user {name}: a group has neither display nor value"))),
+                _ => {
+                    return Err(at(format!(
+                        "user {name}: a group has neither display nor value"
+                    )));
+                }
             }
         }
         let mut roles = Vec::new();
@@ -179,7 +187,12 @@ pub fn parse_list_response(text: &str, file: &str) -> Result<Vec<SyncedUserDoc>>
         }
         users.push(SyncedUserDoc {
             name,
-            status: if user.active == Some(false) { "disabled" } else { "active" }.into(),
+            status: if user.active == Some(false) {
+                "disabled"
+            } else {
+                "active"
+            }
+            .into(),
             roles,
             groups,
             attributes,
@@ -205,7 +218,11 @@ mod tests {
         let u = &users[0];
         assert_eq!(u.name, "ANN@EXAMPLE.COM");
         assert_eq!(u.groups.iter().collect::<Vec<_>>(), ["Analysts"]);
-        let attr = |k: &str| u.attributes.get(k).map(|v| v.iter().cloned().collect::<Vec<_>>());
+        let attr = |k: &str| {
+            u.attributes
+                .get(k)
+                .map(|v| v.iter().cloned().collect::<Vec<_>>())
+        };
         assert_eq!(attr("Department"), Some(vec!["Finance".into()]));
         assert_eq!(attr("CostCenter"), Some(vec!["4711".into()]));
         assert_eq!(attr("Manager"), Some(vec!["Bo".into()]));
@@ -216,7 +233,10 @@ mod tests {
     #[test]
     fn a_bad_resource_is_named_by_index() {
         let text = r#"{"Resources":[{"userName":"a"},{"active":true}]}"#;
-        let e = parse_list_response(text, "scim.json").err().map(|e| e.to_string()).unwrap_or_default();
+        let e = parse_list_response(text, "scim.json")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(e.contains("Resources[1]") && e.contains("userName"), "{e}");
     }
 }

@@ -9,16 +9,19 @@
 
 use crate::error::{Result, VeilError};
 use crate::ident::normalize_ident;
-use crate::load::synced_users::{STAGING_FILE, StagingDoc, keep_in_git, read_staging, write_atomically};
+use crate::load::synced_users::{
+    STAGING_FILE, StagingDoc, keep_in_git, read_staging, write_atomically,
+};
 use crate::model::{UserStatus, Workspace};
 
 fn staging_yaml(doc: &StagingDoc) -> Result<String> {
     let mut out = String::from(
         "# Written by `veil users stage|activate`: these users cannot query until activated.\n",
     );
-    out.push_str(&serde_norway::to_string(doc).map_err(|e| {
-        VeilError::Internal(format!("cannot encode the staged users: {e}"))
-    })?);
+    out.push_str(
+        &serde_norway::to_string(doc)
+            .map_err(|e| VeilError::Internal(format!("cannot encode the staged users: {e}")))?,
+    );
     Ok(out)
 }
 
@@ -32,7 +35,9 @@ pub fn stage(ws: &Workspace, users: &[String]) -> Result<Vec<String>> {
         if ws.user(&n).is_none() {
             return Err(VeilError::workspace(
                 STAGING_FILE,
-                format!("user {n} is neither declared in the workspace nor synced; nothing was staged"),
+                format!(
+                    "user {n} is neither declared in the workspace nor synced; nothing was staged"
+                ),
             ));
         }
         if doc.staged.insert(n.clone()) {
@@ -43,7 +48,15 @@ pub fn stage(ws: &Workspace, users: &[String]) -> Result<Vec<String>> {
         write_atomically(&ws.dir, STAGING_FILE, &staging_yaml(&doc)?)?;
         keep_in_git(&ws.dir, STAGING_FILE)?;
     }
-    super::audit(ws, "USER_STAGED", None, users.iter().map(|u| format!("user {}", normalize_ident(u))).collect())?;
+    super::audit(
+        ws,
+        "USER_STAGED",
+        None,
+        users
+            .iter()
+            .map(|u| format!("user {}", normalize_ident(u)))
+            .collect(),
+    )?;
     Ok(changed)
 }
 
@@ -56,13 +69,19 @@ pub fn activate(ws: &Workspace, users: &[String]) -> Result<Vec<String>> {
         let Some(user) = ws.user(&n) else {
             return Err(VeilError::workspace(
                 STAGING_FILE,
-                format!("user {n} is neither declared in the workspace nor synced; nothing was activated"),
+                format!(
+                    "user {n} is neither declared in the workspace nor synced; nothing was activated"
+                ),
             ));
         };
         if doc.staged.remove(&n) {
             changed.push(n);
         } else if user.status != UserStatus::Active {
-            let status = if user.status == UserStatus::Staged { "staged" } else { "disabled" };
+            let status = if user.status == UserStatus::Staged {
+                "staged"
+            } else {
+                "disabled"
+            };
             return Err(VeilError::workspace(
                 user.origin.to_string(),
                 format!(
@@ -75,6 +94,14 @@ pub fn activate(ws: &Workspace, users: &[String]) -> Result<Vec<String>> {
         write_atomically(&ws.dir, STAGING_FILE, &staging_yaml(&doc)?)?;
         keep_in_git(&ws.dir, STAGING_FILE)?;
     }
-    super::audit(ws, "USER_ACTIVATED", None, users.iter().map(|u| format!("user {}", normalize_ident(u))).collect())?;
+    super::audit(
+        ws,
+        "USER_ACTIVATED",
+        None,
+        users
+            .iter()
+            .map(|u| format!("user {}", normalize_ident(u)))
+            .collect(),
+    )?;
     Ok(changed)
 }

@@ -57,7 +57,10 @@ impl fmt::Display for SyncPlan {
             writeln!(f, "~ {c}")?;
         }
         for d in &self.declared_win {
-            writeln!(f, "= {d}: declared in veil.yaml, which wins over the directory")?;
+            writeln!(
+                f,
+                "= {d}: declared in veil.yaml, which wins over the directory"
+            )?;
         }
         write!(
             f,
@@ -74,7 +77,11 @@ impl fmt::Display for SyncPlan {
 }
 
 fn groups_of(users: &[SyncedUserDoc]) -> usize {
-    users.iter().flat_map(|u| &u.groups).collect::<BTreeSet<_>>().len()
+    users
+        .iter()
+        .flat_map(|u| &u.groups)
+        .collect::<BTreeSet<_>>()
+        .len()
 }
 
 fn set_diff(what: &str, old: &BTreeSet<String>, new: &BTreeSet<String>) -> Option<String> {
@@ -83,7 +90,10 @@ fn set_diff(what: &str, old: &BTreeSet<String>, new: &BTreeSet<String>) -> Optio
     if plus.is_empty() && minus.is_empty() {
         return None;
     }
-    Some(format!("{what} {}", plus.into_iter().chain(minus).collect::<Vec<_>>().join(" ")))
+    Some(format!(
+        "{what} {}",
+        plus.into_iter().chain(minus).collect::<Vec<_>>().join(" ")
+    ))
 }
 
 fn describe(old: &SyncedUserDoc, new: &SyncedUserDoc) -> Option<String> {
@@ -92,7 +102,11 @@ fn describe(old: &SyncedUserDoc, new: &SyncedUserDoc) -> Option<String> {
         parts.push(format!("status {} → {}", old.status, new.status));
     }
     if old.roles != new.roles {
-        parts.push(format!("roles [{}] → [{}]", old.roles.join(", "), new.roles.join(", ")));
+        parts.push(format!(
+            "roles [{}] → [{}]",
+            old.roles.join(", "),
+            new.roles.join(", ")
+        ));
     }
     parts.extend(set_diff("groups", &old.groups, &new.groups));
     let keys: BTreeSet<&String> = old.attributes.keys().chain(new.attributes.keys()).collect();
@@ -132,7 +146,10 @@ pub fn sync(ws: &Workspace, file: &Path, dry_run: bool, force: bool) -> Result<S
             if r != "PUBLIC" && ws.role(r).is_none() {
                 return Err(VeilError::workspace(
                     label.clone(),
-                    format!("user {} (sorted entry {i}) holds role {r}, which the workspace does not declare", u.name),
+                    format!(
+                        "user {} (sorted entry {i}) holds role {r}, which the workspace does not declare",
+                        u.name
+                    ),
                 ));
             }
         }
@@ -202,7 +219,11 @@ pub fn sync(ws: &Workspace, file: &Path, dry_run: bool, force: bool) -> Result<S
         return Err(VeilError::workspace(label, message));
     }
     let doc = SyncedUsersDoc {
-        source: Some(file.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or(label)),
+        source: Some(
+            file.file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or(label),
+        ),
         synced_at: Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
         users: new_users,
     };

@@ -101,10 +101,7 @@ pub fn fingerprint(ws: &Workspace, table: &Table) -> String {
             h.update(format!("file {rel:?} {size} {modified}\n"));
         }
     }
-    h.finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Reads the state (empty when there is none).

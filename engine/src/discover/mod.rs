@@ -98,7 +98,8 @@ impl DiscoveryReport {
     /// `scanned 3 tables, skipped 1 unchanged, 0 excluded, 0 failed; tagged
     /// 7 columns in 0.4 s`.
     pub fn summary(&self) -> String {
-        let count = |f: fn(&TableStatus) -> bool| self.tables.iter().filter(|t| f(&t.status)).count();
+        let count =
+            |f: fn(&TableStatus) -> bool| self.tables.iter().filter(|t| f(&t.status)).count();
         let scanned = count(|s| *s == TableStatus::Scanned);
         let unchanged = count(|s| *s == TableStatus::Unchanged);
         let excluded = count(|s| *s == TableStatus::Excluded);
@@ -147,7 +148,10 @@ fn table_matches(name: &TableName, pattern: Option<&glob::Pattern>) -> bool {
         ..Default::default()
     };
     p.matches_with(&name.to_string(), options)
-        || p.matches_with(&format!("{}.{}.{}", name.database, name.schema, name.table), options)
+        || p.matches_with(
+            &format!("{}.{}.{}", name.database, name.schema, name.table),
+            options,
+        )
         || p.matches_with(&name.table, options)
 }
 

@@ -100,12 +100,16 @@ mod tests {
         let mut v = values(&["a@example.com"; 9]);
         v.push(Some("nope".into()));
         v.push(None);
-        let q = qualify("contact", &v, &cs).map(|q| (cs[q.classifier].name().to_string(), q.matched, q.confidence));
+        let q = qualify("contact", &v, &cs)
+            .map(|q| (cs[q.classifier].name().to_string(), q.matched, q.confidence));
         assert_eq!(q, Some(("email".into(), 0.9, 0.72)));
         let mut v = values(&["a@example.com"; 8]);
         v.extend(values(&["nope", "nope"]));
         assert_eq!(qualify("email", &v, &cs), None);
-        assert_eq!(qualify("email_opt_in", &values(&["true", "false"]), &cs), None);
+        assert_eq!(
+            qualify("email_opt_in", &values(&["true", "false"]), &cs),
+            None
+        );
         assert_eq!(qualify("email", &[None, Some(" ".into())], &cs), None);
     }
 }

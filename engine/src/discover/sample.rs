@@ -66,9 +66,7 @@ pub async fn sample_table(
     let plan = raw_relation(&state, table, &rel).await?;
     let mut stream = DataFrame::new(state, plan).execute_stream().await?;
     let seed = Sha256::digest(table.name.to_string().as_bytes());
-    let mut rng = SplitMix(u64::from_le_bytes(
-        seed[..8].try_into().unwrap_or([0u8; 8]),
-    ));
+    let mut rng = SplitMix(u64::from_le_bytes(seed[..8].try_into().unwrap_or([0u8; 8])));
     let width = table.columns.len();
     let mut reservoir: Vec<Vec<Option<String>>> = Vec::with_capacity(n.min(1 << 16));
     let mut seen: u64 = 0;

@@ -42,7 +42,10 @@ impl fmt::Display for Written {
             writeln!(f, "tagged {a}")?;
         }
         for k in &self.kept_removed {
-            writeln!(f, "kept removed {k} (a data owner removed it; add it back with veil tag add)")?;
+            writeln!(
+                f,
+                "kept removed {k} (a data owner removed it; add it back with veil tag add)"
+            )?;
         }
         write!(
             f,
@@ -58,12 +61,19 @@ impl fmt::Display for Written {
 /// Records the findings of `report` (a run over `ws`).
 pub fn write(ws: &Workspace, report: &DiscoveryReport) -> Result<Written> {
     let mut findings: Vec<(ColumnRef, String)> = Vec::new();
-    for t in report.tables.iter().filter(|t| t.status == TableStatus::Scanned) {
+    for t in report
+        .tables
+        .iter()
+        .filter(|t| t.status == TableStatus::Scanned)
+    {
         let Some(table) = ws.tables.iter().find(|x| x.name.to_string() == t.table) else {
             continue;
         };
         for f in &t.findings {
-            findings.push((ColumnRef::new(table.name.clone(), f.column.clone()), f.tag.clone()));
+            findings.push((
+                ColumnRef::new(table.name.clone(), f.column.clone()),
+                f.tag.clone(),
+            ));
         }
     }
     let mut written = Written::default();
@@ -117,7 +127,11 @@ pub fn write(ws: &Workspace, report: &DiscoveryReport) -> Result<Written> {
     }
     let mut state = read_state(&ws.dir)?;
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    for t in report.tables.iter().filter(|t| t.status == TableStatus::Scanned) {
+    for t in report
+        .tables
+        .iter()
+        .filter(|t| t.status == TableStatus::Scanned)
+    {
         state.tables.insert(
             t.table.clone(),
             TableState {
@@ -130,9 +144,13 @@ pub fn write(ws: &Workspace, report: &DiscoveryReport) -> Result<Written> {
     }
     // Tables no longer in the workspace are forgotten.
     state.tables.retain(|name, _| {
-        parse_table_name(name, &ws.settings.default_database, &ws.settings.default_schema)
-            .ok()
-            .is_some_and(|n| ws.table(&n).is_some())
+        parse_table_name(
+            name,
+            &ws.settings.default_database,
+            &ws.settings.default_schema,
+        )
+        .ok()
+        .is_some_and(|n| ws.table(&n).is_some())
     });
     write_atomically(&ws.dir, DISCOVERY_STATE_FILE, &state_text(&state)?)?;
     keep_in_git(&ws.dir, DISCOVERY_STATE_FILE)?;

@@ -131,8 +131,12 @@ pub(crate) fn settings(
             }
             for (what, pattern) in [("values", &c.values), ("columns", &c.columns)] {
                 if let Some(p) = pattern {
-                    regex::Regex::new(p)
-                        .map_err(|e| fail(format!("{what} is not a valid regular expression: {}", one_line(&e.to_string()))))?;
+                    regex::Regex::new(p).map_err(|e| {
+                        fail(format!(
+                            "{what} is not a valid regular expression: {}",
+                            one_line(&e.to_string())
+                        ))
+                    })?;
                 }
             }
             if c.values.is_none() && c.dictionary.is_none() {
@@ -144,9 +148,8 @@ pub(crate) fn settings(
                 None => None,
                 Some(rel) => {
                     let path = dir.join(rel);
-                    let words = std::fs::read_to_string(&path).map_err(|e| {
-                        fail(format!("cannot read dictionary file '{rel}': {e}"))
-                    })?;
+                    let words = std::fs::read_to_string(&path)
+                        .map_err(|e| fail(format!("cannot read dictionary file '{rel}': {e}")))?;
                     let words: Vec<String> = words
                         .lines()
                         .map(|w| w.trim().to_lowercase())

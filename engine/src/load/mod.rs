@@ -6,8 +6,8 @@ pub mod data;
 pub mod data_check;
 pub mod ddl;
 mod discovery;
-pub mod synced_users;
 pub mod journal;
+pub mod synced_users;
 mod yaml;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};

@@ -114,7 +114,9 @@ fn read_yaml<T: for<'de> Deserialize<'de> + Default>(dir: &Path, rel: &str) -> R
     let path = dir.join(rel);
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((T::default(), String::new())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok((T::default(), String::new()));
+        }
         Err(e) => return Err(VeilError::workspace(rel, format!("cannot read it: {e}"))),
     };
     let doc = serde_norway::from_str(&text).map_err(|e| {
@@ -144,13 +146,14 @@ pub fn write_atomically(dir: &Path, rel: &str, text: &str) -> Result<PathBuf> {
     use std::io::Write;
     let path = dir.join(rel);
     let parent = path.parent().unwrap_or(dir);
-    let fail = |what: &str, e: std::io::Error| {
-        VeilError::workspace(rel, format!("cannot {what} it: {e}"))
-    };
+    let fail =
+        |what: &str, e: std::io::Error| VeilError::workspace(rel, format!("cannot {what} it: {e}"));
     std::fs::create_dir_all(parent).map_err(|e| fail("create the directory of", e))?;
     let tmp = parent.join(format!(
         ".{}.{}.tmp",
-        path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
+        path.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default(),
         std::process::id()
     ));
     let mut file = std::fs::File::create(&tmp).map_err(|e| fail("write", e))?;
@@ -195,7 +198,8 @@ pub fn merge(ws: &mut Workspace) -> Result<Vec<String>> {
     }
     let staging = read_staging(&ws.dir)?;
     if !staging.staged.is_empty() {
-        let mut names: HashSet<String> = staging.staged.iter().map(|n| normalize_ident(n)).collect();
+        let mut names: HashSet<String> =
+            staging.staged.iter().map(|n| normalize_ident(n)).collect();
         for u in ws.users.iter_mut() {
             if names.remove(&u.name) {
                 u.status = UserStatus::Staged;

@@ -89,7 +89,12 @@ pub(crate) fn unprotected_sensitive_columns(engine: &Engine, out: &mut Vec<Findi
         }
     }
     for ((table, column), (tag, users)) in raw {
-        let mut named = users.iter().take(NAMED_USERS).cloned().collect::<Vec<_>>().join(", ");
+        let mut named = users
+            .iter()
+            .take(NAMED_USERS)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ");
         if users.len() > NAMED_USERS {
             named.push_str(&format!(" and {} more", users.len() - NAMED_USERS));
         }

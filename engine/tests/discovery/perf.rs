@@ -12,19 +12,27 @@ use crate::fixture::labelled;
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "a measurement: discovery throughput on 1 M rows × 20 columns"]
 async fn measure_discovery_throughput() {
-    let rows: usize = std::env::var("VEIL_DISCOVER_ROWS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let rows: usize = std::env::var("VEIL_DISCOVER_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::create_dir_all(dir.path().join("data")).expect("dir");
     let fixture = labelled(rows, 1);
     fixture.write_parquet(&dir.path().join("data/big.parquet"));
     std::fs::write(
         dir.path().join("veil.yaml"),
-        format!("tables:\n  - name: BIG\n    location: data/big.parquet\n    columns:\n{}", fixture.columns_yaml()),
+        format!(
+            "tables:\n  - name: BIG\n    location: data/big.parquet\n    columns:\n{}",
+            fixture.columns_yaml()
+        ),
     )
     .expect("veil.yaml");
     let ws = load_workspace(dir.path()).expect("loads");
     let start = Instant::now();
-    let report = discover(&ws, &DiscoverOptions::default(), &|_| {}).await.expect("discover");
+    let report = discover(&ws, &DiscoverOptions::default(), &|_| {})
+        .await
+        .expect("discover");
     let secs = start.elapsed().as_secs_f64();
     let t = &report.tables[0];
     println!(
@@ -40,7 +48,10 @@ async fn measure_discovery_throughput() {
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "a measurement: a sync of 100 000 SCIM users and the load after it"]
 async fn measure_sync_of_100k_users_and_load() {
-    let n: usize = std::env::var("VEIL_SYNC_USERS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
+    let n: usize = std::env::var("VEIL_SYNC_USERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("t.csv"), "id\n1\n").expect("csv");
     std::fs::write(
@@ -66,13 +77,17 @@ async fn measure_sync_of_100k_users_and_load() {
     let start = Instant::now();
     let plan = veil_engine::directory::sync::sync(&ws, &file, false, false).expect("sync");
     let sync_secs = start.elapsed().as_secs_f64();
-    let size = std::fs::metadata(dir.path().join("state/users.yaml")).map(|m| m.len()).unwrap_or(0);
+    let size = std::fs::metadata(dir.path().join("state/users.yaml"))
+        .map(|m| m.len())
+        .unwrap_or(0);
     let start = Instant::now();
     let ws = load_workspace(dir.path()).expect("loads");
     let load_secs = start.elapsed().as_secs_f64();
     assert_eq!(ws.users.len(), n);
     let start = Instant::now();
-    let engine = veil_engine::Engine::from_workspace(ws).await.expect("engine");
+    let engine = veil_engine::Engine::from_workspace(ws)
+        .await
+        .expect("engine");
     let engine_secs = start.elapsed().as_secs_f64();
     drop(engine);
     println!(

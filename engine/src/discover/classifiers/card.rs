@@ -34,7 +34,12 @@ pub fn luhn_valid(digits: &str) -> bool {
 /// their length.
 fn known_iin(digits: &str) -> bool {
     let len = digits.len();
-    let prefix = |n: usize| digits.get(..n).and_then(|p| p.parse::<u32>().ok()).unwrap_or(0);
+    let prefix = |n: usize| {
+        digits
+            .get(..n)
+            .and_then(|p| p.parse::<u32>().ok())
+            .unwrap_or(0)
+    };
     let (p1, p2, p3, p4, p6) = (prefix(1), prefix(2), prefix(3), prefix(4), prefix(6));
     // Visa
     (p1 == 4 && matches!(len, 13 | 16 | 19))
@@ -67,7 +72,18 @@ impl Classifier for CreditCard {
         90
     }
     fn name_signal(&self, column: &str) -> bool {
-        name_has(column, &["card", "cc", "pan", "credit_card", "card_number", "ccnum", "cc_number"])
+        name_has(
+            column,
+            &[
+                "card",
+                "cc",
+                "pan",
+                "credit_card",
+                "card_number",
+                "ccnum",
+                "cc_number",
+            ],
+        )
     }
     fn matches(&self, value: &str, _named: bool) -> bool {
         let Some(digits) = digits_with(value, &[' ', '-']) else {
@@ -100,9 +116,9 @@ mod tests {
             assert!(c.matches(good, false), "{good}");
         }
         for bad in [
-            "4111111111111112",  // Luhn fails
-            "1234567812345670",  // Luhn passes, no issuer
-            "41111111111111",    // 14 digits for Visa
+            "4111111111111112", // Luhn fails
+            "1234567812345670", // Luhn passes, no issuer
+            "41111111111111",   // 14 digits for Visa
             "4111-1111-1111-111x",
             "-4111111111111111",
             "",

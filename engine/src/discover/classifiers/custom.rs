@@ -26,7 +26,10 @@ impl Custom {
         let fail = |what: &str, e: regex::Error| {
             VeilError::workspace(
                 c.origin.to_string(),
-                format!("classifier '{}': {what} is not a valid regular expression: {e}", c.name),
+                format!(
+                    "classifier '{}': {what} is not a valid regular expression: {e}",
+                    c.name
+                ),
             )
         };
         let values = c

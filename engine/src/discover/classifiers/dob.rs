@@ -35,7 +35,19 @@ impl Classifier for DateOfBirth {
         70
     }
     fn name_signal(&self, column: &str) -> bool {
-        name_has(column, &["dob", "birth", "birthday", "birthdate", "birth_date", "date_of_birth", "born", "bday"])
+        name_has(
+            column,
+            &[
+                "dob",
+                "birth",
+                "birthday",
+                "birthdate",
+                "birth_date",
+                "date_of_birth",
+                "born",
+                "bday",
+            ],
+        )
     }
     fn matches(&self, value: &str, named: bool) -> bool {
         if !named {
@@ -55,13 +67,27 @@ mod tests {
     #[test]
     fn birth_dates_need_the_name() {
         let c = DateOfBirth;
-        assert!(c.name_signal("date_of_birth") && c.name_signal("dob") && c.name_signal("birth_dt"));
+        assert!(
+            c.name_signal("date_of_birth") && c.name_signal("dob") && c.name_signal("birth_dt")
+        );
         assert!(!c.name_signal("created_at"));
-        for good in ["1984-03-02", "03/02/1984", "02.03.1984", "1984-03-02 00:00:00", "1984-03-02T00:00:00"] {
+        for good in [
+            "1984-03-02",
+            "03/02/1984",
+            "02.03.1984",
+            "1984-03-02 00:00:00",
+            "1984-03-02T00:00:00",
+        ] {
             assert!(c.matches(good, true), "{good}");
         }
         assert!(!c.matches("1984-03-02", false));
-        for bad in ["1850-01-01", "2999-01-01", "1984-13-02", "84-03-02", "yesterday"] {
+        for bad in [
+            "1850-01-01",
+            "2999-01-01",
+            "1984-13-02",
+            "84-03-02",
+            "yesterday",
+        ] {
             assert!(!c.matches(bad, true), "{bad}");
         }
     }

@@ -19,7 +19,19 @@ impl Classifier for IpAddress {
         80
     }
     fn name_signal(&self, column: &str) -> bool {
-        name_has(column, &["ip", "ip_address", "ipaddr", "ipv4", "ipv6", "client_ip", "remote_addr", "host_address"])
+        name_has(
+            column,
+            &[
+                "ip",
+                "ip_address",
+                "ipaddr",
+                "ipv4",
+                "ipv6",
+                "client_ip",
+                "remote_addr",
+                "host_address",
+            ],
+        )
     }
     fn matches(&self, value: &str, _named: bool) -> bool {
         value.parse::<IpAddr>().is_ok()
@@ -36,7 +48,13 @@ mod tests {
         for good in ["192.168.0.1", "8.8.8.8", "::1", "2001:db8::8a2e:370:7334"] {
             assert!(c.matches(good, false), "{good}");
         }
-        for bad in ["256.1.1.1", "1.2.3", "1.2.3.4.5", "2001:db8:::1", "v1.2.3.4"] {
+        for bad in [
+            "256.1.1.1",
+            "1.2.3",
+            "1.2.3.4.5",
+            "2001:db8:::1",
+            "v1.2.3.4",
+        ] {
             assert!(!c.matches(bad, false), "{bad}");
         }
     }

@@ -30,7 +30,8 @@ fn is_word(w: &str) -> bool {
     let w = w.strip_suffix('.').unwrap_or(w);
     !w.is_empty()
         && w.chars().next().is_some_and(char::is_uppercase)
-        && w.chars().all(|c| c.is_alphabetic() || c == '\'' || c == '-')
+        && w.chars()
+            .all(|c| c.is_alphabetic() || c == '\'' || c == '-')
 }
 
 impl Classifier for PersonName {
@@ -46,7 +47,19 @@ impl Classifier for PersonName {
     fn name_signal(&self, column: &str) -> bool {
         name_has(
             column,
-            &["name", "first_name", "last_name", "full_name", "given_name", "family_name", "surname", "firstname", "lastname", "fname", "lname"],
+            &[
+                "name",
+                "first_name",
+                "last_name",
+                "full_name",
+                "given_name",
+                "family_name",
+                "surname",
+                "firstname",
+                "lastname",
+                "fname",
+                "lname",
+            ],
         )
     }
     fn matches(&self, value: &str, _named: bool) -> bool {
@@ -72,10 +85,25 @@ mod tests {
     #[test]
     fn person_names_from_the_dictionary() {
         let c = PersonName::new();
-        for good in ["Maria", "John Smith", "Smith, John", "Mary-Anne O'Brien", "J. Garcia", "Wei Zhang"] {
+        for good in [
+            "Maria",
+            "John Smith",
+            "Smith, John",
+            "Mary-Anne O'Brien",
+            "J. Garcia",
+            "Wei Zhang",
+        ] {
             assert!(c.matches(good, false), "{good}");
         }
-        for bad in ["Widget Pro 3000", "active", "john smith", "PN-4821-XK", "a@b.com", "Quantum Flux", ""] {
+        for bad in [
+            "Widget Pro 3000",
+            "active",
+            "john smith",
+            "PN-4821-XK",
+            "a@b.com",
+            "Quantum Flux",
+            "",
+        ] {
             assert!(!c.matches(bad, false), "{bad}");
         }
     }

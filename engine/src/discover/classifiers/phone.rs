@@ -21,10 +21,7 @@ fn nanp(digits: &str) -> bool {
 /// The digit groups of `value` split at separators (parentheses count as
 /// separators).
 fn groups(value: &str) -> Vec<&str> {
-    value
-        .split(SEPARATORS)
-        .filter(|g| !g.is_empty())
-        .collect()
+    value.split(SEPARATORS).filter(|g| !g.is_empty()).collect()
 }
 
 fn balanced_parentheses(value: &str) -> bool {
@@ -44,7 +41,19 @@ impl Classifier for Phone {
         50
     }
     fn name_signal(&self, column: &str) -> bool {
-        name_has(column, &["phone", "telephone", "tel", "mobile", "cell", "fax", "msisdn", "phone_number"])
+        name_has(
+            column,
+            &[
+                "phone",
+                "telephone",
+                "tel",
+                "mobile",
+                "cell",
+                "fax",
+                "msisdn",
+                "phone_number",
+            ],
+        )
     }
     fn matches(&self, value: &str, named: bool) -> bool {
         if !balanced_parentheses(value) || value.contains("--") || value.contains("  ") {
@@ -87,13 +96,31 @@ mod tests {
     #[test]
     fn phone_numbers() {
         let c = Phone;
-        for good in ["+1 415 555 0123", "+44 20 7946 0958", "+4915112345678", "(415) 555-0123",
-                     "415-555-0123", "415.555.0123", "1-415-555-0123", "020 7946 0958", "01 23 45 67 89"] {
+        for good in [
+            "+1 415 555 0123",
+            "+44 20 7946 0958",
+            "+4915112345678",
+            "(415) 555-0123",
+            "415-555-0123",
+            "415.555.0123",
+            "1-415-555-0123",
+            "020 7946 0958",
+            "01 23 45 67 89",
+        ] {
             assert!(c.matches(good, false), "{good}");
         }
         assert!(c.matches("4155550123", true));
-        for bad in ["4155550123", "2024-01-15", "+0123456789", "+123", "PN-4821-XK", "123-456-7890",
-                    "4111111111111111", "(415 555-0123", "12345"] {
+        for bad in [
+            "4155550123",
+            "2024-01-15",
+            "+0123456789",
+            "+123",
+            "PN-4821-XK",
+            "123-456-7890",
+            "4111111111111111",
+            "(415 555-0123",
+            "12345",
+        ] {
             assert!(!c.matches(bad, false), "{bad}");
         }
     }

@@ -43,7 +43,18 @@ impl Classifier for PostalCode {
         40
     }
     fn name_signal(&self, column: &str) -> bool {
-        name_has(column, &["zip", "zipcode", "zip_code", "postal", "postal_code", "postcode", "post_code"])
+        name_has(
+            column,
+            &[
+                "zip",
+                "zipcode",
+                "zip_code",
+                "postal",
+                "postal_code",
+                "postcode",
+                "post_code",
+            ],
+        )
     }
     fn matches(&self, value: &str, named: bool) -> bool {
         if let Some((zip, plus4)) = value.split_once('-') {
@@ -65,11 +76,27 @@ mod tests {
     fn postal_codes() {
         let c = PostalCode::new();
         assert!(c.uk.is_some() && c.ca.is_some());
-        for good in ["94105-1804", "SW1A 1AA", "EC1A 1BB", "M1 1AE", "B33 8TH", "GIR 0AA", "K1A 0B1", "H2X3Y7"] {
+        for good in [
+            "94105-1804",
+            "SW1A 1AA",
+            "EC1A 1BB",
+            "M1 1AE",
+            "B33 8TH",
+            "GIR 0AA",
+            "K1A 0B1",
+            "H2X3Y7",
+        ] {
             assert!(c.matches(good, false), "{good}");
         }
         assert!(c.matches("94105", true));
-        for bad in ["94105", "9410-51804", "QQ1 1AA", "D1A 0B1", "PN-4821", "12345-678"] {
+        for bad in [
+            "94105",
+            "9410-51804",
+            "QQ1 1AA",
+            "D1A 0B1",
+            "PN-4821",
+            "12345-678",
+        ] {
             assert!(!c.matches(bad, false), "{bad}");
         }
     }

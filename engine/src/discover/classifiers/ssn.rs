@@ -9,8 +9,11 @@ use super::{Classifier, name_has};
 pub(super) struct Ssn;
 
 fn valid_parts(area: &str, group: &str, serial: &str) -> bool {
-    let (Ok(a), Ok(g), Ok(s)) = (area.parse::<u32>(), group.parse::<u32>(), serial.parse::<u32>())
-    else {
+    let (Ok(a), Ok(g), Ok(s)) = (
+        area.parse::<u32>(),
+        group.parse::<u32>(),
+        serial.parse::<u32>(),
+    ) else {
         return false;
     };
     let all_digits = |x: &str| x.bytes().all(|b| b.is_ascii_digit());
@@ -36,7 +39,17 @@ impl Classifier for Ssn {
         80
     }
     fn name_signal(&self, column: &str) -> bool {
-        name_has(column, &["ssn", "social_security", "social_security_number", "ss_number", "tax_id", "tin"])
+        name_has(
+            column,
+            &[
+                "ssn",
+                "social_security",
+                "social_security_number",
+                "ss_number",
+                "tax_id",
+                "tin",
+            ],
+        )
     }
     fn matches(&self, value: &str, named: bool) -> bool {
         let parts: Vec<&str> = value.split(['-', ' ']).collect();
@@ -62,8 +75,17 @@ mod tests {
         assert!(c.matches("123-45-6789", false));
         assert!(c.matches("123 45 6789", false));
         assert!(c.matches("123456789", true));
-        for bad in ["000-12-3456", "666-12-3456", "901-12-3456", "123-00-4567", "123-45-0000",
-                    "078-05-1120", "123-45 6789", "12-345-6789", "123456789"] {
+        for bad in [
+            "000-12-3456",
+            "666-12-3456",
+            "901-12-3456",
+            "123-00-4567",
+            "123-45-0000",
+            "078-05-1120",
+            "123-45 6789",
+            "12-345-6789",
+            "123456789",
+        ] {
             assert!(!c.matches(bad, false), "{bad}");
         }
     }

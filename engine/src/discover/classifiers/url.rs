@@ -19,7 +19,12 @@ impl Classifier for Url {
         60
     }
     fn name_signal(&self, column: &str) -> bool {
-        name_has(column, &["url", "uri", "link", "website", "homepage", "web_site", "href"])
+        name_has(
+            column,
+            &[
+                "url", "uri", "link", "website", "homepage", "web_site", "href",
+            ],
+        )
     }
     fn matches(&self, value: &str, _named: bool) -> bool {
         if value.contains(char::is_whitespace) {
@@ -28,7 +33,8 @@ impl Classifier for Url {
         match ::url::Url::parse(value) {
             Ok(u) => {
                 SCHEMES.contains(&u.scheme())
-                    && u.host_str().is_some_and(|h| h.contains('.') || h == "localhost")
+                    && u.host_str()
+                        .is_some_and(|h| h.contains('.') || h == "localhost")
             }
             Err(_) => false,
         }
@@ -42,10 +48,20 @@ mod tests {
     #[test]
     fn urls() {
         let c = Url;
-        for good in ["https://example.com/a?b=c", "http://localhost:8080/", "ftp://files.example.org/x.csv"] {
+        for good in [
+            "https://example.com/a?b=c",
+            "http://localhost:8080/",
+            "ftp://files.example.org/x.csv",
+        ] {
             assert!(c.matches(good, false), "{good}");
         }
-        for bad in ["example.com", "mailto:a@example.com", "https://", "http://exa mple.com", "javascript:alert(1)"] {
+        for bad in [
+            "example.com",
+            "mailto:a@example.com",
+            "https://",
+            "http://exa mple.com",
+            "javascript:alert(1)",
+        ] {
             assert!(!c.matches(bad, false), "{bad}");
         }
     }

@@ -20,8 +20,6 @@
 //! processes appended since the workspace was loaded, runs a
 //! [`Recorder`] on a copy of the workspace, and appends what it recorded.
 
-
-
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -146,9 +144,7 @@ fn decode(line: Line) -> std::result::Result<CatalogEvent, String> {
         "tag_added" | "tag_propagated" => {
             let source_name = line.source.as_deref().unwrap_or("manual");
             let source = TagSource::parse(source_name).ok_or_else(|| {
-                format!(
-                    "source '{source_name}' must be manual, snowflake, discovered or lineage"
-                )
+                format!("source '{source_name}' must be manual, snowflake, discovered or lineage")
             })?;
             let origin = origin()?;
             if (line.kind == "tag_propagated") != origin.is_some()
@@ -269,7 +265,8 @@ pub fn read_events(text: &[u8], from: u64) -> Result<JournalRead> {
             )
         })?;
         let batch = line.batch;
-        let event = decode(line).map_err(|m| at(line_no, format!("{m}; the journal is not applied")))?;
+        let event =
+            decode(line).map_err(|m| at(line_no, format!("{m}; the journal is not applied")))?;
         match (&mut open, batch) {
             (Some((first, _, _)), Some(_)) => {
                 return Err(at(

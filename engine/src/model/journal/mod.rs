@@ -43,7 +43,7 @@ use std::collections::HashMap;
 pub use lineage::LineageGraph;
 pub use propagate::Recorder;
 
-use super::{ColumnRef, ColumnTag, TagSource, TagState, Table, Workspace};
+use super::{ColumnRef, ColumnTag, Table, TagSource, TagState, Workspace};
 
 /// One line of the catalog journal.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,9 +100,13 @@ impl CatalogChange {
     pub fn kind(&self) -> &'static str {
         match self {
             Self::TagAdded { origin: None, .. } => "tag_added",
-            Self::TagAdded { origin: Some(_), .. } => "tag_propagated",
+            Self::TagAdded {
+                origin: Some(_), ..
+            } => "tag_propagated",
             Self::TagRemoved { origin: None, .. } => "tag_removed",
-            Self::TagRemoved { origin: Some(_), .. } => "propagation_removed",
+            Self::TagRemoved {
+                origin: Some(_), ..
+            } => "propagation_removed",
             Self::Lineage { .. } => "lineage",
         }
     }
@@ -219,7 +223,10 @@ pub fn fold_one(ws: &mut Workspace, index: &ColumnIndex, event: &CatalogEvent) {
     let col = &mut ws.tables[ti].columns[ci];
     match change {
         CatalogChange::TagAdded {
-            tag, source, origin, ..
+            tag,
+            source,
+            origin,
+            ..
         } => {
             if let Some(existing) = col.tags.iter_mut().find(|t| t.name == *tag) {
                 // A tag put on by hand (or discovery) replaces a propagated

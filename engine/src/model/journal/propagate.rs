@@ -149,14 +149,7 @@ impl<'a> Recorder<'a> {
         if inclusive {
             targets.push(from.clone());
         }
-        targets.extend(
-            self.ws
-                .journal
-                .graph
-                .descendants(from)
-                .into_iter()
-                .cloned(),
-        );
+        targets.extend(self.ws.journal.graph.descendants(from).into_iter().cloned());
         for target in targets {
             if target == origin
                 || self.index.get(&target).is_none()
