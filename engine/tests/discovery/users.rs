@@ -43,7 +43,7 @@ fn directory(n: usize) -> Vec<serde_json::Value> {
         .map(|i| {
             let g: &[&str] = if i == 7 {
                 &["Finance", "Audit"]
-            } else if i % 2 == 0 {
+            } else if i.is_multiple_of(2) {
                 &["Sales"]
             } else {
                 &["Finance"]
@@ -51,7 +51,11 @@ fn directory(n: usize) -> Vec<serde_json::Value> {
             scim_user(
                 &format!("u{i}"),
                 g,
-                if i % 2 == 0 { "Sales" } else { "Finance" },
+                if i.is_multiple_of(2) {
+                    "Sales"
+                } else {
+                    "Finance"
+                },
                 true,
             )
         })

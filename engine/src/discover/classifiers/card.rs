@@ -27,7 +27,7 @@ pub fn luhn_valid(digits: &str) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// Whether `digits` (13–19 of them) start with an issuer prefix valid for
