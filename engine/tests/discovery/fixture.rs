@@ -14,30 +14,30 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::arrow::ArrowWriter;
 
 /// SplitMix64, for reproducible data.
-pub struct Rng(pub u64);
+pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
-    pub fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
     }
-    pub fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         self.next() % n
     }
-    pub fn digits(&mut self, n: usize) -> String {
+    pub(crate) fn digits(&mut self, n: usize) -> String {
         (0..n)
             .map(|_| char::from(b'0' + self.below(10) as u8))
             .collect()
     }
-    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+    pub(crate) fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
         &items[self.below(items.len() as u64) as usize]
     }
 }
 
-pub fn luhn_check_digit(body: &str) -> char {
+pub(crate) fn luhn_check_digit(body: &str) -> char {
     // The digit that makes body + digit pass Luhn.
     let sum: u32 = body
         .bytes()
@@ -56,7 +56,7 @@ pub fn luhn_check_digit(body: &str) -> char {
     char::from(b'0' + ((10 - sum % 10) % 10) as u8)
 }
 
-pub fn card(rng: &mut Rng) -> String {
+pub(crate) fn card(rng: &mut Rng) -> String {
     let (prefix, len) = *rng.pick(&[
         ("4", 16),
         ("51", 16),
@@ -70,7 +70,7 @@ pub fn card(rng: &mut Rng) -> String {
 }
 
 /// 16 digits starting like a Visa number whose check digit is wrong.
-pub fn non_luhn_16(rng: &mut Rng) -> String {
+pub(crate) fn non_luhn_16(rng: &mut Rng) -> String {
     let body = format!("4{}", rng.digits(14));
     let good = luhn_check_digit(&body);
     let bad = char::from(b'0' + ((good as u8 - b'0' + 1 + rng.below(9) as u8) % 10));
@@ -95,13 +95,13 @@ fn letters_to_digits(s: &str) -> String {
         .collect()
 }
 
-pub fn iban(rng: &mut Rng, country: &str, bban: &str) -> String {
+pub(crate) fn iban(rng: &mut Rng, country: &str, bban: &str) -> String {
     let _ = rng;
     let check = 98 - mod97(&letters_to_digits(&format!("{bban}{country}00")));
     format!("{country}{check:02}{bban}")
 }
 
-pub fn ssn(rng: &mut Rng) -> String {
+pub(crate) fn ssn(rng: &mut Rng) -> String {
     let area = loop {
         let a = 1 + rng.below(899);
         if a != 666 {
@@ -115,7 +115,7 @@ pub fn ssn(rng: &mut Rng) -> String {
     )
 }
 
-pub fn hex(rng: &mut Rng, n: usize) -> String {
+pub(crate) fn hex(rng: &mut Rng, n: usize) -> String {
     (0..n)
         .map(|_| char::from(b"0123456789abcdef"[rng.below(16) as usize]))
         .collect()
@@ -144,28 +144,28 @@ const FAMILY: &[&str] = &[
 ];
 
 /// A column of a fixture: name, declared type, values, expected tag.
-pub struct FixtureColumn {
-    pub name: &'static str,
-    pub declared: &'static str,
-    pub data: ArrayRef,
-    pub expected: Option<&'static str>,
+pub(crate) struct FixtureColumn {
+    pub(crate) name: &'static str,
+    pub(crate) declared: &'static str,
+    pub(crate) data: ArrayRef,
+    pub(crate) expected: Option<&'static str>,
 }
 
 /// A generated fixture.
-pub struct Fixture {
-    pub columns: Vec<FixtureColumn>,
+pub(crate) struct Fixture {
+    pub(crate) columns: Vec<FixtureColumn>,
 }
 
 impl Fixture {
     /// Column → expected tag, for the columns that have one.
-    pub fn labels(&self) -> BTreeMap<String, String> {
+    pub(crate) fn labels(&self) -> BTreeMap<String, String> {
         self.columns
             .iter()
             .filter_map(|c| c.expected.map(|t| (c.name.to_string(), t.to_string())))
             .collect()
     }
 
-    pub fn batch(&self) -> RecordBatch {
+    pub(crate) fn batch(&self) -> RecordBatch {
         let fields: Vec<Field> = self
             .columns
             .iter()
@@ -178,7 +178,7 @@ impl Fixture {
         .expect("fixture batch")
     }
 
-    pub fn write_csv(&self, path: &Path) {
+    pub(crate) fn write_csv(&self, path: &Path) {
         let file = std::fs::File::create(path).expect("create csv");
         let mut w = datafusion::arrow::csv::WriterBuilder::new()
             .with_header(true)
@@ -186,7 +186,7 @@ impl Fixture {
         w.write(&self.batch()).expect("write csv");
     }
 
-    pub fn write_parquet(&self, path: &Path) {
+    pub(crate) fn write_parquet(&self, path: &Path) {
         let file = std::fs::File::create(path).expect("create parquet");
         let batch = self.batch();
         let mut w = ArrowWriter::try_new(file, batch.schema(), None).expect("parquet writer");
@@ -195,7 +195,7 @@ impl Fixture {
     }
 
     /// The `columns:` block of a table declaration.
-    pub fn columns_yaml(&self) -> String {
+    pub(crate) fn columns_yaml(&self) -> String {
         self.columns
             .iter()
             .map(|c| format!("      - {{name: {}, type: \"{}\"}}\n", c.name, c.declared))
@@ -212,7 +212,7 @@ fn date(days_since_epoch: i64) -> i32 {
 }
 
 /// The fixture the tests tune on: 20 columns (10 sensitive, 10 decoys).
-pub fn labelled(rows: usize, seed: u64) -> Fixture {
+pub(crate) fn labelled(rows: usize, seed: u64) -> Fixture {
     let mut r = Rng(seed);
     let mut col = |f: &mut dyn FnMut(&mut Rng, usize) -> String| -> ArrayRef {
         strings((0..rows).map(|i| f(&mut r, i)).collect())
@@ -404,7 +404,7 @@ pub fn labelled(rows: usize, seed: u64) -> Fixture {
 /// A second fixture, generated differently (other formats, other names,
 /// other decoys) and never used to tune the classifiers: precision and
 /// recall on it are measured, not asserted.
-pub fn unseen(rows: usize, seed: u64) -> Fixture {
+pub(crate) fn unseen(rows: usize, seed: u64) -> Fixture {
     let mut r = Rng(seed);
     let mut col = |f: &mut dyn FnMut(&mut Rng, usize) -> String| -> ArrayRef {
         strings((0..rows).map(|i| f(&mut r, i)).collect())
