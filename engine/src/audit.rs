@@ -32,6 +32,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Result, VeilError};
 use crate::model::{TableName, Workspace};
 
+pub mod client;
+pub use client::{ClientInfo, with_client};
+
 /// Name of the audit table (`veil.audit`, `VEIL.SYSTEM.AUDIT`).
 pub const AUDIT_TABLE: &str = "AUDIT";
 
@@ -102,6 +105,13 @@ pub struct AuditRecord {
     /// `PROPAGATION_REMOVED`, the ancestor that lost it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<String>,
+    /// The client's address (`ip:port`), for statements that came through
+    /// a server (see [`client`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_address: Option<String>,
+    /// The application name the client announced, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application_name: Option<String>,
 }
 
 /// What a session reports about one statement.
@@ -176,7 +186,10 @@ impl AuditRecord {
             simulated_user,
             tag: None,
             origin: None,
+            client_address: None,
+            application_name: None,
         }
+        .with_current_client()
     }
 
     /// The record of a policy or entitlement change (`action` is
@@ -210,7 +223,19 @@ impl AuditRecord {
             simulated_user: None,
             tag: None,
             origin: None,
+            client_address: None,
+            application_name: None,
         }
+        .with_current_client()
+    }
+
+    /// Stamps the client of the current connection, if any ([`client`]).
+    fn with_current_client(mut self) -> Self {
+        if let Some(c) = client::current() {
+            self.client_address = c.address().map(str::to_string);
+            self.application_name = c.application_name();
+        }
+        self
     }
 
     /// The record of one tag change in the catalog journal (SPEC §7.1 rule
@@ -251,29 +276,34 @@ impl AuditRecord {
         if let Some(source) = source {
             targets.push(format!("source {source}"));
         }
-        Some(Self {
-            id: record_id(),
-            timestamp: now(),
-            action: action.into(),
-            actor: Actor {
-                name: event.actor.clone(),
-                role: None,
-                purpose: None,
-            },
-            action_status: "SUCCESS".into(),
-            action_status_reason: None,
-            target_type: "COLUMN".into(),
-            targets,
-            sql: None,
-            policies_applied: Vec::new(),
-            rows_returned: None,
-            duration_ms: None,
-            policy_version: version,
-            previous_version: None,
-            simulated_user: None,
-            tag: Some(tag.clone()),
-            origin: origin.as_ref().map(ToString::to_string),
-        })
+        Some(
+            Self {
+                id: record_id(),
+                timestamp: now(),
+                action: action.into(),
+                actor: Actor {
+                    name: event.actor.clone(),
+                    role: None,
+                    purpose: None,
+                },
+                action_status: "SUCCESS".into(),
+                action_status_reason: None,
+                target_type: "COLUMN".into(),
+                targets,
+                sql: None,
+                policies_applied: Vec::new(),
+                rows_returned: None,
+                duration_ms: None,
+                policy_version: version,
+                previous_version: None,
+                simulated_user: None,
+                tag: Some(tag.clone()),
+                origin: origin.as_ref().map(ToString::to_string),
+                client_address: None,
+                application_name: None,
+            }
+            .with_current_client(),
+        )
     }
 }
 
@@ -501,6 +531,17 @@ impl AuditLog {
         };
         file.write_all(&line)
             .map_err(|e| io_error(&self.path, "append to", e))
+    }
+
+    /// Makes every record appended so far durable (`fsync`), as a server
+    /// does when it shuts down.
+    pub fn flush(&self) -> Result<()> {
+        let file = match self.file.lock() {
+            Ok(f) => f,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        file.sync_data()
+            .map_err(|e| io_error(&self.path, "flush", e))
     }
 
     /// Every complete record in the log (torn lines are skipped).

@@ -9,3 +9,11 @@
 //! (the HTTP API `snowflake-connector-python` speaks), and the shared
 //! server life cycle (reload, metrics, shutdown).
 #![deny(missing_docs)]
+
+pub mod admin;
+pub mod metrics;
+pub mod ops;
+pub mod reload;
+pub mod shutdown;
+pub mod tls;
+pub mod track;
