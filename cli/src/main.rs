@@ -15,6 +15,8 @@ use veil_engine::{EnforcementMode, Engine, SessionOptions, VeilError};
 
 mod bench;
 mod tags;
+mod discover;
+mod users;
 
 #[derive(Parser)]
 #[command(
@@ -193,6 +195,11 @@ enum Command {
         #[command(subcommand)]
         action: tags::LineageAction,
     },
+    /// Sensitive data discovery: sample every table, report columns that
+    /// hold e-mail addresses, card numbers, names, ... (--write tags them).
+    Discover(discover::DiscoverArgs),
+    /// Identity: sync users from a SCIM 2.0 export, stage and activate users.
+    Users(users::UsersArgs),
     /// Policy smells: fail-open constructs, conflicts, collision risks, clutter.
     Lint {
         /// Workspace directory (contains veil.yaml).
@@ -604,6 +611,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Tag { action } => tags::tag(action)?,
         Command::Tags(args) => tags::tags(args)?,
         Command::Lineage { action } => tags::lineage(action)?,
+        Command::Discover(args) => discover::run(args).await?,
+        Command::Users(args) => users::run(args).await?,
         Command::Lint {
             workspace,
             deny,

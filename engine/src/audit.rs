@@ -276,31 +276,34 @@ impl AuditRecord {
         if let Some(source) = source {
             targets.push(format!("source {source}"));
         }
-        Some(Self {
-            id: record_id(),
-            timestamp: now(),
-            action: action.into(),
-            actor: Actor {
-                name: event.actor.clone(),
-                role: None,
-                purpose: None,
-            },
-            action_status: "SUCCESS".into(),
-            action_status_reason: None,
-            target_type: "COLUMN".into(),
-            targets,
-            sql: None,
-            policies_applied: Vec::new(),
-            rows_returned: None,
-            duration_ms: None,
-            policy_version: version,
-            previous_version: None,
-            simulated_user: None,
-            tag: Some(tag.clone()),
-            origin: origin.as_ref().map(ToString::to_string),
-            client_address: None,
-            application_name: None,
-        })
+        Some(
+            Self {
+                id: record_id(),
+                timestamp: now(),
+                action: action.into(),
+                actor: Actor {
+                    name: event.actor.clone(),
+                    role: None,
+                    purpose: None,
+                },
+                action_status: "SUCCESS".into(),
+                action_status_reason: None,
+                target_type: "COLUMN".into(),
+                targets,
+                sql: None,
+                policies_applied: Vec::new(),
+                rows_returned: None,
+                duration_ms: None,
+                policy_version: version,
+                previous_version: None,
+                simulated_user: None,
+                tag: Some(tag.clone()),
+                origin: origin.as_ref().map(ToString::to_string),
+                client_address: None,
+                application_name: None,
+            }
+            .with_current_client(),
+        )
     }
 }
 

@@ -47,6 +47,8 @@
 
 pub mod audit;
 pub mod compile;
+pub mod directory;
+pub mod discover;
 pub mod enforce;
 pub mod error;
 pub mod guard;

@@ -5,7 +5,9 @@
 pub mod data;
 pub mod data_check;
 pub mod ddl;
+mod discovery;
 pub mod journal;
+pub mod synced_users;
 mod yaml;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -77,6 +79,9 @@ pub fn load_workspace(dir: &Path) -> Result<Workspace> {
     yaml_phase.end();
     let phase = crate::trace::phase("load: build model");
     let mut ws = build(dir, files)?;
+    phase.end();
+    let phase = crate::trace::phase("load: synced users");
+    synced_users::merge(&mut ws)?;
     phase.end();
     let phase = crate::trace::phase("load: DDL scripts");
     ddl::apply_workspace_scripts(&mut ws)?;
@@ -350,6 +355,7 @@ fn build(dir: &Path, files: Vec<(String, String, yaml::FileDoc)>) -> Result<Work
             .map(|a| normalize_ident(a))
             .collect(),
         audit,
+        discovery: discovery::settings(dir, &files, &default_database)?,
         lineage_tags: settings_doc
             .lineage
             .as_ref()
@@ -473,12 +479,13 @@ fn build(dir: &Path, files: Vec<(String, String, yaml::FileDoc)>) -> Result<Work
 
     // Users.
     let mut users: Vec<User> = Vec::new();
+    let mut user_names: HashSet<String> = HashSet::new();
     for (file, text, doc) in &files {
         let lines = item_lines(text, "users");
         for (i, u) in doc.users.iter().enumerate() {
             let origin = at(file, &lines, i);
             let name = normalize_ident(&u.name);
-            if users.iter().any(|x| x.name == name) {
+            if !user_names.insert(name.clone()) {
                 return Err(err(&origin, format!("user {name} is declared twice")));
             }
             let status = match u.status.as_deref() {
@@ -517,7 +524,7 @@ fn build(dir: &Path, files: Vec<(String, String, yaml::FileDoc)>) -> Result<Work
     }
     for t in &tables {
         for o in &t.owners {
-            if !users.iter().any(|u| u.name == *o) {
+            if !user_names.contains(o) {
                 return Err(err(
                     &t.origin,
                     format!("table {}: owner {o} is not a declared user", t.name),

@@ -26,6 +26,8 @@ pub(crate) struct FileDoc {
     pub(crate) policies: Vec<PolicyDoc>,
     #[serde(default)]
     pub(crate) lint: Option<LintDoc>,
+    #[serde(default)]
+    pub(crate) discovery: Option<super::discovery::DiscoveryDoc>,
 }
 
 /// `lint: {allow: [rule, ...]}` in `veil.yaml`.
@@ -50,6 +52,7 @@ pub(crate) struct SettingsDoc {
     #[serde(default)]
     pub(crate) administrators: Vec<String>,
     pub(crate) audit: Option<Value>,
+    pub(crate) discovery: Option<super::discovery::DiscoverySettingsDoc>,
     pub(crate) lineage: Option<LineageDoc>,
 }
 

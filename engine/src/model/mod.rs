@@ -13,6 +13,7 @@ use std::path::PathBuf;
 
 pub mod catalog;
 pub mod entitlements;
+pub mod discovery;
 pub mod journal;
 pub mod policies;
 pub mod principals;
@@ -21,6 +22,7 @@ pub mod snowflake;
 
 pub use catalog::*;
 pub use entitlements::*;
+pub use discovery::*;
 pub use journal::{CatalogChange, CatalogEvent, CatalogJournal, LineageGraph, Recorder};
 pub use policies::*;
 pub use principals::*;
@@ -89,6 +91,7 @@ pub const LINT_RULES: &[&str] = &[
     "value-exceeds-declared-type",
     "tag-policy-reaches-only-removed-tags",
     "lineage-to-missing-table",
+    "sensitive-column-unprotected",
 ];
 
 /// Workspace settings.
@@ -125,6 +128,8 @@ pub struct Settings {
     /// the workspace directory; default `state/audit.jsonl`), or `None` when
     /// `settings.audit: off`.
     pub audit: Option<PathBuf>,
+    /// `settings.discovery` and the workspace's classifiers (SPEC §7.2).
+    pub discovery: DiscoverySettings,
     /// The tags lineage propagates (`settings.lineage.tags`, each with its
     /// descendants); empty: every tag does.
     pub lineage_tags: Vec<String>,
@@ -140,6 +145,7 @@ impl fmt::Debug for Settings {
             .field("mode", &self.mode)
             .field("administrators", &self.administrators)
             .field("audit", &self.audit)
+            .field("discovery", &self.discovery)
             .field("lineage_tags", &self.lineage_tags)
             .finish()
     }

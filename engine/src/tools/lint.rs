@@ -89,6 +89,7 @@ pub async fn lint(engine: &Engine) -> Result<Vec<Finding>> {
     unused_roles(ws, &mut out);
     reads_without_usage(ws, &mut out);
     users_without_subscriptions(engine, &mut out);
+    super::lint_coverage::unprotected_sensitive_columns(engine, &mut out);
     values_beyond_declared_types(engine, &broken, &mut out).await?;
     out.retain(|f| !ws.settings.lint_allow.iter().any(|rule| rule == f.code));
     out.sort_by_key(|f| f.severity);

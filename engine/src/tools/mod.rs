@@ -19,4 +19,5 @@ pub mod export;
 pub mod lint;
 mod lint_journal;
 pub mod tags;
+pub mod lint_coverage;
 pub mod test_runner;
