@@ -14,8 +14,8 @@ use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use veil_engine::{EnforcementMode, Engine, SessionOptions, VeilError};
 
 mod bench;
-mod tags;
 mod discover;
+mod tags;
 mod users;
 
 #[derive(Parser)]

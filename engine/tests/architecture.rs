@@ -19,7 +19,7 @@
 //! | compile   | `compile/`                                     |
 //! | render    | `render/`                                      |
 //! | enforce   | `enforce/`, `audit`, `profile`, `output`, `session` |
-//! | tools     | `tools/`, `shell`                              |
+//! | tools     | `tools/`, `shell`, `discover/`, `directory/`   |
 //!
 //! `lib.rs` (the crate root and its re-exports of old paths) is above all.
 
@@ -41,7 +41,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         "enforce",
         &["enforce", "audit", "profile", "output", "session"],
     ),
-    ("tools", &["tools", "shell"]),
+    ("tools", &["tools", "shell", "discover", "directory"]),
 ];
 
 /// Items the crate root re-exports, by the module that defines them.

@@ -21,8 +21,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::error::{Result, VeilError};
-use crate::ident::normalize_ident;
 use crate::load::synced_users::SyncedUserDoc;
+use crate::sql::ident::normalize_ident;
 
 /// The SCIM list response message schema.
 pub const LIST_RESPONSE: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";

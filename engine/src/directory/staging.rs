@@ -8,11 +8,11 @@
 //! directory or `veil.yaml` is where to change that).
 
 use crate::error::{Result, VeilError};
-use crate::ident::normalize_ident;
 use crate::load::synced_users::{
     STAGING_FILE, StagingDoc, keep_in_git, read_staging, write_atomically,
 };
 use crate::model::{UserStatus, Workspace};
+use crate::sql::ident::normalize_ident;
 
 fn staging_yaml(doc: &StagingDoc) -> Result<String> {
     let mut out = String::from(

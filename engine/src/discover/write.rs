@@ -16,9 +16,9 @@ use super::fingerprint::{DISCOVERY_STATE_FILE, TableState, read_state, state_tex
 use super::{DiscoveryReport, TableStatus};
 use crate::audit::{AuditLog, AuditRecord, prepare_log_dir};
 use crate::error::Result;
-use crate::ident::parse_table_name;
 use crate::load::synced_users::{keep_in_git, write_atomically};
 use crate::model::{ColumnRef, TagSource, TagState, Workspace};
+use crate::sql::ident::parse_table_name;
 
 /// The actor discovery's journal events and audit records name.
 pub const DISCOVERY_ACTOR: &str = "VEIL_DISCOVERY";

@@ -12,8 +12,8 @@ use std::fmt;
 use std::path::PathBuf;
 
 pub mod catalog;
-pub mod entitlements;
 pub mod discovery;
+pub mod entitlements;
 pub mod journal;
 pub mod policies;
 pub mod principals;
@@ -21,8 +21,8 @@ pub mod session_options;
 pub mod snowflake;
 
 pub use catalog::*;
-pub use entitlements::*;
 pub use discovery::*;
+pub use entitlements::*;
 pub use journal::{CatalogChange, CatalogEvent, CatalogJournal, LineageGraph, Recorder};
 pub use policies::*;
 pub use principals::*;

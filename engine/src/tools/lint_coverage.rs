@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 
 use super::explain::{applicability, decide_column};
 use super::lint::{Finding, Severity};
+use crate::enforce::Engine;
 use crate::model::{Applicability, TagState, UserStatus, tag_is_under};
-use crate::session::Engine;
 
 /// Tags whose columns must be protected for every reader.
 pub const SENSITIVE_TAGS: &[&str] = &["Discovered", "PII"];

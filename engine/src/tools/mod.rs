@@ -17,7 +17,7 @@ pub mod diff;
 pub mod explain;
 pub mod export;
 pub mod lint;
+pub mod lint_coverage;
 mod lint_journal;
 pub mod tags;
-pub mod lint_coverage;
 pub mod test_runner;
