@@ -174,6 +174,10 @@ enum Command {
         #[arg(long, default_value_t = 5)]
         iterations: usize,
     },
+    /// Serve the workspace to PostgreSQL clients (psql, DBeaver, drivers): every login is a workspace user.
+    ///
+    /// Example: `veil serve -w testdata/sample --credentials creds` then `psql -h 127.0.0.1 -p 5433 -U alice`
+    Serve(serve::ServeArgs),
     /// Print one credentials line for USER (a salted SCRAM-SHA-256 verifier) from a password on stdin.
     ///
     /// Example: `printf '%s\n' "$PW" | veil passwd alice >> creds && chmod 600 creds`
@@ -567,6 +571,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 eprintln!("wrote {}", path.display());
             }
         }
+        Command::Serve(args) => serve::serve(args).await?,
         Command::Passwd { user } => serve::passwd(&user)?,
         Command::Lint {
             workspace,
