@@ -14,6 +14,7 @@ use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use veil_engine::{EnforcementMode, Engine, SessionOptions, VeilError};
 
 mod bench;
+mod serve;
 
 #[derive(Parser)]
 #[command(
@@ -172,6 +173,17 @@ enum Command {
         /// Timed runs per query and way (after one checked warm-up run).
         #[arg(long, default_value_t = 5)]
         iterations: usize,
+    },
+    /// Serve the workspace to PostgreSQL clients (psql, DBeaver, drivers): every login is a workspace user.
+    ///
+    /// Example: `veil serve -w testdata/sample --credentials creds` then `psql -h 127.0.0.1 -p 5433 -U alice`
+    Serve(serve::ServeArgs),
+    /// Print one credentials line for USER (a salted SCRAM-SHA-256 verifier) from a password on stdin.
+    ///
+    /// Example: `printf '%s\n' "$PW" | veil passwd alice >> creds && chmod 600 creds`
+    Passwd {
+        /// The login (Snowflake rules: unquoted is upper-cased).
+        user: String,
     },
     /// Policy smells: fail-open constructs, conflicts, collision risks, clutter.
     Lint {
@@ -559,6 +571,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 eprintln!("wrote {}", path.display());
             }
         }
+        Command::Serve(args) => serve::serve(args).await?,
+        Command::Passwd { user } => serve::passwd(&user)?,
         Command::Lint {
             workspace,
             deny,
