@@ -173,6 +173,12 @@ enum Command {
         /// Timed runs per query and way (after one checked warm-up run).
         #[arg(long, default_value_t = 5)]
         iterations: usize,
+        /// Cores to run on, comma-separated (e.g. `1,2`): each count runs the
+        /// whole benchmark pinned to that many cores (DataFusion partitions
+        /// and tokio workers alike), then a table shows each query's
+        /// scaling (default: every core, one run).
+        #[arg(long, value_delimiter = ',')]
+        threads: Vec<usize>,
     },
     /// Serve the workspace to PostgreSQL clients (psql, DBeaver, drivers): every login is a workspace user.
     ///
@@ -541,6 +547,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             out,
             users,
             iterations,
+            threads,
         } => {
             if cfg!(debug_assertions) {
                 eprintln!(
@@ -554,17 +561,38 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 users,
                 iterations,
                 progress: true,
+                threads: None,
             };
-            let report = crate::bench::run(&options).await?;
-            let table = report.table();
-            emit_line(&table)?;
-            let stem = format!("report-sf{}-u{users}", crate::bench::tpch::sf_label(sf));
-            for (ext, text) in [
-                ("md", table),
-                ("json", report.json()),
-                ("svg", report.svg()),
-            ] {
-                let path = out.join(format!("{stem}.{ext}"));
+            let reports = if threads.is_empty() {
+                vec![crate::bench::run(&options).await?]
+            } else {
+                let counts = threads.clone();
+                tokio::task::spawn_blocking(move || {
+                    crate::bench::threads::run_per_thread_count(&options, &counts)
+                })
+                .await
+                .map_err(|e| Failure::Usage(format!("the benchmark stopped: {e}")))??
+            };
+            let mut written = Vec::new();
+            for report in &reports {
+                let table = report.table();
+                emit_line(&table)?;
+                let mut stem = format!("report-sf{}-u{users}", crate::bench::tpch::sf_label(sf));
+                if !threads.is_empty() {
+                    stem.push_str(&format!("-t{}", report.cores));
+                }
+                written.push((format!("{stem}.md"), table));
+                written.push((format!("{stem}.json"), report.json()));
+                written.push((format!("{stem}.svg"), report.svg()));
+            }
+            if reports.len() > 1 {
+                let table = crate::bench::threads::scaling_table(&reports);
+                emit_line(&table)?;
+                let stem = format!("report-sf{}-u{users}", crate::bench::tpch::sf_label(sf));
+                written.push((format!("{stem}-scaling.md"), table));
+            }
+            for (name, text) in written {
+                let path = out.join(name);
                 std::fs::write(&path, text).map_err(|e| {
                     Failure::Usage(format!("cannot write '{}': {e}", path.display()))
                 })?;

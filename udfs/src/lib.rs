@@ -43,6 +43,7 @@ pub mod mask_show;
 pub mod mask_show_first;
 pub mod mask_show_last;
 pub mod memo;
+mod round_kernels;
 pub mod sftype;
 mod strings;
 

@@ -14,7 +14,7 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::buffer::{Buffer, OffsetBuffer, ScalarBuffer};
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::Result;
+use datafusion::common::{Result, exec_err};
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 
 use crate::fit::truncate_chars;
 use crate::strings::{
-    apply_to_first, literal_str, literal_type, map_strings_sized, max_chars, string_return_type,
+    apply_to_first, is_string_type, literal_str, literal_type, max_chars, string_return_type,
 };
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -91,23 +91,24 @@ impl ScalarUDFImpl for MaskHashFunc {
         let scope = literal_str(&args.args, 1, "scope")?;
         let max = max_chars(literal_type(&args.args, 2)?);
         let base = self.salted(&scope);
-        apply_to_first(&args.args, |array| {
-            let width = (max as usize).min(64);
-            match array.data_type() {
-                DataType::Utf8 => {
-                    return hash_offsets::<i32>(array.as_string::<i32>(), &base, width);
-                }
-                DataType::LargeUtf8 => {
-                    return hash_offsets::<i64>(array.as_string::<i64>(), &base, width);
-                }
-                DataType::Utf8View => return hash_views(array.as_string_view(), &base, width),
-                _ => {}
-            }
-            map_strings_sized(array, Some(width), &mut |value, out| {
-                hash_hex_into(&base, value.as_bytes(), max, out);
-                true
-            })
-        })
+        let width = (max as usize).min(64);
+        apply_to_first(&args.args, |array| hash_array(array, &base, width))
+    }
+}
+
+/// Hashes every string of `array` (any layout; a dictionary's values once,
+/// through the same fixed-width paths).
+fn hash_array(array: &ArrayRef, base: &Sha256, width: usize) -> Result<ArrayRef> {
+    match array.data_type() {
+        DataType::Utf8 => hash_offsets::<i32>(array.as_string::<i32>(), base, width),
+        DataType::LargeUtf8 => hash_offsets::<i64>(array.as_string::<i64>(), base, width),
+        DataType::Utf8View => hash_views(array.as_string_view(), base, width),
+        DataType::Dictionary(_, value) if is_string_type(value) => {
+            let dictionary = array.as_any_dictionary();
+            let values = hash_array(dictionary.values(), base, width)?;
+            Ok(dictionary.with_values(values))
+        }
+        other => exec_err!("hash was applied to a {other} value"),
     }
 }
 
@@ -122,11 +123,10 @@ const HEX_PAIRS: [[u8; 2]; 256] = {
     table
 };
 
-/// Writes the first `out.len()` (at most 64) hex digits of the salted digest
-/// of `value` straight into `out`: fixed-index writes into a stack buffer,
-/// then one copy (no per-byte-pair `memcpy` calls).
+/// The lower-case hex of the salted digest of `value`, built in a stack
+/// buffer with fixed-index writes (no per-byte-pair `memcpy` calls).
 #[inline(always)]
-fn hash_hex_prefix(base: &Sha256, value: &[u8], out: &mut [u8]) {
+fn hex_digest(base: &Sha256, value: &[u8]) -> [u8; 64] {
     let digest = base.clone().chain_update(value).finalize();
     let mut hex = [0u8; 64];
     for (i, byte) in digest.iter().enumerate() {
@@ -134,37 +134,35 @@ fn hash_hex_prefix(base: &Sha256, value: &[u8], out: &mut [u8]) {
         hex[2 * i] = hi;
         hex[2 * i + 1] = lo;
     }
+    hex
+}
+
+/// Writes the first `out.len()` (at most 64) hex digits of the salted digest
+/// of `value` into `out`.
+#[inline(always)]
+fn hash_hex_prefix(base: &Sha256, value: &[u8], out: &mut [u8]) {
+    let hex = hex_digest(base, value);
     let n = out.len().min(64);
     out[..n].copy_from_slice(&hex[..n]);
 }
 
 /// Fast path for `Utf8`/`LargeUtf8`. Hashes have a fixed width, so every
 /// slot (NULL ones too, left as zero bytes under the reused null mask) is
-/// `width` bytes: offsets are known up front and hex digits go from the
-/// digest straight into one preallocated values buffer.
+/// `width` bytes: offsets are known up front and each value's hex digits
+/// are appended from the stack buffer to one preallocated values buffer.
 fn hash_offsets<O: OffsetSizeTrait>(
     input: &GenericStringArray<O>,
     base: &Sha256,
     width: usize,
 ) -> Result<ArrayRef> {
     let len = input.len();
-    let mut values = vec![0u8; len * width];
-    let data = input.value_data();
-    let offsets = input.value_offsets();
+    let mut values = Vec::with_capacity(len * width);
     let nulls = input.nulls();
-    if width > 0 {
-        for (i, (slot, bounds)) in values
-            .chunks_exact_mut(width)
-            .zip(offsets.windows(2))
-            .enumerate()
-        {
-            if nulls.is_some_and(|n| n.is_null(i)) {
-                continue;
-            }
-            let value = data
-                .get(bounds[0].as_usize()..bounds[1].as_usize())
-                .unwrap_or_default();
-            hash_hex_prefix(base, value, slot);
+    for i in 0..len {
+        if nulls.is_some_and(|n| n.is_null(i)) {
+            values.extend_from_slice(&[0u8; 64][..width]);
+        } else {
+            values.extend_from_slice(&hex_digest(base, input.value(i).as_bytes())[..width]);
         }
     }
     let offsets: Vec<O> = (0..=len).map(|i| O::usize_as(i * width)).collect();
@@ -182,13 +180,12 @@ fn hash_offsets<O: OffsetSizeTrait>(
 fn hash_views(input: &StringViewArray, base: &Sha256, width: usize) -> Result<ArrayRef> {
     let len = input.len();
     let nulls = input.nulls();
-    let mut values = vec![0u8; len * width];
-    if width > 0 {
-        for (i, slot) in values.chunks_exact_mut(width).enumerate() {
-            if nulls.is_some_and(|n| n.is_null(i)) {
-                continue;
-            }
-            hash_hex_prefix(base, input.value(i).as_bytes(), slot);
+    let mut values = Vec::with_capacity(len * width);
+    for i in 0..len {
+        if nulls.is_some_and(|n| n.is_null(i)) {
+            values.extend_from_slice(&[0u8; 64][..width]);
+        } else {
+            values.extend_from_slice(&hex_digest(base, input.value(i).as_bytes())[..width]);
         }
     }
     let views: Vec<u128> = (0..len)

@@ -40,13 +40,11 @@ impl ScalarUDFImpl for MaskNullFunc {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let null = ScalarValue::try_from(args.return_type())?;
-        match args.args.first() {
-            Some(ColumnarValue::Array(a)) => {
-                Ok(ColumnarValue::Array(null.to_array_of_size(a.len())?))
-            }
-            _ => Ok(ColumnarValue::Scalar(null)),
-        }
+        // One NULL scalar, broadcast by DataFusion where it needs an array:
+        // the input is never read.
+        Ok(ColumnarValue::Scalar(ScalarValue::try_from(
+            args.return_type(),
+        )?))
     }
 }
 

@@ -21,6 +21,7 @@ use datafusion::logical_expr::{
 };
 
 use crate::fit::{parse_decimal, round_scaled};
+use crate::round_kernels::{DateTruncation, StepRound64, StepRound128, truncate_dates};
 use crate::sftype::SnowflakeType;
 use crate::strings::{apply_to_first, literal_str, literal_type};
 
@@ -86,6 +87,8 @@ impl Default for MaskRoundFunc {
 
 const UNIX_EPOCH_DAYS_FROM_CE: i32 = 719_163;
 
+/// The exact per-row path for dates (chrono): the reference the date
+/// kernels are tested against, and the answer outside chrono's range.
 fn round_dates(array: &Date32Array, unit: TimeUnitMask) -> ArrayRef {
     Arc::new(array.unary_opt::<_, Date32Type>(|days| {
         let date =
@@ -109,44 +112,21 @@ where
     Arc::new(out.with_timezone_opt(array.timezone()))
 }
 
-/// `round_scaled` for the common case, in `i64`: a step no finer than the
-/// column's scale, values and results within 18 digits that need no clamp.
-/// Everything else (`None`) takes the exact `i128` path; both agree
-/// (property-tested).
-#[derive(Debug, Clone, Copy)]
-struct FastDecimalRound {
-    /// The step in units of the column's scale.
-    step: i64,
-    /// The largest magnitude the declared precision holds.
-    limit: i64,
+/// The exact per-row path for Int64 (`fit::round_scaled` in `i128`): the
+/// reference of the kernels, and the answer where they do not apply.
+fn round_int64_exact(input: &Int64Array, step: (i128, u32), precision: Option<u8>) -> Int64Array {
+    input.unary_opt(|v| i64::try_from(round_scaled(i128::from(v), 0, step, precision)?).ok())
 }
 
-impl FastDecimalRound {
-    fn new(scale: u32, step: (i128, u32), precision: Option<u8>) -> Option<Self> {
-        let (mantissa, step_scale) = step;
-        let p = u32::from(precision?);
-        if step_scale > scale || mantissa <= 0 || p > 18 {
-            return None;
-        }
-        let step = mantissa.checked_mul(crate::fit::pow10(scale - step_scale)?)?;
-        Some(Self {
-            step: i64::try_from(step).ok()?,
-            limit: i64::try_from(crate::fit::pow10(p)? - 1).ok()?,
-        })
-    }
-
-    #[inline]
-    fn round(&self, value: i128) -> Option<i128> {
-        let v = i64::try_from(value).ok()?;
-        let (q, r) = (v / self.step, v % self.step);
-        let q = if r.unsigned_abs() * 2 >= self.step.unsigned_abs() {
-            q + v.signum()
-        } else {
-            q
-        };
-        let rounded = q.checked_mul(self.step)?;
-        (rounded.unsigned_abs() <= self.limit.unsigned_abs()).then_some(i128::from(rounded))
-    }
+/// The exact per-row path for Decimal128; the caller sets precision and
+/// scale.
+fn round_decimal_exact(
+    input: &Decimal128Array,
+    scale: u32,
+    step: (i128, u32),
+    precision: Option<u8>,
+) -> Decimal128Array {
+    input.unary_opt(|v| round_scaled(v, scale, step, precision))
 }
 
 /// Rounds one array. `step` is a decimal literal for numbers or a unit for
@@ -170,23 +150,24 @@ pub fn round_array(array: &ArrayRef, step: &str, declared: SnowflakeType) -> Res
         DataType::Int64 => {
             let step = numeric_step()?;
             let input = array.as_primitive::<Int64Type>();
-            let out: Int64Array = input.unary_opt(|v| {
-                i64::try_from(round_scaled(i128::from(v), 0, step, precision)?).ok()
-            });
-            Ok(Arc::new(out))
+            if let Some(out) =
+                StepRound64::new(0, step, precision).and_then(|k| k.round_int64(input))
+            {
+                return Ok(Arc::new(out));
+            }
+            Ok(Arc::new(round_int64_exact(input, step, precision)))
         }
         DataType::Decimal128(p, s) => {
             let step = numeric_step()?;
             let scale = u32::try_from(*s).unwrap_or(0);
             let input = array.as_primitive::<Decimal128Type>();
             let precision = precision.or(Some(*p));
-            let out: Decimal128Array = match FastDecimalRound::new(scale, step, precision) {
-                Some(fast) => input.unary_opt(|v| {
-                    fast.round(v)
-                        .or_else(|| round_scaled(v, scale, step, precision))
-                }),
-                None => input.unary_opt(|v| round_scaled(v, scale, step, precision)),
-            };
+            let out = StepRound64::new(scale, step, precision)
+                .and_then(|k| k.round_decimal(input))
+                .or_else(|| {
+                    StepRound128::new(scale, step, precision).and_then(|k| k.round_decimal(input))
+                })
+                .unwrap_or_else(|| round_decimal_exact(input, scale, step, precision));
             Ok(Arc::new(out.with_precision_and_scale(*p, *s)?))
         }
         DataType::Float64 => {
@@ -196,10 +177,21 @@ pub fn round_array(array: &ArrayRef, step: &str, declared: SnowflakeType) -> Res
             let out: Float64Array = input.unary::<_, Float64Type>(|v| (v / step).round() * step);
             Ok(Arc::new(out))
         }
-        DataType::Date32 => Ok(round_dates(
-            array.as_primitive::<Date32Type>(),
-            temporal_unit()?,
-        )),
+        DataType::Date32 => {
+            let unit = temporal_unit()?;
+            let input = array.as_primitive::<Date32Type>();
+            let kernel = match unit {
+                TimeUnitMask::Minute | TimeUnitMask::Hour | TimeUnitMask::Day => {
+                    DateTruncation::Identity
+                }
+                TimeUnitMask::Month => DateTruncation::Month,
+                TimeUnitMask::Year => DateTruncation::Year,
+            };
+            match truncate_dates(input, kernel) {
+                Some(out) => Ok(Arc::new(out)),
+                None => Ok(round_dates(input, unit)),
+            }
+        }
         DataType::Timestamp(TimeUnit::Nanosecond, _) => Ok(round_timestamps(
             array.as_primitive::<TimestampNanosecondType>(),
             temporal_unit()?,
@@ -365,38 +357,119 @@ mod tests {
         );
     }
 
+    /// Every value of `values` through `round_array` (kernels) and through
+    /// the exact per-row path must agree, nulls included.
+    fn assert_kernel_is_exact(values: Vec<Option<i128>>, p: u8, s: i8, step: &str, declared: &str) {
+        let input = Decimal128Array::from(values)
+            .with_precision_and_scale(p, s)
+            .unwrap();
+        let array: ArrayRef = Arc::new(input.clone());
+        let declared = n(declared);
+        let got = round_array(&array, step, declared).unwrap();
+        let precision = match declared {
+            SnowflakeType::Number { precision, .. } => Some(precision),
+            _ => None,
+        };
+        let want = round_decimal_exact(&input, s as u32, parse_decimal(step).unwrap(), precision)
+            .with_precision_and_scale(p, s)
+            .unwrap();
+        assert_eq!(got.as_primitive::<Decimal128Type>(), &want);
+        // Int64 too, where the values fit.
+        if s == 0
+            && let Ok(ints) = input
+                .iter()
+                .map(|v| v.map(i64::try_from).transpose())
+                .collect::<Result<Vec<_>, _>>()
+        {
+            let ints = Int64Array::from(ints);
+            let array: ArrayRef = Arc::new(ints.clone());
+            let got = round_array(&array, step, declared).unwrap();
+            let want = round_int64_exact(&ints, parse_decimal(step).unwrap(), precision);
+            assert_eq!(got.as_primitive::<Int64Type>(), &want);
+        }
+    }
+
     #[test]
-    fn fast_decimal_round_agrees_with_the_exact_path() {
+    fn kernels_agree_with_the_exact_path_on_arrays() {
         use proptest::prelude::*;
         let mut runner = proptest::test_runner::TestRunner::default();
+        let value = prop_oneof![
+            -100_000i128..100_000,
+            -(1i128 << 62)..(1i128 << 62),
+            any::<i64>().prop_map(i128::from),
+            -10i128.pow(30)..10i128.pow(30),
+            any::<i128>(),
+        ];
         let strategy = (
-            -10i128.pow(20)..10i128.pow(20),
+            prop::collection::vec(prop::option::weighted(0.9, value), 0..40),
+            1u8..=38,
+            0i8..6,
+            1u64..100_000,
             0u32..6,
-            1i128..100_000,
-            0u32..6,
-            1u8..20,
+            1u8..=38,
         );
         runner
             .run(
                 &strategy,
-                |(value, scale, mantissa, step_scale, precision)| {
-                    let step = (mantissa, step_scale);
-                    if let Some(fast) = FastDecimalRound::new(scale, step, Some(precision))
-                        && let Some(got) = fast.round(value)
-                    {
-                        prop_assert_eq!(
-                            Some(got),
-                            round_scaled(value, scale, step, Some(precision))
-                        );
-                    }
+                |(values, p, s, mantissa, step_scale, declared_p)| {
+                    let s = s.min(p as i8);
+                    let step = if step_scale == 0 {
+                        mantissa.to_string()
+                    } else {
+                        let digits =
+                            format!("{mantissa:0>width$}", width = step_scale as usize + 1);
+                        let (int, frac) = digits.split_at(digits.len() - step_scale as usize);
+                        format!("{int}.{frac}")
+                    };
+                    let declared = format!("NUMBER({declared_p},{})", (s as u8).min(declared_p));
+                    assert_kernel_is_exact(values, p, s, &step, &declared);
                     Ok(())
                 },
             )
             .unwrap_or_else(|e| panic!("{e}"));
-        // The common case takes the fast path.
-        let fast = FastDecimalRound::new(2, (100, 0), Some(15));
-        assert_eq!(fast.and_then(|f| f.round(1_234_567)), Some(1_230_000));
-        assert_eq!(fast.and_then(|f| f.round(-1_235_000)), Some(-1_240_000));
+        // The three paths on purpose: 64-bit, 128-bit, and beyond the 128-bit
+        // kernel's range (the exact path).
+        assert_kernel_is_exact(
+            vec![Some(996), None, Some(-996)],
+            18,
+            0,
+            "10",
+            "NUMBER(3,0)",
+        );
+        assert_kernel_is_exact(vec![Some(10i128.pow(25) + 5)], 38, 0, "10", "NUMBER(38,0)");
+        assert_kernel_is_exact(
+            vec![Some(i128::MAX), Some(i128::MIN)],
+            38,
+            0,
+            "10",
+            "NUMBER(38,0)",
+        );
+        assert_kernel_is_exact(
+            vec![Some(i128::from(i64::MAX))],
+            19,
+            0,
+            "10",
+            "NUMBER(19,0)",
+        );
+    }
+
+    #[test]
+    fn date_kernels_agree_with_the_exact_path_on_arrays() {
+        let days: Vec<Option<i32>> = (-400_000..400_000)
+            .step_by(37)
+            .map(|d| (d % 11 != 0).then_some(d))
+            .chain([Some(i32::MAX), Some(i32::MIN)])
+            .collect();
+        for unit in ["minute", "hour", "day", "month", "year"] {
+            // In chrono's range (the kernels) and beyond it (the exact path).
+            for values in [&days[..days.len() - 2], &days[..]] {
+                let input = Date32Array::from(values.to_vec());
+                let array: ArrayRef = Arc::new(input.clone());
+                let got = round_array(&array, unit, SnowflakeType::Date).unwrap();
+                let want = round_dates(&input, TimeUnitMask::parse(unit).unwrap());
+                assert_eq!(&got, &want, "{unit}");
+            }
+        }
     }
 
     #[test]

@@ -1,7 +1,19 @@
 //! Shared kernel of `show_first` / `show_last` (Ranger-style partial masks):
 //! kept characters pass through, the others become `X` (upper-case letters),
 //! `x` (lower-case letters), `n` (digits); anything else is kept.
+//!
+//! Every masked value is written straight into one preallocated values
+//! buffer (a masked value is never longer than its input): ASCII values by
+//! byte arithmetic the compiler vectorizes, others by the exact per-character
+//! rule ([`show_into`], also the reference the fast path is tested against).
 
+use std::sync::Arc;
+
+use datafusion::arrow::array::builder::make_view;
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, GenericStringArray, OffsetSizeTrait, StringViewArray,
+};
+use datafusion::arrow::buffer::{Buffer, OffsetBuffer, ScalarBuffer};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Result, exec_err};
 use datafusion::logical_expr::{
@@ -9,7 +21,7 @@ use datafusion::logical_expr::{
 };
 
 use crate::strings::{
-    apply_to_first, literal_str, literal_type, map_strings, max_chars, string_return_type,
+    apply_to_first, is_string_type, literal_str, literal_type, max_chars, string_return_type,
 };
 
 /// Partial mask that shows the first or last *n* characters.
@@ -54,14 +66,136 @@ impl ScalarUDFImpl for MaskShowFunc {
                 self.name()
             );
         };
-        let max = max_chars(literal_type(&args.args, 2)?);
-        let from_start = self.from_start;
-        apply_to_first(&args.args, |array| {
-            map_strings(array, &mut |value, out| {
-                show_into(value, keep, from_start, max, out);
-                true
-            })
+        let shape = Shape {
+            keep,
+            from_start: self.from_start,
+            max: max_chars(literal_type(&args.args, 2)?) as usize,
+        };
+        apply_to_first(&args.args, |array| show_array(array, shape))
+    }
+}
+
+/// What a partial mask keeps: `keep` characters from the start or the end,
+/// at most `max` characters in all.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Shape {
+    keep: usize,
+    from_start: bool,
+    max: usize,
+}
+
+/// Masks every string of `array` (any layout; a dictionary's values once).
+pub(crate) fn show_array(array: &ArrayRef, shape: Shape) -> Result<ArrayRef> {
+    match array.data_type() {
+        DataType::Utf8 => show_offsets(array.as_string::<i32>(), shape),
+        DataType::LargeUtf8 => show_offsets(array.as_string::<i64>(), shape),
+        DataType::Utf8View => show_views(array.as_string_view(), shape),
+        DataType::Dictionary(_, value) if is_string_type(value) => {
+            let dictionary = array.as_any_dictionary();
+            let values = show_array(dictionary.values(), shape)?;
+            Ok(dictionary.with_values(values))
+        }
+        other => exec_err!("a string mask was applied to a {other} value"),
+    }
+}
+
+/// `Utf8`/`LargeUtf8`: masked values go one after another into one buffer
+/// sized for the input's bytes; NULL slots stay empty.
+fn show_offsets<O: OffsetSizeTrait>(
+    input: &GenericStringArray<O>,
+    shape: Shape,
+) -> Result<ArrayRef> {
+    let offsets = input.value_offsets();
+    let first = offsets.first().map_or(0, |o| o.as_usize());
+    let last = offsets.last().map_or(0, |o| o.as_usize());
+    let mut values = Vec::with_capacity(last - first);
+    let mut out_offsets = Vec::with_capacity(input.len() + 1);
+    out_offsets.push(O::usize_as(0));
+    let nulls = input.nulls();
+    for i in 0..input.len() {
+        if nulls.is_none_or(|n| n.is_valid(i)) {
+            show_bytes(input.value(i), shape, &mut values);
+        }
+        out_offsets.push(O::usize_as(values.len()));
+    }
+    let array = GenericStringArray::<O>::try_new(
+        OffsetBuffer::new(ScalarBuffer::from(out_offsets)),
+        Buffer::from_vec(values),
+        nulls.cloned(),
+    )?;
+    Ok(Arc::new(array))
+}
+
+/// `Utf8View`: masked values go into one buffer, each view pointing at its
+/// value (or holding it inline when it is 12 bytes or less).
+fn show_views(input: &StringViewArray, shape: Shape) -> Result<ArrayRef> {
+    let total: usize = input.lengths().map(|l| l as usize).sum();
+    if u32::try_from(total).is_err() {
+        return exec_err!("a string batch of {total} bytes is too large to mask in one piece");
+    }
+    let mut values = Vec::with_capacity(total);
+    let mut bounds = Vec::with_capacity(input.len());
+    let nulls = input.nulls();
+    for i in 0..input.len() {
+        let start = values.len();
+        if nulls.is_none_or(|n| n.is_valid(i)) {
+            show_bytes(input.value(i), shape, &mut values);
+        }
+        bounds.push((start, values.len()));
+    }
+    let views: Vec<u128> = bounds
+        .iter()
+        .map(|&(start, end)| {
+            let value = values.get(start..end).unwrap_or_default();
+            make_view(value, 0, u32::try_from(start).unwrap_or(u32::MAX))
         })
+        .collect();
+    let array = StringViewArray::try_new(
+        ScalarBuffer::from(views),
+        vec![Buffer::from_vec(values)],
+        nulls.cloned(),
+    )?;
+    Ok(Arc::new(array))
+}
+
+/// Appends the masked form of `value` to `out`: the ASCII fast path (one
+/// byte per character: copy, then classify the hidden bytes in place) or
+/// the exact per-character path.
+#[inline]
+fn show_bytes(value: &str, shape: Shape, out: &mut Vec<u8>) {
+    let bytes = value.as_bytes();
+    if !bytes.is_ascii() {
+        let mut text = String::with_capacity(bytes.len());
+        show_into(value, shape.keep, shape.from_start, shape.max, &mut text);
+        out.extend_from_slice(text.as_bytes());
+        return;
+    }
+    let shown = bytes.len().min(shape.max);
+    // The hidden characters, as a range of the (truncated) value.
+    let hidden = if shape.from_start {
+        shape.keep.min(shown)..shown
+    } else {
+        0..bytes.len().saturating_sub(shape.keep).min(shown)
+    };
+    let start = out.len();
+    out.extend_from_slice(&bytes[..shown]);
+    for b in &mut out[start + hidden.start..start + hidden.end] {
+        *b = class_of_ascii(*b);
+    }
+}
+
+/// [`class_of`] for an ASCII byte, branch-free so loops over bytes
+/// vectorize.
+#[inline(always)]
+fn class_of_ascii(b: u8) -> u8 {
+    if b.wrapping_sub(b'A') < 26 {
+        b'X'
+    } else if b.wrapping_sub(b'a') < 26 {
+        b'x'
+    } else if b.wrapping_sub(b'0') < 10 {
+        b'n'
+    } else {
+        b
     }
 }
 
@@ -82,15 +216,16 @@ pub(crate) fn class_of(c: char) -> char {
 }
 
 /// Writes `value` with all but the first (`from_start`) or last `keep`
-/// characters masked, at most `max` characters in all.
-pub(crate) fn show_into(value: &str, keep: usize, from_start: bool, max: u32, out: &mut String) {
+/// characters masked, at most `max` characters in all: the exact rule, one
+/// character at a time.
+pub(crate) fn show_into(value: &str, keep: usize, from_start: bool, max: usize, out: &mut String) {
     let total = value.chars().count();
     let hidden_before = if from_start {
         0
     } else {
         total.saturating_sub(keep)
     };
-    for (i, c) in value.chars().take(max as usize).enumerate() {
+    for (i, c) in value.chars().take(max).enumerate() {
         let shown = if from_start {
             i < keep
         } else {
@@ -106,7 +241,7 @@ mod tests {
 
     fn show(v: &str, keep: usize, first: bool) -> String {
         let mut out = String::new();
-        show_into(v, keep, first, u32::MAX, &mut out);
+        show_into(v, keep, first, usize::MAX, &mut out);
         out
     }
 
@@ -122,5 +257,57 @@ mod tests {
     #[test]
     fn show_first_keeps_the_head() {
         assert_eq!(show("alice@x.com", 2, true), "alxxx@x.xxx");
+    }
+
+    /// The fast kernel against the exact rule, value by value, in every
+    /// layout: ASCII and Unicode text, NULLs, any keep and length limit.
+    #[test]
+    fn kernel_equals_the_exact_rule() {
+        use crate::strings::test_util::{all_layouts, strings};
+        use proptest::prelude::*;
+        let mut runner = proptest::test_runner::TestRunner::default();
+        let value = prop_oneof!["[ -~]{0,40}", "\\PC{0,20}", "[a-zA-Z0-9@.é日-]{0,30}"];
+        let strategy = (
+            prop::collection::vec(prop::option::weighted(0.85, value), 0..30),
+            0usize..12,
+            any::<bool>(),
+            prop_oneof![1usize..16, Just(crate::sftype::MAX_VARCHAR as usize)],
+        );
+        runner
+            .run(&strategy, |(values, keep, from_start, max)| {
+                let refs: Vec<Option<&str>> = values.iter().map(|v| v.as_deref()).collect();
+                let want: Vec<Option<String>> = values
+                    .iter()
+                    .map(|v| {
+                        v.as_ref().map(|v| {
+                            let mut out = String::new();
+                            show_into(v, keep, from_start, max, &mut out);
+                            out
+                        })
+                    })
+                    .collect();
+                let shape = Shape {
+                    keep,
+                    from_start,
+                    max,
+                };
+                for array in all_layouts(&refs) {
+                    let got = show_array(&array, shape)
+                        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                    prop_assert_eq!(got.data_type(), array.data_type());
+                    prop_assert_eq!(strings(&got), want.clone());
+                }
+                // A slice of the array (offsets not starting at zero).
+                if refs.len() > 2 {
+                    for array in all_layouts(&refs) {
+                        let sliced = array.slice(1, refs.len() - 2);
+                        let got = show_array(&sliced, shape)
+                            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                        prop_assert_eq!(strings(&got), want[1..refs.len() - 1].to_vec());
+                    }
+                }
+                Ok(())
+            })
+            .unwrap_or_else(|e| panic!("{e}"));
     }
 }

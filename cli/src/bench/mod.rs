@@ -9,6 +9,7 @@
 //! the benchmark fails — a wrong fast answer is not a result.
 
 pub(crate) mod report;
+pub(crate) mod threads;
 pub(crate) mod tpch;
 
 use std::path::PathBuf;
@@ -43,6 +44,8 @@ pub(crate) struct BenchOptions {
     pub(crate) iterations: usize,
     /// Show progress bars.
     pub(crate) progress: bool,
+    /// The cores the run is pinned to (see [`threads`]); `None`: every core.
+    pub(crate) threads: Option<usize>,
 }
 
 /// The four ways a query runs.
@@ -143,9 +146,13 @@ pub(crate) async fn run(options: &BenchOptions) -> Result<BenchReport> {
     let started = Instant::now();
     let engine = Engine::load(&ws_dir).await?;
     let load_s = started.elapsed().as_secs_f64();
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2);
+    // Under `--threads` the thread is pinned, so this is that count, as the
+    // engine's sessions see it too.
+    let cores = options.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+    });
     let contexts = open(&engine, &data, cores).await?;
 
     let bar = if options.progress {

@@ -1,0 +1,377 @@
+//! The vectorized arithmetic behind `veil_mask_round`: rounding to a step,
+//! half away from zero, and the clamp to `NUMBER(p,s)` (SPEC rule 13) over
+//! whole Arrow buffers with arrow's `unary` kernel (no per-row `Option`),
+//! the division by the step strength-reduced to multiplications; and date
+//! truncation to a month or a year by civil-calendar arithmetic.
+//!
+//! A kernel applies only when a vectorized min/max shows that every value is
+//! in the range where it is exact; otherwise `mask_round` takes the exact
+//! per-row path (`fit::round_scaled`, chrono), which the property tests here
+//! hold every kernel to, value for value.
+
+use chrono::{Datelike, NaiveDate};
+use datafusion::arrow::array::{Date32Array, Decimal128Array, Int64Array};
+use datafusion::arrow::compute::{max, min};
+use datafusion::arrow::datatypes::{Date32Type, Decimal128Type, Int64Type};
+use strength_reduce::{StrengthReducedU64, StrengthReducedU128};
+
+use crate::fit::pow10;
+
+/// The step of a `round` at a column's scale, in units of that scale, when
+/// it is a positive whole number of units (a step finer than the column's
+/// scale that is not a whole number of units takes the exact path).
+fn step_units(scale: u32, step: (i128, u32)) -> Option<i128> {
+    let (mantissa, step_scale) = step;
+    if mantissa <= 0 {
+        return None;
+    }
+    let units = if step_scale <= scale {
+        mantissa.checked_mul(pow10(scale - step_scale)?)?
+    } else {
+        let divisor = pow10(step_scale - scale)?;
+        if mantissa % divisor != 0 {
+            return None;
+        }
+        mantissa / divisor
+    };
+    (units > 0).then_some(units)
+}
+
+/// The largest magnitude the exact path rounds without overflowing: it
+/// works at the finer of the two scales, so a step finer than the column's
+/// scale multiplies the value by `10^k` first, and the rounded value may
+/// exceed it by half a step.
+fn exact_bound(scale: u32, step: (i128, u32)) -> Option<i128> {
+    let (mantissa, step_scale) = step;
+    let k = step_scale.saturating_sub(scale);
+    Some((i128::MAX - mantissa / 2) / pow10(k)?)
+}
+
+/// The largest multiple of `units` that `NUMBER(precision, ·)` holds (the
+/// clamp target of rule 13), or `None` without a declared precision.
+fn largest_multiple(units: i128, precision: Option<u8>) -> Option<Option<i128>> {
+    match precision {
+        None => Some(None),
+        Some(p) => {
+            let limit = pow10(u32::from(p))?.checked_sub(1)?;
+            Some(Some((limit / units) * units))
+        }
+    }
+}
+
+/// Rounding of 64-bit scaled values: `sign(v) · min(⌊(|v| + ⌊s/2⌋) / s⌋ · s,
+/// largest)`, which is rule 13's round-half-away-from-zero and its clamp
+/// toward zero to the largest multiple of the step that fits (a multiple of
+/// `s` exceeds the limit exactly when it exceeds `largest`). Exact for
+/// `|v| ≤ bound`, where nothing can overflow.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct StepRound64 {
+    step: u64,
+    divide: StrengthReducedU64,
+    half: u64,
+    largest: u64,
+    bound: i64,
+}
+
+impl StepRound64 {
+    /// The kernel for values at `scale` rounded to `step` (a decimal
+    /// literal as mantissa and scale) in `NUMBER(precision, scale)`, or
+    /// `None` when the step does not suit it.
+    pub(crate) fn new(scale: u32, step: (i128, u32), precision: Option<u8>) -> Option<Self> {
+        let step_literal = step;
+        let units = step_units(scale, step)?;
+        let step = u64::try_from(units)
+            .ok()
+            .filter(|s| *s <= i64::MAX as u64)?;
+        let half = step / 2;
+        let largest = match largest_multiple(units, precision)? {
+            None => u64::MAX,
+            Some(l) => u64::try_from(l).unwrap_or(u64::MAX),
+        };
+        let bound =
+            i128::from(i64::MAX - i64::try_from(half).ok()?).min(exact_bound(scale, step_literal)?);
+        Some(Self {
+            step,
+            divide: StrengthReducedU64::new(step),
+            half,
+            largest,
+            bound: i64::try_from(bound).ok()?,
+        })
+    }
+
+    /// One value; exact when `|v| ≤ bound` (wrapping, never panicking,
+    /// outside it: the values under NULL slots are arbitrary).
+    #[inline(always)]
+    pub(crate) fn round(&self, v: i64) -> i64 {
+        let magnitude = v.unsigned_abs().wrapping_add(self.half) / self.divide;
+        let rounded = magnitude.wrapping_mul(self.step).min(self.largest) as i64;
+        if v < 0 {
+            rounded.wrapping_neg()
+        } else {
+            rounded
+        }
+    }
+
+    /// Whether every value in `[low, high]` is within the exact range.
+    fn covers(&self, low: i64, high: i64) -> bool {
+        low >= -self.bound && high <= self.bound
+    }
+
+    /// Rounds an Int64 array, or `None` when a value is outside the exact
+    /// range.
+    pub(crate) fn round_int64(&self, input: &Int64Array) -> Option<Int64Array> {
+        if let (Some(low), Some(high)) = (min(input), max(input))
+            && !self.covers(low, high)
+        {
+            return None;
+        }
+        Some(input.unary::<_, Int64Type>(|v| self.round(v)))
+    }
+
+    /// Rounds a Decimal128 array whose values all fit in 64 bits (the
+    /// common `NUMBER(p ≤ 18, s)` case), or `None`. The result has the
+    /// default decimal type: the caller sets precision and scale.
+    pub(crate) fn round_decimal(&self, input: &Decimal128Array) -> Option<Decimal128Array> {
+        if let (Some(low), Some(high)) = (min(input), max(input))
+            && !(low >= -i128::from(self.bound) && high <= i128::from(self.bound))
+        {
+            return None;
+        }
+        // Truncating `as` only affects NULL slots: real values are in range.
+        Some(input.unary::<_, Decimal128Type>(|v| i128::from(self.round(v as i64))))
+    }
+}
+
+/// [`StepRound64`] in 128 bits, for `NUMBER(p > 18, s)` and values beyond
+/// 64 bits.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct StepRound128 {
+    step: u128,
+    divide: StrengthReducedU128,
+    half: u128,
+    largest: u128,
+    bound: i128,
+}
+
+impl StepRound128 {
+    /// As [`StepRound64::new`].
+    pub(crate) fn new(scale: u32, step: (i128, u32), precision: Option<u8>) -> Option<Self> {
+        let step_literal = step;
+        let units = step_units(scale, step)?;
+        let step = u128::try_from(units).ok()?;
+        let half = step / 2;
+        let largest = match largest_multiple(units, precision)? {
+            None => u128::MAX,
+            Some(l) => u128::try_from(l).ok()?,
+        };
+        // The exact path doubles a remainder below the step.
+        if units > i128::MAX / 2 {
+            return None;
+        }
+        Some(Self {
+            step,
+            divide: StrengthReducedU128::new(step),
+            half,
+            largest,
+            bound: (i128::MAX - i128::try_from(half).ok()?).min(exact_bound(scale, step_literal)?),
+        })
+    }
+
+    /// One value; exact when `|v| ≤ bound`.
+    #[inline(always)]
+    pub(crate) fn round(&self, v: i128) -> i128 {
+        let magnitude = v.unsigned_abs().wrapping_add(self.half) / self.divide;
+        let rounded = magnitude.wrapping_mul(self.step).min(self.largest) as i128;
+        if v < 0 {
+            rounded.wrapping_neg()
+        } else {
+            rounded
+        }
+    }
+
+    /// Rounds a Decimal128 array, or `None` when a value is outside the
+    /// exact range. The caller sets precision and scale.
+    pub(crate) fn round_decimal(&self, input: &Decimal128Array) -> Option<Decimal128Array> {
+        if let (Some(low), Some(high)) = (min(input), max(input))
+            && !(low >= -self.bound && high <= self.bound)
+        {
+            return None;
+        }
+        Some(input.unary::<_, Decimal128Type>(|v| self.round(v)))
+    }
+}
+
+/// Days from 0000-03-01 to 1970-01-01 in the proleptic Gregorian calendar.
+const EPOCH_FROM_MARCH_0000: i64 = 719_468;
+/// Days in a 400-year era.
+const ERA_DAYS: i64 = 146_097;
+/// Days from 0001-01-01 (chrono's day 1) to 1970-01-01.
+const EPOCH_FROM_CE: i64 = 719_163;
+
+/// Whether every day in `[low, high]` (days since 1970-01-01) is a date the
+/// exact path (chrono) represents; outside that it shows NULL.
+fn chrono_holds(low: i32, high: i32) -> bool {
+    let first = i64::from(NaiveDate::MIN.num_days_from_ce()) - EPOCH_FROM_CE;
+    let last = i64::from(NaiveDate::MAX.num_days_from_ce()) - EPOCH_FROM_CE;
+    i64::from(low) >= first && i64::from(high) <= last
+}
+
+/// Year (March-based: January and February count to the year before), day
+/// of that year (0 = March 1st) of a day since 1970-01-01 (H. Hinnant's
+/// `civil_from_days`, all divisions by constants).
+#[inline(always)]
+fn march_year(days: i32) -> (i64, i64) {
+    let z = i64::from(days) + EPOCH_FROM_MARCH_0000;
+    let era = if z >= 0 { z } else { z - (ERA_DAYS - 1) } / ERA_DAYS;
+    let day_of_era = z - era * ERA_DAYS;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    (year_of_era + era * 400, day_of_year)
+}
+
+/// The first day of the month of `days` (days since 1970-01-01).
+#[inline(always)]
+pub(crate) fn month_start(days: i32) -> i32 {
+    let (_, day_of_year) = march_year(days);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day_of_month = day_of_year - (153 * month_index + 2) / 5;
+    (i64::from(days) - day_of_month) as i32
+}
+
+/// January 1st of the year of `days` (days since 1970-01-01).
+#[inline(always)]
+pub(crate) fn year_start(days: i32) -> i32 {
+    let (march_year, day_of_year) = march_year(days);
+    // March..December (day of year < 306) belong to the civil year
+    // `march_year`; January and February to the next one. Its January 1st
+    // is day 306 of March-year (civil year − 1).
+    let civil = march_year + i64::from(day_of_year >= 306);
+    let y = civil - 1;
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let year_of_era = y - era * 400;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + 306;
+    (era * ERA_DAYS + day_of_era - EPOCH_FROM_MARCH_0000) as i32
+}
+
+/// A date truncation kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DateTruncation {
+    /// Dates are already whole days: the input is the answer.
+    Identity,
+    /// The first of the month.
+    Month,
+    /// The first of January.
+    Year,
+}
+
+/// Truncates a Date32 array, or `None` when a date lies outside the range
+/// the exact path represents (it shows NULL there).
+pub(crate) fn truncate_dates(input: &Date32Array, unit: DateTruncation) -> Option<Date32Array> {
+    if let (Some(low), Some(high)) = (min(input), max(input))
+        && !chrono_holds(low, high)
+    {
+        return None;
+    }
+    Some(match unit {
+        DateTruncation::Identity => input.clone(),
+        DateTruncation::Month => input.unary::<_, Date32Type>(month_start),
+        DateTruncation::Year => input.unary::<_, Date32Type>(year_start),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fit::round_scaled;
+    use proptest::prelude::*;
+
+    fn exact_date(days: i32, month: bool) -> i32 {
+        let date = NaiveDate::from_num_days_from_ce_opt(days + EPOCH_FROM_CE as i32)
+            .unwrap_or_else(|| panic!("day {days} in range"));
+        let first = if month {
+            date.with_day(1)
+        } else {
+            NaiveDate::from_ymd_opt(date.year(), 1, 1)
+        };
+        first
+            .unwrap_or_else(|| panic!("first of {date}"))
+            .num_days_from_ce()
+            - EPOCH_FROM_CE as i32
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2048, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn step_round_64_equals_the_exact_path(
+            value in prop_oneof![-10_000i64..10_000, any::<i64>()],
+            scale in 0u32..6,
+            mantissa in prop_oneof![1i128..1_000, 1i128..1_000_000_000_000],
+            step_scale in 0u32..8,
+            precision in prop::option::of(1u8..=38),
+        ) {
+            let step = (mantissa, step_scale);
+            if let Some(k) = StepRound64::new(scale, step, precision)
+                && k.covers(value, value)
+            {
+                let exact = round_scaled(i128::from(value), scale, step, precision)
+                    .and_then(|r| i64::try_from(r).ok());
+                prop_assert_eq!(Some(k.round(value)), exact);
+            }
+        }
+
+        #[test]
+        fn step_round_128_equals_the_exact_path(
+            value in prop_oneof![-10i128.pow(20)..10i128.pow(20), any::<i128>()],
+            scale in 0u32..10,
+            mantissa in prop_oneof![1i128..1_000, 1i128..10i128.pow(30)],
+            step_scale in 0u32..12,
+            precision in prop::option::of(1u8..=38),
+        ) {
+            let step = (mantissa, step_scale);
+            if let Some(k) = StepRound128::new(scale, step, precision)
+                && value >= -k.bound && value <= k.bound
+            {
+                prop_assert_eq!(Some(k.round(value)), round_scaled(value, scale, step, precision));
+            }
+        }
+
+        #[test]
+        fn date_kernels_equal_chrono(days in prop_oneof![-800_000i32..800_000, -95_000_000i32..95_000_000]) {
+            prop_assume!(chrono_holds(days, days));
+            prop_assert_eq!(month_start(days), exact_date(days, true));
+            prop_assert_eq!(year_start(days), exact_date(days, false));
+        }
+    }
+
+    #[test]
+    fn kernels_cover_the_usual_cases() {
+        // Rule 13's example: 996 to the nearest 10 in NUMBER(3,0) shows 990.
+        let k = StepRound64::new(0, (10, 0), Some(3));
+        assert_eq!(k.map(|k| k.round(996)), Some(990));
+        assert_eq!(k.map(|k| k.round(-995)), Some(-990));
+        assert_eq!(k.map(|k| k.round(994)), Some(990));
+        assert_eq!(k.map(|k| k.round(-5)), Some(-10));
+        // A step finer than the scale but a whole number of units: 10.0 on an integer.
+        assert_eq!(
+            StepRound64::new(0, (100, 1), None).map(|k| k.round(15)),
+            Some(20)
+        );
+        // Not a whole number of units: the exact path.
+        assert!(StepRound64::new(0, (5, 1), None).is_none());
+        // Every date edge chrono knows.
+        for days in [
+            i64::from(NaiveDate::MIN.num_days_from_ce()) - EPOCH_FROM_CE,
+            i64::from(NaiveDate::MAX.num_days_from_ce()) - EPOCH_FROM_CE,
+            -1,
+            0,
+            59,
+            -719_162,
+        ] {
+            let days = days as i32;
+            assert_eq!(month_start(days), exact_date(days, true), "day {days}");
+            assert_eq!(year_start(days), exact_date(days, false), "day {days}");
+        }
+    }
+}
