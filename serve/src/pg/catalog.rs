@@ -259,7 +259,7 @@ fn listed(engine: &Engine, session: &Session) -> (Vec<Listed>, BTreeMap<String, 
                     table
                         .columns
                         .iter()
-                        .map(|c| (pg_name(&c.name), c.declared.clone()))
+                        .map(|c| (pg_name(&c.name), c.declared))
                         .collect()
                 })
                 .unwrap_or_default();
