@@ -17,6 +17,7 @@ mod bench;
 mod discover;
 mod tags;
 mod users;
+mod serve;
 
 #[derive(Parser)]
 #[command(
@@ -200,6 +201,17 @@ enum Command {
     Discover(discover::DiscoverArgs),
     /// Identity: sync users from a SCIM 2.0 export, stage and activate users.
     Users(users::UsersArgs),
+    /// Serve the workspace to PostgreSQL clients (psql, DBeaver, drivers): every login is a workspace user.
+    ///
+    /// Example: `veil serve -w testdata/sample --credentials creds` then `psql -h 127.0.0.1 -p 5433 -U alice`
+    Serve(serve::ServeArgs),
+    /// Print one credentials line for USER (a salted SCRAM-SHA-256 verifier) from a password on stdin.
+    ///
+    /// Example: `printf '%s\n' "$PW" | veil passwd alice >> creds && chmod 600 creds`
+    Passwd {
+        /// The login (Snowflake rules: unquoted is upper-cased).
+        user: String,
+    },
     /// Policy smells: fail-open constructs, conflicts, collision risks, clutter.
     Lint {
         /// Workspace directory (contains veil.yaml).
@@ -613,6 +625,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Lineage { action } => tags::lineage(action)?,
         Command::Discover(args) => discover::run(args).await?,
         Command::Users(args) => users::run(args).await?,
+        Command::Serve(args) => serve::serve(args).await?,
+        Command::Passwd { user } => serve::passwd(&user)?,
         Command::Lint {
             workspace,
             deny,

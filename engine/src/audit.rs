@@ -60,7 +60,8 @@ pub struct AuditRecord {
     pub id: String,
     /// When, RFC 3339 in UTC.
     pub timestamp: String,
-    /// `QUERY`, `SIMULATED_QUERY`, `POLICY_CHANGE` or `POLICY_ROLLBACK`.
+    /// `QUERY`, `SIMULATED_QUERY`, `POLICY_CHANGE`, `POLICY_ROLLBACK` or
+    /// `LOGIN`.
     pub action: String,
     /// Who.
     pub actor: Actor,
@@ -186,6 +187,42 @@ impl AuditRecord {
             simulated_user,
             tag: None,
             origin: None,
+            client_address: None,
+            application_name: None,
+        }
+        .with_current_client()
+    }
+
+    /// The record of a login to a server (`action` `LOGIN`): who tried, from
+    /// where (`targets`: the client address and protocol), and, when it
+    /// failed, why (for administrators; the client only sees that it
+    /// failed).
+    pub fn login(user: &str, client: &str, failure: Option<&str>, version: u64) -> Self {
+        Self {
+            id: record_id(),
+            timestamp: now(),
+            action: "LOGIN".into(),
+            actor: Actor {
+                name: user.to_string(),
+                role: None,
+                purpose: None,
+            },
+            action_status: if failure.is_some() {
+                "FAILURE"
+            } else {
+                "SUCCESS"
+            }
+            .into(),
+            action_status_reason: failure.map(str::to_string),
+            target_type: "SERVER".into(),
+            targets: vec![client.to_string()],
+            sql: None,
+            policies_applied: Vec::new(),
+            rows_returned: None,
+            duration_ms: None,
+            policy_version: version,
+            previous_version: None,
+            simulated_user: None,
             client_address: None,
             application_name: None,
         }

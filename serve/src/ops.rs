@@ -19,6 +19,28 @@ use tokio::net::TcpListener;
 use crate::metrics::Metrics;
 use crate::shutdown::Shutdown;
 
+/// The operators' side of a server: its metrics, its shutdown sequence and
+/// its TLS acceptor (none: cleartext only).
+#[derive(Clone, Default)]
+pub struct Operations {
+    /// Counted by every listener.
+    pub metrics: Metrics,
+    /// Shared by every listener.
+    pub shutdown: Shutdown,
+    /// `--tls-cert/--tls-key` for the PostgreSQL listener.
+    pub tls: Option<pgwire::tokio::TlsAcceptor>,
+}
+
+impl std::fmt::Debug for Operations {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Operations")
+            .field("metrics", &self.metrics)
+            .field("shutdown", &self.shutdown)
+            .field("tls", &self.tls.is_some())
+            .finish()
+    }
+}
+
 /// What the handlers read.
 #[derive(Debug, Clone)]
 struct Ops {
