@@ -9,3 +9,5 @@
 //! (the HTTP API `snowflake-connector-python` speaks), and the shared
 //! server life cycle (reload, metrics, shutdown).
 #![deny(missing_docs)]
+
+pub mod snowflake;
