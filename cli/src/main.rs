@@ -14,6 +14,7 @@ use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use veil_engine::{EnforcementMode, Engine, SessionOptions, VeilError};
 
 mod bench;
+mod serve;
 
 #[derive(Parser)]
 #[command(
@@ -172,6 +173,13 @@ enum Command {
         /// Timed runs per query and way (after one checked warm-up run).
         #[arg(long, default_value_t = 5)]
         iterations: usize,
+    },
+    /// Print one credentials line for USER (a salted SCRAM-SHA-256 verifier) from a password on stdin.
+    ///
+    /// Example: `printf '%s\n' "$PW" | veil passwd alice >> creds && chmod 600 creds`
+    Passwd {
+        /// The login (Snowflake rules: unquoted is upper-cased).
+        user: String,
     },
     /// Policy smells: fail-open constructs, conflicts, collision risks, clutter.
     Lint {
@@ -559,6 +567,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 eprintln!("wrote {}", path.display());
             }
         }
+        Command::Passwd { user } => serve::passwd(&user)?,
         Command::Lint {
             workspace,
             deny,

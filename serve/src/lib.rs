@@ -4,10 +4,15 @@
 //! protocols share one [`veil_engine::Engine`], its policy versions and its
 //! audit log.
 //!
-//! Rooms, as they land: `credentials` (the `veil passwd` verifiers both
+//! Rooms, as they land: [`credentials`] (the `veil passwd` verifiers both
 //! protocols check), `pg/` (the PostgreSQL wire protocol), `snowflake/`
 //! (the HTTP API `snowflake-connector-python` speaks), and the shared
 //! server life cycle (reload, metrics, shutdown).
 #![deny(missing_docs)]
 
+pub mod credentials;
+pub mod error;
 pub mod snowflake;
+
+pub use credentials::{Credentials, ScramVerifier, passwd_line};
+pub use error::{Result, ServeError};

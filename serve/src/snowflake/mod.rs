@@ -129,3 +129,9 @@ impl SnowflakeServer {
             .await
     }
 }
+
+impl PasswordCheck for crate::Credentials {
+    fn verify_password(&self, user: &str, password: &str) -> bool {
+        crate::Credentials::verify_password(self, user, password)
+    }
+}

@@ -469,7 +469,6 @@ async fn query_inner(
             .unwrap_or("127.0.0.1")
             .to_string();
         let mut stored = StoredResult {
-            query_id: qid.clone(),
             chunks: HashMap::new(),
         };
         let mut list = Vec::with_capacity(rest.len());

@@ -74,7 +74,6 @@ pub struct SessionContext {
 /// The downloadable chunks of one statement's result.
 #[derive(Debug, Default)]
 pub(crate) struct StoredResult {
-    pub(crate) query_id: String,
     pub(crate) chunks: HashMap<String, bytes_::Bytes>,
 }
 
