@@ -112,8 +112,8 @@ pub async fn run(sf: &SfSession, sql: &str, bindings: Option<&Json>) -> Result<O
             let (ctx, _) = sf.current();
             let version = sf.engine().current();
             let settings = &version.workspace().settings;
-            let qualify = ctx.database != settings.default_database
-                || ctx.schema != settings.default_schema;
+            let qualify =
+                ctx.database != settings.default_database || ctx.schema != settings.default_schema;
             let mut context = ContextFunctions {
                 database: ctx.database.clone(),
                 schema: ctx.schema.clone(),
@@ -189,7 +189,11 @@ fn declared_types(
 
 /// A one-row `status` result, as Snowflake answers session statements.
 fn status(message: &str) -> Output {
-    let schema = Arc::new(Schema::new(vec![Field::new("status", DataType::Utf8, false)]));
+    let schema = Arc::new(Schema::new(vec![Field::new(
+        "status",
+        DataType::Utf8,
+        false,
+    )]));
     let batch = RecordBatch::try_new(
         Arc::clone(&schema),
         vec![Arc::new(StringArray::from(vec![message])) as ArrayRef],
@@ -495,11 +499,17 @@ pub fn bind(sql: &str, bindings: &Json) -> Result<String, SfError> {
         if let Some((key, last)) = replacement {
             let value = map
                 .get(&key)
-                .or_else(|| map.iter().find(|(k, _)| k.eq_ignore_ascii_case(&key)).map(|(_, v)| v))
+                .or_else(|| {
+                    map.iter()
+                        .find(|(k, _)| k.eq_ignore_ascii_case(&key))
+                        .map(|(_, v)| v)
+                })
                 .ok_or_else(|| SfError::binding(format!("Bind variable {key} not set.")))?;
             let (Some(start), Some(end)) = (offset(t.span.start), offset(tokens[last].span.end))
             else {
-                return Err(SfError::binding("The statement's placeholders could not be located."));
+                return Err(SfError::binding(
+                    "The statement's placeholders could not be located.",
+                ));
             };
             out.push_str(&sql[copied..start]);
             out.push_str(&literal(&key, value)?);
@@ -542,7 +552,11 @@ fn literal(key: &str, binding: &Json) -> Result<String, SfError> {
             )));
         }
     };
-    let bad = || SfError::binding(format!("Bind variable {key} is not a valid {ty}: '{value}'."));
+    let bad = || {
+        SfError::binding(format!(
+            "Bind variable {key} is not a valid {ty}: '{value}'."
+        ))
+    };
     match ty.as_str() {
         "FIXED" | "REAL" => {
             if !is_number(&value) {
@@ -585,8 +599,8 @@ fn literal(key: &str, binding: &Json) -> Result<String, SfError> {
             let nanos: i64 = value.parse().map_err(|_| bad())?;
             let secs = u32::try_from(nanos.div_euclid(1_000_000_000)).map_err(|_| bad())?;
             let sub = u32::try_from(nanos.rem_euclid(1_000_000_000)).map_err(|_| bad())?;
-            let t = chrono::NaiveTime::from_num_seconds_from_midnight_opt(secs, sub)
-                .ok_or_else(bad)?;
+            let t =
+                chrono::NaiveTime::from_num_seconds_from_midnight_opt(secs, sub).ok_or_else(bad)?;
             Ok(format!("'{}'", t.format("%H:%M:%S%.9f")))
         }
         "TEXT" | "ANY" | "VARIANT" | "CHAR" => Ok(quote(&value)),
@@ -805,7 +819,10 @@ fn show_views(sf: &SfSession, options: &ShowStatementOptions) -> Result<Output, 
         .filter(|(t, _)| pattern.as_deref().is_none_or(|p| like(p, &t.table)))
         .map(|(t, _)| vec![None, Some(t.table), Some(t.database), Some(t.schema)])
         .collect();
-    text_batch(&["created_on", "name", "database_name", "schema_name"], rows)
+    text_batch(
+        &["created_on", "name", "database_name", "schema_name"],
+        rows,
+    )
 }
 
 fn show_schemas(sf: &SfSession, options: &ShowStatementOptions) -> Result<Output, SfError> {
@@ -892,7 +909,8 @@ async fn show_columns(sf: &SfSession, options: &ShowStatementOptions) -> Result<
             if matches!(
                 show_in.parent_type,
                 Some(ShowStatementInParentType::Table) | Some(ShowStatementInParentType::View)
-            ) || show_in.parent_type.is_none() && show_in.parent_name.as_ref().is_some_and(|n| n.0.len() == 3) =>
+            ) || show_in.parent_type.is_none()
+                && show_in.parent_name.as_ref().is_some_and(|n| n.0.len() == 3) =>
         {
             let parts = show_in
                 .parent_name
@@ -915,7 +933,11 @@ async fn show_columns(sf: &SfSession, options: &ShowStatementOptions) -> Result<
                     schema: s.clone(),
                     table: t.clone(),
                 },
-                _ => return Err(SfError::syntax("SQL compilation error: SHOW COLUMNS IN TABLE needs a table name.")),
+                _ => {
+                    return Err(SfError::syntax(
+                        "SQL compilation error: SHOW COLUMNS IN TABLE needs a table name.",
+                    ));
+                }
             };
             if !session.granted_tables().contains(&t) {
                 return Err(SfError::not_authorized(format!(
@@ -996,7 +1018,12 @@ async fn describe_rows(
         }
         let (names, types, policies) = (col(0)?, col(1)?, col(2)?);
         use datafusion::arrow::array::Array;
-        for r in 0..b.num_rows().min(names.len()).min(types.len()).min(policies.len()) {
+        for r in 0..b
+            .num_rows()
+            .min(names.len())
+            .min(types.len())
+            .min(policies.len())
+        {
             rows.push((
                 names.value(r).to_string(),
                 types.value(r).to_string(),
@@ -1100,11 +1127,19 @@ mod tests {
 
     #[test]
     fn bindings_refuse_what_is_not_their_type() {
-        let e = bind("select ?", &json!({"1": {"type": "FIXED", "value": "1; drop"}})).unwrap_err();
+        let e = bind(
+            "select ?",
+            &json!({"1": {"type": "FIXED", "value": "1; drop"}}),
+        )
+        .unwrap_err();
         assert_eq!(e.code, "002049");
         let e = bind("select ?", &json!({})).map(|_| ());
         assert!(e.is_ok(), "no bindings: the text is unchanged");
-        let e = bind("select ?, ?", &json!({"1": {"type": "FIXED", "value": "1"}})).unwrap_err();
+        let e = bind(
+            "select ?, ?",
+            &json!({"1": {"type": "FIXED", "value": "1"}}),
+        )
+        .unwrap_err();
         assert!(e.message.contains("Bind variable 2"));
     }
 

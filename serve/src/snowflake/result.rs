@@ -93,14 +93,15 @@ impl ColumnType {
         match t {
             DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 => {
                 let precision = match declared {
-                    Some(SnowflakeType::Number { precision, scale: 0 }) => *precision,
+                    Some(SnowflakeType::Number {
+                        precision,
+                        scale: 0,
+                    }) => *precision,
                     _ => 38,
                 };
                 fixed(precision, 0, t.clone())
             }
-            DataType::UInt8 | DataType::UInt16 | DataType::UInt32 => {
-                fixed(38, 0, DataType::Int64)
-            }
+            DataType::UInt8 | DataType::UInt16 | DataType::UInt32 => fixed(38, 0, DataType::Int64),
             DataType::UInt64 => fixed(38, 0, DataType::Decimal128(38, 0)),
             DataType::Decimal32(p, s) | DataType::Decimal64(p, s) | DataType::Decimal128(p, s)
                 if *s >= 0 && *p <= 38 =>
@@ -170,7 +171,11 @@ impl ColumnType {
             "precision".to_string(),
             self.precision.unwrap_or(38).to_string(),
         );
-        let default_scale = if self.logical.starts_with("TIME") { 9 } else { 0 };
+        let default_scale = if self.logical.starts_with("TIME") {
+            9
+        } else {
+            0
+        };
         md.insert(
             "scale".to_string(),
             self.scale.unwrap_or(default_scale).to_string(),
@@ -367,7 +372,8 @@ fn json_strings(array: &ArrayRef, ty: &ColumnType) -> Result<Vec<Option<String>>
     let n = array.len();
     let mut out = Vec::with_capacity(n);
     match (ty.logical, array.data_type()) {
-        ("FIXED", DataType::Int64) | ("TIMESTAMP_NTZ" | "TIMESTAMP_LTZ" | "TIME", DataType::Int64) => {
+        ("FIXED", DataType::Int64)
+        | ("TIMESTAMP_NTZ" | "TIMESTAMP_LTZ" | "TIME", DataType::Int64) => {
             let a = array.as_primitive::<Int64Type>();
             let scale = u32::from(ty.scale.unwrap_or(0));
             for i in 0..n {
@@ -429,7 +435,11 @@ mod tests {
 
     #[test]
     fn number_travels_as_scaled_integer_with_scale_metadata() {
-        let schema = Schema::new(vec![Field::new("AMOUNT", DataType::Decimal128(10, 2), true)]);
+        let schema = Schema::new(vec![Field::new(
+            "AMOUNT",
+            DataType::Decimal128(10, 2),
+            true,
+        )]);
         let mut r = SfResult::describe(
             &schema,
             &[Some(SnowflakeType::Number {

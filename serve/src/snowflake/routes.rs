@@ -135,7 +135,10 @@ fn token(headers: &HeaderMap) -> Result<String, SfError> {
     Ok(token.to_string())
 }
 
-fn authenticated(shared: &Shared, headers: &HeaderMap) -> Result<(String, Arc<SfSession>), SfError> {
+fn authenticated(
+    shared: &Shared,
+    headers: &HeaderMap,
+) -> Result<(String, Arc<SfSession>), SfError> {
     let token = token(headers)?;
     let session = shared
         .sessions
@@ -314,12 +317,7 @@ async fn fallback(uri: Uri) -> Response {
     SfError::not_found(uri.path()).into_response()
 }
 
-async fn query_request(
-    State(shared): St,
-    p: Params,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
+async fn query_request(State(shared): St, p: Params, headers: HeaderMap, body: Body) -> Response {
     match query_inner(&shared, params(p), &headers, body).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
@@ -360,8 +358,8 @@ async fn execute(
                     return Ok(r);
                 }
                 while let Some(batch) = stream.next().await {
-                    let batch = batch
-                        .map_err(|e| SfError::from(veil_engine::error::from_datafusion(e)))?;
+                    let batch =
+                        batch.map_err(|e| SfError::from(veil_engine::error::from_datafusion(e)))?;
                     r.push(&batch)?;
                     if r.memory_size() > max {
                         return Err(SfError::query_failed(format!(

@@ -280,8 +280,9 @@ impl SessionStore {
         };
         let session = match &req.role {
             Some(role) if !role.trim().is_empty() => {
-                open(engine, &user, Some(role), None, limits.statement_timeout)
-                    .map_err(|_| SfError::role_not_granted(&veil_engine::ident::normalize_ident(role)))?
+                open(engine, &user, Some(role), None, limits.statement_timeout).map_err(|_| {
+                    SfError::role_not_granted(&veil_engine::ident::normalize_ident(role))
+                })?
             }
             _ => session,
         };
