@@ -32,6 +32,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Result, VeilError};
 use crate::model::{TableName, Workspace};
 
+pub mod client;
+pub use client::{ClientInfo, with_client};
+
 /// Name of the audit table (`veil.audit`, `VEIL.SYSTEM.AUDIT`).
 pub const AUDIT_TABLE: &str = "AUDIT";
 
@@ -94,6 +97,13 @@ pub struct AuditRecord {
     /// administrator and `actor.role` the simulated role.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub simulated_user: Option<String>,
+    /// The client's address (`ip:port`), for statements that came through
+    /// a server (see [`client`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_address: Option<String>,
+    /// The application name the client announced, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application_name: Option<String>,
 }
 
 /// What a session reports about one statement.
@@ -166,7 +176,10 @@ impl AuditRecord {
             policy_version: q.version,
             previous_version: None,
             simulated_user,
+            client_address: None,
+            application_name: None,
         }
+        .with_current_client()
     }
 
     /// The record of a policy or entitlement change (`action` is
@@ -198,7 +211,19 @@ impl AuditRecord {
             policy_version: version,
             previous_version: Some(previous),
             simulated_user: None,
+            client_address: None,
+            application_name: None,
         }
+        .with_current_client()
+    }
+
+    /// Stamps the client of the current connection, if any ([`client`]).
+    fn with_current_client(mut self) -> Self {
+        if let Some(c) = client::current() {
+            self.client_address = c.address().map(str::to_string);
+            self.application_name = c.application_name();
+        }
+        self
     }
 }
 
@@ -426,6 +451,17 @@ impl AuditLog {
         };
         file.write_all(&line)
             .map_err(|e| io_error(&self.path, "append to", e))
+    }
+
+    /// Makes every record appended so far durable (`fsync`), as a server
+    /// does when it shuts down.
+    pub fn flush(&self) -> Result<()> {
+        let file = match self.file.lock() {
+            Ok(f) => f,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        file.sync_data()
+            .map_err(|e| io_error(&self.path, "flush", e))
     }
 
     /// Every complete record in the log (torn lines are skipped).

@@ -10,9 +10,16 @@
 //! server life cycle (reload, metrics, shutdown).
 #![deny(missing_docs)]
 
+pub mod admin;
 pub mod credentials;
 pub mod error;
+pub mod metrics;
+pub mod ops;
+pub mod reload;
+pub mod shutdown;
 pub mod snowflake;
+pub mod tls;
+pub mod track;
 
 pub use credentials::{Credentials, ScramVerifier, passwd_line};
 pub use error::{Result, ServeError};

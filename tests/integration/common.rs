@@ -1,11 +1,49 @@
-//! Shared helpers: one async runtime, cached engines, results as strings.
+//! Shared helpers: the failure type every test returns, both enforcement
+//! modes, one async runtime, cached engines, results as strings.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
 
 use datafusion::arrow::array::RecordBatch;
 use veil_engine::{EnforcementMode, Engine, Session, SessionOptions};
+
+/// Why a test failed. Tests return `Result<(), Failed>`: `?` turns any
+/// error or message into one, and the harness prints the message as written
+/// (not quoted and escaped, as it would a `Box<dyn Error>`).
+pub(crate) struct Failed(String);
+
+impl<E: std::fmt::Display> From<E> for Failed {
+    fn from(e: E) -> Self {
+        Failed(e.to_string())
+    }
+}
+
+impl std::fmt::Debug for Failed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Veil's two enforcement modes.
+pub(crate) const MODES: [EnforcementMode; 2] =
+    [EnforcementMode::Inlined, EnforcementMode::ProfileJoin];
+
+/// Runs `test` in each enforcement mode, every mode to its end (a failure
+/// in one does not skip the other), and fails with each mode's failure
+/// named by its mode.
+pub(crate) fn both_modes(
+    test: impl Fn(EnforcementMode) -> Result<(), Failed>,
+) -> Result<(), Failed> {
+    let failures: Vec<String> = MODES
+        .into_iter()
+        .filter_map(|mode| test(mode).err().map(|e| format!("{mode:?}: {}", e.0)))
+        .collect();
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(Failed(failures.join("\n")))
+    }
+}
 
 /// The shared runtime.
 pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
@@ -19,12 +57,7 @@ pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
     })
 }
 
-/// Path of a directory under `testdata/`.
-pub(crate) fn testdata(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../testdata")
-        .join(name)
-}
+pub(crate) use veil_tests::testdata;
 
 /// The engine for a workspace under `testdata/`, loaded once.
 pub(crate) fn engine(name: &str) -> Engine {

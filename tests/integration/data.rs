@@ -4,19 +4,14 @@
 //! sentence naming the table, file, line and column but never the value, and
 //! `veil lint` reports each as an error at `file:line`.
 
-use libtest_mimic::{Failed, Trial};
 use veil_engine::tools::lint::Severity;
 use veil_engine::{EnforcementMode, Engine, SessionOptions};
 
-use crate::common::{load, run, runtime, temp_workspace};
-
-type TestFn = fn() -> Result<(), Failed>;
+use crate::common::{Failed, MODES, load, run, runtime, temp_workspace};
 
 fn ensure(cond: bool, msg: impl Into<String>) -> Result<(), Failed> {
     if cond { Ok(()) } else { Err(msg.into().into()) }
 }
-
-const MODES: [EnforcementMode; 2] = [EnforcementMode::Inlined, EnforcementMode::ProfileJoin];
 
 /// One table T (ID NUMBER(2,0), STATE NUMBER(2,0), BORN DATE, NAME
 /// VARCHAR(10)) over `data/t.csv`, rows matched to the user's State
@@ -145,6 +140,7 @@ fn message(line: u32, column: Option<&str>, kind: &str) -> String {
     )
 }
 
+#[test]
 fn good_data_is_read() -> Result<(), Failed> {
     let dir = workspace(GOOD);
     let engine = load(dir.path())?;
@@ -162,6 +158,7 @@ fn good_data_is_read() -> Result<(), Failed> {
 /// Issue 14.4: text in a NUMBER column (the user's attribute is text too, so
 /// the inlined row filter is `false` and the file is never scanned) is an
 /// error naming table, file, line and column, not zero rows.
+#[test]
 fn text_in_a_number_column_fails_naming_table_column_and_file() -> Result<(), Failed> {
     let dir = workspace(b"id,state,born,name\n1,NY,2020-01-01,Ann\n2,CA,2020-02-02,Ben\n");
     let engine = load(dir.path())?;
@@ -178,6 +175,7 @@ fn text_in_a_number_column_fails_naming_table_column_and_file() -> Result<(), Fa
     )
 }
 
+#[test]
 fn non_utf8_csv_fails_naming_file_line_and_column() -> Result<(), Failed> {
     let dir = workspace(b"id,state,born,name\n1,12,2020-01-01,Ann\n2,12,2020-02-02,B\xffn\n");
     let engine = load(dir.path())?;
@@ -194,6 +192,7 @@ fn non_utf8_csv_fails_naming_file_line_and_column() -> Result<(), Failed> {
     )
 }
 
+#[test]
 fn ragged_csv_row_fails_naming_file_and_line() -> Result<(), Failed> {
     let dir = workspace(b"id,state,born,name\n1,12,2020-01-01,Ann\n2,12,2020-02-02\n");
     let engine = load(dir.path())?;
@@ -210,6 +209,7 @@ fn ragged_csv_row_fails_naming_file_and_line() -> Result<(), Failed> {
     )
 }
 
+#[test]
 fn unparsable_date_fails_naming_file_line_and_column() -> Result<(), Failed> {
     let dir = workspace(b"id,state,born,name\n1,12,2020-01-01,Ann\n2,12,2020-13-45,Ben\n");
     let engine = load(dir.path())?;
@@ -226,6 +226,7 @@ fn unparsable_date_fails_naming_file_line_and_column() -> Result<(), Failed> {
     )
 }
 
+#[test]
 fn number_over_its_precision_fails_naming_file_line_and_column() -> Result<(), Failed> {
     let dir = workspace(b"id,state,born,name\n1,12,2020-01-01,Ann\n123,12,2020-02-02,Ben\n");
     let engine = load(dir.path())?;
@@ -243,6 +244,7 @@ fn number_over_its_precision_fails_naming_file_line_and_column() -> Result<(), F
 }
 
 /// NDJSON lines are checked the same way (here a date that does not parse).
+#[test]
 fn ndjson_unparsable_date_fails_naming_file_line_and_column() -> Result<(), Failed> {
     let manifest = MANIFEST.replace("data/t.csv", "data/t.ndjson");
     let dir = temp_workspace(
@@ -271,6 +273,7 @@ fn ndjson_unparsable_date_fails_naming_file_line_and_column() -> Result<(), Fail
 /// checks) is diagnosed when its scan fails: the same sentence, not the
 /// generic policy failure. (ALICE's inlined filter is `false`: her query
 /// reads no file, so only the load check can catch it.)
+#[test]
 fn data_broken_after_load_is_named_when_the_scan_fails() -> Result<(), Failed> {
     let dir = workspace(GOOD);
     let engine = load(dir.path())?;
@@ -284,42 +287,4 @@ fn data_broken_after_load_is_named_when_the_scan_fails() -> Result<(), Failed> {
         &message(3, Some("BORN"), "not a valid DATE"),
         &["2020-02-30", "Ben"],
     )
-}
-
-pub(crate) fn trials() -> Vec<Trial> {
-    let tests: Vec<(&str, TestFn)> = vec![
-        ("good_data_is_read", good_data_is_read),
-        (
-            "text_in_a_number_column_fails_naming_table_column_and_file",
-            text_in_a_number_column_fails_naming_table_column_and_file,
-        ),
-        (
-            "non_utf8_csv_fails_naming_file_line_and_column",
-            non_utf8_csv_fails_naming_file_line_and_column,
-        ),
-        (
-            "ragged_csv_row_fails_naming_file_and_line",
-            ragged_csv_row_fails_naming_file_and_line,
-        ),
-        (
-            "unparsable_date_fails_naming_file_line_and_column",
-            unparsable_date_fails_naming_file_line_and_column,
-        ),
-        (
-            "number_over_its_precision_fails_naming_file_line_and_column",
-            number_over_its_precision_fails_naming_file_line_and_column,
-        ),
-        (
-            "ndjson_unparsable_date_fails_naming_file_line_and_column",
-            ndjson_unparsable_date_fails_naming_file_line_and_column,
-        ),
-        (
-            "data_broken_after_load_is_named_when_the_scan_fails",
-            data_broken_after_load_is_named_when_the_scan_fails,
-        ),
-    ];
-    tests
-        .into_iter()
-        .map(|(name, f)| Trial::test(format!("data::{name}"), f))
-        .collect()
 }

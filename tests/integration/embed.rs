@@ -4,12 +4,9 @@
 //! its stream ends; `veil_engine::RecordBatch` and `veil_engine::arrow` are
 //! the engine's own arrow.
 
-use libtest_mimic::{Failed, Trial};
 use veil_engine::{EnforcementMode, RecordBatch, Session, SessionOptions};
 
-use crate::common::{rows, runtime, sample, session};
-
-const MODES: [EnforcementMode; 2] = [EnforcementMode::Inlined, EnforcementMode::ProfileJoin];
+use crate::common::{Failed, MODES, rows, runtime, sample, session};
 
 /// Streams `sql` to its end: the batches, or the error text of the call
 /// or of the stream.
@@ -29,6 +26,7 @@ fn stream(session: &Session, sql: &str) -> Result<(Vec<String>, Vec<RecordBatch>
     })
 }
 
+#[test]
 fn sql_stream_returns_the_masked_rows_of_sql() -> Result<(), Failed> {
     let sql = "select id, name, email, ssn, balance, upper(region) from customers order by id";
     for mode in MODES {
@@ -57,6 +55,7 @@ fn sql_stream_returns_the_masked_rows_of_sql() -> Result<(), Failed> {
     Ok(())
 }
 
+#[test]
 fn sql_stream_refuses_before_streaming() -> Result<(), Failed> {
     let refused = |user: &str, sql: &str, text: &str| -> Result<(), Failed> {
         let s = session(user, None, EnforcementMode::Inlined);
@@ -76,6 +75,7 @@ fn sql_stream_refuses_before_streaming() -> Result<(), Failed> {
     Ok(())
 }
 
+#[test]
 fn sql_stream_applies_the_statement_timeout() -> Result<(), Failed> {
     let s = sample().session_with(SessionOptions {
         statement_timeout: Some(std::time::Duration::ZERO),
@@ -87,6 +87,7 @@ fn sql_stream_applies_the_statement_timeout() -> Result<(), Failed> {
     }
 }
 
+#[test]
 fn sql_stream_is_audited_when_the_stream_ends() -> Result<(), Failed> {
     let dir = tempfile::tempdir()?;
     let log = dir.path().join("audit.jsonl");
@@ -122,33 +123,11 @@ fn sql_stream_is_audited_when_the_stream_ends() -> Result<(), Failed> {
     Ok(())
 }
 
+#[test]
 fn arrow_is_reexported() -> Result<(), Failed> {
     let schema = std::sync::Arc::new(veil_engine::arrow::datatypes::Schema::empty());
     let batch: veil_engine::RecordBatch = veil_engine::arrow::array::RecordBatch::new_empty(schema);
     // The same type as DataFusion's: no second arrow.
     let _: &datafusion::arrow::array::RecordBatch = &batch;
     Ok(())
-}
-
-/// The embedding tests.
-pub(crate) fn trials() -> Vec<Trial> {
-    vec![
-        Trial::test(
-            "embed::sql_stream_returns_the_masked_rows_of_sql",
-            sql_stream_returns_the_masked_rows_of_sql,
-        ),
-        Trial::test(
-            "embed::sql_stream_refuses_before_streaming",
-            sql_stream_refuses_before_streaming,
-        ),
-        Trial::test(
-            "embed::sql_stream_applies_the_statement_timeout",
-            sql_stream_applies_the_statement_timeout,
-        ),
-        Trial::test(
-            "embed::sql_stream_is_audited_when_the_stream_ends",
-            sql_stream_is_audited_when_the_stream_ends,
-        ),
-        Trial::test("embed::arrow_is_reexported", arrow_is_reexported),
-    ]
 }

@@ -3,13 +3,10 @@
 //! every user the same results for every golden query (the round trip of
 //! SPEC §4), and the DDL itself has the shape Snowflake needs.
 
-use libtest_mimic::{Failed, Trial};
 use veil_engine::tools::export::{ExportOptions, export_snowflake, write_workspace};
 use veil_engine::{Engine, SessionOptions};
 
-use crate::common::{load, run, sample};
-
-type TestFn = fn() -> Result<(), Failed>;
+use crate::common::{Failed, load, run, sample};
 
 /// Each user's results (or error) for each query, sessions keyed by user
 /// and purpose. In the exported workspace a purpose is a secondary role.
@@ -57,6 +54,7 @@ fn results(engine: &Engine, exported: bool, queries: &[String]) -> Vec<(String, 
     out
 }
 
+#[test]
 fn export_then_import_gives_identical_results() -> Result<(), Failed> {
     let original = sample();
     let dir = tempfile::tempdir()?;
@@ -71,7 +69,7 @@ fn export_then_import_gives_identical_results() -> Result<(), Failed> {
     if !ews.policies.is_empty() || ews.snowflake.masking_policies.is_empty() {
         return Err("the exported workspace should hold only Snowflake DDL policies".into());
     }
-    let queries = crate::golden::shared_queries();
+    let queries = veil_tests::shared_queries();
     if queries.len() < 10 {
         return Err(format!("only {} golden queries found", queries.len()).into());
     }
@@ -96,6 +94,7 @@ fn export_then_import_gives_identical_results() -> Result<(), Failed> {
     Ok(())
 }
 
+#[test]
 fn the_secret_is_printed_only_on_request() -> Result<(), Failed> {
     let ws = sample().workspace();
     let plain = export_snowflake(&ws, &ExportOptions::default())?;
@@ -144,6 +143,7 @@ fn the_secret_is_printed_only_on_request() -> Result<(), Failed> {
     Ok(())
 }
 
+#[test]
 fn ddl_never_leaves_a_column_unprotected() -> Result<(), Failed> {
     let ddl = export_snowflake(&sample().workspace(), &ExportOptions::default())?;
     let first_grant = ddl
@@ -174,6 +174,7 @@ fn ddl_never_leaves_a_column_unprotected() -> Result<(), Failed> {
     Ok(())
 }
 
+#[test]
 fn ddl_tables_and_set_body() -> Result<(), Failed> {
     let dir = crate::common::temp_workspace(
         "settings: {default_database: DB, default_schema: S, access: snowflake}\nusers: [{name: U}]\n",
@@ -207,27 +208,4 @@ ALTER MASKING POLICY m SET BODY -> UPPER(v);",
         other => return Err(format!("{other:?}").into()),
     }
     Ok(())
-}
-
-/// This module's tests.
-pub(crate) fn trials() -> Vec<Trial> {
-    let tests: Vec<(&str, TestFn)> = vec![
-        (
-            "export_then_import_gives_identical_results",
-            export_then_import_gives_identical_results,
-        ),
-        (
-            "the_secret_is_printed_only_on_request",
-            the_secret_is_printed_only_on_request,
-        ),
-        (
-            "ddl_never_leaves_a_column_unprotected",
-            ddl_never_leaves_a_column_unprotected,
-        ),
-        ("ddl_tables_and_set_body", ddl_tables_and_set_body),
-    ];
-    tests
-        .into_iter()
-        .map(|(name, f)| Trial::test(format!("export::{name}"), f))
-        .collect()
 }

@@ -3,12 +3,9 @@
 //! ANY) and SAMPLE, which DataFusion would silently ignore: each run
 //! through SQL on the sample, and each refusal's text.
 
-use libtest_mimic::{Failed, Trial};
 use veil_engine::EnforcementMode;
 
-use crate::common::{run, session};
-
-type TestFn = fn() -> Result<(), Failed>;
+use crate::common::{Failed, run, session};
 
 fn as_user(user: &str, sql: &str) -> Result<Vec<Vec<String>>, String> {
     run(&session(user, None, EnforcementMode::Inlined), sql)
@@ -34,6 +31,7 @@ fn refused(user: &str, sql: &str, text: &str) -> Result<(), Failed> {
     }
 }
 
+#[test]
 fn iff_runs_only_the_taken_branch() -> Result<(), Failed> {
     expect(
         "carol",
@@ -42,6 +40,7 @@ fn iff_runs_only_the_taken_branch() -> Result<(), Failed> {
     )
 }
 
+#[test]
 fn zeroifnull_nvl2_div0() -> Result<(), Failed> {
     expect(
         "carol",
@@ -50,6 +49,7 @@ fn zeroifnull_nvl2_div0() -> Result<(), Failed> {
     )
 }
 
+#[test]
 fn sha2_is_lower_hex_like_snowflake() -> Result<(), Failed> {
     expect(
         "bob",
@@ -67,6 +67,7 @@ fn sha2_is_lower_hex_like_snowflake() -> Result<(), Failed> {
     )
 }
 
+#[test]
 fn listagg_orders_within_group() -> Result<(), Failed> {
     expect(
         "carol",
@@ -75,6 +76,7 @@ fn listagg_orders_within_group() -> Result<(), Failed> {
     )
 }
 
+#[test]
 fn array_contains_takes_value_then_array() -> Result<(), Failed> {
     expect(
         "bob",
@@ -83,6 +85,7 @@ fn array_contains_takes_value_then_array() -> Result<(), Failed> {
     )
 }
 
+#[test]
 fn regexp_replace_replaces_every_match() -> Result<(), Failed> {
     // In Snowflake SQL a backreference is written '\\1' (the literal's
     // backslash escape leaves \1).
@@ -98,6 +101,7 @@ fn regexp_replace_replaces_every_match() -> Result<(), Failed> {
     )
 }
 
+#[test]
 fn ilike_any_matches_any_pattern() -> Result<(), Failed> {
     expect(
         "carol",
@@ -111,6 +115,7 @@ fn ilike_any_matches_any_pattern() -> Result<(), Failed> {
     )
 }
 
+#[test]
 fn sample_samples_or_refuses() -> Result<(), Failed> {
     expect(
         "carol",
@@ -141,36 +146,4 @@ fn sample_samples_or_refuses() -> Result<(), Failed> {
         "SELECT count(*) FROM customers SAMPLE (10) SEED (42)",
         "SEED/REPEATABLE, BUCKET or OFFSET is not supported by Veil",
     )
-}
-
-pub(crate) fn trials() -> Vec<Trial> {
-    let tests: Vec<(&str, TestFn)> = vec![
-        (
-            "iff_runs_only_the_taken_branch",
-            iff_runs_only_the_taken_branch,
-        ),
-        ("zeroifnull_nvl2_div0", zeroifnull_nvl2_div0),
-        (
-            "sha2_is_lower_hex_like_snowflake",
-            sha2_is_lower_hex_like_snowflake,
-        ),
-        ("listagg_orders_within_group", listagg_orders_within_group),
-        (
-            "array_contains_takes_value_then_array",
-            array_contains_takes_value_then_array,
-        ),
-        (
-            "regexp_replace_replaces_every_match",
-            regexp_replace_replaces_every_match,
-        ),
-        (
-            "ilike_any_matches_any_pattern",
-            ilike_any_matches_any_pattern,
-        ),
-        ("sample_samples_or_refuses", sample_samples_or_refuses),
-    ];
-    tests
-        .into_iter()
-        .map(|(name, f)| Trial::test(format!("functions::{name}"), f))
-        .collect()
 }

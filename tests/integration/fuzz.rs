@@ -8,12 +8,11 @@
 
 use std::time::Duration;
 
-use libtest_mimic::{Failed, Trial};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use veil_engine::{EnforcementMode, SessionOptions};
 
-use crate::common::{contains_text, rows, runtime, sample};
+use crate::common::{Failed, contains_text, rows, runtime, sample};
 
 /// Raw values BOB must never see (none can be spelled by the generators).
 const RAW: &[&str] = &[
@@ -321,14 +320,17 @@ fn run_fuzz<S: Strategy<Value = String> + 'static>(make: fn() -> S) -> Result<()
     }
 }
 
-pub(crate) fn trials() -> Vec<Trial> {
-    vec![
-        Trial::test("fuzz::token_soup_never_panics_or_leaks", || {
-            run_fuzz(token_soup)
-        }),
-        Trial::test("fuzz::generated_queries_never_panic_or_leak", || {
-            run_fuzz(query)
-        }),
-        Trial::test("fuzz::long_and_deep_chains_are_bounded", || run_fuzz(chain)),
-    ]
+#[test]
+fn token_soup_never_panics_or_leaks() -> Result<(), Failed> {
+    run_fuzz(token_soup)
+}
+
+#[test]
+fn generated_queries_never_panic_or_leak() -> Result<(), Failed> {
+    run_fuzz(query)
+}
+
+#[test]
+fn long_and_deep_chains_are_bounded() -> Result<(), Failed> {
+    run_fuzz(chain)
 }

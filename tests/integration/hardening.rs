@@ -6,12 +6,9 @@
 
 use std::time::Duration;
 
-use libtest_mimic::{Failed, Trial};
-use veil_engine::{EnforcementMode, SessionOptions};
+use veil_engine::SessionOptions;
 
-use crate::common::{contains_text, rows, run, runtime, sample, session};
-
-const MODES: [EnforcementMode; 2] = [EnforcementMode::Inlined, EnforcementMode::ProfileJoin];
+use crate::common::{Failed, MODES, contains_text, rows, run, runtime, sample, session};
 
 fn terms(n: usize, op: &str, term: impl Fn(usize) -> String) -> String {
     (0..n).map(term).collect::<Vec<_>>().join(op)
@@ -30,6 +27,7 @@ fn expect_refused(sql: &str, text: &str) -> Result<(), Failed> {
     Ok(())
 }
 
+#[test]
 fn deep_arithmetic_is_refused_with_a_complexity_error() -> Result<(), Failed> {
     // 250 terms over a column run on a 2 MiB stack (planning and execution).
     let ok = format!(
@@ -61,6 +59,7 @@ fn deep_arithmetic_is_refused_with_a_complexity_error() -> Result<(), Failed> {
     }
 }
 
+#[test]
 fn chained_ctes_past_the_limit_are_refused() -> Result<(), Failed> {
     let chain = |n: usize| {
         format!(
@@ -81,6 +80,7 @@ fn chained_ctes_past_the_limit_are_refused() -> Result<(), Failed> {
     expect_refused(&chain(2000), "more than 256 common table expressions")
 }
 
+#[test]
 fn long_or_chains_plan_in_near_linear_time() -> Result<(), Failed> {
     // 48 s to plan before; the statement timeout turns a regression into a failure.
     let sql = format!(
@@ -102,6 +102,7 @@ fn long_or_chains_plan_in_near_linear_time() -> Result<(), Failed> {
     Ok(())
 }
 
+#[test]
 fn a_thousand_conjuncts_on_unmasked_columns_run() -> Result<(), Failed> {
     // Pushed into the policy relation as one conjunction, not 1 000 Filter nodes.
     let sql = format!(
@@ -118,6 +119,7 @@ fn a_thousand_conjuncts_on_unmasked_columns_run() -> Result<(), Failed> {
     Ok(())
 }
 
+#[test]
 fn wide_unions_return_each_branch() -> Result<(), Failed> {
     let sql = format!(
         "select count(*) from ({})",
@@ -136,6 +138,7 @@ fn wide_unions_return_each_branch() -> Result<(), Failed> {
     Ok(())
 }
 
+#[test]
 fn a_huge_limit_does_not_panic() -> Result<(), Failed> {
     for mode in MODES {
         let r = run(
@@ -149,6 +152,7 @@ fn a_huge_limit_does_not_panic() -> Result<(), Failed> {
     Ok(())
 }
 
+#[test]
 fn unclosed_and_backtracking_nesting_fails_fast() -> Result<(), Failed> {
     for word in ["CAST (", "substring (", "EXISTS ("] {
         expect_refused(&format!("select {}1", word.repeat(20)), "never closed")?;
@@ -164,6 +168,7 @@ fn unclosed_and_backtracking_nesting_fails_fast() -> Result<(), Failed> {
     )
 }
 
+#[test]
 fn errors_show_no_plan_text_or_policy_internals() -> Result<(), Failed> {
     let sql = "SELECT row_number() OVER (ORDER BY abs(TRY_CAST(region AS DOUBLE))) AS c0, name, ssn, email FROM customers";
     for mode in MODES {
@@ -195,6 +200,7 @@ fn errors_show_no_plan_text_or_policy_internals() -> Result<(), Failed> {
     Ok(())
 }
 
+#[test]
 fn the_audit_keeps_the_full_error_for_administrators() -> Result<(), Failed> {
     let engine =
         runtime().block_on(veil_engine::Engine::load(crate::common::testdata("sample")))?;
@@ -216,6 +222,7 @@ fn the_audit_keeps_the_full_error_for_administrators() -> Result<(), Failed> {
     Ok(())
 }
 
+#[test]
 fn a_cte_named_after_a_table_is_enforced_everywhere() -> Result<(), Failed> {
     for sql in [
         "WITH customers AS (SELECT * FROM customers) SELECT id, name, ssn FROM customers ORDER BY id",
@@ -247,6 +254,7 @@ fn a_cte_named_after_a_table_is_enforced_everywhere() -> Result<(), Failed> {
     Ok(())
 }
 
+#[test]
 fn misspelled_statements_are_syntax_errors_and_recursion_is_refused() -> Result<(), Failed> {
     expect_refused("selec * from customers", "SQL syntax error")?;
     expect_refused(
@@ -257,6 +265,7 @@ fn misspelled_statements_are_syntax_errors_and_recursion_is_refused() -> Result<
     expect_refused("delete from customers", "DELETE statements are not allowed")
 }
 
+#[test]
 fn a_statement_past_its_timeout_is_cancelled() -> Result<(), Failed> {
     let s = sample().session_with(SessionOptions {
         statement_timeout: Some(Duration::from_millis(300)),
@@ -271,60 +280,4 @@ fn a_statement_past_its_timeout_is_cancelled() -> Result<(), Failed> {
         Err(e) if e.contains("statement timeout") => Ok(()),
         other => Err(format!("{other:?}").into()),
     }
-}
-
-type TestFn = fn() -> Result<(), Failed>;
-
-pub(crate) fn trials() -> Vec<Trial> {
-    let tests: Vec<(&str, TestFn)> = vec![
-        (
-            "deep_arithmetic_is_refused_with_a_complexity_error",
-            deep_arithmetic_is_refused_with_a_complexity_error,
-        ),
-        (
-            "chained_ctes_past_the_limit_are_refused",
-            chained_ctes_past_the_limit_are_refused,
-        ),
-        (
-            "long_or_chains_plan_in_near_linear_time",
-            long_or_chains_plan_in_near_linear_time,
-        ),
-        (
-            "a_thousand_conjuncts_on_unmasked_columns_run",
-            a_thousand_conjuncts_on_unmasked_columns_run,
-        ),
-        (
-            "wide_unions_return_each_branch",
-            wide_unions_return_each_branch,
-        ),
-        ("a_huge_limit_does_not_panic", a_huge_limit_does_not_panic),
-        (
-            "unclosed_and_backtracking_nesting_fails_fast",
-            unclosed_and_backtracking_nesting_fails_fast,
-        ),
-        (
-            "errors_show_no_plan_text_or_policy_internals",
-            errors_show_no_plan_text_or_policy_internals,
-        ),
-        (
-            "the_audit_keeps_the_full_error_for_administrators",
-            the_audit_keeps_the_full_error_for_administrators,
-        ),
-        (
-            "a_cte_named_after_a_table_is_enforced_everywhere",
-            a_cte_named_after_a_table_is_enforced_everywhere,
-        ),
-        (
-            "misspelled_statements_are_syntax_errors_and_recursion_is_refused",
-            misspelled_statements_are_syntax_errors_and_recursion_is_refused,
-        ),
-        (
-            "a_statement_past_its_timeout_is_cancelled",
-            a_statement_past_its_timeout_is_cancelled,
-        ),
-    ];
-    tests
-        .into_iter()
-        .map(|(name, f)| Trial::test(format!("hardening::{name}"), f))
-        .collect()
 }

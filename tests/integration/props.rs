@@ -3,12 +3,11 @@
 //! - the inlined and profile-join modes agree for every user;
 //! - the printed rewrite always re-parses and returns the enforced result.
 
-use libtest_mimic::{Failed, Trial};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use veil_engine::{EnforcementMode, SessionOptions};
 
-use crate::common::{engine, rows, runtime, sample};
+use crate::common::{Failed, engine, rows, runtime, sample};
 
 const STRING_COLUMNS: &[(&str, &str)] = &[
     ("customers", "NAME"),
@@ -116,6 +115,7 @@ fn runner() -> TestRunner {
     })
 }
 
+#[test]
 fn untouched_user_sees_unenforced_results() -> Result<(), Failed> {
     let engine = engine("untouched");
     let owen = engine.session("OWEN").map_err(|e| e.to_string())?;
@@ -135,6 +135,7 @@ fn untouched_user_sees_unenforced_results() -> Result<(), Failed> {
         .map_err(|e| Failed::from(e.to_string()))
 }
 
+#[test]
 fn modes_agree_and_rewrites_reparse() -> Result<(), Failed> {
     let engine = sample();
     let users = ["CAROL", "ALICE", "BOB", "FRANK", "CHARLIE", "DANA"];
@@ -193,18 +194,4 @@ fn modes_agree_and_rewrites_reparse() -> Result<(), Failed> {
             Ok(())
         })
         .map_err(|e| Failed::from(e.to_string()))
-}
-
-/// The trials of this module.
-pub(crate) fn trials() -> Vec<Trial> {
-    vec![
-        Trial::test(
-            "props::untouched_user_sees_unenforced_results",
-            untouched_user_sees_unenforced_results,
-        ),
-        Trial::test(
-            "props::modes_agree_and_rewrites_reparse",
-            modes_agree_and_rewrites_reparse,
-        ),
-    ]
 }

@@ -2,18 +2,14 @@
 //! may not open, fail-closed policies, workspace errors with file and line,
 //! `explain`, and the printed rewrite agreeing with enforcement.
 
-use libtest_mimic::{Failed, Trial};
 use sha2::{Digest, Sha256};
 use veil_engine::{EnforcementMode, SessionOptions};
 
-use crate::common::{load, run, runtime, sample, session, temp_workspace};
-use crate::golden::shared_queries;
+use crate::common::{Failed, load, run, runtime, sample, session, temp_workspace};
+use veil_tests::shared_queries;
 
 /// A manifest, its data files, and the error it must produce.
 type LoadCase = (String, Vec<(&'static str, &'static str)>, &'static str);
-
-/// A test function.
-type TestFn = fn() -> Result<(), Failed>;
 
 fn ensure(cond: bool, msg: impl Into<String>) -> Result<(), Failed> {
     if cond { Ok(()) } else { Err(msg.into().into()) }
@@ -45,7 +41,8 @@ policies:
 const SEED_CSV: &str =
     "id,a,b,c,d\n1,alpha,bravo,charlie,994\n2,beta,x,y,754\n3,,,,376\n4,gamma,g,h,996\n";
 
-fn seed_example() -> Result<(), Failed> {
+#[test]
+fn seed_example_fits_declared_types() -> Result<(), Failed> {
     let dir = temp_workspace(SEED_MANIFEST, &[("seed.csv", SEED_CSV)]);
     let engine = load(dir.path())?;
     for mode in [EnforcementMode::Inlined, EnforcementMode::ProfileJoin] {
@@ -117,6 +114,7 @@ fn session_error(user: &str, role: Option<&str>, purpose: Option<&str>) -> Strin
     }
 }
 
+#[test]
 fn sessions_that_may_not_open() -> Result<(), Failed> {
     let cases = [
         (
@@ -146,6 +144,7 @@ fn sessions_that_may_not_open() -> Result<(), Failed> {
     Ok(())
 }
 
+#[test]
 fn not_granted_and_missing_read_the_same() -> Result<(), Failed> {
     let erin = session("ERIN", None, EnforcementMode::Inlined);
     let not_granted = run(&erin, "SELECT * FROM customers")
@@ -164,6 +163,7 @@ fn not_granted_and_missing_read_the_same() -> Result<(), Failed> {
     )
 }
 
+#[test]
 fn granted_but_not_subscribed_is_zero_rows() -> Result<(), Failed> {
     let charlie = session("CHARLIE", None, EnforcementMode::ProfileJoin);
     let rows = run(&charlie, "SELECT * FROM customers")?;
@@ -203,6 +203,7 @@ fn query_on(policy: &str, sql: &str) -> Result<Vec<Vec<String>>, String> {
     run(&s, sql)
 }
 
+#[test]
 fn column_tagged_without_a_column_fails_closed() -> Result<(), Failed> {
     let r = query_on(
         "  - {name: bad, type: row, on: {data_sources: [DB.S.T]}, rule: {where: \"@columnTagged('Nope') = 'EU'\"}}",
@@ -217,6 +218,7 @@ fn column_tagged_without_a_column_fails_closed() -> Result<(), Failed> {
     }
 }
 
+#[test]
 fn tag_row_policy_naming_a_missing_column_fails_closed() -> Result<(), Failed> {
     let r = query_on(
         "  - {name: bad, type: row, on: {tags: [Geo]}, rule: {match_attribute: Region, column: COUNTRY}}",
@@ -228,6 +230,7 @@ fn tag_row_policy_naming_a_missing_column_fails_closed() -> Result<(), Failed> {
     }
 }
 
+#[test]
 fn broken_where_body_fails_closed() -> Result<(), Failed> {
     let r = query_on(
         "  - {name: bad, type: row, on: {data_sources: [DB.S.T]}, rule: {where: \"NO_SUCH_COLUMN = 1\"}}",
@@ -236,6 +239,7 @@ fn broken_where_body_fails_closed() -> Result<(), Failed> {
     ensure(r.is_err(), format!("a broken policy returned {r:?}"))
 }
 
+#[test]
 fn row_rule_returning_null_hides_the_row() -> Result<(), Failed> {
     let rows = query_on(
         "  - {name: positive, type: row, on: {data_sources: [DB.S.T]}, rule: {where: \"BALANCE > 0\"}}",
@@ -247,6 +251,7 @@ fn row_rule_returning_null_hides_the_row() -> Result<(), Failed> {
     )
 }
 
+#[test]
 fn tag_row_policy_uses_the_tagged_column() -> Result<(), Failed> {
     let rows = query_on(
         "  - {name: geo, type: row, on: {tags: [Geo]}, rule: {match_attribute: Region}}",
@@ -258,6 +263,7 @@ fn tag_row_policy_uses_the_tagged_column() -> Result<(), Failed> {
     )
 }
 
+#[test]
 fn match_groups_shows_rows_of_the_users_groups() -> Result<(), Failed> {
     let rows = query_on(
         "  - {name: by-group, type: row, on: {data_sources: [DB.S.T]}, rule: {match_groups: REGION}}",
@@ -269,6 +275,7 @@ fn match_groups_shows_rows_of_the_users_groups() -> Result<(), Failed> {
 /// Attribute values are text: on an integer column only the canonical text
 /// of the integer matches (`'01'`, `'+3'`, `'4.0'`, `' 5'` do not), in both
 /// modes — the inlined mode compares integers, the profile-join mode text.
+#[test]
 fn match_attribute_on_integers_compares_the_text() -> Result<(), Failed> {
     let manifest = r#"
 settings: {default_database: DB, default_schema: S}
@@ -308,6 +315,7 @@ policies:
     Ok(())
 }
 
+#[test]
 fn masks_apply_in_where_and_aggregates() -> Result<(), Failed> {
     let policy = "  - {name: r, type: masking, on: {columns: [DB.S.T.BALANCE]}, mask: {round: 10}}";
     let rows = query_on(policy, "SELECT count(*) FROM t WHERE balance = 5")?;
@@ -322,6 +330,7 @@ fn masks_apply_in_where_and_aggregates() -> Result<(), Failed> {
     )
 }
 
+#[test]
 fn snowflake_types_in_user_sql() -> Result<(), Failed> {
     let carol = session("CAROL", None, EnforcementMode::Inlined);
     let rows = run(
@@ -334,6 +343,7 @@ fn snowflake_types_in_user_sql() -> Result<(), Failed> {
     )
 }
 
+#[test]
 fn load_errors_name_file_and_line() -> Result<(), Failed> {
     let cases: Vec<LoadCase> = vec![
         (
@@ -382,6 +392,7 @@ fn load_errors_name_file_and_line() -> Result<(), Failed> {
     Ok(())
 }
 
+#[test]
 fn explain_names_policy_tag_exception_conflict_fallback() -> Result<(), Failed> {
     let bob = session("BOB", None, EnforcementMode::Inlined);
     let text = bob
@@ -409,6 +420,7 @@ fn explain_names_policy_tag_exception_conflict_fallback() -> Result<(), Failed> 
     )
 }
 
+#[test]
 fn printed_rewrite_matches_enforcement() -> Result<(), Failed> {
     for user in ["CAROL", "BOB", "FRANK", "ERIN", "DANA", "CHARLIE"] {
         for mode in [EnforcementMode::Inlined, EnforcementMode::ProfileJoin] {
@@ -443,6 +455,7 @@ fn printed_rewrite_matches_enforcement() -> Result<(), Failed> {
     Ok(())
 }
 
+#[test]
 fn global_salt_joins_across_tables() -> Result<(), Failed> {
     let manifest = r#"
 settings: {default_database: DB, default_schema: S, salt_scope: global}
@@ -460,73 +473,4 @@ policies:
     let s = engine.session("u").map_err(|e| e.to_string())?;
     let rows = run(&s, "SELECT count(*) FROM a JOIN b ON a.k = b.k")?;
     ensure(rows == vec![vec!["1".to_string()]], format!("{rows:?}"))
-}
-
-/// The trials of this module.
-pub(crate) fn trials() -> Vec<Trial> {
-    let tests: Vec<(&str, TestFn)> = vec![
-        ("seed_example_fits_declared_types", seed_example),
-        ("sessions_that_may_not_open", sessions_that_may_not_open),
-        (
-            "not_granted_and_missing_read_the_same",
-            not_granted_and_missing_read_the_same,
-        ),
-        (
-            "granted_but_not_subscribed_is_zero_rows",
-            granted_but_not_subscribed_is_zero_rows,
-        ),
-        (
-            "match_attribute_on_integers_compares_the_text",
-            match_attribute_on_integers_compares_the_text,
-        ),
-        (
-            "column_tagged_without_a_column_fails_closed",
-            column_tagged_without_a_column_fails_closed,
-        ),
-        (
-            "tag_row_policy_naming_a_missing_column_fails_closed",
-            tag_row_policy_naming_a_missing_column_fails_closed,
-        ),
-        (
-            "broken_where_body_fails_closed",
-            broken_where_body_fails_closed,
-        ),
-        (
-            "row_rule_returning_null_hides_the_row",
-            row_rule_returning_null_hides_the_row,
-        ),
-        (
-            "tag_row_policy_uses_the_tagged_column",
-            tag_row_policy_uses_the_tagged_column,
-        ),
-        (
-            "masks_apply_in_where_and_aggregates",
-            masks_apply_in_where_and_aggregates,
-        ),
-        (
-            "match_groups_shows_rows_of_the_users_groups",
-            match_groups_shows_rows_of_the_users_groups,
-        ),
-        ("snowflake_types_in_user_sql", snowflake_types_in_user_sql),
-        (
-            "load_errors_name_file_and_line",
-            load_errors_name_file_and_line,
-        ),
-        (
-            "explain_names_policy_tag_exception_conflict_fallback",
-            explain_names_policy_tag_exception_conflict_fallback,
-        ),
-        (
-            "printed_rewrite_matches_enforcement",
-            printed_rewrite_matches_enforcement,
-        ),
-        (
-            "global_salt_joins_across_tables",
-            global_salt_joins_across_tables,
-        ),
-    ];
-    tests
-        .into_iter()
-        .map(|(name, f)| Trial::test(format!("semantics::{name}"), f))
-        .collect()
 }

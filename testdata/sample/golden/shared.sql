@@ -1,6 +1,7 @@
 -- Shared query parts of the per-user golden files. Every <user>.slt runs
--- these queries, in this order, as its user; `VEIL_COMPLETE=1 cargo test`
--- regenerates the expected results. Queries are separated by blank lines.
+-- these queries, in this order, as its user;
+-- `cargo test -p veil-tests --test golden -- --complete` regenerates the
+-- expected results. Queries are separated by blank lines.
 
 -- every customer column: hash, regex, show_last (deeper tag beats hash),
 -- show_first / nullify (for_everyone_who ... otherwise), round, constant

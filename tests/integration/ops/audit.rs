@@ -1,12 +1,12 @@
 //! The audit log: allowed and denied queries are recorded, and
 //! administrators read them through the audit table.
 
-use libtest_mimic::{Failed, Trial};
 use veil_engine::audit::read_log;
 
-use super::{audit_path, ensure, fresh, named};
-use crate::common::{rows, run, runtime};
+use super::{audit_path, ensure, fresh};
+use crate::common::{Failed, rows, run, runtime};
 
+#[test]
 fn audit_records_allowed_and_denied_queries() -> Result<(), Failed> {
     let dir = tempfile::tempdir()?;
     let engine = fresh("sample");
@@ -46,6 +46,7 @@ fn audit_records_allowed_and_denied_queries() -> Result<(), Failed> {
     )
 }
 
+#[test]
 fn administrators_read_the_audit_table() -> Result<(), Failed> {
     let dir = tempfile::tempdir()?;
     let engine = fresh("sample");
@@ -77,17 +78,4 @@ fn administrators_read_the_audit_table() -> Result<(), Failed> {
         ensure(err.contains("does not exist or not authorized"), err)?;
     }
     Ok(())
-}
-
-pub(super) fn trials() -> Vec<Trial> {
-    named(vec![
-        (
-            "audit_records_allowed_and_denied_queries",
-            audit_records_allowed_and_denied_queries,
-        ),
-        (
-            "administrators_read_the_audit_table",
-            administrators_read_the_audit_table,
-        ),
-    ])
 }

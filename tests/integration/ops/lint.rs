@@ -4,11 +4,10 @@
 use std::path::Path;
 use std::sync::OnceLock;
 
-use libtest_mimic::{Failed, Trial};
 use veil_engine::tools::lint::{Finding, Severity};
 
-use super::{ensure, named};
-use crate::common::{runtime, sample};
+use super::ensure;
+use crate::common::{Failed, runtime, sample};
 
 fn lint_findings() -> &'static Vec<Finding> {
     static FINDINGS: OnceLock<Vec<Finding>> = OnceLock::new();
@@ -35,6 +34,7 @@ fn finds(code: &str, severity: Severity, needle: &str) -> Result<(), Failed> {
     )
 }
 
+#[test]
 fn lint_column_tagged_without_column() -> Result<(), Failed> {
     finds(
         "column-tagged-matches-nothing",
@@ -43,6 +43,7 @@ fn lint_column_tagged_without_column() -> Result<(), Failed> {
     )
 }
 
+#[test]
 fn lint_tag_policy_matching_nothing() -> Result<(), Failed> {
     finds(
         "tag-policy-matches-nothing",
@@ -51,6 +52,7 @@ fn lint_tag_policy_matching_nothing() -> Result<(), Failed> {
     )
 }
 
+#[test]
 fn lint_negated_role_check() -> Result<(), Failed> {
     finds(
         "negated-role-check",
@@ -65,6 +67,7 @@ fn lint_negated_role_check() -> Result<(), Failed> {
     )
 }
 
+#[test]
 fn lint_conflicting_masks() -> Result<(), Failed> {
     finds(
         "conflicting-masks",
@@ -73,6 +76,7 @@ fn lint_conflicting_masks() -> Result<(), Failed> {
     )
 }
 
+#[test]
 fn lint_short_hash_with_collision_rate() -> Result<(), Failed> {
     // 4 distinct regions into 16^6 values: 4*3/2/16^6 = 3.576e-7 pairs.
     finds("short-hash", Severity::Warning, "VARCHAR(6)")?;
@@ -87,6 +91,7 @@ fn lint_short_hash_with_collision_rate() -> Result<(), Failed> {
     )
 }
 
+#[test]
 fn lint_too_many_conditions() -> Result<(), Failed> {
     finds(
         "too-many-conditions",
@@ -95,14 +100,17 @@ fn lint_too_many_conditions() -> Result<(), Failed> {
     )
 }
 
+#[test]
 fn lint_unused_tag() -> Result<(), Failed> {
     finds("unused-tag", Severity::Warning, "Legacy.Unused")
 }
 
+#[test]
 fn lint_unused_role() -> Result<(), Failed> {
     finds("unused-role", Severity::Warning, "role ORPHAN")
 }
 
+#[test]
 fn lint_user_without_subscriptions() -> Result<(), Failed> {
     finds(
         "user-without-subscriptions",
@@ -117,6 +125,7 @@ fn lint_user_without_subscriptions() -> Result<(), Failed> {
     )
 }
 
+#[test]
 fn lint_values_beyond_declared_type() -> Result<(), Failed> {
     finds(
         "value-exceeds-declared-type",
@@ -125,6 +134,7 @@ fn lint_values_beyond_declared_type() -> Result<(), Failed> {
     )
 }
 
+#[test]
 fn lint_sample_has_no_errors() -> Result<(), Failed> {
     let findings = runtime().block_on(veil_engine::tools::lint::lint(&sample()))?;
     ensure(
@@ -133,6 +143,7 @@ fn lint_sample_has_no_errors() -> Result<(), Failed> {
     )
 }
 
+#[test]
 fn lint_mask_falling_back_to_null_is_a_warning() -> Result<(), Failed> {
     finds(
         "mask-falls-back-to-null",
@@ -159,6 +170,7 @@ fn lint_codes(dir: &Path) -> Result<Vec<&'static str>, Failed> {
     Ok(findings.iter().map(|f| f.code).collect())
 }
 
+#[test]
 fn lint_allow_silences_the_named_rules() -> Result<(), Failed> {
     let plain = unused_role_workspace("");
     let codes = lint_codes(plain.path())?;
@@ -168,6 +180,7 @@ fn lint_allow_silences_the_named_rules() -> Result<(), Failed> {
     ensure(!codes.contains(&"unused-role"), format!("{codes:?}"))
 }
 
+#[test]
 fn lint_allow_of_an_unknown_rule_is_a_load_error_at_its_line() -> Result<(), Failed> {
     let dir = unused_role_workspace("lint:\n  allow:\n    - unused-role\n    - unused-rule\n");
     match crate::common::load(dir.path()) {
@@ -179,6 +192,7 @@ fn lint_allow_of_an_unknown_rule_is_a_load_error_at_its_line() -> Result<(), Fai
     }
 }
 
+#[test]
 fn lint_rules_list_every_finding_code() -> Result<(), Failed> {
     for f in lint_findings() {
         ensure(
@@ -189,6 +203,7 @@ fn lint_rules_list_every_finding_code() -> Result<(), Failed> {
     Ok(())
 }
 
+#[test]
 fn lint_sample_passes_deny_warnings() -> Result<(), Failed> {
     let findings = runtime().block_on(veil_engine::tools::lint::lint(&sample()))?;
     ensure(
@@ -199,55 +214,4 @@ fn lint_sample_passes_deny_warnings() -> Result<(), Failed> {
             .collect::<Vec<_>>()
             .join("\n"),
     )
-}
-
-pub(super) fn trials() -> Vec<Trial> {
-    named(vec![
-        (
-            "lint_column_tagged_without_column",
-            lint_column_tagged_without_column,
-        ),
-        (
-            "lint_tag_policy_matching_nothing",
-            lint_tag_policy_matching_nothing,
-        ),
-        ("lint_negated_role_check", lint_negated_role_check),
-        ("lint_conflicting_masks", lint_conflicting_masks),
-        (
-            "lint_short_hash_with_collision_rate",
-            lint_short_hash_with_collision_rate,
-        ),
-        ("lint_too_many_conditions", lint_too_many_conditions),
-        ("lint_unused_tag", lint_unused_tag),
-        ("lint_unused_role", lint_unused_role),
-        (
-            "lint_user_without_subscriptions",
-            lint_user_without_subscriptions,
-        ),
-        (
-            "lint_values_beyond_declared_type",
-            lint_values_beyond_declared_type,
-        ),
-        ("lint_sample_has_no_errors", lint_sample_has_no_errors),
-        (
-            "lint_mask_falling_back_to_null_is_a_warning",
-            lint_mask_falling_back_to_null_is_a_warning,
-        ),
-        (
-            "lint_allow_silences_the_named_rules",
-            lint_allow_silences_the_named_rules,
-        ),
-        (
-            "lint_allow_of_an_unknown_rule_is_a_load_error_at_its_line",
-            lint_allow_of_an_unknown_rule_is_a_load_error_at_its_line,
-        ),
-        (
-            "lint_rules_list_every_finding_code",
-            lint_rules_list_every_finding_code,
-        ),
-        (
-            "lint_sample_passes_deny_warnings",
-            lint_sample_passes_deny_warnings,
-        ),
-    ])
 }

@@ -2,8 +2,7 @@
 //! the audit log, policy versions with rollback, and the decision cache —
 //! including many sessions querying while versions are swapped.
 //!
-//! One file per part of the loop; this one holds the helpers they share
-//! and lists their trials under `ops::`.
+//! One file per part of the loop; this one holds the helpers they share.
 
 mod audit;
 mod diff;
@@ -13,12 +12,9 @@ mod versions;
 
 use std::path::{Path, PathBuf};
 
-use libtest_mimic::{Failed, Trial};
 use veil_engine::Engine;
 
-use crate::common::{run, runtime, testdata};
-
-type TestFn = fn() -> Result<(), Failed>;
+use crate::common::{Failed, run, runtime, testdata};
 
 fn ensure(cond: bool, msg: impl Into<String>) -> Result<(), Failed> {
     if cond { Ok(()) } else { Err(msg.into().into()) }
@@ -39,21 +35,4 @@ fn rows_of(engine: &Engine, user: &str, sql: &str) -> Result<Vec<Vec<String>>, S
 
 fn audit_path(dir: &Path) -> PathBuf {
     dir.join("audit.jsonl")
-}
-
-/// The trials `tests` named `ops::<name>`.
-fn named(tests: Vec<(&str, TestFn)>) -> Vec<Trial> {
-    tests
-        .into_iter()
-        .map(|(name, f)| Trial::test(format!("ops::{name}"), f))
-        .collect()
-}
-
-pub(crate) fn trials() -> Vec<Trial> {
-    let mut trials = test_runner::trials();
-    trials.extend(diff::trials());
-    trials.extend(lint::trials());
-    trials.extend(audit::trials());
-    trials.extend(versions::trials());
-    trials
 }

@@ -4,13 +4,13 @@
 
 use std::path::PathBuf;
 
-use libtest_mimic::{Failed, Trial};
 use veil_engine::tools::test_runner as policy_test;
 
-use super::{ensure, named};
-use crate::common::{runtime, sample, testdata};
+use super::ensure;
+use crate::common::{Failed, runtime, sample, testdata};
 
-fn shipped_tests_pass() -> Result<(), Failed> {
+#[test]
+fn veil_test_passes_on_shipped_tests() -> Result<(), Failed> {
     let engine = sample();
     let files = policy_test::workspace_test_files(&testdata("sample"))?;
     ensure(
@@ -36,7 +36,8 @@ fn broken_copy() -> (tempfile::TempDir, PathBuf) {
     (dir, path)
 }
 
-fn broken_test_fails_with_a_diff() -> Result<(), Failed> {
+#[test]
+fn veil_test_fails_with_a_diff() -> Result<(), Failed> {
     let (_dir, path) = broken_copy();
     let report = runtime().block_on(policy_test::run_files(&sample(), &[path], None))?;
     ensure(!report.passed(), "a broken expectation must fail")?;
@@ -55,7 +56,8 @@ fn broken_test_fails_with_a_diff() -> Result<(), Failed> {
     )
 }
 
-fn complete_rewrites_expected_rows() -> Result<(), Failed> {
+#[test]
+fn veil_test_complete_rewrites_expected_rows() -> Result<(), Failed> {
     let (_dir, path) = broken_copy();
     runtime().block_on(policy_test::complete_file(&sample(), &path, None))?;
     let text = std::fs::read_to_string(&path)?;
@@ -67,7 +69,8 @@ fn complete_rewrites_expected_rows() -> Result<(), Failed> {
     ensure(report.passed(), report.text())
 }
 
-fn records_before_a_session_header_fail() -> Result<(), Failed> {
+#[test]
+fn veil_test_needs_a_session_header() -> Result<(), Failed> {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("t.slt");
     std::fs::write(&path, "query I\nSELECT 1\n----\n1\n")?;
@@ -79,19 +82,4 @@ fn records_before_a_session_header_fail() -> Result<(), Failed> {
                 .contains("no '# veil-session: user=NAME' line"),
         report.text(),
     )
-}
-
-pub(super) fn trials() -> Vec<Trial> {
-    named(vec![
-        ("veil_test_passes_on_shipped_tests", shipped_tests_pass),
-        ("veil_test_fails_with_a_diff", broken_test_fails_with_a_diff),
-        (
-            "veil_test_complete_rewrites_expected_rows",
-            complete_rewrites_expected_rows,
-        ),
-        (
-            "veil_test_needs_a_session_header",
-            records_before_a_session_header_fail,
-        ),
-    ])
 }

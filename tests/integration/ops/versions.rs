@@ -4,14 +4,14 @@
 
 use std::collections::BTreeSet;
 
-use libtest_mimic::{Failed, Trial};
 use veil_engine::Engine;
 use veil_engine::audit::read_log;
 use veil_engine::model::{User, UserStatus};
 
-use super::{audit_path, ensure, fresh, named, rows_of};
-use crate::common::{rows, run, runtime, testdata};
+use super::{audit_path, ensure, fresh, rows_of};
+use crate::common::{Failed, rows, run, runtime, testdata};
 
+#[test]
 fn policy_changes_are_versioned_audited_and_rolled_back() -> Result<(), Failed> {
     let dir = tempfile::tempdir()?;
     let engine = fresh("sample");
@@ -67,6 +67,7 @@ fn policy_changes_are_versioned_audited_and_rolled_back() -> Result<(), Failed> 
     )
 }
 
+#[test]
 fn entitlement_change_invalidates_cached_decisions() -> Result<(), Failed> {
     let engine = fresh("sample");
     let bob = engine.session("bob")?;
@@ -92,6 +93,7 @@ fn entitlement_change_invalidates_cached_decisions() -> Result<(), Failed> {
     )
 }
 
+#[test]
 fn concurrent_changes_are_all_kept() -> Result<(), Failed> {
     // Each change copies the workspace under the change lock, so one can
     // never undo another (a revocation must not come back).
@@ -147,6 +149,7 @@ fn concurrent_changes_are_all_kept() -> Result<(), Failed> {
     )
 }
 
+#[test]
 fn invalid_changes_are_not_applied() -> Result<(), Failed> {
     let engine = fresh("sample");
     let err = runtime()
@@ -167,6 +170,7 @@ fn invalid_changes_are_not_applied() -> Result<(), Failed> {
     )
 }
 
+#[test]
 fn staged_users_query_once_activated() -> Result<(), Failed> {
     let engine = fresh("sample");
     let user = User {
@@ -195,6 +199,7 @@ fn staged_users_query_once_activated() -> Result<(), Failed> {
 /// rolled back: every result equals that user's result under exactly one
 /// version, no user ever sees another's, and the audit log holds exactly
 /// one complete record per statement.
+#[test]
 fn concurrent_sessions_see_one_version_each() -> Result<(), Failed> {
     const USERS: [&str; 5] = ["BOB", "ALICE", "DANA", "FRANK", "CAROL"];
     const QUERIES: [&str; 2] = [
@@ -282,33 +287,4 @@ fn concurrent_sessions_see_one_version_each() -> Result<(), Failed> {
     )?;
     let ids: BTreeSet<&str> = records.iter().map(|r| r.id.as_str()).collect();
     ensure(ids.len() == records.len(), "audit ids are unique")
-}
-
-pub(super) fn trials() -> Vec<Trial> {
-    named(vec![
-        (
-            "policy_changes_are_versioned_audited_and_rolled_back",
-            policy_changes_are_versioned_audited_and_rolled_back,
-        ),
-        (
-            "entitlement_change_invalidates_cached_decisions",
-            entitlement_change_invalidates_cached_decisions,
-        ),
-        (
-            "concurrent_changes_are_all_kept",
-            concurrent_changes_are_all_kept,
-        ),
-        (
-            "invalid_changes_are_not_applied",
-            invalid_changes_are_not_applied,
-        ),
-        (
-            "staged_users_query_once_activated",
-            staged_users_query_once_activated,
-        ),
-        (
-            "concurrent_sessions_see_one_version_each",
-            concurrent_sessions_see_one_version_each,
-        ),
-    ])
 }

@@ -3,7 +3,8 @@
 
 use super::*;
 
-pub(super) fn masking_policy_returns_its_first_arguments_type() -> Result<(), Failed> {
+#[test]
+fn masking_policy_returns_its_first_arguments_type() -> Result<(), Failed> {
     expect_error(
         "CREATE MASKING POLICY p AS (v STRING) RETURNS NUMBER -> 0;",
         "SELECT 1",
@@ -11,7 +12,8 @@ pub(super) fn masking_policy_returns_its_first_arguments_type() -> Result<(), Fa
     )
 }
 
-pub(super) fn policy_bodies_use_only_their_arguments() -> Result<(), Failed> {
+#[test]
+fn policy_bodies_use_only_their_arguments() -> Result<(), Failed> {
     expect_error(
         "CREATE MASKING POLICY p AS (v STRING) RETURNS STRING -> IFF(region = 'EU', v, '***');",
         "SELECT 1",
@@ -24,7 +26,8 @@ pub(super) fn policy_bodies_use_only_their_arguments() -> Result<(), Failed> {
     )
 }
 
-pub(super) fn a_second_masking_policy_needs_force() -> Result<(), Failed> {
+#[test]
+fn a_second_masking_policy_needs_force() -> Result<(), Failed> {
     let two = "CREATE MASKING POLICY p1 AS (v STRING) RETURNS STRING -> 'one';
 CREATE MASKING POLICY p2 AS (v STRING) RETURNS STRING -> 'two';
 ALTER TABLE c MODIFY COLUMN email SET MASKING POLICY p1;
@@ -46,7 +49,8 @@ ALTER TABLE c MODIFY COLUMN email SET MASKING POLICY p2";
     )
 }
 
-pub(super) fn using_binds_conditional_columns() -> Result<(), Failed> {
+#[test]
+fn using_binds_conditional_columns() -> Result<(), Failed> {
     let script = "CREATE MASKING POLICY by_region AS (v STRING, r STRING) RETURNS STRING ->
   CASE WHEN r = 'EU' THEN v ELSE '***' END;
 ALTER TABLE c MODIFY COLUMN email SET MASKING POLICY by_region USING (email, region);";
@@ -63,7 +67,8 @@ ALTER TABLE c MODIFY COLUMN email SET MASKING POLICY by_region USING (region, em
     )
 }
 
-pub(super) fn policy_and_column_types_must_match() -> Result<(), Failed> {
+#[test]
+fn policy_and_column_types_must_match() -> Result<(), Failed> {
     expect_error(
         "CREATE MASKING POLICY p AS (v STRING) RETURNS STRING -> v;
 ALTER TABLE c MODIFY COLUMN balance SET MASKING POLICY p;",
@@ -72,7 +77,8 @@ ALTER TABLE c MODIFY COLUMN balance SET MASKING POLICY p;",
     )
 }
 
-pub(super) fn one_row_access_policy_per_table() -> Result<(), Failed> {
+#[test]
+fn one_row_access_policy_per_table() -> Result<(), Failed> {
     expect_error(
         "CREATE ROW ACCESS POLICY a AS (r VARCHAR) RETURNS BOOLEAN -> TRUE;
 CREATE ROW ACCESS POLICY b AS (r VARCHAR) RETURNS BOOLEAN -> TRUE;
@@ -83,7 +89,8 @@ ALTER TABLE c ADD ROW ACCESS POLICY b ON (region);",
     )
 }
 
-pub(super) fn row_access_binds_by_position_and_null_hides() -> Result<(), Failed> {
+#[test]
+fn row_access_binds_by_position_and_null_hides() -> Result<(), Failed> {
     // a = REGION, b = BALANCE; NULL (balance > 500 outside EU) hides like FALSE.
     expect_rows(
         "CREATE ROW ACCESS POLICY p AS (a VARCHAR, b NUMBER) RETURNS BOOLEAN ->
@@ -94,7 +101,8 @@ ALTER TABLE c ADD ROW ACCESS POLICY p ON (region, balance);",
     )
 }
 
-pub(super) fn row_access_runs_before_masking() -> Result<(), Failed> {
+#[test]
+fn row_access_runs_before_masking() -> Result<(), Failed> {
     expect_rows(
         "CREATE MASKING POLICY hide AS (v STRING) RETURNS STRING -> 'X';
 ALTER TABLE c MODIFY COLUMN region SET MASKING POLICY hide;
@@ -105,7 +113,8 @@ ALTER TABLE c ADD ROW ACCESS POLICY eu ON (region);",
     )
 }
 
-pub(super) fn roles_in_bodies_follow_the_hierarchy() -> Result<(), Failed> {
+#[test]
+fn roles_in_bodies_follow_the_hierarchy() -> Result<(), Failed> {
     expect_rows(
         "CREATE MASKING POLICY p AS (v STRING) RETURNS STRING ->
   IFF(IS_ROLE_IN_SESSION('r2') AND CURRENT_ROLE() = 'R' AND NOT IS_ROLE_IN_SESSION('NOPE'), v, 'masked');
@@ -115,7 +124,8 @@ ALTER TABLE c MODIFY COLUMN email SET MASKING POLICY p;",
     )
 }
 
-pub(super) fn sql_functions_expand_in_bodies() -> Result<(), Failed> {
+#[test]
+fn sql_functions_expand_in_bodies() -> Result<(), Failed> {
     expect_rows(
         "CREATE FUNCTION domain_of(e VARCHAR) RETURNS VARCHAR AS 'split_part(e, ''@'', 2)';
 CREATE MEMOIZABLE FUNCTION eu_ids() RETURNS ARRAY AS 'SELECT array_agg(id) FROM c WHERE region = ''EU''';
@@ -127,7 +137,8 @@ ALTER TABLE c MODIFY COLUMN email SET MASKING POLICY p USING (email, id);",
     )
 }
 
-pub(super) fn tag_takes_one_policy_per_data_type() -> Result<(), Failed> {
+#[test]
+fn tag_takes_one_policy_per_data_type() -> Result<(), Failed> {
     let two = "CREATE TAG pii;
 CREATE MASKING POLICY s1 AS (v STRING) RETURNS STRING -> 'one';
 CREATE MASKING POLICY s2 AS (v STRING) RETURNS STRING -> 'two';
@@ -145,7 +156,8 @@ ALTER TAG pii SET MASKING POLICY s2";
     )
 }
 
-pub(super) fn tag_policies_apply_to_their_type_only() -> Result<(), Failed> {
+#[test]
+fn tag_policies_apply_to_their_type_only() -> Result<(), Failed> {
     expect_rows(
         "CREATE TAG pii;
 CREATE MASKING POLICY s AS (v STRING) RETURNS STRING -> '<' || SYSTEM$GET_TAG_ON_CURRENT_COLUMN('pii') || '>';
@@ -157,7 +169,8 @@ ALTER TABLE c MODIFY COLUMN balance SET TAG pii = 'money';",
     )
 }
 
-pub(super) fn a_direct_policy_beats_a_tag_policy() -> Result<(), Failed> {
+#[test]
+fn a_direct_policy_beats_a_tag_policy() -> Result<(), Failed> {
     expect_rows(
         "CREATE TAG pii;
 CREATE MASKING POLICY by_tag AS (v STRING) RETURNS STRING -> 'tag';
@@ -171,7 +184,8 @@ ALTER TABLE c MODIFY COLUMN name SET TAG pii = 'x';",
     )
 }
 
-pub(super) fn two_tag_policies_on_a_column_fail_its_queries() -> Result<(), Failed> {
+#[test]
+fn two_tag_policies_on_a_column_fail_its_queries() -> Result<(), Failed> {
     expect_error(
         "CREATE TAG a; CREATE TAG b;
 CREATE MASKING POLICY pa AS (v STRING) RETURNS STRING -> 'a';
@@ -184,7 +198,8 @@ ALTER TABLE c MODIFY COLUMN email SET TAG a = '1', b = '2';",
     )
 }
 
-pub(super) fn both_layers_on_one_column_is_a_load_error() -> Result<(), Failed> {
+#[test]
+fn both_layers_on_one_column_is_a_load_error() -> Result<(), Failed> {
     let immuta = "policies:
   - name: hash-email
     type: masking
@@ -209,7 +224,8 @@ ALTER TABLE c MODIFY COLUMN email SET MASKING POLICY p;",
     }
 }
 
-pub(super) fn ddl_errors_name_file_line_and_column() -> Result<(), Failed> {
+#[test]
+fn ddl_errors_name_file_line_and_column() -> Result<(), Failed> {
     expect_error(
         "CREATE ROLE x;\n\n    DROP TABLE c;",
         "SELECT 1",
@@ -227,7 +243,8 @@ pub(super) fn ddl_errors_name_file_line_and_column() -> Result<(), Failed> {
     )
 }
 
-pub(super) fn ddl_syntax_errors_point_at_the_offending_token() -> Result<(), Failed> {
+#[test]
+fn ddl_syntax_errors_point_at_the_offending_token() -> Result<(), Failed> {
     expect_error(
         "GRANT SELECT ON TABLE c TO\n  USER u;",
         "SELECT 1",

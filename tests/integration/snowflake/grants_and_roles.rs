@@ -3,7 +3,8 @@
 
 use super::*;
 
-pub(super) fn yaml_users_hold_roles_ddl_scripts_create() -> Result<(), Failed> {
+#[test]
+fn yaml_users_hold_roles_ddl_scripts_create() -> Result<(), Failed> {
     // A YAML user, a YAML role's parent and a YAML policy condition all name
     // SALES_EXEC, which only 10_test.sql creates.
     let yaml = "  - {name: ALICE, roles: [SALES_EXEC]}
@@ -47,7 +48,8 @@ policies:
     )
 }
 
-pub(super) fn usage_and_apply_grants_are_recorded() -> Result<(), Failed> {
+#[test]
+fn usage_and_apply_grants_are_recorded() -> Result<(), Failed> {
     use veil_engine::model::Privilege;
     let script = "USE DATABASE db;
 GRANT USAGE ON DATABASE db TO ROLE r;
@@ -124,7 +126,8 @@ GRANT APPLY TAG ON ACCOUNT TO ROLE r2;";
     )
 }
 
-pub(super) fn lint_counts_tag_masking_policies_as_targeting_the_tag() -> Result<(), Failed> {
+#[test]
+fn lint_counts_tag_masking_policies_as_targeting_the_tag() -> Result<(), Failed> {
     // 04_tags.sql: ALTER TAG pii SET MASKING POLICY pii_string, ...
     let engine = crate::common::engine("snowflake");
     let findings = runtime()
@@ -142,7 +145,8 @@ pub(super) fn lint_counts_tag_masking_policies_as_targeting_the_tag() -> Result<
     }
 }
 
-pub(super) fn lint_reports_reads_without_usage() -> Result<(), Failed> {
+#[test]
+fn lint_reports_reads_without_usage() -> Result<(), Failed> {
     let findings = |script: &str| -> Result<Vec<String>, Failed> {
         let engine = load_with(&manifest(""), script).map_err(Failed::from)?;
         let all = runtime()
@@ -169,7 +173,8 @@ pub(super) fn lint_reports_reads_without_usage() -> Result<(), Failed> {
     }
 }
 
-pub(super) fn alter_table_changes_several_columns_in_one_statement() -> Result<(), Failed> {
+#[test]
+fn alter_table_changes_several_columns_in_one_statement() -> Result<(), Failed> {
     let policies = "CREATE MASKING POLICY p1 AS (v STRING) RETURNS STRING -> 'one';
 CREATE MASKING POLICY p2 AS (v STRING) RETURNS STRING -> 'two';
 CREATE TAG t;
@@ -201,7 +206,8 @@ ALTER TABLE c ALTER (COLUMN email UNSET MASKING POLICY, ssn SET MASKING POLICY p
     )
 }
 
-pub(super) fn role_inheritance_cycles_are_load_errors() -> Result<(), Failed> {
+#[test]
+fn role_inheritance_cycles_are_load_errors() -> Result<(), Failed> {
     // The base script has R inherit R2; this closes R2 → R3 → R → R2.
     expect_load_error(
         &manifest(""),

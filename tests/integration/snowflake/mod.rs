@@ -3,23 +3,16 @@
 //! text, and the DDL-only workspace's per-role golden tests in both modes.
 //!
 //! The tests live in one file per concern; this one holds the helpers
-//! they share and lists their trials.
+//! they share.
 
 mod ddl_rules;
 mod grants_and_roles;
 mod views;
 
-use self::ddl_rules::*;
-use self::grants_and_roles::*;
-use self::views::*;
-
-use libtest_mimic::{Failed, Trial};
 use veil_engine::EnforcementMode;
 use veil_engine::tools::test_runner as policy_test;
 
-use crate::common::{load, run, runtime, temp_workspace, testdata};
-
-type TestFn = fn() -> Result<(), Failed>;
+use crate::common::{Failed, load, run, runtime, temp_workspace, testdata};
 
 fn manifest(extra: &str) -> String {
     let data = testdata("sample").join("data/customers.csv");
@@ -103,132 +96,3 @@ fn expect_error(script: &str, sql: &str, text: &str) -> Result<(), Failed> {
 }
 
 const EMAILS_OF_1_2: &str = "SELECT email FROM c WHERE id IN (1, 2) ORDER BY id";
-
-pub(crate) fn trials() -> Vec<Trial> {
-    let tests: Vec<(&str, TestFn)> = vec![
-        (
-            "masking_policy_returns_its_first_arguments_type",
-            masking_policy_returns_its_first_arguments_type,
-        ),
-        (
-            "policy_bodies_use_only_their_arguments",
-            policy_bodies_use_only_their_arguments,
-        ),
-        (
-            "a_second_masking_policy_needs_force",
-            a_second_masking_policy_needs_force,
-        ),
-        (
-            "using_binds_conditional_columns",
-            using_binds_conditional_columns,
-        ),
-        (
-            "policy_and_column_types_must_match",
-            policy_and_column_types_must_match,
-        ),
-        (
-            "one_row_access_policy_per_table",
-            one_row_access_policy_per_table,
-        ),
-        (
-            "row_access_binds_by_position_and_null_hides",
-            row_access_binds_by_position_and_null_hides,
-        ),
-        (
-            "row_access_runs_before_masking",
-            row_access_runs_before_masking,
-        ),
-        (
-            "roles_in_bodies_follow_the_hierarchy",
-            roles_in_bodies_follow_the_hierarchy,
-        ),
-        (
-            "sql_functions_expand_in_bodies",
-            sql_functions_expand_in_bodies,
-        ),
-        (
-            "tag_takes_one_policy_per_data_type",
-            tag_takes_one_policy_per_data_type,
-        ),
-        (
-            "tag_policies_apply_to_their_type_only",
-            tag_policies_apply_to_their_type_only,
-        ),
-        (
-            "a_direct_policy_beats_a_tag_policy",
-            a_direct_policy_beats_a_tag_policy,
-        ),
-        (
-            "two_tag_policies_on_a_column_fail_its_queries",
-            two_tag_policies_on_a_column_fail_its_queries,
-        ),
-        (
-            "both_layers_on_one_column_is_a_load_error",
-            both_layers_on_one_column_is_a_load_error,
-        ),
-        (
-            "ddl_errors_name_file_line_and_column",
-            ddl_errors_name_file_line_and_column,
-        ),
-        (
-            "ddl_syntax_errors_point_at_the_offending_token",
-            ddl_syntax_errors_point_at_the_offending_token,
-        ),
-        (
-            "yaml_users_hold_roles_ddl_scripts_create",
-            yaml_users_hold_roles_ddl_scripts_create,
-        ),
-        (
-            "usage_and_apply_grants_are_recorded",
-            usage_and_apply_grants_are_recorded,
-        ),
-        (
-            "lint_reports_reads_without_usage",
-            lint_reports_reads_without_usage,
-        ),
-        (
-            "lint_counts_tag_masking_policies_as_targeting_the_tag",
-            lint_counts_tag_masking_policies_as_targeting_the_tag,
-        ),
-        (
-            "alter_table_changes_several_columns_in_one_statement",
-            alter_table_changes_several_columns_in_one_statement,
-        ),
-        (
-            "role_inheritance_cycles_are_load_errors",
-            role_inheritance_cycles_are_load_errors,
-        ),
-        (
-            "ddl_workspace_per_role_golden",
-            ddl_workspace_per_role_golden,
-        ),
-        (
-            "views_read_base_tables_through_the_users_policies",
-            views_read_base_tables_through_the_users_policies,
-        ),
-        (
-            "ddl_workspaces_take_changes_as_versions",
-            ddl_workspaces_take_changes_as_versions,
-        ),
-        (
-            "views_keep_user_predicates_above_them",
-            views_keep_user_predicates_above_them,
-        ),
-        (
-            "replacing_a_role_or_view_revokes_its_grants",
-            replacing_a_role_or_view_revokes_its_grants,
-        ),
-        (
-            "policy_context_simulates_a_principal",
-            policy_context_simulates_a_principal,
-        ),
-        (
-            "administrators_see_policies_and_references",
-            administrators_see_policies_and_references,
-        ),
-    ];
-    tests
-        .into_iter()
-        .map(|(name, f)| Trial::test(format!("snowflake::{name}"), f))
-        .collect()
-}

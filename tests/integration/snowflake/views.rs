@@ -4,7 +4,8 @@
 
 use super::*;
 
-pub(super) fn ddl_workspace_per_role_golden() -> Result<(), Failed> {
+#[test]
+fn ddl_workspace_per_role_golden() -> Result<(), Failed> {
     let engine = crate::common::engine("snowflake");
     let files = policy_test::workspace_test_files(&testdata("snowflake"))?;
     for mode in [EnforcementMode::Inlined, EnforcementMode::ProfileJoin] {
@@ -16,7 +17,8 @@ pub(super) fn ddl_workspace_per_role_golden() -> Result<(), Failed> {
     Ok(())
 }
 
-pub(super) fn views_read_base_tables_through_the_users_policies() -> Result<(), Failed> {
+#[test]
+fn views_read_base_tables_through_the_users_policies() -> Result<(), Failed> {
     let script = "CREATE ROW ACCESS POLICY eu AS (r VARCHAR) RETURNS BOOLEAN -> r = 'EU';
 ALTER TABLE c ADD ROW ACCESS POLICY eu ON (region);
 CREATE MASKING POLICY star AS (v STRING) RETURNS STRING -> '*';
@@ -53,7 +55,8 @@ GRANT SELECT ON VIEW v TO ROLE r;",
     )
 }
 
-pub(super) fn ddl_workspaces_take_changes_as_versions() -> Result<(), Failed> {
+#[test]
+fn ddl_workspaces_take_changes_as_versions() -> Result<(), Failed> {
     // A change to a DDL workspace (whose roles are granted views) validates
     // and applies; the next statement sees it.
     let engine = load(&testdata("snowflake")).map_err(Failed::from)?;
@@ -98,7 +101,8 @@ pub(super) fn ddl_workspaces_take_changes_as_versions() -> Result<(), Failed> {
     }
 }
 
-pub(super) fn views_keep_user_predicates_above_them() -> Result<(), Failed> {
+#[test]
+fn views_keep_user_predicates_above_them() -> Result<(), Failed> {
     // ALICE SMITH (US) is outside the view; a predicate that fails on her
     // row must never run on it (no divide-by-zero oracle).
     let script = "CREATE VIEW eu AS SELECT id, name FROM c WHERE region = 'EU';
@@ -129,7 +133,8 @@ GRANT SELECT ON VIEW v TO ROLE r;",
     )
 }
 
-pub(super) fn replacing_a_role_or_view_revokes_its_grants() -> Result<(), Failed> {
+#[test]
+fn replacing_a_role_or_view_revokes_its_grants() -> Result<(), Failed> {
     expect_error(
         "CREATE OR REPLACE ROLE r; GRANT SELECT ON TABLE c TO ROLE r;",
         "SELECT count(*) FROM c",
@@ -151,7 +156,8 @@ pub(super) fn admin(sql: &str) -> Result<Vec<Vec<String>>, String> {
         .map_err(|e| e.to_string())
 }
 
-pub(super) fn policy_context_simulates_a_principal() -> Result<(), Failed> {
+#[test]
+fn policy_context_simulates_a_principal() -> Result<(), Failed> {
     let joe = admin(
         "EXECUTE USING POLICY_CONTEXT(CURRENT_USER => 'joe', CURRENT_ROLE => 'SALES_MANAGER_EU') AS SELECT sale_id FROM sales ORDER BY sale_id",
     )
@@ -211,7 +217,8 @@ pub(super) fn policy_context_simulates_a_principal() -> Result<(), Failed> {
     Ok(())
 }
 
-pub(super) fn administrators_see_policies_and_references() -> Result<(), Failed> {
+#[test]
+fn administrators_see_policies_and_references() -> Result<(), Failed> {
     let names = admin("SHOW MASKING POLICIES").map_err(Failed::from)?;
     let names: Vec<&str> = names.iter().map(|r| r[0].as_str()).collect();
     if names
