@@ -182,7 +182,7 @@ fn declared_types(
                 .filter_map(|t| ws.table(t))
                 .flat_map(|t| t.columns.iter())
                 .find(|c| c.name == *f.name())
-                .map(|c| c.declared.clone())
+                .map(|c| c.declared)
         })
         .collect()
 }
