@@ -36,6 +36,7 @@ pub mod pg;
 pub mod reload;
 pub mod server;
 pub mod shutdown;
+pub mod snowflake;
 pub mod tls;
 pub mod track;
 

@@ -1,0 +1,1 @@
+//! dbt-snowflake against the listener (see testdata/dbt).
