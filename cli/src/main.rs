@@ -15,9 +15,9 @@ use veil_engine::{EnforcementMode, Engine, SessionOptions, VeilError};
 
 mod bench;
 mod discover;
+mod serve;
 mod tags;
 mod users;
-mod serve;
 
 #[derive(Parser)]
 #[command(

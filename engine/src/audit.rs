@@ -223,6 +223,8 @@ impl AuditRecord {
             policy_version: version,
             previous_version: None,
             simulated_user: None,
+            tag: None,
+            origin: None,
             client_address: None,
             application_name: None,
         }
