@@ -18,6 +18,7 @@ use datafusion::sql::sqlparser::ast::{
     ShowStatementOptions, Statement, TableFactor, Use, Value, VisitMut, VisitorMut,
 };
 use datafusion::sql::sqlparser::dialect::SnowflakeDialect;
+use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
 use serde_json::Value as Json;
 use veil_engine::SendableRecordBatchStream;
@@ -481,10 +482,13 @@ pub fn bind(sql: &str, bindings: &Json) -> Result<String, SfError> {
             }
             Token::Colon => {
                 let prev_is_value = (0..i).rev().find(|j| significant(*j)).is_some_and(|j| {
-                    matches!(
-                        tokens[j].token,
-                        Token::Word(_) | Token::RParen | Token::RBracket | Token::Number(..)
-                    )
+                    // A name or a closing bracket before `:` makes it a path
+                    // (`v:path`); a keyword (`SELECT :1`) does not.
+                    match &tokens[j].token {
+                        Token::Word(w) => w.keyword == Keyword::NoKeyword,
+                        Token::RParen | Token::RBracket | Token::Number(..) => true,
+                        _ => false,
+                    }
                 });
                 match tokens.get(i + 1).map(|n| &n.token) {
                     Some(Token::Number(n, _)) if !prev_is_value => Some((n.clone(), i + 1)),
