@@ -44,20 +44,7 @@ pub fn stage(ws: &Workspace, users: &[String]) -> Result<Vec<String>> {
             changed.push(n);
         }
     }
-    if !changed.is_empty() {
-        write_atomically(&ws.dir, STAGING_FILE, &staging_yaml(&doc)?)?;
-        keep_in_git(&ws.dir, STAGING_FILE)?;
-    }
-    super::audit(
-        ws,
-        "USER_STAGED",
-        None,
-        users
-            .iter()
-            .map(|u| format!("user {}", normalize_ident(u)))
-            .collect(),
-    )?;
-    Ok(changed)
+    finish(ws, &doc, changed, "USER_STAGED", users)
 }
 
 /// Activates `users` staged by [`stage`]. Returns the users activated.
@@ -90,13 +77,25 @@ pub fn activate(ws: &Workspace, users: &[String]) -> Result<Vec<String>> {
             ));
         }
     }
+    finish(ws, &doc, changed, "USER_ACTIVATED", users)
+}
+
+/// Writes the staging file when `changed` is not empty, and audits `action`
+/// for every user asked about (also when nothing changed).
+fn finish(
+    ws: &Workspace,
+    doc: &StagingDoc,
+    changed: Vec<String>,
+    action: &str,
+    users: &[String],
+) -> Result<Vec<String>> {
     if !changed.is_empty() {
-        write_atomically(&ws.dir, STAGING_FILE, &staging_yaml(&doc)?)?;
+        write_atomically(&ws.dir, STAGING_FILE, &staging_yaml(doc)?)?;
         keep_in_git(&ws.dir, STAGING_FILE)?;
     }
     super::audit(
         ws,
-        "USER_ACTIVATED",
+        action,
         None,
         users
             .iter()
