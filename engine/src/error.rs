@@ -96,6 +96,7 @@ pub fn from_datafusion(e: DataFusionError) -> VeilError {
             VeilError::NotAuthorized(t) => VeilError::NotAuthorized(t.clone()),
             VeilError::PolicyFailure(m) => VeilError::PolicyFailure(m.clone()),
             VeilError::Refused(m) => VeilError::Refused(m.clone()),
+            VeilError::Timeout(d) => VeilError::Timeout(*d),
             other => VeilError::Refused(other.to_string()),
         };
     }

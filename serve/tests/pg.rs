@@ -285,7 +285,7 @@ async fn the_statement_timeout_cancels_with_57014() {
                 customers e, customers f, customers g, customers h, customers i, customers j, \
                 customers k, customers l";
     let e = carol.simple_query(long).await.expect_err("timed out");
-    assert_eq!(code(&e), Some(&SqlState::QUERY_CANCELED), "{e}");
+    assert_eq!(code(&e), Some(&SqlState::QUERY_CANCELED), "{e:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -26,8 +26,8 @@ use datafusion::logical_expr::{
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::scalar::ScalarValue;
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, DataType as SqlType, Expr, GroupByExpr, ObjectName, ObjectNamePart, SelectItem,
-    SetExpr, Statement, VisitMut, VisitorMut,
+    BinaryOperator, DataType as SqlType, Expr, GroupByExpr, ObjectName, ObjectNamePart, Query,
+    SelectItem, SetExpr, Statement, VisitMut, VisitorMut,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -235,6 +235,243 @@ struct Listed {
     name: String,
     columns: Vec<(String, SnowflakeType)>,
 }
+
+/// Catalogs that are empty in Veil: indexes, constraints, inheritance,
+/// defaults, comments, functions, triggers, policies, rules, views, ...
+pub(crate) const EMPTY_CATALOGS: &[(&str, &[(&str, DataType)])] = &[
+    (
+        "pg_description",
+        &[
+            ("objoid", I8),
+            ("classoid", I8),
+            ("objsubid", I4),
+            ("description", TEXT),
+        ],
+    ),
+    (
+        "pg_shdescription",
+        &[("objoid", I8), ("classoid", I8), ("description", TEXT)],
+    ),
+    (
+        "pg_index",
+        &[
+            ("indexrelid", I8),
+            ("indrelid", I8),
+            ("indnatts", I2),
+            ("indisunique", BOOL),
+            ("indisprimary", BOOL),
+            ("indisclustered", BOOL),
+            ("indisvalid", BOOL),
+            ("indisreplident", BOOL),
+            ("indkey", TEXT),
+            ("indexprs", TEXT),
+            ("indpred", TEXT),
+        ],
+    ),
+    (
+        "pg_constraint",
+        &[
+            ("oid", I8),
+            ("conname", TEXT),
+            ("connamespace", I8),
+            ("contype", TEXT),
+            ("condeferrable", BOOL),
+            ("condeferred", BOOL),
+            ("convalidated", BOOL),
+            ("conrelid", I8),
+            ("contypid", I8),
+            ("conindid", I8),
+            ("confrelid", I8),
+            ("conkey", TEXT),
+            ("confkey", TEXT),
+            ("conislocal", BOOL),
+            ("conparentid", I8),
+        ],
+    ),
+    (
+        "pg_inherits",
+        &[
+            ("inhrelid", I8),
+            ("inhparent", I8),
+            ("inhseqno", I4),
+            ("inhdetachpending", BOOL),
+        ],
+    ),
+    (
+        "pg_attrdef",
+        &[("oid", I8), ("adrelid", I8), ("adnum", I2), ("adbin", TEXT)],
+    ),
+    (
+        "pg_collation",
+        &[("oid", I8), ("collname", TEXT), ("collnamespace", I8)],
+    ),
+    (
+        "pg_proc",
+        &[
+            ("oid", I8),
+            ("proname", TEXT),
+            ("pronamespace", I8),
+            ("proowner", I8),
+            ("prokind", TEXT),
+            ("prorettype", I8),
+            ("proargtypes", TEXT),
+            ("proretset", BOOL),
+        ],
+    ),
+    (
+        "pg_trigger",
+        &[
+            ("oid", I8),
+            ("tgrelid", I8),
+            ("tgname", TEXT),
+            ("tgisinternal", BOOL),
+            ("tgenabled", TEXT),
+            ("tgparentid", I8),
+        ],
+    ),
+    (
+        "pg_policy",
+        &[
+            ("oid", I8),
+            ("polname", TEXT),
+            ("polrelid", I8),
+            ("polcmd", TEXT),
+            ("polpermissive", BOOL),
+            ("polroles", TEXT),
+            ("polqual", TEXT),
+            ("polwithcheck", TEXT),
+        ],
+    ),
+    (
+        "pg_rewrite",
+        &[
+            ("oid", I8),
+            ("rulename", TEXT),
+            ("ev_class", I8),
+            ("ev_type", TEXT),
+        ],
+    ),
+    (
+        "pg_statistic_ext",
+        &[
+            ("oid", I8),
+            ("stxrelid", I8),
+            ("stxname", TEXT),
+            ("stxnamespace", I8),
+            ("stxowner", I8),
+            ("stxstattarget", I4),
+            ("stxkeys", TEXT),
+            ("stxkind", TEXT),
+        ],
+    ),
+    (
+        "pg_publication",
+        &[
+            ("oid", I8),
+            ("pubname", TEXT),
+            ("pubowner", I8),
+            ("puballtables", BOOL),
+            ("pubinsert", BOOL),
+            ("pubupdate", BOOL),
+            ("pubdelete", BOOL),
+            ("pubtruncate", BOOL),
+            ("pubviaroot", BOOL),
+        ],
+    ),
+    (
+        "pg_publication_rel",
+        &[
+            ("oid", I8),
+            ("prpubid", I8),
+            ("prrelid", I8),
+            ("prqual", TEXT),
+            ("prattrs", TEXT),
+        ],
+    ),
+    (
+        "pg_publication_namespace",
+        &[("oid", I8), ("pnpubid", I8), ("pnnspid", I8)],
+    ),
+    (
+        "pg_foreign_table",
+        &[("ftrelid", I8), ("ftserver", I8), ("ftoptions", TEXT)],
+    ),
+    (
+        "pg_partitioned_table",
+        &[("partrelid", I8), ("partstrat", TEXT), ("partnatts", I2)],
+    ),
+    (
+        "pg_views",
+        &[
+            ("schemaname", TEXT),
+            ("viewname", TEXT),
+            ("viewowner", TEXT),
+            ("definition", TEXT),
+        ],
+    ),
+    (
+        "pg_matviews",
+        &[
+            ("schemaname", TEXT),
+            ("matviewname", TEXT),
+            ("matviewowner", TEXT),
+            ("definition", TEXT),
+        ],
+    ),
+    (
+        "pg_extension",
+        &[
+            ("oid", I8),
+            ("extname", TEXT),
+            ("extowner", I8),
+            ("extnamespace", I8),
+            ("extversion", TEXT),
+        ],
+    ),
+    (
+        "pg_enum",
+        &[
+            ("oid", I8),
+            ("enumtypid", I8),
+            ("enumsortorder", DataType::Float64),
+            ("enumlabel", TEXT),
+        ],
+    ),
+    (
+        "pg_depend",
+        &[
+            ("classid", I8),
+            ("objid", I8),
+            ("objsubid", I4),
+            ("refclassid", I8),
+            ("refobjid", I8),
+            ("refobjsubid", I4),
+            ("deptype", TEXT),
+        ],
+    ),
+    (
+        "pg_sequence",
+        &[
+            ("seqrelid", I8),
+            ("seqtypid", I8),
+            ("seqstart", I8),
+            ("seqincrement", I8),
+        ],
+    ),
+    ("pg_event_trigger", &[("oid", I8), ("evtname", TEXT)]),
+    (
+        "pg_stat_activity",
+        &[
+            ("datid", I8),
+            ("datname", TEXT),
+            ("pid", I4),
+            ("usename", TEXT),
+            ("application_name", TEXT),
+            ("state", TEXT),
+            ("query", TEXT),
+        ],
+    ),
+];
 
 /// The tables `session` is granted, with oids, in name order.
 fn listed(engine: &Engine, session: &Session) -> (Vec<Listed>, BTreeMap<String, i64>) {
@@ -656,243 +893,7 @@ fn build(engine: &Engine, session: &Session) -> DfResult<SessionContext> {
     }
     pg.register_table("pg_settings".into(), t.build()?)?;
 
-    // Catalogs that are empty in Veil: indexes, constraints, inheritance,
-    // defaults, comments, functions, triggers, policies, rules, views, ...
-    let empty: &[(&str, &[(&str, DataType)])] = &[
-        (
-            "pg_description",
-            &[
-                ("objoid", I8),
-                ("classoid", I8),
-                ("objsubid", I4),
-                ("description", TEXT),
-            ],
-        ),
-        (
-            "pg_shdescription",
-            &[("objoid", I8), ("classoid", I8), ("description", TEXT)],
-        ),
-        (
-            "pg_index",
-            &[
-                ("indexrelid", I8),
-                ("indrelid", I8),
-                ("indnatts", I2),
-                ("indisunique", BOOL),
-                ("indisprimary", BOOL),
-                ("indisclustered", BOOL),
-                ("indisvalid", BOOL),
-                ("indisreplident", BOOL),
-                ("indkey", TEXT),
-                ("indexprs", TEXT),
-                ("indpred", TEXT),
-            ],
-        ),
-        (
-            "pg_constraint",
-            &[
-                ("oid", I8),
-                ("conname", TEXT),
-                ("connamespace", I8),
-                ("contype", TEXT),
-                ("condeferrable", BOOL),
-                ("condeferred", BOOL),
-                ("convalidated", BOOL),
-                ("conrelid", I8),
-                ("contypid", I8),
-                ("conindid", I8),
-                ("confrelid", I8),
-                ("conkey", TEXT),
-                ("confkey", TEXT),
-                ("conislocal", BOOL),
-                ("conparentid", I8),
-            ],
-        ),
-        (
-            "pg_inherits",
-            &[
-                ("inhrelid", I8),
-                ("inhparent", I8),
-                ("inhseqno", I4),
-                ("inhdetachpending", BOOL),
-            ],
-        ),
-        (
-            "pg_attrdef",
-            &[("oid", I8), ("adrelid", I8), ("adnum", I2), ("adbin", TEXT)],
-        ),
-        (
-            "pg_collation",
-            &[("oid", I8), ("collname", TEXT), ("collnamespace", I8)],
-        ),
-        (
-            "pg_proc",
-            &[
-                ("oid", I8),
-                ("proname", TEXT),
-                ("pronamespace", I8),
-                ("proowner", I8),
-                ("prokind", TEXT),
-                ("prorettype", I8),
-                ("proargtypes", TEXT),
-                ("proretset", BOOL),
-            ],
-        ),
-        (
-            "pg_trigger",
-            &[
-                ("oid", I8),
-                ("tgrelid", I8),
-                ("tgname", TEXT),
-                ("tgisinternal", BOOL),
-                ("tgenabled", TEXT),
-                ("tgparentid", I8),
-            ],
-        ),
-        (
-            "pg_policy",
-            &[
-                ("oid", I8),
-                ("polname", TEXT),
-                ("polrelid", I8),
-                ("polcmd", TEXT),
-                ("polpermissive", BOOL),
-                ("polroles", TEXT),
-                ("polqual", TEXT),
-                ("polwithcheck", TEXT),
-            ],
-        ),
-        (
-            "pg_rewrite",
-            &[
-                ("oid", I8),
-                ("rulename", TEXT),
-                ("ev_class", I8),
-                ("ev_type", TEXT),
-            ],
-        ),
-        (
-            "pg_statistic_ext",
-            &[
-                ("oid", I8),
-                ("stxrelid", I8),
-                ("stxname", TEXT),
-                ("stxnamespace", I8),
-                ("stxowner", I8),
-                ("stxstattarget", I4),
-                ("stxkeys", TEXT),
-                ("stxkind", TEXT),
-            ],
-        ),
-        (
-            "pg_publication",
-            &[
-                ("oid", I8),
-                ("pubname", TEXT),
-                ("pubowner", I8),
-                ("puballtables", BOOL),
-                ("pubinsert", BOOL),
-                ("pubupdate", BOOL),
-                ("pubdelete", BOOL),
-                ("pubtruncate", BOOL),
-                ("pubviaroot", BOOL),
-            ],
-        ),
-        (
-            "pg_publication_rel",
-            &[
-                ("oid", I8),
-                ("prpubid", I8),
-                ("prrelid", I8),
-                ("prqual", TEXT),
-                ("prattrs", TEXT),
-            ],
-        ),
-        (
-            "pg_publication_namespace",
-            &[("oid", I8), ("pnpubid", I8), ("pnnspid", I8)],
-        ),
-        (
-            "pg_foreign_table",
-            &[("ftrelid", I8), ("ftserver", I8), ("ftoptions", TEXT)],
-        ),
-        (
-            "pg_partitioned_table",
-            &[("partrelid", I8), ("partstrat", TEXT), ("partnatts", I2)],
-        ),
-        (
-            "pg_views",
-            &[
-                ("schemaname", TEXT),
-                ("viewname", TEXT),
-                ("viewowner", TEXT),
-                ("definition", TEXT),
-            ],
-        ),
-        (
-            "pg_matviews",
-            &[
-                ("schemaname", TEXT),
-                ("matviewname", TEXT),
-                ("matviewowner", TEXT),
-                ("definition", TEXT),
-            ],
-        ),
-        (
-            "pg_extension",
-            &[
-                ("oid", I8),
-                ("extname", TEXT),
-                ("extowner", I8),
-                ("extnamespace", I8),
-                ("extversion", TEXT),
-            ],
-        ),
-        (
-            "pg_enum",
-            &[
-                ("oid", I8),
-                ("enumtypid", I8),
-                ("enumsortorder", DataType::Float64),
-                ("enumlabel", TEXT),
-            ],
-        ),
-        (
-            "pg_depend",
-            &[
-                ("classid", I8),
-                ("objid", I8),
-                ("objsubid", I4),
-                ("refclassid", I8),
-                ("refobjid", I8),
-                ("refobjsubid", I4),
-                ("deptype", TEXT),
-            ],
-        ),
-        (
-            "pg_sequence",
-            &[
-                ("seqrelid", I8),
-                ("seqtypid", I8),
-                ("seqstart", I8),
-                ("seqincrement", I8),
-            ],
-        ),
-        ("pg_event_trigger", &[("oid", I8), ("evtname", TEXT)]),
-        (
-            "pg_stat_activity",
-            &[
-                ("datid", I8),
-                ("datname", TEXT),
-                ("pid", I4),
-                ("usename", TEXT),
-                ("application_name", TEXT),
-                ("state", TEXT),
-                ("query", TEXT),
-            ],
-        ),
-    ];
-    for (name, fields) in empty {
+    for (name, fields) in EMPTY_CATALOGS {
         pg.register_table((*name).into(), TableBuilder::new(fields).build()?)?;
     }
 
@@ -1117,6 +1118,7 @@ fn register_functions(ctx: &SessionContext, database: &str, login: &str, schema:
         ("pg_table_is_visible", b(true)),
         ("pg_type_is_visible", b(true)),
         ("pg_function_is_visible", b(true)),
+        ("pg_relation_is_publishable", b(false)),
         ("pg_get_expr", null_s()),
         ("pg_get_indexdef", null_s()),
         ("pg_get_constraintdef", null_s()),
@@ -1241,6 +1243,11 @@ fn last_part(name: &ObjectName) -> String {
 impl VisitorMut for PgSyntax {
     type Break = ();
 
+    fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        super::subquery::unique_names(&mut query.body);
+        ControlFlow::Continue(())
+    }
+
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
         match expr {
             Expr::Function(f) if f.name.0.len() == 2 => {
@@ -1261,11 +1268,36 @@ impl VisitorMut for PgSyntax {
                     && matches!(sel.group_by, GroupByExpr::Expressions(ref e, _) if e.is_empty())
                     && let SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } =
                         &mut sel.projection[0]
+                    && !super::subquery::is_aggregate(e)
                     && let Ok(wrapped) = Parser::new(&PostgreSqlDialect {})
                         .try_with_sql(&format!("max({e})"))
                         .and_then(|mut p| p.parse_expr())
                 {
                     *e = wrapped;
+                }
+                super::subquery::decorrelate(expr);
+            }
+            Expr::Function(_) => super::subquery::array_constructor(expr),
+            // Veil's catalog keeps PostgreSQL arrays (`stxkind`, `polroles`,
+            // `indkey`) as their text form `{a,b}`: `x = ANY(col)` looks
+            // the value up in that list.
+            Expr::AnyOp {
+                left,
+                compare_op: BinaryOperator::Eq,
+                right,
+                ..
+            } if matches!(
+                right.as_ref(),
+                Expr::Identifier(_) | Expr::CompoundIdentifier(_)
+            ) =>
+            {
+                if let Ok(lookup) = Parser::new(&PostgreSqlDialect {})
+                    .try_with_sql(&format!(
+                        "array_has(string_to_array(btrim({right}, '{{}}'), ','), CAST({left} AS TEXT))"
+                    ))
+                    .and_then(|mut p| p.parse_expr())
+                {
+                    *expr = lookup;
                 }
             }
             Expr::Collate { expr: inner, .. } => {
@@ -1319,6 +1351,7 @@ pub(crate) async fn run(ctx: &SessionContext, sql: &str) -> DfResult<SendableRec
             ));
         }
     };
+    super::subquery::over_empty_catalog(&mut statement);
     let _ = VisitMut::visit(&mut statement, &mut PgSyntax);
     let state = ctx.state();
     let plan = state

@@ -28,6 +28,7 @@ mod errors;
 mod extended;
 mod query;
 mod settings;
+mod subquery;
 
 /// One logged-in connection: its session and what goes with it. Stored in
 /// pgwire's per-connection extensions; dropped (freeing its connection slot
