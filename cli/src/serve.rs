@@ -8,10 +8,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::net::TcpListener;
 use veil_serve::Credentials;
+use veil_serve::ops::Operations;
 use veil_serve::options::{Authentication, ServeOptions};
 use veil_serve::pg::PgServer;
+use veil_serve::reload::{WatchOptions, WorkspaceWatcher};
 use veil_serve::server::ServerState;
+use veil_serve::snowflake::{self, SnowflakeLimits, SnowflakeServer};
 
 use crate::Failure;
 
@@ -49,12 +53,26 @@ pub(crate) struct ServeArgs {
     /// Address of the PostgreSQL wire protocol listener.
     #[arg(long, default_value = veil_serve::options::DEFAULT_PG_LISTEN)]
     listen: SocketAddr,
+    /// Address of the Snowflake connector protocol listener (HTTP), for
+    /// snowflake-connector-python, pandas and dbt-snowflake; off unless set.
+    #[arg(long)]
+    snowflake_listen: Option<SocketAddr>,
+    /// Address of the `/health` and Prometheus `/metrics` listener; off
+    /// unless set.
+    #[arg(long)]
+    metrics_listen: Option<SocketAddr>,
     /// Credentials file: lines of `veil passwd USER` (mode 600).
     #[arg(long, conflicts_with = "trust")]
     credentials: Option<PathBuf>,
     /// No passwords: believe the login name (only on loopback listeners).
     #[arg(long)]
     trust: bool,
+    /// TLS certificate chain (PEM) for the PostgreSQL listener.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM: PKCS#8, PKCS#1 or SEC1) for `--tls-cert`.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// How many connections may be open at once.
     #[arg(long, default_value_t = veil_serve::options::DEFAULT_MAX_CONNECTIONS)]
     max_connections: usize,
@@ -65,15 +83,23 @@ pub(crate) struct ServeArgs {
     /// file (default: settings.audit of veil.yaml, state/audit.jsonl).
     #[arg(long)]
     audit: Option<PathBuf>,
+    /// Serve the version loaded at start; do not watch the workspace for
+    /// changes.
+    #[arg(long)]
+    no_watch: bool,
 }
 
-/// `veil serve`: loads the workspace and serves it until the process is
-/// stopped.
+/// `veil serve`: loads the workspace and serves it until SIGTERM or
+/// Ctrl-C, then shuts down gracefully (running statements finish, the
+/// audit log is flushed).
 pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
-    let authentication = match (&args.credentials, args.trust) {
-        (Some(path), _) => Authentication::Credentials(Arc::new(
-            Credentials::load(path).map_err(|e| Failure::Usage(e.to_string()))?,
-        )),
+    let usage = |e: &dyn std::fmt::Display| Failure::Usage(e.to_string());
+    let credentials = match &args.credentials {
+        Some(path) => Some(Arc::new(Credentials::load(path).map_err(|e| usage(&e))?)),
+        None => None,
+    };
+    let authentication = match (&credentials, args.trust) {
+        (Some(c), _) => Authentication::Credentials(Arc::clone(c)),
         (None, true) => Authentication::Trust,
         (None, false) => {
             return Err(Failure::Usage(
@@ -87,12 +113,17 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
         max_connections: args.max_connections,
         statement_timeout: args.statement_timeout,
     };
-    if let Some(warning) = options
-        .check(&[args.listen])
-        .map_err(|e| Failure::Usage(e.to_string()))?
-    {
+    let logins: Vec<SocketAddr> = std::iter::once(args.listen)
+        .chain(args.snowflake_listen)
+        .collect();
+    if let Some(warning) = options.check(&logins).map_err(|e| usage(&e))? {
         eprintln!("warning: {warning}");
     }
+    let mut operations = Operations::default();
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        operations.tls = Some(veil_serve::tls::acceptor(cert, key)?);
+    }
+
     let engine = crate::load(&args.workspace).await?;
     let audit = match &args.audit {
         Some(p) => Some(p.clone()),
@@ -102,10 +133,18 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
         veil_engine::audit::prepare_log_dir(&path)?;
         engine.set_audit_log(&path)?;
     }
-    let state = ServerState::new(engine, options);
-    let pg = PgServer::bind(state)
-        .await
-        .map_err(|e| Failure::Usage(e.to_string()))?;
+    let state = ServerState::with_operations(engine.clone(), options, operations.clone());
+    let _watcher = match args.no_watch {
+        true => None,
+        false => Some(WorkspaceWatcher::start(
+            engine.clone(),
+            &args.workspace,
+            Some(operations.metrics.clone()),
+            WatchOptions::default(),
+        )?),
+    };
+
+    let pg = PgServer::bind(state).await.map_err(|e| usage(&e))?;
     let addr = pg
         .local_addr()
         .map_err(|e| Failure::Usage(format!("cannot read the listener's address: {e}")))?;
@@ -115,6 +154,85 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
         addr.ip(),
         addr.port()
     );
+    let stopping = operations.shutdown.clone();
+    let mut side = tokio::task::JoinSet::new();
+    if let Some(listen) = args.metrics_listen {
+        let (listener, listen) = bind(listen, "--metrics-listen").await?;
+        eprintln!("Health and metrics on http://{listen}/health and http://{listen}/metrics");
+        let stop = stopping.clone();
+        side.spawn(veil_serve::ops::serve(
+            listener,
+            operations.metrics.clone(),
+            operations.shutdown.clone(),
+            async move { stop.closing().await },
+        ));
+    }
+    if let Some(listen) = args.snowflake_listen {
+        let (listener, listen) = bind(listen, "--snowflake-listen").await?;
+        let auth = match &credentials {
+            Some(c) => snowflake::Authentication::Passwords(Arc::clone(c) as _),
+            None => snowflake::Authentication::Trust,
+        };
+        let limits = SnowflakeLimits {
+            statement_timeout: Some(args.statement_timeout),
+            max_sessions: args.max_connections,
+            ..SnowflakeLimits::default()
+        };
+        eprintln!(
+            "Veil serves Snowflake's connector protocol on {listen}: \
+             snowflake.connector.connect(host='{}', port={}, protocol='http', account='veil', user=..., password=...)",
+            listen.ip(),
+            listen.port()
+        );
+        let server = SnowflakeServer::with_limits(engine.clone(), auth, limits);
+        let stop = stopping.clone();
+        side.spawn(async move {
+            server
+                .serve(listener, async move { stop.stopping().await })
+                .await
+        });
+    }
+
+    // SIGTERM or Ctrl-C starts the shutdown sequence; the listeners stop
+    // accepting when it begins.
+    let sequence = {
+        let shutdown = operations.shutdown.clone();
+        let engine = engine.clone();
+        let grace = args.statement_timeout;
+        tokio::spawn(async move {
+            if let Err(e) = veil_serve::shutdown::signal().await {
+                eprintln!("veil serve: cannot listen for SIGTERM ({e}); stopping now.");
+            }
+            eprintln!(
+                "veil serve: shutting down: running statements finish, then connections close."
+            );
+            shutdown.run(grace, Some(&engine)).await
+        })
+    };
     pg.serve(std::future::pending()).await;
+    let left = sequence
+        .await
+        .map_err(|e| Failure::Usage(format!("the shutdown sequence failed: {e}")))?;
+    while let Some(done) = side.join_next().await {
+        if let Ok(Err(e)) = done {
+            eprintln!("veil serve: a listener stopped with an error: {e}");
+        }
+    }
+    if left > 0 {
+        eprintln!(
+            "veil serve: {left} statement(s) were still running at the end of the grace period."
+        );
+    }
+    eprintln!("veil serve: stopped; the audit log is flushed.");
     Ok(())
+}
+
+/// Binds a side listener, naming the flag when the address is taken;
+/// returns it with the address it got (port 0 picks one).
+async fn bind(addr: SocketAddr, flag: &str) -> Result<(TcpListener, SocketAddr), Failure> {
+    let cannot =
+        |e: std::io::Error| Failure::Usage(format!("{flag} {addr}: cannot listen there: {e}"));
+    let listener = TcpListener::bind(addr).await.map_err(cannot)?;
+    let bound = listener.local_addr().map_err(cannot)?;
+    Ok((listener, bound))
 }

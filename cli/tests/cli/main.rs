@@ -17,5 +17,7 @@ mod policy_as_code;
 mod query;
 /// The README's transcripts against the binary.
 mod readme;
+/// `veil serve` started from the command line.
+mod serve;
 /// `veil shell` and `veil completions`.
 mod shell;
