@@ -31,7 +31,7 @@ fn password(user: &str) -> String {
     format!("pw-{user}")
 }
 
-struct Served {
+pub(crate) struct Served {
     addr: SocketAddr,
     engine: Engine,
 }
@@ -56,7 +56,7 @@ async fn serve_with(max_connections: usize, timeout: Duration) -> Served {
     Served { addr, engine }
 }
 
-async fn serve() -> Served {
+pub(crate) async fn serve() -> Served {
     serve_with(16, Duration::from_secs(120)).await
 }
 
@@ -73,7 +73,7 @@ async fn connect(s: &Served, user: &str, pw: &str) -> Result<Client, tokio_postg
     Ok(client)
 }
 
-async fn login(s: &Served, user: &str) -> Client {
+pub(crate) async fn login(s: &Served, user: &str) -> Client {
     connect(s, user, &password(user)).await.expect("logs in")
 }
 

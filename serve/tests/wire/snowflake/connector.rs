@@ -6,7 +6,7 @@
 use serde_json::{Value, json};
 use veil_serve::snowflake::SnowflakeLimits;
 
-use crate::common::{all, connector, contains, library_rows, rows, start};
+use super::common::{all, connector, contains, library_rows, rows, start};
 
 const CUSTOMERS: &str = "SELECT * FROM customers ORDER BY id";
 const ORDERS: &str = "SELECT * FROM orders ORDER BY order_id";
@@ -212,17 +212,17 @@ fn errors_carry_snowflake_errno_and_sqlstate() {
 #[test]
 fn logins_are_checked_and_roles_granted() {
     let server = start(SnowflakeLimits::default());
-    let bad_password = crate::common::run_python(
+    let bad_password = super::common::run_python(
         "sf_client.py",
         &[],
         &json!({"host": "127.0.0.1", "port": server.addr.port(), "user": "alice", "password": "wrong", "steps": []}),
     );
-    let disabled = crate::common::run_python(
+    let disabled = super::common::run_python(
         "sf_client.py",
         &[],
-        &json!({"host": "127.0.0.1", "port": server.addr.port(), "user": "dave", "password": crate::common::password("DAVE"), "steps": []}),
+        &json!({"host": "127.0.0.1", "port": server.addr.port(), "user": "dave", "password": super::common::password("DAVE"), "steps": []}),
     );
-    let unknown = crate::common::run_python(
+    let unknown = super::common::run_python(
         "sf_client.py",
         &[],
         &json!({"host": "127.0.0.1", "port": server.addr.port(), "user": "mallory", "password": "x", "steps": []}),
@@ -302,11 +302,11 @@ fn use_role_switches_only_among_granted_roles() {
             .starts_with("veil-")
     );
     // A login asking for a role it is not granted is refused.
-    let refused = crate::common::run_python(
+    let refused = super::common::run_python(
         "sf_client.py",
         &[],
         &json!({"host": "127.0.0.1", "port": server.addr.port(), "user": "alice",
-                "password": crate::common::password("ALICE"), "role": "HR_ANALYST", "steps": []}),
+                "password": super::common::password("ALICE"), "role": "HR_ANALYST", "steps": []}),
     );
     assert_eq!(refused[0]["errno"], 390189, "{refused:?}");
 }

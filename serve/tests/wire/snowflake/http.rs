@@ -7,7 +7,7 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 use veil_serve::snowflake::SnowflakeLimits;
 
-use crate::common::{TestServer, password, run_python, start};
+use super::common::{TestServer, password, run_python, start};
 
 fn raw(server: &TestServer, requests: Vec<Value>) -> Vec<Value> {
     let n = requests.len();

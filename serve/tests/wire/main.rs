@@ -1,0 +1,16 @@
+//! Veil's servers driven by real clients, in one test binary: the
+//! PostgreSQL wire protocol (`psql`, `tokio-postgres`) and Snowflake's
+//! connector protocol (`snowflake-connector-python` from the environment
+//! `scripts/test` creates), with the shared leak battery through both.
+//! Every server listens on 127.0.0.1 on a port the system picks and stops
+//! with its test.
+
+#[path = "../../../tests/shared/leak_battery.rs"]
+mod leak_battery;
+
+/// The PostgreSQL wire protocol.
+mod pg;
+/// The leak battery over the PostgreSQL wire.
+mod pg_leaks;
+/// Snowflake's connector protocol.
+mod snowflake;
