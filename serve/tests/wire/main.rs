@@ -8,6 +8,10 @@
 #[path = "../../../tests/shared/leak_battery.rs"]
 mod leak_battery;
 
+/// Malformed PostgreSQL protocol input.
+mod fuzz;
+/// 64 connections while the policies change (ignored: a measurement).
+mod load;
 /// The PostgreSQL wire protocol.
 mod pg;
 /// The leak battery over the PostgreSQL wire.

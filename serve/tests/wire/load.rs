@@ -7,7 +7,8 @@
 //! connections; no timing is asserted.
 //!
 //! Ignored by default (it is a measurement):
-//! `cargo test -p veil-serve --test wire_load -- --ignored --nocapture`.
+//! `cargo test -p veil-serve --test wire load -- --ignored --nocapture`
+//! (add `--release` for numbers worth comparing).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -111,7 +112,10 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
-async fn wait_applied(state: &mut tokio::sync::watch::Receiver<veil_serve::reload::ReloadState>, n: u64) {
+async fn wait_applied(
+    state: &mut tokio::sync::watch::Receiver<veil_serve::reload::ReloadState>,
+    n: u64,
+) {
     tokio::time::timeout(Duration::from_secs(120), async {
         loop {
             let s = state.borrow_and_update().clone();
@@ -216,9 +220,10 @@ async fn sixty_four_connections_while_the_workspace_is_swapped_twenty_times() {
                     let own = &expected[&(q, user)];
                     if got != own[0] && got != own[1] {
                         wrong += 1;
-                        if USERS.iter().any(|other| {
-                            *other != user && expected[&(q, *other)].contains(&got)
-                        }) {
+                        if USERS
+                            .iter()
+                            .any(|other| *other != user && expected[&(q, *other)].contains(&got))
+                        {
                             cross += 1;
                         }
                     }
