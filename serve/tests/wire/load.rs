@@ -58,7 +58,7 @@ fn copy_dir(from: &Path, to: &Path) {
 
 /// Writes version `v` (0: the sample's policies, 1: sample-v2's) into `ws`.
 fn write_version(ws: &Path, v: u64) {
-    let from = if v % 2 == 0 {
+    let from = if v.is_multiple_of(2) {
         testdata("sample")
     } else {
         testdata("sample-v2")
