@@ -27,7 +27,10 @@ mod catalog;
 mod encoding;
 mod errors;
 mod extended;
+mod functions;
+mod names;
 mod query;
+mod rewrite;
 mod settings;
 mod subquery;
 

@@ -95,3 +95,21 @@ pub(crate) async fn wait_applied(
     .await
     .unwrap_or_else(|_| panic!("reload {n} did not happen within 120 s"));
 }
+
+/// A server over the workspace at `dir` where logins are trusted (no
+/// passwords; loopback only); its address.
+pub(crate) async fn serve_trusted(dir: &Path) -> std::net::SocketAddr {
+    let engine = veil_engine::Engine::load(dir)
+        .await
+        .expect("the workspace loads");
+    let state = veil_serve::server::ServerState::new(
+        engine,
+        veil_serve::options::ServeOptions::new(veil_serve::options::Authentication::Trust),
+    );
+    let server = veil_serve::pg::PgServer::bind_to(state, "127.0.0.1:0".parse().unwrap())
+        .await
+        .expect("binds a loopback port");
+    let addr = server.local_addr().unwrap();
+    tokio::spawn(server.serve(std::future::pending()));
+    addr
+}

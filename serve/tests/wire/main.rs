@@ -8,6 +8,8 @@
 #[path = "../../../tests/shared/leak_battery.rs"]
 mod leak_battery;
 
+/// DBeaver's, Metabase's and pgjdbc's discovery statements.
+mod bi;
 /// Helpers the wire tests share.
 mod common;
 /// Malformed PostgreSQL protocol input.
