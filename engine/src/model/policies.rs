@@ -48,6 +48,10 @@ pub enum MaskSpec {
     ShowFirst(u32),
     /// Keep the last n characters.
     ShowLast(u32),
+    /// AES-256-SIV tokens, decrypted by `VEIL_UNMASK` for admitted users.
+    Reversible,
+    /// NIST FF1: same length and character classes, reversible with the key.
+    FormatPreserving,
     /// A Snowflake masking policy's body, its arguments bound to the raw
     /// columns (`t."COL"`), SQL functions expanded.
     Sql {
@@ -72,6 +76,8 @@ impl fmt::Display for MaskSpec {
             } => write!(f, "regex '{pattern}' -> '{replacement}'"),
             Self::ShowFirst(n) => write!(f, "show_first {n}"),
             Self::ShowLast(n) => write!(f, "show_last {n}"),
+            Self::Reversible => f.write_str("reversible"),
+            Self::FormatPreserving => f.write_str("format_preserving"),
             Self::Sql { policy, .. } => write!(f, "masking policy {policy}"),
         }
     }
@@ -151,6 +157,10 @@ pub enum PolicyKind {
         otherwise: Option<MaskSpec>,
         /// To whom.
         applies: Applicability,
+        /// Immuta's "mask … where": a SQL predicate over the raw row (with
+        /// Immuta `@` functions); the mask applies only to rows where it is
+        /// TRUE, other rows show the raw value.
+        cell_where: Option<String>,
     },
     /// A row rule.
     Row {

@@ -256,6 +256,16 @@ pub fn snowflake_mask(
                 call("RIGHT", vec![v, number(&n)]),
             ]))
         }
+        MaskSpec::Reversible => {
+            return Err(VeilError::PolicyFailure(
+                "reversible (AES-256-SIV) has no Snowflake equivalent: Snowflake SQL and JavaScript UDFs have no AES-SIV, and ENCRYPT is randomized AES-GCM, so Veil refuses to export it rather than emit different tokens".into(),
+            ));
+        }
+        MaskSpec::FormatPreserving => {
+            return Err(VeilError::PolicyFailure(
+                "format_preserving (NIST FF1) has no Snowflake equivalent: Snowflake has no AES block function to build FF1 on, so Veil refuses to export it rather than emit different values".into(),
+            ));
+        }
         MaskSpec::Sql { policy, .. } => {
             return Err(VeilError::PolicyFailure(format!(
                 "masking policy {policy} is already Snowflake DDL; export covers Immuta-style policies"

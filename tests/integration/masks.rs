@@ -1,0 +1,454 @@
+//! The encrypting and cell-level masks on `testdata/masks`: reversible
+//! tokens and `VEIL_UNMASK` (SPEC rule 21), format-preserving FF1 (rule 22),
+//! and the leaks each must not open — unmasking by a user the policy does
+//! not admit, masked values as a WHERE oracle, internal mask functions
+//! called directly.
+
+use veil_engine::{EnforcementMode, Engine, Session, SessionOptions};
+
+use crate::common::{Failed, both_modes, engine, load, run, runtime, temp_workspace};
+
+const EMAIL: &str = "'CLINIC.PUBLIC.PATIENTS.EMAIL'";
+const SSN: &str = "'CLINIC.PUBLIC.PATIENTS.SSN'";
+
+fn masks() -> Engine {
+    engine("masks")
+}
+
+fn session(user: &str, mode: EnforcementMode) -> Session {
+    masks()
+        .session_with(SessionOptions {
+            user: user.to_string(),
+            role: None,
+            purpose: None,
+            mode: Some(mode),
+            secondary_roles: None,
+            statement_timeout: None,
+        })
+        .expect("session opens")
+}
+
+fn ensure(cond: bool, msg: impl Into<String>) -> Result<(), Failed> {
+    if cond { Ok(()) } else { Err(msg.into().into()) }
+}
+
+/// The single cell of a one-row, one-column result.
+fn cell(s: &Session, sql: &str) -> Result<String, Failed> {
+    let rows = run(s, sql)?;
+    match rows.as_slice() {
+        [row] if row.len() == 1 => Ok(row[0].clone()),
+        other => Err(format!("{sql}: expected one cell, got {other:?}").into()),
+    }
+}
+
+#[test]
+fn reversible_tokens_replace_values_and_join() -> Result<(), Failed> {
+    both_modes(|mode| {
+        let ben = session("BEN", mode);
+        let token = cell(&ben, "SELECT email FROM patients WHERE id = 1")?;
+        ensure(
+            token.starts_with("v1.") && !token.contains("alice"),
+            format!("BEN sees {token}"),
+        )?;
+        // Deterministic: the same token in another query, and equal values
+        // group together.
+        let again = cell(&ben, "SELECT max(email) FROM patients WHERE id = 1")?;
+        ensure(token == again, "tokens differ between queries")?;
+        let raw_distinct = cell(
+            &session("ADA", mode),
+            "SELECT count(DISTINCT email) FROM patients",
+        )?;
+        let masked_distinct = cell(&ben, "SELECT count(DISTINCT email) FROM patients")?;
+        ensure(
+            raw_distinct == masked_distinct,
+            format!("{raw_distinct} distinct e-mails, {masked_distinct} distinct tokens"),
+        )?;
+        // SUE (Support) is excepted: the raw value.
+        let sue = session("SUE", mode);
+        ensure(
+            cell(&sue, "SELECT email FROM patients WHERE id = 1")? == "alice.smith@example.com",
+            "SUE should see the raw e-mail",
+        )
+    })
+}
+
+#[test]
+fn veil_unmask_admits_only_the_policy_exception() -> Result<(), Failed> {
+    both_modes(|mode| {
+        let ben = session("BEN", mode);
+        let token = cell(&ben, "SELECT email FROM patients WHERE id = 3")?;
+        let unmask = format!("SELECT VEIL_UNMASK('{token}', {EMAIL})");
+        // SUE is admitted by email-tokens' exception (group Support).
+        ensure(
+            cell(&session("SUE", mode), &unmask)? == "carla.diaz@example.net",
+            "SUE cannot unmask the token",
+        )?;
+        ensure(
+            cell(&session("ADA", mode), &unmask)? == "carla.diaz@example.net",
+            "ADA cannot unmask the token",
+        )?;
+        // BEN is not: NULL, never an error or the value.
+        ensure(cell(&ben, &unmask)? == "NULL", "BEN unmasked a token")?;
+        // Nor over the whole column, in any spelling of the column name.
+        for sql in [
+            format!("SELECT VEIL_UNMASK(email, {EMAIL}) FROM patients"),
+            "SELECT veil_unmask(email, 'clinic.public.patients.email') FROM patients".to_string(),
+            format!("SELECT id FROM patients WHERE VEIL_UNMASK(email, {EMAIL}) LIKE 'a%'"),
+        ] {
+            let rows = run(&ben, &sql)?;
+            ensure(
+                rows.iter().flatten().all(|c| c == "NULL") || rows.is_empty(),
+                format!("BEN got {rows:?} from {sql}"),
+            )?;
+        }
+        // A token under another column's name does not decrypt: SUE is
+        // admitted for EMAIL, not SSN.
+        let bad = format!("SELECT VEIL_UNMASK('{token}', {SSN})");
+        ensure(
+            cell(&session("SUE", mode), &bad)? == "NULL",
+            "wrong column decrypted",
+        )
+    })
+}
+
+#[test]
+fn format_preserving_keeps_shape_and_unmasks_for_compliance() -> Result<(), Failed> {
+    both_modes(|mode| {
+        let ben = session("BEN", mode);
+        let rows = run(&ben, "SELECT id, ssn, card FROM patients ORDER BY id")?;
+        let raw = run(
+            &session("ADA", mode),
+            "SELECT id, ssn, card FROM patients ORDER BY id",
+        )?;
+        for (masked, raw) in rows.iter().zip(&raw) {
+            for (m, r) in masked.iter().zip(raw).skip(1) {
+                if r.is_empty() {
+                    continue;
+                }
+                if r == "NULL" || r == "12-34" {
+                    // Too few digits for FF1: NULL, never the raw value.
+                    ensure(m == "NULL", format!("{r} showed as {m}"))?;
+                    continue;
+                }
+                ensure(m != r, format!("{r} unchanged"))?;
+                ensure(
+                    m.len() == r.len()
+                        && m.chars().zip(r.chars()).all(|(a, b)| {
+                            a.is_ascii_digit() == b.is_ascii_digit()
+                                && (b.is_ascii_alphanumeric() || a == b)
+                        }),
+                    format!("{r} became {m}: shape not kept"),
+                )?;
+            }
+        }
+        // Equal cards (rows 1 and 6) stay equal: they join.
+        let pairs = cell(
+            &ben,
+            "SELECT count(*) FROM patients a JOIN patients b ON a.card = b.card AND a.id < b.id",
+        )?;
+        ensure(pairs == "1", format!("{pairs} card pairs"))?;
+        // ADA (Compliance) unmasks what BEN sees; SUE and BEN get NULL.
+        let masked = cell(&ben, "SELECT ssn FROM patients WHERE id = 2")?;
+        let unmask = format!("SELECT VEIL_UNMASK('{masked}', {SSN})");
+        ensure(
+            cell(&session("ADA", mode), &unmask)? == "987-65-4321",
+            "ADA cannot unmask",
+        )?;
+        ensure(
+            cell(&session("SUE", mode), &unmask)? == "NULL",
+            "SUE unmasked an SSN",
+        )?;
+        ensure(cell(&ben, &unmask)? == "NULL", "BEN unmasked an SSN")
+    })
+}
+
+#[test]
+fn format_preserving_output_is_no_where_oracle() -> Result<(), Failed> {
+    both_modes(|mode| {
+        let ben = session("BEN", mode);
+        // WHERE compares masked values: the raw SSN matches nothing, its
+        // prefix tells nothing.
+        for (sql, want) in [
+            (
+                "SELECT count(*) FROM patients WHERE ssn = '123-45-6789'",
+                "0",
+            ),
+            (
+                "SELECT count(*) FROM patients WHERE email = 'bob@example.org'",
+                "0",
+            ),
+        ] {
+            ensure(cell(&ben, sql)? == want, format!("{sql} was an oracle"))?;
+        }
+        let masked = cell(&ben, "SELECT ssn FROM patients WHERE id = 1")?;
+        ensure(
+            cell(
+                &ben,
+                &format!("SELECT count(*) FROM patients WHERE ssn = '{masked}'"),
+            )? == "1",
+            "the masked value should match itself",
+        )?;
+        // The internal mask functions stay internal: no encryption oracle.
+        for sql in [
+            "SELECT veil_mask_fpe('123-45-6789', 'CLINIC.PUBLIC.PATIENTS', 'ssn-ff1', 'VARCHAR(11)')",
+            "SELECT veil_mask_reversible('bob@example.org', 'CLINIC.PUBLIC.PATIENTS', 'email-tokens', 'STRING')",
+        ] {
+            match run(&ben, sql) {
+                Err(e) if e.contains("internal to Veil") => {}
+                other => return Err(format!("{sql} gave {other:?}").into()),
+            }
+        }
+        Ok(())
+    })
+}
+
+#[test]
+fn explain_and_lint_say_which_values_show_null() -> Result<(), Failed> {
+    let ben = session("BEN", EnforcementMode::Inlined);
+    let text = ben.explain("SELECT email, ssn FROM patients")?.to_string();
+    for needle in [
+        "column EMAIL: reversible by email-tokens",
+        "column SSN: format_preserving by ssn-ff1",
+        "values longer than 41 bytes show NULL",
+        "1 to 5 digits",
+    ] {
+        ensure(
+            text.contains(needle),
+            format!("explain lacks {needle}:\n{text}"),
+        )?;
+    }
+    ensure(
+        !text.contains(&masks().workspace().settings.secret),
+        "explain shows the secret",
+    )?;
+    let findings = runtime().block_on(veil_engine::tools::lint::lint(&masks()))?;
+    ensure(
+        findings.iter().any(|f| f.code == "mask-nulls-some-values"),
+        "lint does not report the NULL values",
+    )
+}
+
+#[test]
+fn reversible_in_a_short_varchar_is_null_and_explained() -> Result<(), Failed> {
+    let dir = temp_workspace(
+        r#"
+settings: {default_database: DB, default_schema: S}
+tables:
+  - name: DB.S.T
+    location: t.csv
+    columns:
+      - {name: ID, type: NUMBER(10,0)}
+      - {name: CODE, type: VARCHAR(20)}
+      - {name: N, type: NUMBER(5,0)}
+roles: [{name: R, grants: [DB.S.T]}]
+users: [{name: U, roles: [R]}]
+policies:
+  - {name: sub, type: subscription, on: {data_sources: [DB.S.T]}, allow: anyone}
+  - {name: code-token, type: masking, on: {columns: [DB.S.T.CODE]}, mask: reversible}
+  - {name: n-ff1, type: masking, on: {columns: [DB.S.T.N]}, mask: format_preserving}
+"#,
+        &[("t.csv", "id,code,n\n1,abc,12345\n")],
+    );
+    let engine = load(dir.path())?;
+    let s = engine.session("U")?;
+    ensure(
+        run(&s, "SELECT code, n FROM t")? == vec![vec!["NULL".to_string(), "NULL".to_string()]],
+        "a token cut to VARCHAR(20) or FF1 on a NUMBER must show NULL",
+    )?;
+    let text = s.explain("SELECT code, n FROM t")?.to_string();
+    for needle in [
+        "a truncated token could not be decrypted",
+        "format_preserving cannot mask a NUMBER(5,0) column",
+    ] {
+        ensure(
+            text.contains(needle),
+            format!("explain lacks {needle}:\n{text}"),
+        )?;
+    }
+    Ok(())
+}
+
+#[test]
+fn export_refuses_encrypting_masks_by_name() -> Result<(), Failed> {
+    let ws = masks().workspace();
+    match veil_engine::tools::export::export_snowflake(&ws, &Default::default()) {
+        Err(e) => {
+            let e = e.to_string();
+            ensure(
+                e.contains("email-tokens") && e.contains("no Snowflake equivalent"),
+                format!("unclear refusal: {e}"),
+            )
+        }
+        Ok(_) => Err("exporting reversible tokens should be refused".into()),
+    }
+}
+
+#[test]
+fn encrypting_mask_yaml_errors_name_file_line_and_policy() -> Result<(), Failed> {
+    let dir = temp_workspace(
+        r#"
+settings: {default_database: DB, default_schema: S}
+tables:
+  - name: DB.S.T
+    location: t.csv
+    columns: [{name: A, type: VARCHAR(50)}]
+policies:
+  - name: bad-token
+    type: masking
+    on: {columns: [DB.S.T.A]}
+    mask: {reversible: yes}
+"#,
+        &[("t.csv", "a\nx\n")],
+    );
+    let e = load(dir.path()).err().unwrap_or_default();
+    ensure(
+        e.contains("veil.yaml:")
+            && e.contains("bad-token")
+            && e.contains("reversible takes no parameters"),
+        format!("unclear error: {e}"),
+    )
+}
+
+#[test]
+fn mask_where_masks_only_matching_rows() -> Result<(), Failed> {
+    both_modes(|mode| {
+        let ben = session("BEN", mode);
+        let rows = run(&ben, "SELECT id, name FROM patients ORDER BY id")?;
+        let names: Vec<&str> = rows.iter().map(|r| r[1].as_str()).collect();
+        // CA rows (1, 3, 8) redacted; NY, TX, WA and the row without a state raw.
+        let want = [
+            "REDACTED",
+            "Bob Jones",
+            "REDACTED",
+            "Dan Wu",
+            "Eve Park",
+            "Finn Lee",
+            "Gia Russo",
+            "REDACTED",
+        ];
+        ensure(names == want, format!("BEN sees {names:?}"))?;
+        // The mask applies in WHERE too: a redacted name matches nothing.
+        ensure(
+            cell(
+                &ben,
+                "SELECT count(*) FROM patients WHERE name = 'Alice Smith'",
+            )? == "0",
+            "a redacted cell answered a WHERE",
+        )?;
+        ensure(
+            cell(
+                &ben,
+                "SELECT count(*) FROM patients WHERE name = 'Bob Jones'",
+            )? == "1",
+            "an unmasked cell should match",
+        )?;
+        // Compliance is excepted.
+        let ada = session("ADA", mode);
+        ensure(
+            cell(&ada, "SELECT name FROM patients WHERE id = 1")? == "Alice Smith",
+            "ADA should see the raw name",
+        )?;
+        let text = ben.explain("SELECT name FROM patients")?.to_string();
+        ensure(
+            text.contains("constant 'REDACTED' only on rows where STATE = 'CA'"),
+            format!("explain lacks the cell predicate:\n{text}"),
+        )
+    })
+}
+
+const CELL_MANIFEST: &str = r#"
+settings: {default_database: DB, default_schema: S}
+tables:
+  - name: DB.S.P
+    location: p.csv
+    columns:
+      - {name: ID, type: NUMBER(10,0)}
+      - {name: NAME, type: VARCHAR(20)}
+      - {name: SSN, type: VARCHAR(11)}
+      - {name: STATE, type: VARCHAR(2)}
+      - {name: AGE, type: NUMBER(3,0)}
+roles: [{name: R, grants: [DB.S.P]}]
+users: [{name: U, roles: [R]}]
+policies:
+  - {name: sub, type: subscription, on: {data_sources: [DB.S.P]}, allow: anyone}
+  - {name: no-texas, type: row, on: {data_sources: [DB.S.P]}, rule: {where: "STATE <> 'TX'"}}
+  - {name: ssn-ff1, type: masking, on: {columns: [DB.S.P.SSN]}, mask: format_preserving}
+  - name: names-by-raw-ssn
+    type: masking
+    on: {columns: [DB.S.P.NAME]}
+    mask: nullify
+    where: "SSN LIKE '1%' OR 1 / (AGE - 29) > 1"
+"#;
+
+const CELL_DATA: &str = "id,name,ssn,state,age\n\
+1,Alice,123-45-6789,CA,34\n\
+2,Bob,987-65-4321,NY,51\n\
+3,Dan,555-12-3456,TX,29\n";
+
+#[test]
+fn mask_where_reads_raw_values_of_visible_rows_only() -> Result<(), Failed> {
+    let dir = temp_workspace(CELL_MANIFEST, &[("p.csv", CELL_DATA)]);
+    let engine = load(dir.path())?;
+    for mode in crate::common::MODES {
+        let s = engine.session_with(SessionOptions {
+            user: "U".into(),
+            role: None,
+            purpose: None,
+            mode: Some(mode),
+            secondary_roles: None,
+            statement_timeout: None,
+        })?;
+        // The predicate reads the raw SSN (masked by FF1 in the output), and
+        // runs only on rows the row rule lets through: Dan's AGE - 29 = 0
+        // would fail the division if it ran on the hidden TX row.
+        let rows = run(&s, "SELECT id, name FROM p ORDER BY id")?;
+        ensure(
+            rows == vec![
+                vec!["1".to_string(), "NULL".to_string()],
+                vec!["2".to_string(), "Bob".to_string()],
+            ],
+            format!("{mode:?}: {rows:?}"),
+        )?;
+        for sql in [
+            "SELECT count(*) FROM p WHERE name = 'Dan'",
+            "SELECT count(*) FROM p WHERE name = 'Alice'",
+            "SELECT count(*) FROM p WHERE ssn = '123-45-6789'",
+        ] {
+            ensure(cell(&s, sql)? == "0", format!("{mode:?}: {sql} leaked"))?;
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn mask_where_yaml_errors_name_file_line_and_policy() -> Result<(), Failed> {
+    let base = CELL_MANIFEST.replace(
+        "mask: nullify\n    where: \"SSN LIKE '1%' OR 1 / (AGE - 29) > 1\"",
+        "mask: nullify\n    where: \"STATE = = 'CA'\"",
+    );
+    let dir = temp_workspace(&base, &[("p.csv", CELL_DATA)]);
+    let e = load(dir.path()).err().unwrap_or_default();
+    ensure(
+        e.contains("veil.yaml:") && e.contains("names-by-raw-ssn") && e.contains("does not parse"),
+        format!("unclear error: {e}"),
+    )?;
+    let on_row = CELL_MANIFEST.replace(
+        "rule: {where: \"STATE <> 'TX'\"}}",
+        "rule: {where: \"STATE <> 'TX'\"}, where: \"ID = 1\"}",
+    );
+    let dir = temp_workspace(&on_row, &[("p.csv", CELL_DATA)]);
+    let e = load(dir.path()).err().unwrap_or_default();
+    ensure(
+        e.contains("no-texas") && e.contains("does not belong in a row policy"),
+        format!("unclear error: {e}"),
+    )?;
+    // A predicate naming a column the table lacks fails closed at query time.
+    let missing = CELL_MANIFEST.replace("SSN LIKE '1%' OR 1 / (AGE - 29) > 1", "NOPE = 1");
+    let dir = temp_workspace(&missing, &[("p.csv", CELL_DATA)]);
+    let engine = load(dir.path())?;
+    let s = engine.session("U")?;
+    match run(&s, "SELECT name FROM p") {
+        Err(_) => Ok(()),
+        Ok(rows) => Err(format!("a broken cell predicate showed {rows:?}").into()),
+    }
+}
