@@ -452,3 +452,122 @@ fn mask_where_yaml_errors_name_file_line_and_policy() -> Result<(), Failed> {
         Ok(rows) => Err(format!("a broken cell predicate showed {rows:?}").into()),
     }
 }
+
+#[test]
+fn randomized_response_draws_from_the_domain_and_repeats() -> Result<(), Failed> {
+    both_modes(|mode| {
+        let ben = session("BEN", mode);
+        let sql = "SELECT id, diagnosis, age FROM patients ORDER BY id";
+        let first = run(&ben, sql)?;
+        ensure(first == run(&ben, sql)?, "repeated queries disagree")?;
+        let raw = run(&session("ADA", mode), sql)?;
+        let domain = ["asthma", "diabetes", "flu", "migraine"];
+        for (m, r) in first.iter().zip(&raw) {
+            ensure(
+                domain.contains(&m[1].as_str()),
+                format!("{} is not in the domain", m[1]),
+            )?;
+            // NULL stays NULL; a number stays a NUMBER(3,0).
+            if r[2] == "NULL" {
+                ensure(m[2] == "NULL", "a NULL age became a number")?;
+            } else {
+                let age: i64 = m[2].parse()?;
+                ensure(
+                    age.abs() <= 999,
+                    format!("age {age} does not fit NUMBER(3,0)"),
+                )?;
+            }
+        }
+        // The other sessions' modes and users see the same draws.
+        let other = session("BEN", EnforcementMode::ProfileJoin);
+        ensure(first == run(&other, sql)?, "modes disagree on the draws")
+    })
+}
+
+#[test]
+fn randomized_response_keeps_one_minus_p_over_100_000_rows() -> Result<(), Failed> {
+    let mut csv = String::from("id,cat\n");
+    let cats = ["a", "b", "c", "d"];
+    for i in 0..100_000 {
+        csv.push_str(&format!("{i},{}\n", cats[i % 4]));
+    }
+    let dir = temp_workspace(
+        r#"
+settings: {default_database: DB, default_schema: S}
+tables:
+  - name: DB.S.R
+    location: r.csv
+    columns: [{name: ID, type: NUMBER(10,0)}, {name: CAT, type: VARCHAR(1)}]
+roles: [{name: R, grants: [DB.S.R]}]
+users: [{name: U, roles: [R]}, {name: V, roles: [R], groups: [Raw]}]
+policies:
+  - {name: sub, type: subscription, on: {data_sources: [DB.S.R]}, allow: anyone}
+  - name: rr
+    type: masking
+    on: {columns: [DB.S.R.CAT]}
+    mask: {randomized_response: {probability: 0.2, seed: 11}}
+    except: {groups: [Raw]}
+"#,
+        &[("r.csv", csv.as_str())],
+    );
+    let engine = load(dir.path())?;
+    let s = engine.session("U")?;
+    // Reported = raw when kept (1 − p) or replaced by itself (p / k).
+    let same: f64 = cell(
+        &s,
+        "SELECT avg(CASE WHEN cat = CASE id % 4 WHEN 0 THEN 'a' WHEN 1 THEN 'b' WHEN 2 THEN 'c' ELSE 'd' END THEN 1.0 ELSE 0.0 END) FROM r",
+    )?
+    .parse()?;
+    let expected = 1.0 - 0.2 + 0.2 / 4.0;
+    ensure(
+        (same - expected).abs() < 0.01,
+        format!("reported = raw on {same} of rows, expected {expected}"),
+    )?;
+    // The replacements are uniform over the domain.
+    let rows = run(&s, "SELECT cat, count(*) FROM r GROUP BY cat ORDER BY cat")?;
+    for row in &rows {
+        let n: f64 = row[1].parse()?;
+        ensure((n / 100_000.0 - 0.25).abs() < 0.01, format!("{row:?}"))?;
+    }
+    let raw = engine.session("V")?;
+    ensure(
+        cell(&raw, "SELECT count(*) FROM r WHERE cat = 'a'")? == "25000",
+        "the excepted user should see raw values",
+    )
+}
+
+#[test]
+fn randomized_response_yaml_errors_name_the_policy() -> Result<(), Failed> {
+    for (mask, needle) in [
+        ("randomized_response", "needs its parameters"),
+        (
+            "{randomized_response: {probability: 1.5}}",
+            "probability: P",
+        ),
+        (
+            "{randomized_response: {probability: 0.2, epsilon: 1}}",
+            "probability: P",
+        ),
+        (
+            "{randomized_response: {p: 0.2}}",
+            "unknown randomized_response key 'p'",
+        ),
+        (
+            "{randomized_response: {epsilon: 1, seed: -3}}",
+            "seed must be",
+        ),
+    ] {
+        let dir = temp_workspace(
+            &format!(
+                "settings: {{default_database: DB, default_schema: S}}\ntables:\n  - name: DB.S.T\n    location: t.csv\n    columns: [{{name: A, type: VARCHAR(5)}}]\npolicies:\n  - name: bad-rr\n    type: masking\n    on: {{columns: [DB.S.T.A]}}\n    mask: {mask}\n"
+            ),
+            &[("t.csv", "a\nx\n")],
+        );
+        let e = load(dir.path()).err().unwrap_or_default();
+        ensure(
+            e.contains("veil.yaml:") && e.contains("bad-rr") && e.contains(needle),
+            format!("{mask}: unclear error: {e}"),
+        )?;
+    }
+    Ok(())
+}

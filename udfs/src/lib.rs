@@ -42,6 +42,7 @@ pub mod mask_null;
 pub mod mask_regex;
 pub mod mask_reversible;
 pub mod mask_round;
+pub mod mask_rr;
 pub mod mask_show;
 pub mod mask_show_first;
 pub mod mask_show_last;
@@ -72,6 +73,8 @@ pub fn all_functions(secret: &str, memo_capacity: usize) -> Vec<Arc<ScalarUDF>> 
         mask_show_last::mask_show_last(),
         mask_reversible::mask_reversible(secret),
         mask_fpe::mask_fpe(secret, memo_capacity),
+        // The engine registers it again with each version's domains.
+        mask_rr::mask_rr(secret, Default::default()),
     ]
 }
 

@@ -201,6 +201,16 @@ pub fn mask_fallback(spec: &MaskSpec, declared: SnowflakeType) -> Option<String>
         }
         MaskSpec::Reversible if !declared.is_string() => cannot("reversible"),
         MaskSpec::FormatPreserving if !declared.is_string() => cannot("format_preserving"),
+        MaskSpec::RandomizedResponse(RandomizedResponse::Categorical { .. })
+            if !declared.is_string() =>
+        {
+            cannot("randomized_response with a probability")
+        }
+        MaskSpec::RandomizedResponse(RandomizedResponse::Laplace { .. })
+            if !declared.is_numeric() =>
+        {
+            cannot("randomized_response with an epsilon")
+        }
         MaskSpec::Reversible => match declared {
             SnowflakeType::Varchar(n)
                 if veil_udfs::mask_reversible::max_plaintext_bytes(n).is_none() =>
@@ -238,6 +248,29 @@ pub fn mask_fallback(spec: &MaskSpec, declared: SnowflakeType) -> Option<String>
         }
         _ => None,
     }
+}
+
+/// The id of a column in randomized response's domains and draws.
+pub fn rr_column_id(table: &TableName, column: &str) -> String {
+    format!("{table}.{column}")
+}
+
+/// The columns of `compiled` with a randomized-response mask that runs
+/// (as the mask or the `otherwise` mask), with their parameters.
+pub fn rr_columns(compiled: &CompiledTable) -> Vec<(&CompiledColumn, &RandomizedResponse)> {
+    let mut out = Vec::new();
+    for c in &compiled.columns {
+        let Some(applied) = &c.mask else { continue };
+        for m in [Some(&applied.mask), applied.otherwise.as_ref()]
+            .into_iter()
+            .flatten()
+        {
+            if let (MaskSpec::RandomizedResponse(rr), None) = (&m.spec, &m.fallback) {
+                out.push((c, rr));
+            }
+        }
+    }
+    out
 }
 
 /// Which values of a column a mask that does apply still shows as NULL.

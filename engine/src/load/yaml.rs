@@ -339,7 +339,7 @@ fn mask(v: &Value, policy: &str, ctx: &PolicyContext<'_>) -> Result<MaskSpec> {
             "nullify" => Ok(MaskSpec::Nullify),
             "reversible" => Ok(MaskSpec::Reversible),
             "format_preserving" => Ok(MaskSpec::FormatPreserving),
-            "randomized_response" => Err(unsupported(s)),
+            "randomized_response" => Err(ctx.err(policy, "randomized_response needs its parameters: {randomized_response: {probability: 0.2, seed: 7}} (categorical) or {randomized_response: {epsilon: 1.0, seed: 7}} (numbers)")),
             other => Err(ctx.err(policy, format!("unknown mask '{other}' (hash, nullify, reversible, format_preserving, constant, round, regex, show_first, show_last)"))),
         },
         Value::Null => Err(ctx.err(policy, "a bare null is YAML's null; write `mask: nullify`")),
@@ -381,11 +381,63 @@ fn mask(v: &Value, policy: &str, ctx: &PolicyContext<'_>) -> Result<MaskSpec> {
                     Ok(if key == "show_first" { MaskSpec::ShowFirst(n) } else { MaskSpec::ShowLast(n) })
                 }
                 "reversible" | "format_preserving" => Err(ctx.err(policy, format!("{key} takes no parameters; write `mask: {key}`"))),
-                "randomized_response" | "mask_where" => Err(unsupported(key)),
+                "randomized_response" => randomized_response(v, policy, ctx),
+                "mask_where" => Err(unsupported(key)),
                 other => Err(ctx.err(policy, format!("unknown mask '{other}'"))),
             }
         }
         _ => Err(ctx.err(policy, "mask must be a name (hash, nullify) or a one-key mapping like {constant: REDACTED}")),
+    }
+}
+
+/// `{probability: P, seed: S}` or `{epsilon: E, seed: S}`.
+fn randomized_response(v: &Value, policy: &str, ctx: &PolicyContext<'_>) -> Result<MaskSpec> {
+    let usage = "randomized_response takes {probability: P, seed: S} (0 < P <= 1) or {epsilon: E, seed: S} (E > 0)";
+    let Value::Mapping(m) = v else {
+        return Err(ctx.err(policy, usage));
+    };
+    let number = |key: &str| -> Result<Option<f64>> {
+        match m.get(Value::String(key.to_string())) {
+            None => Ok(None),
+            Some(x) => x
+                .as_f64()
+                .filter(|f| f.is_finite())
+                .map(Some)
+                .ok_or_else(|| ctx.err(policy, format!("{key} must be a number; {usage}"))),
+        }
+    };
+    for k in m.keys() {
+        let k = k.as_str().unwrap_or_default();
+        if !["probability", "epsilon", "seed"].contains(&k) {
+            return Err(ctx.err(
+                policy,
+                format!("unknown randomized_response key '{k}'; {usage}"),
+            ));
+        }
+    }
+    let seed = match m.get(Value::String("seed".to_string())) {
+        None => 0,
+        Some(s) => s.as_u64().ok_or_else(|| {
+            ctx.err(
+                policy,
+                format!("seed must be a non-negative integer; {usage}"),
+            )
+        })?,
+    };
+    match (number("probability")?, number("epsilon")?) {
+        (Some(p), None) if p > 0.0 && p <= 1.0 => Ok(MaskSpec::RandomizedResponse(
+            RandomizedResponse::Categorical {
+                probability: p,
+                seed,
+            },
+        )),
+        (None, Some(e)) if e > 0.0 => {
+            Ok(MaskSpec::RandomizedResponse(RandomizedResponse::Laplace {
+                epsilon: e,
+                seed,
+            }))
+        }
+        _ => Err(ctx.err(policy, usage)),
     }
 }
 

@@ -213,7 +213,10 @@ impl Workspace {
         let hashes = |m: &MaskSpec| {
             matches!(
                 m,
-                MaskSpec::Hash | MaskSpec::Reversible | MaskSpec::FormatPreserving
+                MaskSpec::Hash
+                    | MaskSpec::Reversible
+                    | MaskSpec::FormatPreserving
+                    | MaskSpec::RandomizedResponse(_)
             )
         };
         let masks = self.policies.iter().any(|p| match &p.kind {

@@ -52,6 +52,8 @@ pub enum MaskSpec {
     Reversible,
     /// NIST FF1: same length and character classes, reversible with the key.
     FormatPreserving,
+    /// Randomized response (local differential privacy), seeded per row.
+    RandomizedResponse(RandomizedResponse),
     /// A Snowflake masking policy's body, its arguments bound to the raw
     /// columns (`t."COL"`), SQL functions expanded.
     Sql {
@@ -78,9 +80,42 @@ impl fmt::Display for MaskSpec {
             Self::ShowLast(n) => write!(f, "show_last {n}"),
             Self::Reversible => f.write_str("reversible"),
             Self::FormatPreserving => f.write_str("format_preserving"),
+            Self::RandomizedResponse(RandomizedResponse::Categorical { probability, seed }) => {
+                write!(
+                    f,
+                    "randomized_response (probability {probability}, seed {seed})"
+                )
+            }
+            Self::RandomizedResponse(RandomizedResponse::Laplace { epsilon, seed }) => {
+                write!(
+                    f,
+                    "randomized_response (Laplace, epsilon {epsilon}, seed {seed})"
+                )
+            }
             Self::Sql { policy, .. } => write!(f, "masking policy {policy}"),
         }
     }
+}
+
+/// Randomized response's parameters: categorical (`probability`) or
+/// numeric (`epsilon`), and the seed of the per-row draws.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RandomizedResponse {
+    /// Keep the value with probability 1 − `probability`, else a value drawn
+    /// uniformly from the column's distinct values.
+    Categorical {
+        /// The replacement probability, in (0, 1].
+        probability: f64,
+        /// Seed of the draws.
+        seed: u64,
+    },
+    /// Laplace noise of scale (max − min) / `epsilon`.
+    Laplace {
+        /// Privacy parameter, > 0.
+        epsilon: f64,
+        /// Seed of the draws.
+        seed: u64,
+    },
 }
 
 /// What a policy targets.

@@ -32,7 +32,12 @@ impl Renderer<'_> {
             .map_err(|e| match e {
                 // Name the policy an export refuses.
                 crate::error::VeilError::PolicyFailure(m)
-                    if matches!(mask.spec, MaskSpec::Reversible | MaskSpec::FormatPreserving) =>
+                    if matches!(
+                        mask.spec,
+                        MaskSpec::Reversible
+                            | MaskSpec::FormatPreserving
+                            | MaskSpec::RandomizedResponse(_)
+                    ) =>
                 {
                     crate::error::VeilError::PolicyFailure(format!(
                         "policy '{policy}' on column {}.{column}: {m}",
@@ -68,6 +73,30 @@ impl Renderer<'_> {
             ),
             MaskSpec::FormatPreserving => {
                 call("veil_mask_fpe", vec![v, string(&scope), string(policy), ty])
+            }
+            MaskSpec::RandomizedResponse(rr) => {
+                let (kind, parameter, seed) = match rr {
+                    RandomizedResponse::Categorical { probability, seed } => {
+                        ("categorical", probability.to_string(), seed)
+                    }
+                    RandomizedResponse::Laplace { epsilon, seed } => {
+                        ("laplace", epsilon.to_string(), seed)
+                    }
+                };
+                let columns: Vec<String> =
+                    self.table.columns.iter().map(|c| c.name.clone()).collect();
+                call(
+                    "veil_mask_rr",
+                    vec![
+                        v,
+                        self.row_key(&columns)?,
+                        string(&crate::compile::rr_column_id(&self.table.name, column)),
+                        string(kind),
+                        string(&parameter),
+                        string(&seed.to_string()),
+                        ty,
+                    ],
+                )
             }
             MaskSpec::Constant(c) => match declared {
                 SnowflakeType::Varchar(n) if alone => with_operand(
