@@ -11,7 +11,6 @@
 //! table and a catalog table together fails as not authorized.
 
 use std::collections::BTreeMap;
-use std::ops::ControlFlow;
 use std::sync::{Arc, Mutex};
 
 use datafusion::arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
@@ -25,10 +24,7 @@ use datafusion::logical_expr::{
 };
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::scalar::ScalarValue;
-use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, DataType as SqlType, Expr, GroupByExpr, ObjectName, ObjectNamePart, Query,
-    SelectItem, SetExpr, Statement, VisitMut, VisitorMut,
-};
+use datafusion::sql::sqlparser::ast::{Statement, VisitMut};
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
@@ -38,7 +34,7 @@ use veil_engine::{Engine, Session};
 use super::auth::SERVER_VERSION;
 
 /// The schema every catalog table lives in.
-const PG_CATALOG: &str = "pg_catalog";
+pub(super) const PG_CATALOG: &str = "pg_catalog";
 /// The SQL-standard catalog schema.
 const INFORMATION_SCHEMA: &str = "information_schema";
 /// `pg_catalog`'s namespace oid (PostgreSQL's).
@@ -258,6 +254,7 @@ pub(crate) const EMPTY_CATALOGS: &[(&str, &[(&str, DataType)])] = &[
             ("indexrelid", I8),
             ("indrelid", I8),
             ("indnatts", I2),
+            ("indnkeyatts", I2),
             ("indisunique", BOOL),
             ("indisprimary", BOOL),
             ("indisclustered", BOOL),
@@ -459,6 +456,15 @@ pub(crate) const EMPTY_CATALOGS: &[(&str, &[(&str, DataType)])] = &[
         ],
     ),
     ("pg_event_trigger", &[("oid", I8), ("evtname", TEXT)]),
+    (
+        "pg_stat_user_tables",
+        &[
+            ("relid", I8),
+            ("schemaname", TEXT),
+            ("relname", TEXT),
+            ("n_live_tup", I8),
+        ],
+    ),
     (
         "pg_stat_activity",
         &[
@@ -893,6 +899,26 @@ fn build(engine: &Engine, session: &Session) -> DfResult<SessionContext> {
     }
     pg.register_table("pg_settings".into(), t.build()?)?;
 
+    // pg_get_keywords(), as a table (see rewrite::TABLE_FUNCTIONS): the
+    // words Veil's SQL parser knows.
+    let mut t = TableBuilder::new(&[
+        ("word", TEXT),
+        ("catcode", TEXT),
+        ("barelabel", BOOL),
+        ("catdesc", TEXT),
+        ("baredesc", TEXT),
+    ]);
+    for word in datafusion::sql::sqlparser::keywords::ALL_KEYWORDS {
+        t.row(vec![
+            s(&word.to_lowercase()),
+            s("U"),
+            b(true),
+            s("unreserved"),
+            s("can be bare label"),
+        ]);
+    }
+    pg.register_table("pg_get_keywords".into(), t.build()?)?;
+
     for (name, fields) in EMPTY_CATALOGS {
         pg.register_table((*name).into(), TableBuilder::new(fields).build()?)?;
     }
@@ -1156,6 +1182,7 @@ fn register_functions(ctx: &SessionContext, database: &str, login: &str, schema:
     for (name, value) in constants {
         ctx.register_udf(constant_udf(name, value));
     }
+    super::functions::register(ctx, &schema);
     ctx.register_udf(create_udf(
         "format_type",
         vec![I8, I8],
@@ -1205,6 +1232,7 @@ pub(crate) fn is_catalog_query(sql: &str) -> bool {
         "current_schemas",
         "current_database",
         "current_catalog",
+        "current_schemas",
         "format_type",
         "obj_description",
         "col_description",
@@ -1221,122 +1249,9 @@ pub(crate) fn is_catalog_query(sql: &str) -> bool {
         w == PG_CATALOG
             || w == INFORMATION_SCHEMA
             || (w.starts_with("pg_") && next != Some("."))
-            || (FUNCTIONS.contains(&w.as_str()) && (next == Some("(") || w == "session_user"))
+            || (FUNCTIONS.contains(&w.as_str())
+                && (next == Some("(") || w == "session_user" || w == "current_catalog"))
     })
-}
-
-/// Rewrites PostgreSQL-only syntax that DataFusion does not plan:
-/// `pg_catalog.` on functions and types, `OPERATOR(pg_catalog.~)`,
-/// `COLLATE`, and casts to `regclass`/`regtype`/`oid`/`name`/`"char"`.
-struct PgSyntax;
-
-fn last_part(name: &ObjectName) -> String {
-    name.0
-        .last()
-        .and_then(|p| match p {
-            ObjectNamePart::Identifier(i) => Some(i.value.to_lowercase()),
-            _ => None,
-        })
-        .unwrap_or_default()
-}
-
-impl VisitorMut for PgSyntax {
-    type Break = ();
-
-    fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
-        super::subquery::unique_names(&mut query.body);
-        ControlFlow::Continue(())
-    }
-
-    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
-        match expr {
-            Expr::Function(f) if f.name.0.len() == 2 => {
-                let first = match &f.name.0[0] {
-                    ObjectNamePart::Identifier(i) => i.value.to_lowercase(),
-                    _ => String::new(),
-                };
-                if first == PG_CATALOG {
-                    f.name.0.remove(0);
-                }
-            }
-            // DataFusion plans a correlated scalar subquery only when it is
-            // aggregated; psql's return at most one row, so `max` keeps
-            // their value.
-            Expr::Subquery(q) => {
-                if let SetExpr::Select(sel) = q.body.as_mut()
-                    && sel.projection.len() == 1
-                    && matches!(sel.group_by, GroupByExpr::Expressions(ref e, _) if e.is_empty())
-                    && let SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } =
-                        &mut sel.projection[0]
-                    && !super::subquery::is_aggregate(e)
-                    && let Ok(wrapped) = Parser::new(&PostgreSqlDialect {})
-                        .try_with_sql(&format!("max({e})"))
-                        .and_then(|mut p| p.parse_expr())
-                {
-                    *e = wrapped;
-                }
-                super::subquery::decorrelate(expr);
-            }
-            Expr::Function(_) => super::subquery::array_constructor(expr),
-            // Veil's catalog keeps PostgreSQL arrays (`stxkind`, `polroles`,
-            // `indkey`) as their text form `{a,b}`: `x = ANY(col)` looks
-            // the value up in that list.
-            Expr::AnyOp {
-                left,
-                compare_op: BinaryOperator::Eq,
-                right,
-                ..
-            } if matches!(
-                right.as_ref(),
-                Expr::Identifier(_) | Expr::CompoundIdentifier(_)
-            ) =>
-            {
-                if let Ok(lookup) = Parser::new(&PostgreSqlDialect {})
-                    .try_with_sql(&format!(
-                        "array_has(string_to_array(btrim({right}, '{{}}'), ','), CAST({left} AS TEXT))"
-                    ))
-                    .and_then(|mut p| p.parse_expr())
-                {
-                    *expr = lookup;
-                }
-            }
-            Expr::Collate { expr: inner, .. } => {
-                *expr = (**inner).clone();
-            }
-            Expr::BinaryOp { op, .. } => {
-                if let BinaryOperator::PGCustomBinaryOperator(parts) = op {
-                    let new = match parts.last().map(String::as_str) {
-                        Some("~") => Some(BinaryOperator::PGRegexMatch),
-                        Some("~*") => Some(BinaryOperator::PGRegexIMatch),
-                        Some("!~") => Some(BinaryOperator::PGRegexNotMatch),
-                        Some("!~*") => Some(BinaryOperator::PGRegexNotIMatch),
-                        Some("=") => Some(BinaryOperator::Eq),
-                        Some("<>") => Some(BinaryOperator::NotEq),
-                        _ => None,
-                    };
-                    if let Some(new) = new {
-                        *op = new;
-                    }
-                }
-            }
-            Expr::Cast { data_type, .. } => {
-                let replacement = match data_type {
-                    SqlType::Custom(name, _) => match last_part(name).as_str() {
-                        "regclass" | "regtype" | "regproc" | "regnamespace" | "regrole"
-                        | "regprocedure" | "oid" | "xid" => Some(SqlType::BigInt(None)),
-                        "name" | "char" | "text" | "bpchar" => Some(SqlType::Text),
-                        _ => None,
-                    },
-                    _ => None,
-                };
-                if let Some(r) = replacement {
-                    *data_type = r;
-                }
-            }
-            _ => {}
-        }
-        ControlFlow::Continue(())
-    }
 }
 
 /// Runs a catalog query in the connection's catalog context.
@@ -1352,7 +1267,7 @@ pub(crate) async fn run(ctx: &SessionContext, sql: &str) -> DfResult<SendableRec
         }
     };
     super::subquery::over_empty_catalog(&mut statement);
-    let _ = VisitMut::visit(&mut statement, &mut PgSyntax);
+    let _ = VisitMut::visit(&mut statement, &mut super::rewrite::PgSyntax);
     let state = ctx.state();
     let plan = state
         .statement_to_plan(datafusion::sql::parser::Statement::Statement(Box::new(

@@ -241,14 +241,18 @@ async fn result_schema(
                 .map_err(catalog_error)?;
             Ok(Some(stream.schema().as_ref().clone()))
         }
-        Route::Veil => match conn.session.logical_plan(sql).await {
+        Route::Veil => match conn
+            .session
+            .logical_plan(&super::names::from_postgres(sql))
+            .await
+        {
             Ok(plan) => Ok(Some(plan.schema().as_arrow().clone())),
             Err(_) => {
                 // Run it to get the error the way a query gets it (and its
                 // audit record); a statement that does start is dropped.
                 let stream = conn
                     .session
-                    .sql_stream(sql)
+                    .sql_stream(&super::names::from_postgres(sql))
                     .await
                     .map_err(|e| errors::from_veil(&e))?;
                 Ok(Some(stream.schema().as_ref().clone()))

@@ -10,6 +10,7 @@
 //! `information_schema` built from what the login may see), `errors`
 //! (SQLSTATEs), `encoding` (Arrow → rows), `cancel` (cancel requests).
 
+use futures::FutureExt;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -26,7 +27,10 @@ mod catalog;
 mod encoding;
 mod errors;
 mod extended;
+mod functions;
+mod names;
 mod query;
+mod rewrite;
 mod settings;
 mod subquery;
 
@@ -126,9 +130,19 @@ impl PgServer {
                         client,
                         pgwire::tokio::process_socket(socket, ops.tls.clone(), handlers),
                     );
+                    // pgwire 0.42.1's decoders panic on some truncated
+                    // `Parse`/`Bind`/`Execute` bodies: that ends this
+                    // connection only, and is logged.
+                    let connection = std::panic::AssertUnwindSafe(connection).catch_unwind();
                     tokio::select! {
                         // A connection's I/O error ends that connection only.
-                        _ = connection => {}
+                        done = connection => {
+                            if done.is_err() {
+                                eprintln!(
+                                    "veil serve: closed the connection from {peer}: a malformed protocol message"
+                                );
+                            }
+                        }
                         _ = ops.shutdown.closing() => {}
                     }
                 }

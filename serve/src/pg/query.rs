@@ -296,10 +296,11 @@ async fn run_routed(
             catalog::run(&ctx, sql).await.map_err(catalog_error)?
         }
         Route::Veil => {
+            let sql = super::names::from_postgres(sql);
             let started = tokio::select! {
                 biased;
                 _ = cancel::cancelled(&mut cancel) => return Err(errors::canceled()),
-                s = conn.session.sql_stream(sql) => s,
+                s = conn.session.sql_stream(&sql) => s,
             };
             started.map_err(|e| errors::from_veil(&e))?
         }

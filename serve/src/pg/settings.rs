@@ -127,6 +127,36 @@ pub(crate) fn classify(sql: &str) -> Option<Local> {
         "reset" if w.len() == 2 && (HARMLESS.contains(&w[1].as_str()) || w[1] == "all") => {
             Some(Local::Done("RESET", None))
         }
+        // pgjdbc's `setTransactionIsolation` (Metabase sets READ
+        // UNCOMMITTED on every checkout): sessions are read-only, so every
+        // isolation level reads the same data.
+        "set"
+            if w[1..].starts_with(&[
+                "session".into(),
+                "characteristics".into(),
+                "as".into(),
+                "transaction".into(),
+                "isolation".into(),
+                "level".into(),
+            ]) && w.len() <= 9
+                && w[7..].iter().all(|x| {
+                    matches!(
+                        x.as_str(),
+                        "read" | "committed" | "uncommitted" | "repeatable" | "serializable"
+                    )
+                }) =>
+        {
+            Some(Local::Done("SET", None))
+        }
+        // pgjdbc's `getTransactionIsolation`.
+        "show"
+            if w.len() == 4 && w[1] == "transaction" && w[2] == "isolation" && w[3] == "level" =>
+        {
+            Some(Local::Show(
+                "transaction_isolation".into(),
+                "read committed".into(),
+            ))
+        }
         "set" => {
             let mut i = 1;
             if w.get(i).is_some_and(|x| x == "session") {
@@ -203,6 +233,17 @@ mod tests {
             classify("SET client_encoding = 'LATIN1'"),
             Some(Local::BadEncoding("LATIN1".into()))
         );
+        assert_eq!(
+            classify("SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL READ UNCOMMITTED"),
+            Some(Local::Done("SET", None))
+        );
+        assert_eq!(
+            classify("SHOW TRANSACTION ISOLATION LEVEL"),
+            Some(Local::Show(
+                "transaction_isolation".into(),
+                "read committed".into()
+            ))
+        );
         assert_eq!(classify("BEGIN"), Some(Local::Begin));
         assert_eq!(classify("commit;"), Some(Local::End("COMMIT")));
     }
@@ -212,6 +253,10 @@ mod tests {
         assert_eq!(classify("SET search_path = secret"), None);
         assert_eq!(classify("SET veil.user = 'ALICE'"), None);
         assert_eq!(classify("SET role = admin"), None);
+        assert_eq!(
+            classify("SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE"),
+            None
+        );
         assert_eq!(classify("SELECT 1"), None);
         assert_eq!(classify("SHOW TABLES"), None);
         assert_eq!(classify("SET timezone = 'Europe/Paris'"), None);

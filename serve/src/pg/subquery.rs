@@ -18,85 +18,133 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, Expr, FunctionArguments, Ident, JoinOperator, OrderByKind, Query, Select,
-    SelectItem, SetExpr, Statement, TableFactor, Value, visit_expressions, visit_expressions_mut,
+    BinaryOperator, Expr, FunctionArguments, Ident, JoinOperator, OrderByKind, Query, SelectItem,
+    SelectItemQualifiedWildcardKind, SetExpr, SetOperator, Statement, TableFactor, Value,
+    visit_expressions, visit_expressions_mut,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 
 use super::catalog::EMPTY_CATALOGS;
 
-/// A `SELECT` that joins a catalog that is always empty in Veil answers no
-/// rows whatever its select list says, so the subqueries in that list become
-/// typed NULLs and the query plans. psql's `\\d` asks `pg_policy` for
-/// row-security policies with a correlated
-/// `ARRAY(SELECT … WHERE oid = ANY(pol.polroles))`, and `pg_publication`
-/// with `generate_series` subqueries DataFusion does not plan.
+/// A `SELECT` that must answer no rows — it reads a catalog that is always
+/// empty in Veil, directly, inner-joined, or through a derived table that
+/// is itself such a `SELECT` — answers no rows whatever its select list and
+/// conditions say. So its computed select-list items become typed NULLs
+/// under their names and its conditions `FALSE`, and the query plans. psql's
+/// `\\d` asks `pg_policy` with a correlated `ARRAY(SELECT … ANY(pol.polroles))`,
+/// `pg_publication` with `generate_series` subqueries; pgjdbc's
+/// `getPrimaryKeys` reads `pg_index` through `_pg_expandarray(...)` composites.
 pub(super) fn over_empty_catalog(statement: &mut Statement) {
     if let Statement::Query(query) = statement {
-        null_subqueries_of_empty_selects(&mut query.body);
+        empty_query(query);
     }
 }
 
-/// Walks the `SELECT`s of a query body (through `UNION` and the like).
-fn null_subqueries_of_empty_selects(body: &mut SetExpr) {
+/// Whether `query` answers no rows (rewriting it as above when so).
+fn empty_query(query: &mut Query) -> bool {
+    empty_body(&mut query.body)
+}
+
+fn empty_body(body: &mut SetExpr) -> bool {
     match body {
-        SetExpr::SetOperation { left, right, .. } => {
-            null_subqueries_of_empty_selects(left);
-            null_subqueries_of_empty_selects(right);
+        SetExpr::SetOperation {
+            left, right, op, ..
+        } => {
+            let l = empty_body(left);
+            let r = empty_body(right);
+            match op {
+                SetOperator::Union => l && r,
+                SetOperator::Intersect => l || r,
+                _ => l,
+            }
         }
-        SetExpr::Query(q) => null_subqueries_of_empty_selects(&mut q.body),
-        SetExpr::Select(select) if joins_an_empty_catalog(select) => {
-            for item in &mut select.projection {
-                if let SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } = item
-                {
-                    null_subqueries(e);
+        SetExpr::Query(q) => empty_query(q),
+        SetExpr::Select(select) => {
+            let mut empty = false;
+            for t in &mut select.from {
+                empty |= empty_relation(&mut t.relation);
+                for j in &mut t.joins {
+                    let inner = matches!(
+                        j.join_operator,
+                        JoinOperator::Join(_) | JoinOperator::Inner(_) | JoinOperator::CrossJoin(_)
+                    );
+                    empty |= empty_relation(&mut j.relation) && inner;
                 }
             }
+            if empty {
+                for item in &mut select.projection {
+                    null_computed(item);
+                }
+                if select.selection.is_some() {
+                    select.selection = parse_expr("FALSE").ok();
+                }
+            }
+            empty
         }
-        _ => {}
+        _ => false,
     }
 }
 
-/// Whether a `SELECT`'s rows must come from an always-empty catalog: one
-/// listed in `FROM`, or inner-joined.
-fn joins_an_empty_catalog(select: &Select) -> bool {
-    let is_empty = |relation: &TableFactor| {
-        matches!(relation, TableFactor::Table { name, .. }
-        if name.0.last().and_then(|p| p.as_ident()).is_some_and(|i| {
-            EMPTY_CATALOGS.iter().any(|(t, _)| i.value.eq_ignore_ascii_case(t))
-        }))
-    };
-    select.from.iter().any(|t| {
-        is_empty(&t.relation)
-            || t.joins.iter().any(|j| {
-                matches!(
-                    j.join_operator,
-                    JoinOperator::Join(_) | JoinOperator::Inner(_) | JoinOperator::CrossJoin(_)
-                ) && is_empty(&j.relation)
-            })
-    })
+/// Whether a relation answers no rows: an always-empty catalog, or a
+/// derived table that is an empty `SELECT` (rewritten).
+fn empty_relation(relation: &mut TableFactor) -> bool {
+    match relation {
+        TableFactor::Table {
+            name, args: None, ..
+        } => name.0.last().and_then(|p| p.as_ident()).is_some_and(|i| {
+            EMPTY_CATALOGS
+                .iter()
+                .any(|(t, _)| i.value.eq_ignore_ascii_case(t))
+        }),
+        TableFactor::Derived { subquery, .. } => empty_query(subquery),
+        _ => false,
+    }
 }
 
-/// Replaces each subquery in `e` by a NULL of its kind.
-fn null_subqueries(e: &mut Expr) {
-    let _ = visit_expressions_mut(e, |e| {
-        // `ARRAY(SELECT …)` is an array, `(SELECT …)` one value.
-        let null = match e {
-            Expr::Subquery(_) => Some("CAST(NULL AS TEXT)"),
-            Expr::Function(f) if matches!(f.args, FunctionArguments::Subquery(_)) => {
-                Some("CAST(NULL AS TEXT[])")
-            }
-            _ => None,
-        };
-        if let Some(Ok(null)) = null.map(parse_expr) {
-            *e = null;
+/// A computed select-list item as a typed NULL under the same name; plain
+/// columns, literals and wildcards stay (their types are the catalog's).
+fn null_computed(item: &mut SelectItem) {
+    let (expr, name) = match item {
+        SelectItem::UnnamedExpr(e) => {
+            let name = match e {
+                Expr::Function(f) => f
+                    .name
+                    .0
+                    .last()
+                    .and_then(|p| p.as_ident())
+                    .map(|i| Ident::with_quote('"', i.value.clone())),
+                _ => None,
+            };
+            (e, name)
         }
-        ControlFlow::<()>::Continue(())
-    });
+        SelectItem::ExprWithAlias { expr, alias } => (expr, Some(alias.clone())),
+        _ => return,
+    };
+    if matches!(
+        expr,
+        Expr::Identifier(_) | Expr::CompoundIdentifier(_) | Expr::Value(_)
+    ) {
+        return;
+    }
+    // `ARRAY(SELECT …)` is an array, anything else one value.
+    let array =
+        matches!(expr, Expr::Function(f) if matches!(f.args, FunctionArguments::Subquery(_)));
+    let null = if array {
+        "CAST(NULL AS TEXT[])"
+    } else {
+        "CAST(NULL AS TEXT)"
+    };
+    let Ok(null) = parse_expr(null) else {
+        return;
+    };
+    *item = match name {
+        Some(alias) => SelectItem::ExprWithAlias { expr: null, alias },
+        None => SelectItem::UnnamedExpr(null),
+    };
 }
 
-/// Names the unnamed select-list items whose names would repeat (psql
+/// Renames the select-list items whose names would repeat (psql
 /// selects `pubname, NULL, NULL`; DataFusion wants distinct names): the
 /// second and later get `?column?N`, as PostgreSQL calls an unnamed column.
 pub(super) fn unique_names(body: &mut SetExpr) {
@@ -106,14 +154,37 @@ pub(super) fn unique_names(body: &mut SetExpr) {
             unique_names(right);
         }
         SetExpr::Select(select) => {
+            // `n.oid, n.*` (DBeaver): the wildcard already has `oid`.
+            let starred: BTreeSet<String> = select
+                .projection
+                .iter()
+                .filter_map(|item| match item {
+                    SelectItem::QualifiedWildcard(
+                        SelectItemQualifiedWildcardKind::ObjectName(n),
+                        _,
+                    ) => {
+                        n.0.last()
+                            .and_then(|p| p.as_ident())
+                            .map(|i| i.value.to_lowercase())
+                    }
+                    _ => None,
+                })
+                .collect();
+            select.projection.retain(|item| {
+                !matches!(item, SelectItem::UnnamedExpr(e) if qualifier(e).is_some_and(|q| starred.contains(&q)))
+            });
             let mut seen = BTreeSet::new();
             for (i, item) in select.projection.iter_mut().enumerate() {
-                let SelectItem::UnnamedExpr(e) = item else {
-                    continue;
+                let (expr, name) = match item {
+                    SelectItem::UnnamedExpr(e) => (e.clone(), e.to_string()),
+                    SelectItem::ExprWithAlias { expr, alias } => {
+                        (expr.clone(), alias.value.clone())
+                    }
+                    _ => continue,
                 };
-                if !seen.insert(e.to_string()) {
+                if !seen.insert(name) {
                     *item = SelectItem::ExprWithAlias {
-                        expr: e.clone(),
+                        expr,
                         alias: Ident::with_quote('"', format!("?column?{}", i + 1)),
                     };
                 }
@@ -407,7 +478,7 @@ mod tests {
         over_empty_catalog(&mut st);
         assert_eq!(
             st.to_string(),
-            "SELECT pol.polname, array_to_string(CAST(NULL AS TEXT[]), ',') \
+            "SELECT pol.polname, CAST(NULL AS TEXT) AS \"array_to_string\" \
              FROM pg_catalog.pg_policy pol"
         );
     }

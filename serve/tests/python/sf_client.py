@@ -18,6 +18,7 @@ import datetime
 import decimal
 import json
 import sys
+import time
 
 import snowflake.connector
 from snowflake.connector.errors import Error
@@ -95,6 +96,7 @@ def main():
                     desc = cur.describe(step["sql"])
                     out = {"ok": True, "rows": [], "description": [list(d) for d in desc]}
                 else:
+                    started = time.perf_counter()
                     cur.execute(step["sql"], step.get("params"))
                     out = {"ok": True}
                     out["description"] = [list(d) for d in cur.description or []]
@@ -121,6 +123,7 @@ def main():
                     else:
                         out["rows"] = [[show(v) for v in row] for row in cur.fetchall()]
                     out["sfqid"] = cur.sfqid
+                    out["seconds"] = time.perf_counter() - started
             except Error as e:
                 out = {"ok": False, "errno": e.errno, "sqlstate": e.sqlstate, "msg": e.msg}
             print(json.dumps(out), flush=True)

@@ -8,6 +8,16 @@
 #[path = "../../../tests/shared/leak_battery.rs"]
 mod leak_battery;
 
+/// DBeaver's, Metabase's and pgjdbc's discovery statements.
+mod bi;
+/// Helpers the wire tests share.
+mod common;
+/// Malformed PostgreSQL protocol input.
+mod fuzz;
+/// 64 connections while the policies change (ignored: a measurement).
+mod load;
+/// TLS logins; administrators' versions and rollback.
+mod ops;
 /// The PostgreSQL wire protocol.
 mod pg;
 /// The leak battery over the PostgreSQL wire.

@@ -14,9 +14,16 @@ use crate::leak_battery::{ATTACKS, Answer, Expect, judge};
 ///   DataFusion's list of every registered table;
 /// - the simple query protocol carries several statements, as PostgreSQL's
 ///   does: each runs through Veil's statement gate, so `SELECT 1; DROP
-///   TABLE customers` answers the SELECT and refuses the DROP.
+///   TABLE customers` answers the SELECT and refuses the DROP;
+/// - PostgreSQL clients see `CUSTOMERS` as `customers` and quote it so:
+///   over the wire `"customers"` is that table, with BOB's policies (see
+///   `serve/src/pg/names.rs`), not another one.
 const OVER_THE_WIRE: &[(&str, Expect)] = &[
     ("information_schema_is_not_reachable", Expect::NoRaw),
+    (
+        "quoted_lower_case_name_is_another_table",
+        Expect::VisibleIds,
+    ),
     (
         "two_statements_are_refused",
         Expect::Error("DROP TABLE statements are not allowed"),

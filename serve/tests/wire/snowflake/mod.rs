@@ -10,3 +10,4 @@ mod connector;
 mod dbt;
 mod http;
 mod leaks;
+mod throughput;

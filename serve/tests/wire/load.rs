@@ -7,19 +7,20 @@
 //! connections; no timing is asserted.
 //!
 //! Ignored by default (it is a measurement):
-//! `cargo test -p veil-serve --test wire_load -- --ignored --nocapture`.
+//! `cargo test -p veil-serve --test wire load -- --ignored --nocapture`
+//! (add `--release` for numbers worth comparing).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 use veil_engine::Engine;
 use veil_serve::options::{Authentication, ServeOptions};
 use veil_serve::pg::PgServer;
 use veil_serve::reload::{WatchOptions, WorkspaceWatcher};
 use veil_serve::server::ServerState;
+
+use super::common::{Answer, answer, connect, copy_dir, testdata, wait_applied, write_version};
 
 const CONNECTIONS: usize = 64;
 const STATEMENTS: usize = 200;
@@ -29,75 +30,6 @@ const QUERIES: [&str; 2] = [
     "SELECT id, name, email, ssn, region, balance FROM customers ORDER BY id",
     "SELECT emp_id, name, department, salary FROM hr.employees ORDER BY emp_id",
 ];
-/// The policy files that differ between the two versions.
-const POLICY_FILES: [&str; 2] = ["policies/masking.yaml", "policies/rows.yaml"];
-
-type Rows = Vec<Vec<Option<String>>>;
-/// A statement's outcome as the client sees it: rows or an error text.
-type Answer = Result<Rows, String>;
-
-fn testdata(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../testdata")
-        .join(name)
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
-/// Writes version `v` (0: the sample's policies, 1: sample-v2's) into `ws`.
-fn write_version(ws: &Path, v: u64) {
-    let from = if v % 2 == 0 {
-        testdata("sample")
-    } else {
-        testdata("sample-v2")
-    };
-    for f in POLICY_FILES {
-        std::fs::copy(from.join(f), ws.join(f)).unwrap();
-    }
-}
-
-async fn connect(addr: std::net::SocketAddr, user: &str) -> Client {
-    let (client, connection) = tokio_postgres::connect(
-        &format!(
-            "host={} port={} user={user} dbname=ANALYTICS",
-            addr.ip(),
-            addr.port()
-        ),
-        NoTls,
-    )
-    .await
-    .unwrap();
-    tokio::spawn(connection);
-    client
-}
-
-async fn answer(client: &Client, sql: &str) -> Answer {
-    match client.simple_query(sql).await {
-        Ok(messages) => Ok(messages
-            .iter()
-            .filter_map(|m| match m {
-                SimpleQueryMessage::Row(r) => {
-                    Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect())
-                }
-                _ => None,
-            })
-            .collect()),
-        Err(e) => Err(e
-            .as_db_error()
-            .map_or_else(|| e.to_string(), |d| d.message().to_string())),
-    }
-}
 
 fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -109,21 +41,6 @@ fn rss_kib() -> u64 {
                 .and_then(|n| n.parse().ok())
         })
         .unwrap_or(0)
-}
-
-async fn wait_applied(state: &mut tokio::sync::watch::Receiver<veil_serve::reload::ReloadState>, n: u64) {
-    tokio::time::timeout(Duration::from_secs(120), async {
-        loop {
-            let s = state.borrow_and_update().clone();
-            assert_eq!(s.failed, 0, "a reload failed: {:?}", s.last_error);
-            if s.applied >= n {
-                return;
-            }
-            state.changed().await.unwrap();
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("reload {n} did not happen within 120 s"));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -216,9 +133,10 @@ async fn sixty_four_connections_while_the_workspace_is_swapped_twenty_times() {
                     let own = &expected[&(q, user)];
                     if got != own[0] && got != own[1] {
                         wrong += 1;
-                        if USERS.iter().any(|other| {
-                            *other != user && expected[&(q, *other)].contains(&got)
-                        }) {
+                        if USERS
+                            .iter()
+                            .any(|other| *other != user && expected[&(q, *other)].contains(&got))
+                        {
                             cross += 1;
                         }
                     }
