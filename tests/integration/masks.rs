@@ -571,3 +571,41 @@ fn randomized_response_yaml_errors_name_the_policy() -> Result<(), Failed> {
     }
     Ok(())
 }
+
+#[test]
+fn veil_unmask_needs_a_subscription_too() -> Result<(), Failed> {
+    let dir = temp_workspace(
+        r#"
+settings: {default_database: DB, default_schema: S}
+tables:
+  - name: DB.S.T
+    location: t.csv
+    columns: [{name: ID, type: NUMBER(10,0)}, {name: EMAIL, type: VARCHAR(80)}]
+roles: [{name: R, grants: [DB.S.T]}]
+users:
+  - {name: MASKED, roles: [R], groups: [Analysts]}
+  - {name: SUPPORT, roles: [R], groups: [Analysts, Support]}
+  - {name: OUTSIDER, roles: [R], groups: [Support]}
+policies:
+  - {name: sub, type: subscription, on: {data_sources: [DB.S.T]}, allow: {groups: [Analysts]}}
+  - {name: tokens, type: masking, on: {columns: [DB.S.T.EMAIL]}, mask: reversible, except: {groups: [Support]}}
+"#,
+        &[("t.csv", "id,email\n1,x@example.com\n")],
+    );
+    let engine = load(dir.path())?;
+    let token = cell(&engine.session("MASKED")?, "SELECT email FROM t")?;
+    let unmask = format!("SELECT VEIL_UNMASK('{token}', 'DB.S.T.EMAIL')");
+    ensure(
+        cell(&engine.session("SUPPORT")?, &unmask)? == "x@example.com",
+        "an admitted, subscribed user cannot unmask",
+    )?;
+    // Excepted by the mask but not subscribed to the table: NULL.
+    ensure(
+        cell(&engine.session("OUTSIDER")?, &unmask)? == "NULL",
+        "an unsubscribed user unmasked a token",
+    )?;
+    ensure(
+        cell(&engine.session("MASKED")?, &unmask)? == "NULL",
+        "a masked user unmasked a token",
+    )
+}

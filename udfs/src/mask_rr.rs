@@ -211,7 +211,8 @@ impl ScalarUDFImpl for MaskRrFunc {
                 let numbers = numbers.as_primitive::<datafusion::arrow::datatypes::Float64Type>();
                 let noisy: Float64Array = (0..numbers.len())
                     .map(|i| {
-                        if numbers.is_null(i) || !(parameter > 0.0) {
+                        // A NaN or non-positive epsilon shows NULL.
+                        if numbers.is_null(i) || parameter.is_nan() || parameter <= 0.0 {
                             return None;
                         }
                         let (lo, hi) = range?;

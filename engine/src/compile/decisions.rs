@@ -42,13 +42,18 @@ pub fn policies_applied<'a>(
 /// The columns of `compiled` whose `reversible` or `format_preserving`
 /// values `e` may decrypt with `VEIL_UNMASK` (SPEC rule 21): those whose
 /// policy's exception admits them, i.e. the rule does not apply to them
-/// and no `otherwise` mask does either, so they see the raw value. Keyed
-/// by [`column_key`].
+/// and no `otherwise` mask does either, so they see the raw value. Only
+/// on a table they are subscribed to (fail closed: a user who may not read
+/// the table's rows gets nothing from its tokens). Keyed by
+/// [`column_key`].
 pub fn unmask_grants(
     compiled: &CompiledTable,
     e: &Entitlements,
     settings: &Settings,
 ) -> Vec<(String, UnmaskGrant)> {
+    if !subscribed(compiled, e) {
+        return Vec::new();
+    }
     let scope = match settings.salt_scope {
         SaltScope::DataSource => compiled.name.to_string().to_uppercase(),
         SaltScope::Global => String::new(),
