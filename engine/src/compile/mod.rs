@@ -206,6 +206,11 @@ pub fn mask_fallback(spec: &MaskSpec, declared: SnowflakeType) -> Option<String>
         {
             cannot("randomized_response with a probability")
         }
+        MaskSpec::KAnonymize(_)
+            if !(declared.is_string() || declared.is_numeric() || declared.is_temporal()) =>
+        {
+            cannot("k_anonymize")
+        }
         MaskSpec::RandomizedResponse(RandomizedResponse::Laplace { .. })
             if !declared.is_numeric() =>
         {
@@ -595,6 +600,15 @@ pub fn compile_table(ws: &Workspace, table: &Table) -> CompiledTable {
                             }
                         },
                     };
+                    let kanon = |m: &MaskSpec| matches!(m, MaskSpec::KAnonymize(_));
+                    if (kanon(spec) && (otherwise.is_some() || cell_where.is_some()))
+                        || otherwise.as_ref().is_some_and(kanon)
+                    {
+                        failures.push(format!(
+                            "policy '{}' ({}): k_anonymize generalizes the rows a user sees as a whole, so it takes neither where: nor otherwise (nor is an otherwise mask)",
+                            policy.name, policy.origin
+                        ));
+                    }
                     mask = Some(AppliedMask {
                         policy: policy.name.clone(),
                         reason: reason.clone(),

@@ -382,6 +382,12 @@ fn mask(v: &Value, policy: &str, ctx: &PolicyContext<'_>) -> Result<MaskSpec> {
                 }
                 "reversible" | "format_preserving" => Err(ctx.err(policy, format!("{key} takes no parameters; write `mask: {key}`"))),
                 "randomized_response" => randomized_response(v, policy, ctx),
+                "k_anonymize" => v
+                    .as_u64()
+                    .and_then(|k| u32::try_from(k).ok())
+                    .filter(|k| (2..=1_000_000).contains(k))
+                    .map(MaskSpec::KAnonymize)
+                    .ok_or_else(|| ctx.err(policy, "k_anonymize needs a k between 2 and 1000000, like {k_anonymize: 5}")),
                 "mask_where" => Err(unsupported(key)),
                 other => Err(ctx.err(policy, format!("unknown mask '{other}'"))),
             }

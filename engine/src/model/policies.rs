@@ -54,6 +54,10 @@ pub enum MaskSpec {
     FormatPreserving,
     /// Randomized response (local differential privacy), seeded per row.
     RandomizedResponse(RandomizedResponse),
+    /// k-anonymity: the column is a quasi-identifier, generalized with the
+    /// table's other ones until every combination the user sees occurs at
+    /// least k times.
+    KAnonymize(u32),
     /// A Snowflake masking policy's body, its arguments bound to the raw
     /// columns (`t."COL"`), SQL functions expanded.
     Sql {
@@ -86,6 +90,7 @@ impl fmt::Display for MaskSpec {
                     "randomized_response (probability {probability}, seed {seed})"
                 )
             }
+            Self::KAnonymize(k) => write!(f, "k_anonymize {k}"),
             Self::RandomizedResponse(RandomizedResponse::Laplace { epsilon, seed }) => {
                 write!(
                     f,

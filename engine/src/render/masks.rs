@@ -74,6 +74,9 @@ impl Renderer<'_> {
             MaskSpec::FormatPreserving => {
                 call("veil_mask_fpe", vec![v, string(&scope), string(policy), ty])
             }
+            // Rendered around the relation (render/kanon.rs), never here: a
+            // k_anonymize that reaches a single column shows NULL.
+            MaskSpec::KAnonymize(_) => typed_null()?,
             MaskSpec::RandomizedResponse(rr) => {
                 let (kind, parameter, seed) = match rr {
                     RandomizedResponse::Categorical { probability, seed } => {
