@@ -50,9 +50,11 @@ pub(crate) struct ServeArgs {
     /// Workspace directory (contains veil.yaml).
     #[arg(short = 'w', long = "workspace", default_value = ".")]
     workspace: PathBuf,
-    /// Address of the PostgreSQL wire protocol listener.
-    #[arg(long, default_value = veil_serve::options::DEFAULT_PG_LISTEN)]
-    listen: SocketAddr,
+    /// Address of the PostgreSQL wire protocol listener [default:
+    /// 127.0.0.1:5433, unless only --snowflake-listen is given: then the
+    /// Snowflake listener serves alone].
+    #[arg(long)]
+    listen: Option<SocketAddr>,
     /// Address of the Snowflake connector protocol listener (HTTP), for
     /// snowflake-connector-python, pandas and dbt-snowflake; off unless set.
     #[arg(long)]
@@ -107,15 +109,21 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
             ));
         }
     };
+    let default_pg: SocketAddr = veil_serve::options::DEFAULT_PG_LISTEN
+        .parse()
+        .map_err(|e| Failure::Usage(format!("the default listener address: {e}")))?;
+    let pg_listen = match (args.listen, args.snowflake_listen) {
+        (Some(a), _) => Some(a),
+        (None, Some(_)) => None,
+        (None, None) => Some(default_pg),
+    };
     let options = ServeOptions {
-        pg_listen: args.listen,
+        pg_listen: pg_listen.unwrap_or(default_pg),
         authentication,
         max_connections: args.max_connections,
         statement_timeout: args.statement_timeout,
     };
-    let logins: Vec<SocketAddr> = std::iter::once(args.listen)
-        .chain(args.snowflake_listen)
-        .collect();
+    let logins: Vec<SocketAddr> = pg_listen.into_iter().chain(args.snowflake_listen).collect();
     if let Some(warning) = options.check(&logins).map_err(|e| usage(&e))? {
         eprintln!("warning: {warning}");
     }
@@ -144,16 +152,24 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
         )?),
     };
 
-    let pg = PgServer::bind(state).await.map_err(|e| usage(&e))?;
-    let addr = pg
-        .local_addr()
-        .map_err(|e| Failure::Usage(format!("cannot read the listener's address: {e}")))?;
-    eprintln!(
-        "Veil serves {} over the PostgreSQL protocol on {addr}: psql -h {} -p {} -U <user>",
-        args.workspace.display(),
-        addr.ip(),
-        addr.port()
-    );
+    let pg = match pg_listen {
+        Some(listen) => {
+            let pg = PgServer::bind_to(state, listen)
+                .await
+                .map_err(|e| usage(&e))?;
+            let addr = pg
+                .local_addr()
+                .map_err(|e| Failure::Usage(format!("cannot read the listener's address: {e}")))?;
+            eprintln!(
+                "Veil serves {} over the PostgreSQL protocol on {addr}: psql -h {} -p {} -U <user>",
+                args.workspace.display(),
+                addr.ip(),
+                addr.port()
+            );
+            Some(pg)
+        }
+        None => None,
+    };
     let stopping = operations.shutdown.clone();
     let mut side = tokio::task::JoinSet::new();
     if let Some(listen) = args.metrics_listen {
@@ -209,7 +225,9 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
             shutdown.run(grace, Some(&engine)).await
         })
     };
-    pg.serve(std::future::pending()).await;
+    if let Some(pg) = pg {
+        pg.serve(std::future::pending()).await;
+    }
     let left = sequence
         .await
         .map_err(|e| Failure::Usage(format!("the shutdown sequence failed: {e}")))?;

@@ -193,3 +193,46 @@ fn serve_reloads_reports_and_stops_gracefully() {
         "{statement}"
     );
 }
+
+#[test]
+fn the_snowflake_listener_serves_alone() {
+    let ws = workspace_copy("sample");
+    let mut server = Server::start(&[
+        "-w",
+        path(ws.path()),
+        "--trust",
+        "--snowflake-listen",
+        "127.0.0.1:0",
+        "--no-watch",
+    ]);
+    let snowflake = server.address("Snowflake's connector protocol on");
+    TcpStream::connect(snowflake).expect("the Snowflake listener accepts");
+    assert!(
+        !server
+            .seen
+            .iter()
+            .any(|l| l.contains("over the PostgreSQL protocol")),
+        "no PostgreSQL listener without --listen: {:?}",
+        server.seen
+    );
+    let pid = server.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "veil serve did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status}");
+}

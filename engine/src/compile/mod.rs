@@ -6,6 +6,7 @@
 //! with one user's entitlements inlined.
 
 pub mod decisions;
+mod reach;
 pub mod snowflake;
 
 pub use decisions::{policies_applied, subscribed, unmask_grants};
@@ -162,24 +163,6 @@ pub struct CompiledTable {
 pub struct CompiledWorkspace {
     /// Per table.
     pub tables: BTreeMap<TableName, CompiledTable>,
-}
-
-/// The deepest tag among `targets` that `column` carries (or descends from).
-fn matching_tag(column: &Column, targets: &[String]) -> Option<(String, String)> {
-    let mut best: Option<(String, String)> = None;
-    for target in targets {
-        for tag in &column.tags {
-            if tag_is_under(&tag.name, target) {
-                let deeper = best
-                    .as_ref()
-                    .is_none_or(|(t, _)| tag_depth(target) > tag_depth(t));
-                if deeper {
-                    best = Some((target.clone(), tag.name.clone()));
-                }
-            }
-        }
-    }
-    best
 }
 
 /// Why a mask cannot apply to a declared type, if it cannot.
@@ -449,27 +432,6 @@ fn compile_where(text: &str, table: &Table) -> Result<Expr, String> {
     Ok(expr)
 }
 
-/// How a policy reaches a table, and the tagged column if through a tag.
-fn reaches_table<'a>(policy: &Policy, table: &'a Table) -> Option<(String, Option<&'a Column>)> {
-    match &policy.target {
-        Target::DataSources(ts) => ts
-            .contains(&table.name)
-            .then(|| (format!("data source {}", table.name), None)),
-        Target::Tags(tags) => table.columns.iter().find_map(|c| {
-            matching_tag(c, tags).map(|(target, tag)| {
-                (
-                    format!("tag {tag} (policy tag {target}) on column {}", c.name),
-                    Some(c),
-                )
-            })
-        }),
-        Target::Columns(cs) => cs
-            .iter()
-            .any(|(t, _)| *t == table.name)
-            .then(|| (format!("columns of {}", table.name), None)),
-    }
-}
-
 fn compile_row_rule(
     policy: &Policy,
     rule: &RowRule,
@@ -541,35 +503,7 @@ pub fn compile_table(ws: &Workspace, table: &Table) -> CompiledTable {
             if !matches!(policy.kind, PolicyKind::Masking { .. }) {
                 continue;
             }
-            let hit = match &policy.target {
-                Target::Columns(cs) => cs
-                    .iter()
-                    .any(|(t, c)| *t == table.name && *c == column.name)
-                    .then(|| {
-                        (
-                            (3, 0),
-                            format!(
-                                "column {}.{} is named by the policy",
-                                table.name, column.name
-                            ),
-                        )
-                    }),
-                Target::Tags(tags) => matching_tag(column, tags).map(|(target, tag)| {
-                    (
-                        (2, tag_depth(&target)),
-                        format!(
-                            "column {} is tagged {tag} (policy tag {target})",
-                            column.name
-                        ),
-                    )
-                }),
-                Target::DataSources(ts) => ts.contains(&table.name).then(|| {
-                    (
-                        (1, 0),
-                        format!("the policy covers data source {}", table.name),
-                    )
-                }),
-            };
+            let hit = reach::column(policy, table, column);
             if let Some((spec, reason)) = hit {
                 candidates.push((spec, index, policy, reason));
             }
@@ -719,7 +653,7 @@ pub fn compile_table(ws: &Workspace, table: &Table) -> CompiledTable {
         }
     }
     for policy in &ws.policies {
-        let Some((reason, tagged)) = reaches_table(policy, table) else {
+        let Some((reason, tagged)) = reach::table(policy, table) else {
             continue;
         };
         match &policy.kind {
