@@ -40,6 +40,8 @@ mod fuzz;
 mod hardening;
 /// Tags that follow the data: the catalog journal and lineage propagation.
 mod lineage;
+/// Reversible and format-preserving masks, `VEIL_UNMASK`, and their leaks.
+mod masks;
 /// The policy-as-code loop: `veil test`, diff, lint, audit, versions.
 mod ops;
 /// Property tests: untouched users see unenforced results; modes agree.

@@ -96,6 +96,8 @@ attacks!(
     divide_by_zero_on_hidden_row_in_join,
     internal_hash_function_is_refused,
     internal_function_in_where_is_refused,
+    internal_encryption_function_is_refused,
+    veil_unmask_of_masked_columns_is_null,
     internal_purpose_function_is_refused,
     another_users_profile_row,
     identity_cannot_be_changed_in_sql,

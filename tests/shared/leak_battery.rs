@@ -230,6 +230,16 @@ pub(crate) const ATTACKS: &[(&str, &str, Expect)] = &[
         Expect::Error("internal to Veil"),
     ),
     (
+        "internal_encryption_function_is_refused",
+        "SELECT veil_mask_fpe('222-22-2222', 'ANALYTICS.PUBLIC.CUSTOMERS', 'ssn-ff1', 'VARCHAR(11)')",
+        Expect::Error("internal to Veil"),
+    ),
+    (
+        "veil_unmask_of_masked_columns_is_null",
+        "SELECT VEIL_UNMASK(ssn, 'ANALYTICS.PUBLIC.CUSTOMERS.SSN'), VEIL_UNMASK(name, 'ANALYTICS.PUBLIC.CUSTOMERS.NAME'), VEIL_UNMASK(notes, 'ANALYTICS.PUBLIC.CUSTOMERS.NOTES') FROM customers",
+        Expect::NoRaw,
+    ),
+    (
         "internal_purpose_function_is_refused",
         "SELECT veil_current_purpose()",
         Expect::Error("internal to Veil"),

@@ -34,11 +34,15 @@ use datafusion::prelude::SessionContext;
 
 pub mod context;
 pub mod fit;
+pub mod keys;
 pub mod mask_constant;
+pub mod mask_fpe;
 pub mod mask_hash;
 pub mod mask_null;
 pub mod mask_regex;
+pub mod mask_reversible;
 pub mod mask_round;
+pub mod mask_rr;
 pub mod mask_show;
 pub mod mask_show_first;
 pub mod mask_show_last;
@@ -46,6 +50,7 @@ pub mod memo;
 mod round_kernels;
 pub mod sftype;
 mod strings;
+pub mod unmask;
 
 #[cfg(test)]
 mod proptests;
@@ -54,8 +59,9 @@ pub use context::{SessionIdentity, context_functions, normalize_identifier, norm
 pub use memo::DEFAULT_MEMO_CAPACITY;
 pub use sftype::SnowflakeType;
 
-/// Every mask function, with hashing salted by `secret` and a regex memo of
-/// `memo_capacity` values (0 disables it).
+/// Every mask function, with hashing salted and encryption keyed by
+/// `secret`, and regex and FF1 memos of `memo_capacity` values (0 disables
+/// them). `VEIL_UNMASK` is per session: see [`unmask::veil_unmask`].
 pub fn all_functions(secret: &str, memo_capacity: usize) -> Vec<Arc<ScalarUDF>> {
     vec![
         mask_hash::mask_hash(secret),
@@ -65,6 +71,10 @@ pub fn all_functions(secret: &str, memo_capacity: usize) -> Vec<Arc<ScalarUDF>> 
         mask_regex::mask_regex(memo_capacity),
         mask_show_first::mask_show_first(),
         mask_show_last::mask_show_last(),
+        mask_reversible::mask_reversible(secret),
+        mask_fpe::mask_fpe(secret, memo_capacity),
+        // The engine registers it again with each version's domains.
+        mask_rr::mask_rr(secret, Default::default()),
     ]
 }
 

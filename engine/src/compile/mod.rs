@@ -9,7 +9,7 @@ pub mod decisions;
 mod reach;
 pub mod snowflake;
 
-pub use decisions::{policies_applied, subscribed};
+pub use decisions::{policies_applied, subscribed, unmask_grants};
 
 use std::collections::BTreeMap;
 
@@ -29,6 +29,9 @@ pub struct EffectiveMask {
     pub spec: MaskSpec,
     /// Why it falls back to NULL, if it does.
     pub fallback: Option<String>,
+    /// Which values show NULL although the mask applies (a reversible token
+    /// too long for the column, a value too short for FF1), if any.
+    pub note: Option<String>,
 }
 
 /// The masking rule that won a column.
@@ -44,6 +47,10 @@ pub struct AppliedMask {
     pub otherwise: Option<EffectiveMask>,
     /// To whom.
     pub applies: Applicability,
+    /// Cell-level masking: the mask applies only to rows where this
+    /// predicate (over raw values, Immuta `@` functions as `veil_at_*`
+    /// calls) is TRUE.
+    pub cell_where: Option<Box<Expr>>,
 }
 
 /// One column of a policy relation.
@@ -175,6 +182,34 @@ pub fn mask_fallback(spec: &MaskSpec, declared: SnowflakeType) -> Option<String>
         MaskSpec::Round(RoundTo::Unit(_)) if !declared.is_temporal() => {
             cannot("rounding to a time unit")
         }
+        MaskSpec::Reversible if !declared.is_string() => cannot("reversible"),
+        MaskSpec::FormatPreserving if !declared.is_string() => cannot("format_preserving"),
+        MaskSpec::RandomizedResponse(RandomizedResponse::Categorical { .. })
+            if !declared.is_string() =>
+        {
+            cannot("randomized_response with a probability")
+        }
+        MaskSpec::KAnonymize(_)
+            if !(declared.is_string() || declared.is_numeric() || declared.is_temporal()) =>
+        {
+            cannot("k_anonymize")
+        }
+        MaskSpec::RandomizedResponse(RandomizedResponse::Laplace { .. })
+            if !declared.is_numeric() =>
+        {
+            cannot("randomized_response with an epsilon")
+        }
+        MaskSpec::Reversible => match declared {
+            SnowflakeType::Varchar(n)
+                if veil_udfs::mask_reversible::max_plaintext_bytes(n).is_none() =>
+            {
+                Some(format!(
+                    "a reversible token has at least {} characters, more than {declared} holds, and a truncated token could not be decrypted, so it shows NULL",
+                    veil_udfs::mask_reversible::token_chars(0)
+                ))
+            }
+            _ => None,
+        },
         MaskSpec::Constant(c) => {
             let fits = match declared {
                 SnowflakeType::Varchar(_) => true,
@@ -203,10 +238,58 @@ pub fn mask_fallback(spec: &MaskSpec, declared: SnowflakeType) -> Option<String>
     }
 }
 
+/// The id of a column in randomized response's domains and draws.
+pub fn rr_column_id(table: &TableName, column: &str) -> String {
+    format!("{table}.{column}")
+}
+
+/// The columns of `compiled` with a randomized-response mask that runs
+/// (as the mask or the `otherwise` mask), with their parameters.
+pub fn rr_columns(compiled: &CompiledTable) -> Vec<(&CompiledColumn, &RandomizedResponse)> {
+    let mut out = Vec::new();
+    for c in &compiled.columns {
+        let Some(applied) = &c.mask else { continue };
+        for m in [Some(&applied.mask), applied.otherwise.as_ref()]
+            .into_iter()
+            .flatten()
+        {
+            if let (MaskSpec::RandomizedResponse(rr), None) = (&m.spec, &m.fallback) {
+                out.push((c, rr));
+            }
+        }
+    }
+    out
+}
+
+/// Which values of a column a mask that does apply still shows as NULL.
+pub fn mask_note(spec: &MaskSpec, declared: SnowflakeType) -> Option<String> {
+    match (spec, declared) {
+        (MaskSpec::Reversible, SnowflakeType::Varchar(n)) if n < veil_udfs::sftype::MAX_VARCHAR => {
+            let fits = veil_udfs::mask_reversible::max_plaintext_bytes(n)?;
+            Some(format!(
+                "values longer than {fits} bytes show NULL: their reversible tokens ({} + 4/3 characters per byte) do not fit {declared}, and a truncated token could not be decrypted",
+                veil_udfs::mask_reversible::token_chars(0)
+            ))
+        }
+        (MaskSpec::FormatPreserving, _) => Some(format!(
+            "values with 1 to {} digits or 1 to {} letters show NULL: FF1 needs at least a million possible values per character class; values longer than the column show NULL too",
+            veil_udfs::mask_fpe::MIN_DIGITS - 1,
+            veil_udfs::mask_fpe::MIN_LETTERS - 1
+        )),
+        _ => None,
+    }
+}
+
 fn effective(spec: &MaskSpec, declared: SnowflakeType) -> EffectiveMask {
+    let fallback = mask_fallback(spec, declared);
     EffectiveMask {
         spec: spec.clone(),
-        fallback: mask_fallback(spec, declared),
+        note: if fallback.is_none() {
+            mask_note(spec, declared)
+        } else {
+            None
+        },
+        fallback,
     }
 }
 
@@ -434,14 +517,39 @@ pub fn compile_table(ws: &Workspace, table: &Table) -> CompiledTable {
                     mask: spec,
                     otherwise,
                     applies,
+                    cell_where,
                 } = &policy.kind
                 {
+                    let cell_where = match cell_where {
+                        None => None,
+                        Some(text) => match compile_where(text, table) {
+                            Ok(e) => Some(Box::new(e)),
+                            Err(e) => {
+                                // Fail closed: queries on the table are denied.
+                                failures.push(format!(
+                                    "policy '{}' ({}) cannot be evaluated on {}: {e}",
+                                    policy.name, policy.origin, table.name
+                                ));
+                                None
+                            }
+                        },
+                    };
+                    let kanon = |m: &MaskSpec| matches!(m, MaskSpec::KAnonymize(_));
+                    if (kanon(spec) && (otherwise.is_some() || cell_where.is_some()))
+                        || otherwise.as_ref().is_some_and(kanon)
+                    {
+                        failures.push(format!(
+                            "policy '{}' ({}): k_anonymize generalizes the rows a user sees as a whole, so it takes neither where: nor otherwise (nor is an otherwise mask)",
+                            policy.name, policy.origin
+                        ));
+                    }
                     mask = Some(AppliedMask {
                         policy: policy.name.clone(),
                         reason: reason.clone(),
                         mask: effective(spec, column.declared),
                         otherwise: otherwise.as_ref().map(|o| effective(o, column.declared)),
                         applies: applies.clone(),
+                        cell_where,
                     });
                 }
             } else {
@@ -492,9 +600,11 @@ pub fn compile_table(ws: &Workspace, table: &Table) -> CompiledTable {
                                 expr: Box::new(expr),
                             },
                             fallback: None,
+                            note: None,
                         },
                         otherwise: None,
                         applies: Applicability::Everyone,
+                        cell_where: None,
                     });
                 }
                 Err(e) => failures.push(format!(

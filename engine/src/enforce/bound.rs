@@ -86,6 +86,15 @@ impl Bound {
             datafusion::execution::FunctionRegistry::register_udf(&mut internal, Arc::clone(f))?;
         }
         let mode = options.mode.unwrap_or(ws.settings.mode);
+        // VEIL_UNMASK, the one Veil function user SQL may call, admits this
+        // user to the columns of granted tables whose policy exception
+        // admits them (SPEC rule 21).
+        let grants = granted_tables
+            .iter()
+            .filter_map(|t| v.compiled.tables.get(t))
+            .flat_map(|t| crate::compile::unmask_grants(t, &entitlements, &ws.settings))
+            .collect();
+        let unmask = veil_udfs::unmask::veil_unmask(&ws.settings.secret, grants);
         let core = Arc::new(SessionCore {
             version: Arc::clone(v),
             internal,
@@ -96,6 +105,7 @@ impl Bound {
             user_functions: context
                 .into_iter()
                 .filter(|f| !f.name().starts_with("veil_"))
+                .chain(std::iter::once(unmask))
                 .collect(),
             views: Mutex::new(HashMap::new()),
         });

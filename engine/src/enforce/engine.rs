@@ -207,6 +207,13 @@ pub(super) async fn build_version(
         schema_of(&table.name.database, &table.name.schema)?
             .register_table(table.name.table.clone(), Arc::new(view))?;
     }
+    let phase = crate::trace::phase("version: randomized-response domains");
+    let domains = rr_domains(&internal, &compiled).await;
+    datafusion::execution::FunctionRegistry::register_udf(
+        &mut internal,
+        veil_udfs::mask_rr::mask_rr(&ws.settings.secret, Arc::new(domains)),
+    )?;
+    phase.end();
     let phase = crate::trace::phase("version: system tables");
     register_system_tables(&schema_of, &ws, &compiled, audit)?;
     phase.end();
@@ -217,6 +224,78 @@ pub(super) async fn build_version(
         internal,
         data_files,
     })
+}
+
+/// The domains of a version's randomized-response columns (SPEC rule 23):
+/// each categorical column's distinct non-NULL values (sorted) and each
+/// numeric column's range, over all of its rows, computed once per
+/// version. Only tables with such a column are scanned. A table whose data
+/// is broken or whose scan fails gets no domain, so its randomized-response
+/// columns show NULL (fail closed).
+async fn rr_domains(
+    internal: &SessionState,
+    compiled: &CompiledWorkspace,
+) -> veil_udfs::mask_rr::RrDomains {
+    use datafusion::arrow::array::{Array, AsArray};
+    use datafusion::arrow::datatypes::{DataType, Float64Type};
+    let mut domains = veil_udfs::mask_rr::RrDomains::default();
+    for t in compiled.tables.values() {
+        if t.data_error.is_some() {
+            continue;
+        }
+        for (c, rr) in crate::compile::rr_columns(t) {
+            let id = crate::compile::rr_column_id(&t.name, &c.name);
+            let table = crate::render::object_name(&t.name);
+            let col = crate::sql::ident::quoted(&c.name);
+            match rr {
+                crate::model::RandomizedResponse::Categorical { .. } => {
+                    let sql = format!(
+                        "SELECT DISTINCT CAST({col} AS VARCHAR) AS v FROM {table} WHERE {col} IS NOT NULL ORDER BY v"
+                    );
+                    let Ok(batches) = run_internal(internal, &sql).await else {
+                        continue;
+                    };
+                    let mut values = Vec::new();
+                    for b in &batches {
+                        let Ok(text) =
+                            datafusion::arrow::compute::cast(b.column(0), &DataType::Utf8)
+                        else {
+                            continue;
+                        };
+                        values.extend(text.as_string::<i32>().iter().flatten().map(str::to_string));
+                    }
+                    domains.categorical.insert(id, Arc::new(values));
+                }
+                crate::model::RandomizedResponse::Laplace { .. } => {
+                    let sql = format!(
+                        "SELECT CAST(min({col}) AS DOUBLE), CAST(max({col}) AS DOUBLE) FROM {table}"
+                    );
+                    let Ok(batches) = run_internal(internal, &sql).await else {
+                        continue;
+                    };
+                    let Some(b) = batches.iter().find(|b| b.num_rows() > 0) else {
+                        continue;
+                    };
+                    let (lo, hi) = (
+                        b.column(0).as_primitive_opt::<Float64Type>(),
+                        b.column(1).as_primitive_opt::<Float64Type>(),
+                    );
+                    if let (Some(lo), Some(hi)) = (lo, hi)
+                        && !lo.is_null(0)
+                        && !hi.is_null(0)
+                    {
+                        domains.numeric.insert(id, (lo.value(0), hi.value(0)));
+                    }
+                }
+            }
+        }
+    }
+    domains
+}
+
+async fn run_internal(state: &SessionState, sql: &str) -> Result<Vec<RecordBatch>> {
+    let plan = state.create_logical_plan(sql).await?;
+    Ok(execute_plan(state, &plan).await?)
 }
 
 impl Engine {

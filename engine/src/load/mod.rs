@@ -90,7 +90,12 @@ pub fn load_workspace(dir: &Path) -> Result<Workspace> {
     let phase = crate::trace::phase("load: catalog journal");
     journal::apply_journal(&mut ws)?;
     phase.end();
-    if ws.settings.secret_is_default && ws.uses_secret() {
+    if ws.settings.secret_is_default && ws.uses_encryption() {
+        let env = &ws.settings.secret_env;
+        ws.warnings.push(format!(
+            "{env} is not set: hashing and encryption use Veil's development secret, so anyone with Veil can decrypt reversible and format-preserving values; set {env} for real data."
+        ));
+    } else if ws.settings.secret_is_default && ws.uses_secret() {
         let env = &ws.settings.secret_env;
         ws.warnings.push(format!(
             "{env} is not set: hashing uses Veil's development secret, so hashes are predictable; set {env} for real data."

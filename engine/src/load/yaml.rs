@@ -174,6 +174,8 @@ pub(crate) struct PolicyDoc {
     except: Option<ConditionDoc>,
     for_everyone_who: Option<ConditionDoc>,
     otherwise: Option<OtherwiseDoc>,
+    #[serde(rename = "where")]
+    cell_where: Option<Value>,
 }
 
 /// A field that is present, even as YAML's `null`, is `Some`.
@@ -335,8 +337,10 @@ fn mask(v: &Value, policy: &str, ctx: &PolicyContext<'_>) -> Result<MaskSpec> {
         Value::String(s) => match s.as_str() {
             "hash" => Ok(MaskSpec::Hash),
             "nullify" => Ok(MaskSpec::Nullify),
-            "reversible" | "format_preserving" | "randomized_response" => Err(unsupported(s)),
-            other => Err(ctx.err(policy, format!("unknown mask '{other}' (hash, nullify, constant, round, regex, show_first, show_last)"))),
+            "reversible" => Ok(MaskSpec::Reversible),
+            "format_preserving" => Ok(MaskSpec::FormatPreserving),
+            "randomized_response" => Err(ctx.err(policy, "randomized_response needs its parameters: {randomized_response: {probability: 0.2, seed: 7}} (categorical) or {randomized_response: {epsilon: 1.0, seed: 7}} (numbers)")),
+            other => Err(ctx.err(policy, format!("unknown mask '{other}' (hash, nullify, reversible, format_preserving, constant, round, regex, show_first, show_last)"))),
         },
         Value::Null => Err(ctx.err(policy, "a bare null is YAML's null; write `mask: nullify`")),
         Value::Mapping(m) if m.len() == 1 => {
@@ -376,11 +380,70 @@ fn mask(v: &Value, policy: &str, ctx: &PolicyContext<'_>) -> Result<MaskSpec> {
                         .ok_or_else(|| ctx.err(policy, format!("{key} needs a non-negative character count")))?;
                     Ok(if key == "show_first" { MaskSpec::ShowFirst(n) } else { MaskSpec::ShowLast(n) })
                 }
-                "reversible" | "format_preserving" | "randomized_response" | "mask_where" => Err(unsupported(key)),
+                "reversible" | "format_preserving" => Err(ctx.err(policy, format!("{key} takes no parameters; write `mask: {key}`"))),
+                "randomized_response" => randomized_response(v, policy, ctx),
+                "k_anonymize" => v
+                    .as_u64()
+                    .and_then(|k| u32::try_from(k).ok())
+                    .filter(|k| (2..=1_000_000).contains(k))
+                    .map(MaskSpec::KAnonymize)
+                    .ok_or_else(|| ctx.err(policy, "k_anonymize needs a k between 2 and 1000000, like {k_anonymize: 5}")),
+                "mask_where" => Err(unsupported(key)),
                 other => Err(ctx.err(policy, format!("unknown mask '{other}'"))),
             }
         }
         _ => Err(ctx.err(policy, "mask must be a name (hash, nullify) or a one-key mapping like {constant: REDACTED}")),
+    }
+}
+
+/// `{probability: P, seed: S}` or `{epsilon: E, seed: S}`.
+fn randomized_response(v: &Value, policy: &str, ctx: &PolicyContext<'_>) -> Result<MaskSpec> {
+    let usage = "randomized_response takes {probability: P, seed: S} (0 < P <= 1) or {epsilon: E, seed: S} (E > 0)";
+    let Value::Mapping(m) = v else {
+        return Err(ctx.err(policy, usage));
+    };
+    let number = |key: &str| -> Result<Option<f64>> {
+        match m.get(Value::String(key.to_string())) {
+            None => Ok(None),
+            Some(x) => x
+                .as_f64()
+                .filter(|f| f.is_finite())
+                .map(Some)
+                .ok_or_else(|| ctx.err(policy, format!("{key} must be a number; {usage}"))),
+        }
+    };
+    for k in m.keys() {
+        let k = k.as_str().unwrap_or_default();
+        if !["probability", "epsilon", "seed"].contains(&k) {
+            return Err(ctx.err(
+                policy,
+                format!("unknown randomized_response key '{k}'; {usage}"),
+            ));
+        }
+    }
+    let seed = match m.get(Value::String("seed".to_string())) {
+        None => 0,
+        Some(s) => s.as_u64().ok_or_else(|| {
+            ctx.err(
+                policy,
+                format!("seed must be a non-negative integer; {usage}"),
+            )
+        })?,
+    };
+    match (number("probability")?, number("epsilon")?) {
+        (Some(p), None) if p > 0.0 && p <= 1.0 => Ok(MaskSpec::RandomizedResponse(
+            RandomizedResponse::Categorical {
+                probability: p,
+                seed,
+            },
+        )),
+        (None, Some(e)) if e > 0.0 => {
+            Ok(MaskSpec::RandomizedResponse(RandomizedResponse::Laplace {
+                epsilon: e,
+                seed,
+            }))
+        }
+        _ => Err(ctx.err(policy, usage)),
     }
 }
 
@@ -556,14 +619,30 @@ pub(crate) fn policy(doc: &PolicyDoc, ctx: &PolicyContext<'_>) -> Result<Policy>
                 (Some(_), _) => return Err(ctx.err(name, "otherwise goes with for_everyone_who")),
                 (None, _) => None,
             };
+            let cell_where = match &doc.cell_where {
+                None => None,
+                Some(w) => {
+                    let text = scalar_text(w)
+                        .filter(|t| !t.trim().is_empty())
+                        .ok_or_else(|| ctx.err(name, "where needs a SQL predicate over the table's columns, like \"STATE = 'CA'\""))?;
+                    // The `@` functions parse as calls; compile checks them
+                    // against each table.
+                    crate::sql::ident::parse_expr(&text.replace('@', "veil_at_")).map_err(|e| {
+                        ctx.err(name, format!("the where predicate does not parse: {e}"))
+                    })?;
+                    Some(text)
+                }
+            };
             PolicyKind::Masking {
                 mask: mask(m, name, ctx)?,
                 otherwise,
                 applies,
+                cell_where,
             }
         }
         "row" => {
             only("mask", doc.mask.is_some())?;
+            only("where (beside mask:)", doc.cell_where.is_some())?;
             only("allow", doc.allow.is_some())?;
             only("otherwise", doc.otherwise.is_some())?;
             if matches!(target, Target::Columns(_)) {
@@ -579,6 +658,7 @@ pub(crate) fn policy(doc: &PolicyDoc, ctx: &PolicyContext<'_>) -> Result<Policy>
         }
         "subscription" => {
             only("mask", doc.mask.is_some())?;
+            only("where", doc.cell_where.is_some())?;
             only("rule", doc.rule.is_some())?;
             only("except", doc.except.is_some())?;
             only("for_everyone_who", doc.for_everyone_who.is_some())?;

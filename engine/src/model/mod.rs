@@ -84,6 +84,7 @@ pub const LINT_RULES: &[&str] = &[
     "conflicting-masks",
     "short-hash",
     "mask-falls-back-to-null",
+    "mask-nulls-some-values",
     "too-many-conditions",
     "unused-tag",
     "unused-role",
@@ -192,11 +193,32 @@ impl Workspace {
         self.roles.iter().find(|r| r.name == name)
     }
 
-    /// Whether the hashing secret shapes any result: a `hash` mask (or its
-    /// `otherwise`), or a Snowflake masking policy or function whose body
-    /// calls Veil's hash function.
+    /// Whether a `reversible` or `format_preserving` mask (or its
+    /// `otherwise`) encrypts with the workspace secret.
+    pub fn uses_encryption(&self) -> bool {
+        let encrypts =
+            |m: &MaskSpec| matches!(m, MaskSpec::Reversible | MaskSpec::FormatPreserving);
+        self.policies.iter().any(|p| match &p.kind {
+            PolicyKind::Masking {
+                mask, otherwise, ..
+            } => encrypts(mask) || otherwise.as_ref().is_some_and(encrypts),
+            _ => false,
+        })
+    }
+
+    /// Whether the hashing secret shapes any result: a `hash`, `reversible`
+    /// or `format_preserving` mask (or its `otherwise`), or a Snowflake
+    /// masking policy or function whose body calls Veil's hash function.
     pub fn uses_secret(&self) -> bool {
-        let hashes = |m: &MaskSpec| *m == MaskSpec::Hash;
+        let hashes = |m: &MaskSpec| {
+            matches!(
+                m,
+                MaskSpec::Hash
+                    | MaskSpec::Reversible
+                    | MaskSpec::FormatPreserving
+                    | MaskSpec::RandomizedResponse(_)
+            )
+        };
         let masks = self.policies.iter().any(|p| match &p.kind {
             PolicyKind::Masking {
                 mask, otherwise, ..

@@ -48,6 +48,16 @@ pub enum MaskSpec {
     ShowFirst(u32),
     /// Keep the last n characters.
     ShowLast(u32),
+    /// AES-256-SIV tokens, decrypted by `VEIL_UNMASK` for admitted users.
+    Reversible,
+    /// NIST FF1: same length and character classes, reversible with the key.
+    FormatPreserving,
+    /// Randomized response (local differential privacy), seeded per row.
+    RandomizedResponse(RandomizedResponse),
+    /// k-anonymity: the column is a quasi-identifier, generalized with the
+    /// table's other ones until every combination the user sees occurs at
+    /// least k times.
+    KAnonymize(u32),
     /// A Snowflake masking policy's body, its arguments bound to the raw
     /// columns (`t."COL"`), SQL functions expanded.
     Sql {
@@ -72,9 +82,45 @@ impl fmt::Display for MaskSpec {
             } => write!(f, "regex '{pattern}' -> '{replacement}'"),
             Self::ShowFirst(n) => write!(f, "show_first {n}"),
             Self::ShowLast(n) => write!(f, "show_last {n}"),
+            Self::Reversible => f.write_str("reversible"),
+            Self::FormatPreserving => f.write_str("format_preserving"),
+            Self::RandomizedResponse(RandomizedResponse::Categorical { probability, seed }) => {
+                write!(
+                    f,
+                    "randomized_response (probability {probability}, seed {seed})"
+                )
+            }
+            Self::KAnonymize(k) => write!(f, "k_anonymize {k}"),
+            Self::RandomizedResponse(RandomizedResponse::Laplace { epsilon, seed }) => {
+                write!(
+                    f,
+                    "randomized_response (Laplace, epsilon {epsilon}, seed {seed})"
+                )
+            }
             Self::Sql { policy, .. } => write!(f, "masking policy {policy}"),
         }
     }
+}
+
+/// Randomized response's parameters: categorical (`probability`) or
+/// numeric (`epsilon`), and the seed of the per-row draws.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RandomizedResponse {
+    /// Keep the value with probability 1 − `probability`, else a value drawn
+    /// uniformly from the column's distinct values.
+    Categorical {
+        /// The replacement probability, in (0, 1].
+        probability: f64,
+        /// Seed of the draws.
+        seed: u64,
+    },
+    /// Laplace noise of scale (max − min) / `epsilon`.
+    Laplace {
+        /// Privacy parameter, > 0.
+        epsilon: f64,
+        /// Seed of the draws.
+        seed: u64,
+    },
 }
 
 /// What a policy targets.
@@ -151,6 +197,10 @@ pub enum PolicyKind {
         otherwise: Option<MaskSpec>,
         /// To whom.
         applies: Applicability,
+        /// Immuta's "mask … where": a SQL predicate over the raw row (with
+        /// Immuta `@` functions); the mask applies only to rows where it is
+        /// TRUE, other rows show the raw value.
+        cell_where: Option<String>,
     },
     /// A row rule.
     Row {

@@ -354,6 +354,22 @@ impl Renderer<'_> {
         if threshold == 0 {
             return Ok(B::Lit(false));
         }
+        let key = self.row_key(columns)?;
+        let digest = match self.mode {
+            RenderMode::Snowflake(_) => call("SHA2", vec![key, number("256")]),
+            _ => call("encode", vec![call("sha256", vec![key]), string("hex")]),
+        };
+        Ok(B::E(Expr::BinaryOp {
+            left: Box::new(call("substr", vec![digest, number("1"), number("4")])),
+            op: BinaryOperator::Lt,
+            right: Box::new(string(&format!("{threshold:04x}"))),
+        }))
+    }
+
+    /// A row's identity as text: the table name and each of `columns`' raw
+    /// text, `|`-separated (NULL as empty); minimization hashes it, and
+    /// randomized response seeds its draws with it.
+    pub(super) fn row_key(&self, columns: &[String]) -> Result<Expr> {
         let mut key = string(&self.table.name.to_string());
         for c in columns {
             let declared = self
@@ -380,15 +396,7 @@ impl Renderer<'_> {
                 };
             }
         }
-        let digest = match self.mode {
-            RenderMode::Snowflake(_) => call("SHA2", vec![key, number("256")]),
-            _ => call("encode", vec![call("sha256", vec![key]), string("hex")]),
-        };
-        Ok(B::E(Expr::BinaryOp {
-            left: Box::new(call("substr", vec![digest, number("1"), number("4")])),
-            op: BinaryOperator::Lt,
-            right: Box::new(string(&format!("{threshold:04x}"))),
-        }))
+        Ok(key)
     }
 
     pub(super) fn row_filter(&self) -> Result<B> {

@@ -17,6 +17,7 @@ impl Renderer<'_> {
         column: &str,
         declared: SnowflakeType,
         mask: &EffectiveMask,
+        policy: &str,
         alone: bool,
     ) -> Result<Expr> {
         if let RenderMode::Snowflake(x) = self.mode {
@@ -27,7 +28,24 @@ impl Renderer<'_> {
                 &self.table.name,
                 self.settings,
                 x,
-            );
+            )
+            .map_err(|e| match e {
+                // Name the policy an export refuses.
+                crate::error::VeilError::PolicyFailure(m)
+                    if matches!(
+                        mask.spec,
+                        MaskSpec::Reversible
+                            | MaskSpec::FormatPreserving
+                            | MaskSpec::RandomizedResponse(_)
+                    ) =>
+                {
+                    crate::error::VeilError::PolicyFailure(format!(
+                        "policy '{policy}' on column {}.{column}: {m}",
+                        self.table.name
+                    ))
+                }
+                other => other,
+            });
         }
         let v = raw(column);
         let ty = string(&declared.to_string());
@@ -43,13 +61,45 @@ impl Renderer<'_> {
         if mask.fallback.is_some() {
             return typed_null();
         }
+        let scope = match self.settings.salt_scope {
+            SaltScope::DataSource => self.table.name.to_string().to_uppercase(),
+            SaltScope::Global => String::new(),
+        };
         Ok(match &mask.spec {
-            MaskSpec::Hash => {
-                let scope = match self.settings.salt_scope {
-                    SaltScope::DataSource => self.table.name.to_string().to_uppercase(),
-                    SaltScope::Global => String::new(),
+            MaskSpec::Hash => call("veil_mask_hash", vec![v, string(&scope), ty]),
+            MaskSpec::Reversible => call(
+                "veil_mask_reversible",
+                vec![v, string(&scope), string(policy), ty],
+            ),
+            MaskSpec::FormatPreserving => {
+                call("veil_mask_fpe", vec![v, string(&scope), string(policy), ty])
+            }
+            // Rendered around the relation (render/kanon.rs), never here: a
+            // k_anonymize that reaches a single column shows NULL.
+            MaskSpec::KAnonymize(_) => typed_null()?,
+            MaskSpec::RandomizedResponse(rr) => {
+                let (kind, parameter, seed) = match rr {
+                    RandomizedResponse::Categorical { probability, seed } => {
+                        ("categorical", probability.to_string(), seed)
+                    }
+                    RandomizedResponse::Laplace { epsilon, seed } => {
+                        ("laplace", epsilon.to_string(), seed)
+                    }
                 };
-                call("veil_mask_hash", vec![v, string(&scope), ty])
+                let columns: Vec<String> =
+                    self.table.columns.iter().map(|c| c.name.clone()).collect();
+                call(
+                    "veil_mask_rr",
+                    vec![
+                        v,
+                        self.row_key(&columns)?,
+                        string(&crate::compile::rr_column_id(&self.table.name, column)),
+                        string(kind),
+                        string(&parameter),
+                        string(&seed.to_string()),
+                        ty,
+                    ],
+                )
             }
             MaskSpec::Constant(c) => match declared {
                 SnowflakeType::Varchar(n) if alone => with_operand(
@@ -87,12 +137,16 @@ impl Renderer<'_> {
     ) -> Result<Expr> {
         // Inside a CASE next to the raw column a mask keeps the column's
         // type (the UDFs); standing alone it may be a literal.
-        let masked = |alone| self.mask_expr(column, declared, &applied.mask, alone);
+        let policy = applied.policy.as_str();
+        // A cell-level mask sits in a CASE next to the raw column: no literals.
+        let cell = applied.cell_where.is_some();
+        let masked =
+            |alone| self.mask_expr(column, declared, &applied.mask, policy, alone && !cell);
         let others = |alone| match &applied.otherwise {
-            Some(o) => self.mask_expr(column, declared, o, alone),
+            Some(o) => self.mask_expr(column, declared, o, policy, alone && !cell),
             None => Ok(raw(column)),
         };
-        Ok(match &applied.applies {
+        let expr = match &applied.applies {
             Applicability::Everyone => masked(true)?,
             Applicability::EveryoneExcept(c) => match self.condition(c) {
                 B::Lit(true) => raw(column),
@@ -105,6 +159,15 @@ impl Renderer<'_> {
                 B::Lit(false) => others(true)?,
                 B::E(e) => case(not(B::E(e)).into_expr(), others(false)?, masked(false)?),
             },
+        };
+        // "mask … where": only rows whose raw values satisfy the predicate
+        // are masked (a NULL predicate, like FALSE, shows the raw value, as
+        // Immuta's CASE WHEN does); the predicate reads the raw row.
+        Ok(match &applied.cell_where {
+            Some(predicate) if expr != raw(column) => {
+                case(self.where_expr(predicate)?, expr, raw(column))
+            }
+            _ => expr,
         })
     }
 }

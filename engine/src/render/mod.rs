@@ -13,6 +13,7 @@
 //! in the select list, so rows are filtered on raw values before masking.
 
 mod conditions;
+mod kanon;
 mod masks;
 mod snowflake;
 
@@ -146,6 +147,10 @@ pub fn policy_query(
         settings,
         hoisted: Default::default(),
     };
+    let (qis, k) = kanon::quasi_identifiers(table);
+    if let RenderMode::Snowflake(_) = mode {
+        kanon::refuse_export(table)?;
+    }
     let mut query = skeleton(mode)?;
     let SetExpr::Select(select) = query.body.as_mut() else {
         return Err(VeilError::PolicyFailure(
@@ -162,6 +167,9 @@ pub fn policy_query(
         .map(|c| {
             Ok(SelectItem::ExprWithAlias {
                 expr: match &c.mask {
+                    // Quasi-identifiers pass through raw to the k-anonymity
+                    // selects around this one.
+                    Some(_) if qis.iter().any(|q| q.name == c.name) => raw(&c.name),
                     Some(m) => r.column_expr(&c.name, c.declared, m)?,
                     None => raw(&c.name),
                 },
@@ -169,6 +177,9 @@ pub fn policy_query(
             })
         })
         .collect::<Result<_>>()?;
+    if !qis.is_empty() {
+        select.projection.extend(r.kanon_inner_items(&qis)?);
+    }
     select.selection = match r.row_filter()? {
         B::Lit(true) => None,
         other => Some(other.into_expr()),
@@ -196,6 +207,9 @@ pub fn policy_query(
                 alias: quoted(&format!("veil$c{i}")),
             });
         }
+    }
+    if !qis.is_empty() {
+        query = kanon::wrap(query, table, &qis, k)?;
     }
     Ok(query)
 }

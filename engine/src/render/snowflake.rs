@@ -256,6 +256,26 @@ pub fn snowflake_mask(
                 call("RIGHT", vec![v, number(&n)]),
             ]))
         }
+        MaskSpec::Reversible => {
+            return Err(VeilError::PolicyFailure(
+                "reversible (AES-256-SIV) has no Snowflake equivalent: Snowflake SQL and JavaScript UDFs have no AES-SIV, and ENCRYPT is randomized AES-GCM, so Veil refuses to export it rather than emit different tokens".into(),
+            ));
+        }
+        MaskSpec::FormatPreserving => {
+            return Err(VeilError::PolicyFailure(
+                "format_preserving (NIST FF1) has no Snowflake equivalent: Snowflake has no AES block function to build FF1 on, so Veil refuses to export it rather than emit different values".into(),
+            ));
+        }
+        MaskSpec::KAnonymize(_) => {
+            return Err(VeilError::PolicyFailure(
+                "k_anonymize has no Snowflake equivalent a masking policy can express (it generalizes across rows), so Veil refuses to export it".into(),
+            ));
+        }
+        MaskSpec::RandomizedResponse(_) => {
+            return Err(VeilError::PolicyFailure(
+                "randomized_response has no Snowflake equivalent: its draws are keyed by the workspace secret and its domain is computed by Veil per policy version, so Veil refuses to export it rather than emit different values".into(),
+            ));
+        }
         MaskSpec::Sql { policy, .. } => {
             return Err(VeilError::PolicyFailure(format!(
                 "masking policy {policy} is already Snowflake DDL; export covers Immuta-style policies"

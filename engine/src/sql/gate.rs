@@ -239,7 +239,8 @@ impl Visitor for Collect<'_> {
         if let Expr::Function(f) = expr {
             let name = f.name.to_string();
             let bare = name.trim_matches('"').to_ascii_lowercase();
-            if bare.starts_with("veil_") || bare.contains(".veil_") {
+            // VEIL_UNMASK is the one Veil function users call (SPEC rule 21).
+            if (bare.starts_with("veil_") || bare.contains(".veil_")) && bare != "veil_unmask" {
                 self.error = Some(VeilError::Refused(format!(
                     "Function {name} is internal to Veil and cannot be called from user SQL."
                 )));

@@ -60,6 +60,9 @@ pub struct ColumnDecision {
     pub conflicts: Vec<String>,
     /// Type fallback note.
     pub fallback: Option<String>,
+    /// Values the shown mask still renders as NULL (reversible tokens too
+    /// long for the column, values too short for FF1).
+    pub note: Option<String>,
     /// Where the column's propagated tags come from ("tagged PII.Email
     /// through lineage from CRM.CORE.CUSTOMER.EMAIL").
     pub tag_origins: Vec<String>,
@@ -73,6 +76,7 @@ pub fn decide_column(column: &crate::compile::CompiledColumn, e: &Entitlements) 
         mask,
         otherwise,
         applies,
+        cell_where,
     }) = &column.mask
     else {
         return ColumnDecision {
@@ -82,6 +86,7 @@ pub fn decide_column(column: &crate::compile::CompiledColumn, e: &Entitlements) 
             reason: "no masking policy matches".to_string(),
             conflicts: column.conflicts.clone(),
             fallback: None,
+            note: None,
             tag_origins: Vec::new(),
         };
     };
@@ -93,9 +98,15 @@ pub fn decide_column(column: &crate::compile::CompiledColumn, e: &Entitlements) 
     };
     ColumnDecision {
         column: column.name.clone(),
-        mask: shown.map(|m| match &m.fallback {
-            Some(_) => "nullify (fallback)".to_string(),
-            None => m.spec.to_string(),
+        mask: shown.map(|m| {
+            let only = cell_where
+                .as_ref()
+                .map(|w| format!(" only on rows where {w}"))
+                .unwrap_or_default();
+            match &m.fallback {
+                Some(_) => format!("nullify (fallback){only}"),
+                None => format!("{}{only}", m.spec),
+            }
         }),
         policy: Some(policy.clone()),
         reason: if applies_here || otherwise.is_some() {
@@ -105,6 +116,7 @@ pub fn decide_column(column: &crate::compile::CompiledColumn, e: &Entitlements) 
         },
         conflicts: column.conflicts.clone(),
         fallback: shown.and_then(|m| m.fallback.clone()),
+        note: shown.and_then(|m| m.note.clone()),
         tag_origins: Vec::new(),
     }
 }
@@ -325,6 +337,9 @@ impl fmt::Display for Explanation {
                 }
                 if let Some(fb) = &c.fallback {
                     writeln!(f, "    fallback: {fb}")?;
+                }
+                if let Some(note) = &c.note {
+                    writeln!(f, "    note: {note}")?;
                 }
                 for conflict in &c.conflicts {
                     writeln!(f, "    conflict: {conflict}")?;

@@ -654,12 +654,25 @@ async fn numbers_beyond_precision(
 }
 
 /// Masks that cannot apply to their column's type, so Veil renders NULL
-/// (Snowflake would fail the policy at query time).
+/// (Snowflake would fail the policy at query time), and masks that render
+/// some values as NULL (reversible tokens too long for the column, values
+/// too short for FF1).
 fn masks_falling_back_to_null(engine: &Engine, out: &mut Vec<Finding>) {
     for t in engine.current().compiled().tables.values() {
         for c in &t.columns {
             let Some(applied) = &c.mask else { continue };
             let masks = [Some(&applied.mask), applied.otherwise.as_ref()];
+            for note in masks.into_iter().flatten().filter_map(|m| m.note.as_ref()) {
+                out.push(Finding {
+                    code: "mask-nulls-some-values",
+                    severity: Severity::Warning,
+                    location: format!("{}.{}", t.name, c.name),
+                    message: format!(
+                        "policy '{}' on column {} of {}: {note}",
+                        applied.policy, c.name, t.name
+                    ),
+                });
+            }
             for fallback in masks
                 .into_iter()
                 .flatten()
