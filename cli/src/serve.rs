@@ -133,6 +133,10 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
     }
 
     let engine = crate::load(&args.workspace).await?;
+    // Listen for SIGTERM/Ctrl-C before any listener is announced, so a stop
+    // right after start is a graceful one.
+    let signals = veil_serve::shutdown::signal()
+        .map_err(|e| Failure::Usage(format!("cannot listen for SIGTERM: {e}")))?;
     let audit = match &args.audit {
         Some(p) => Some(p.clone()),
         None => engine.current().workspace().settings.audit.clone(),
@@ -216,9 +220,7 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
         let engine = engine.clone();
         let grace = args.statement_timeout;
         tokio::spawn(async move {
-            if let Err(e) = veil_serve::shutdown::signal().await {
-                eprintln!("veil serve: cannot listen for SIGTERM ({e}); stopping now.");
-            }
+            signals.await;
             eprintln!(
                 "veil serve: shutting down: running statements finish, then connections close."
             );
