@@ -42,7 +42,12 @@ impl datafusion::logical_expr::ScalarUDFImpl for Constant {
 }
 
 /// The functions catalog queries call.
-pub(super) fn register_functions(ctx: &SessionContext, database: &str, login: &str, schema: Option<String>) {
+pub(super) fn register_functions(
+    ctx: &SessionContext,
+    database: &str,
+    login: &str,
+    schema: Option<String>,
+) {
     let schema = schema.unwrap_or_else(|| "public".into());
     let constants: Vec<(&str, ScalarValue)> = vec![
         ("pg_get_userbyid", s(OWNER)),
