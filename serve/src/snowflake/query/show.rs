@@ -1,6 +1,8 @@
 //! `SHOW TABLES|VIEWS|SCHEMAS|DATABASES|COLUMNS` and `DESCRIBE TABLE`,
 //! answered from the login's own view of the workspace.
 
+use veil_engine::ident::resolve_table;
+
 use super::*;
 
 pub(super) fn like_pattern(options: &ShowStatementOptions) -> Option<String> {
@@ -281,27 +283,10 @@ pub(super) async fn show_columns(
                 .as_ref()
                 .map(object_parts)
                 .unwrap_or_default();
-            let t = match parts.as_slice() {
-                [t] => TableName {
-                    database: ctx.database.clone(),
-                    schema: ctx.schema.clone(),
-                    table: t.clone(),
-                },
-                [s, t] => TableName {
-                    database: ctx.database.clone(),
-                    schema: s.clone(),
-                    table: t.clone(),
-                },
-                [d, s, t] => TableName {
-                    database: d.clone(),
-                    schema: s.clone(),
-                    table: t.clone(),
-                },
-                _ => {
-                    return Err(SfError::syntax(
-                        "SQL compilation error: SHOW COLUMNS IN TABLE needs a table name.",
-                    ));
-                }
+            let Some(t) = resolve_table(&parts, &ctx.database, &ctx.schema) else {
+                return Err(SfError::syntax(
+                    "SQL compilation error: SHOW COLUMNS IN TABLE needs a table name.",
+                ));
             };
             if !session.granted_tables().contains(&t) {
                 return Err(SfError::not_authorized(format!(
@@ -402,27 +387,10 @@ pub(super) async fn describe_rows(
 pub(super) async fn describe(sf: &SfSession, name: &ObjectName) -> Result<Output, SfError> {
     let (ctx, session) = sf.current();
     let parts = object_parts(name);
-    let t = match parts.as_slice() {
-        [t] => TableName {
-            database: ctx.database.clone(),
-            schema: ctx.schema.clone(),
-            table: t.clone(),
-        },
-        [s, t] => TableName {
-            database: ctx.database.clone(),
-            schema: s.clone(),
-            table: t.clone(),
-        },
-        [d, s, t] => TableName {
-            database: d.clone(),
-            schema: s.clone(),
-            table: t.clone(),
-        },
-        _ => {
-            return Err(SfError::not_authorized(format!(
-                "Object '{name}' does not exist or not authorized."
-            )));
-        }
+    let Some(t) = resolve_table(&parts, &ctx.database, &ctx.schema) else {
+        return Err(SfError::not_authorized(format!(
+            "Object '{name}' does not exist or not authorized."
+        )));
     };
     let rows = describe_rows(&session, &t)
         .await?
