@@ -196,6 +196,11 @@ fn print_events(recorded: &Recorded) -> Result<(), Failure> {
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
+            CatalogChange::TableCreated(created) => format!(
+                "created table {} ({} columns)",
+                created.name,
+                created.columns.len()
+            ),
         };
         emit_line(line)?;
     }

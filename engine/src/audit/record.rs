@@ -281,9 +281,9 @@ impl AuditRecord {
                 origin,
                 None,
             ),
-            CatalogChange::Lineage { .. } => return None,
+            CatalogChange::Lineage { .. } | CatalogChange::TableCreated(_) => return None,
         };
-        let mut targets = vec![event.change.column().to_string()];
+        let mut targets = vec![event.change.column()?.to_string()];
         if let Some(source) = source {
             targets.push(format!("source {source}"));
         }

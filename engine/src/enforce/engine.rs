@@ -14,7 +14,8 @@ use datafusion::catalog::{
     MemorySchemaProvider, SchemaProvider,
 };
 use datafusion::datasource::ViewTable;
-use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::execution::cache::cache_manager::CacheManagerConfig;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::execution::{SessionState, TaskContext};
 use datafusion::sql::parser::Statement as DfStatement;
@@ -311,7 +312,13 @@ impl Engine {
 
     /// Builds an engine from an already loaded workspace (version 1).
     pub async fn from_workspace(ws: Workspace) -> Result<Self> {
-        let runtime = Arc::new(RuntimeEnv::default());
+        // DataFusion 55 caches directory listings for the runtime's whole
+        // life by default; Veil lists a table's directory at each scan, so
+        // a file added to it (an `INSERT INTO ... SELECT` through Veil, an
+        // ELT job) is read by the next statement.
+        let runtime = RuntimeEnvBuilder::new()
+            .with_cache_manager(CacheManagerConfig::default().with_list_files_cache_limit(0))
+            .build_arc()?;
         let audit = AuditHandle::default();
         let version = Arc::new(build_version(ws, 1, &runtime, &audit).await?);
         Ok(Self {
@@ -556,8 +563,21 @@ impl Engine {
     /// POLICIES`, `SHOW ROW ACCESS POLICIES`, and read
     /// `VEIL.SYSTEM.POLICY_REFERENCES` (see [`crate::sql::admin`]
     /// and the `policy_catalog` tables).
+    /// `CREATE TABLE ... AS SELECT` and `INSERT INTO ... SELECT` write
+    /// Parquet under the workspace and record their column lineage (see
+    /// [`crate::enforce::capture`]; actor `ADMIN`, or
+    /// [`Engine::admin_sql_by`]'s).
     /// Never expose this to users.
     pub async fn admin_sql(&self, sql: &str) -> Result<Vec<RecordBatch>> {
+        self.admin_sql_by("ADMIN", sql).await
+    }
+
+    /// [`Engine::admin_sql`] run by the administrator `actor` (named in
+    /// the catalog journal for the writes it records).
+    pub async fn admin_sql_by(&self, actor: &str, sql: &str) -> Result<Vec<RecordBatch>> {
+        if let Some(write) = super::capture::parse_write(sql, self.current().workspace())? {
+            return self.capture_write(write, actor).await;
+        }
         let shown;
         let sql = match crate::sql::admin::parse_admin(sql)? {
             crate::sql::admin::AdminStatement::PolicyContext { options, query } => {

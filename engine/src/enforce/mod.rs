@@ -33,6 +33,7 @@ use std::sync::{Mutex, RwLock};
 
 pub mod barrier;
 pub(crate) mod bound;
+pub(crate) mod capture;
 pub(crate) mod catalog;
 pub mod engine;
 pub(crate) mod identity;

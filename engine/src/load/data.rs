@@ -79,7 +79,7 @@ fn first_file(path: &Path, ext: &str) -> Option<std::path::PathBuf> {
 /// Finds the physical column matching a declared column: an exact match
 /// first, then (for upper-case declared names, i.e. unquoted ones) a
 /// case-insensitive match.
-fn physical_name<'a>(declared: &str, physical: &'a Schema) -> Option<&'a Field> {
+pub(crate) fn physical_name<'a>(declared: &str, physical: &'a Schema) -> Option<&'a Field> {
     if let Ok(f) = physical.field_with_name(declared) {
         return Some(f);
     }

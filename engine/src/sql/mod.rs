@@ -9,10 +9,13 @@
 //!   tables a query names, internal functions refused) and the printable
 //!   rewrite `explain` shows;
 //! - [`admin`]: the administrators' statement gate (`EXECUTE USING
-//!   POLICY_CONTEXT`, `SHOW ... POLICIES`).
+//!   POLICY_CONTEXT`, `SHOW ... POLICIES`, `CREATE TABLE ... AS SELECT`,
+//!   `INSERT INTO ... SELECT`);
+//! - [`lineage`]: the column lineage of a planned query.
 
 pub mod admin;
 pub mod ast;
 pub mod gate;
 pub mod ident;
+pub mod lineage;
 pub mod snowflake;

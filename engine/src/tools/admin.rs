@@ -47,7 +47,7 @@ pub async fn run_as_administrator(
 ) -> Result<Vec<RecordBatch>> {
     let name = administrator(engine.current().workspace(), user)?;
     let started = Instant::now();
-    let result = engine.admin_sql(sql).await;
+    let result = engine.admin_sql_by(&name, sql).await;
     if let Some(log) = engine.audit_log() {
         let record = AuditRecord::query(QueryAudit {
             user: &name,

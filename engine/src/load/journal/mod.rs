@@ -31,10 +31,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, VeilError};
 use crate::model::journal::{CatalogChange, CatalogEvent, fold};
-use crate::model::{ColumnRef, Recorder, TableName, TagSource, Workspace};
+use crate::model::{
+    ColumnRef, CreatedTable, Recorder, SnowflakeType, TableName, TagSource, Workspace,
+};
 
-/// The journal's path relative to the workspace.
-pub const JOURNAL_FILE: &str = "state/catalog.jsonl";
+pub use crate::model::journal::JOURNAL_FILE;
 
 /// Where the catalog journal of the workspace in `dir` is.
 pub fn journal_path(dir: &Path) -> PathBuf {
@@ -47,7 +48,14 @@ struct Line {
     time: String,
     actor: String,
     kind: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     column: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    table: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    location: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    columns: Vec<LineColumn>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     tag: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -60,6 +68,14 @@ struct Line {
     query_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     batch: Option<usize>,
+}
+
+/// A column of a `table_created` line.
+#[derive(Debug, Serialize, Deserialize)]
+struct LineColumn {
+    name: String,
+    #[serde(rename = "type")]
+    declared: String,
 }
 
 /// Parses `DB.SCHEMA.TABLE.COLUMN` by Snowflake identifier rules.
@@ -98,7 +114,14 @@ fn encode(event: &CatalogEvent, batch: Option<usize>) -> Line {
         time: event.time.clone(),
         actor: event.actor.clone(),
         kind: event.change.kind().to_string(),
-        column: event.change.column().to_string(),
+        column: event
+            .change
+            .column()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+        table: None,
+        location: None,
+        columns: Vec::new(),
         tag: None,
         source: None,
         origin: None,
@@ -127,15 +150,79 @@ fn encode(event: &CatalogEvent, batch: Option<usize>) -> Line {
             line.sources = sources.iter().map(ToString::to_string).collect();
             line.query_id.clone_from(query_id);
         }
+        CatalogChange::TableCreated(created) => {
+            line.table = Some(created.name.to_string());
+            line.location = Some(created.location.clone());
+            line.columns = created
+                .columns
+                .iter()
+                .map(|(name, declared)| LineColumn {
+                    name: name.clone(),
+                    declared: declared.to_string(),
+                })
+                .collect();
+            line.query_id.clone_from(&created.query_id);
+        }
     }
     line
 }
 
-fn decode(line: Line) -> std::result::Result<CatalogEvent, String> {
-    let column = parse_column(&line.column)?;
-    if chrono::DateTime::parse_from_rfc3339(&line.time).is_err() {
-        return Err(format!("time '{}' is not an RFC 3339 time", line.time));
+fn check_time(time: &str) -> std::result::Result<(), String> {
+    match chrono::DateTime::parse_from_rfc3339(time) {
+        Ok(_) => Ok(()),
+        Err(_) => Err(format!("time '{time}' is not an RFC 3339 time")),
     }
+}
+
+/// The table of a `table_created` line.
+fn created_table(line: &Line) -> std::result::Result<CreatedTable, String> {
+    let table = line
+        .table
+        .as_deref()
+        .ok_or("a table_created event needs a table")?;
+    let name = crate::sql::ident::parse_table_name(table, "", "")
+        .ok()
+        .filter(|t| !t.database.is_empty() && !t.schema.is_empty())
+        .ok_or_else(|| format!("'{table}' is not a table name (DB.SCHEMA.TABLE)"))?;
+    let location = line
+        .location
+        .clone()
+        .filter(|l| !l.trim().is_empty())
+        .ok_or("a table_created event needs a location")?;
+    if Path::new(&location).is_absolute() || location.split('/').any(|p| p == "..") {
+        return Err(format!(
+            "location '{location}' must be a path inside the workspace"
+        ));
+    }
+    if line.columns.is_empty() {
+        return Err("a table_created event needs columns".to_string());
+    }
+    let mut columns: Vec<(String, SnowflakeType)> = Vec::with_capacity(line.columns.len());
+    for c in &line.columns {
+        if c.name.is_empty() || columns.iter().any(|(n, _)| *n == c.name) {
+            return Err(format!("column name '{}' is empty or repeated", c.name));
+        }
+        columns.push((c.name.clone(), SnowflakeType::parse(&c.declared)?));
+    }
+    Ok(CreatedTable {
+        name,
+        location,
+        columns,
+        query_id: line.query_id.clone(),
+    })
+}
+
+fn decode(line: Line) -> std::result::Result<CatalogEvent, String> {
+    if line.kind == "table_created" {
+        let created = created_table(&line)?;
+        return Ok(CatalogEvent {
+            time: check_time(&line.time).map(|()| line.time)?,
+            actor: line.actor,
+            change: CatalogChange::TableCreated(Box::new(created)),
+        });
+    }
+    let column = parse_column(&line.column)?;
+    check_time(&line.time)?;
     let tag = || {
         line.tag
             .clone()
@@ -192,7 +279,7 @@ fn decode(line: Line) -> std::result::Result<CatalogEvent, String> {
         }
         other => {
             return Err(format!(
-                "kind '{other}' must be tag_added, tag_propagated, tag_removed, propagation_removed or lineage"
+                "kind '{other}' must be tag_added, tag_propagated, tag_removed, propagation_removed, lineage or table_created"
             ));
         }
     };

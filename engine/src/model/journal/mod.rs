@@ -43,7 +43,13 @@ use std::collections::HashMap;
 pub use lineage::LineageGraph;
 pub use propagate::Recorder;
 
-use super::{ColumnRef, ColumnTag, Table, TagSource, TagState, Workspace};
+use super::{
+    Column, ColumnRef, ColumnTag, FileFormat, Origin, SnowflakeType, Table, TableName, TagSource,
+    TagState, Workspace,
+};
+
+/// The journal's path relative to the workspace.
+pub const JOURNAL_FILE: &str = "state/catalog.jsonl";
 
 /// One line of the catalog journal.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,6 +99,54 @@ pub enum CatalogChange {
         /// The statement (Snowflake query id, or Veil's capture id).
         query_id: Option<String>,
     },
+    /// `table_created`: an administrator's `CREATE TABLE ... AS SELECT`
+    /// through Veil made a table (Parquet files under the workspace); it is
+    /// declared from here on, like a table of `veil.yaml`.
+    TableCreated(Box<CreatedTable>),
+}
+
+/// A table Veil created for an administrator (see
+/// [`CatalogChange::TableCreated`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatedTable {
+    /// Its name.
+    pub name: TableName,
+    /// Its directory of Parquet files, relative to the workspace.
+    pub location: String,
+    /// Its columns and their declared types, in order.
+    pub columns: Vec<(String, SnowflakeType)>,
+    /// The statement that created it (Veil's capture id).
+    pub query_id: Option<String>,
+}
+
+impl CreatedTable {
+    /// The declared table it is in a workspace at `dir`.
+    pub fn to_table(&self, dir: &std::path::Path) -> Table {
+        Table {
+            name: self.name.clone(),
+            location: dir.join(&self.location),
+            format: FileFormat::Parquet,
+            event_time: None,
+            owners: Vec::new(),
+            columns: self
+                .columns
+                .iter()
+                .map(|(name, declared)| Column {
+                    name: name.clone(),
+                    declared: *declared,
+                    tags: Vec::new(),
+                    removed_tags: Vec::new(),
+                    masking_policy: None,
+                })
+                .collect(),
+            row_access_policy: None,
+            rows: None,
+            origin: Origin {
+                file: JOURNAL_FILE.to_string(),
+                line: 0,
+            },
+        }
+    }
 }
 
 impl CatalogChange {
@@ -108,15 +162,17 @@ impl CatalogChange {
                 origin: Some(_), ..
             } => "propagation_removed",
             Self::Lineage { .. } => "lineage",
+            Self::TableCreated(_) => "table_created",
         }
     }
 
-    /// The column the change is about.
-    pub fn column(&self) -> &ColumnRef {
+    /// The column the change is about (`None` for a table created).
+    pub fn column(&self) -> Option<&ColumnRef> {
         match self {
             Self::TagAdded { column, .. }
             | Self::TagRemoved { column, .. }
-            | Self::Lineage { column, .. } => column,
+            | Self::Lineage { column, .. } => Some(column),
+            Self::TableCreated(_) => None,
         }
     }
 }
@@ -190,6 +246,14 @@ impl ColumnIndex {
     pub fn get(&self, column: &ColumnRef) -> Option<(usize, usize)> {
         self.0.get(column).copied()
     }
+
+    /// Indexes the columns of `table`, the table at index `ti`.
+    pub fn add_table(&mut self, ti: usize, table: &Table) {
+        for (ci, c) in table.columns.iter().enumerate() {
+            self.0
+                .insert(ColumnRef::new(table.name.clone(), c.name.clone()), (ti, ci));
+        }
+    }
 }
 
 /// Folds `events` into `ws`, in order: tags onto the columns (over the YAML
@@ -197,27 +261,48 @@ impl ColumnIndex {
 /// event on a column the workspace does not declare is kept aside
 /// ([`CatalogJournal::unapplied`]).
 pub fn fold(ws: &mut Workspace, events: &[CatalogEvent]) {
-    let index = ColumnIndex::new(&ws.tables);
+    let mut index = ColumnIndex::new(&ws.tables);
     for e in events {
-        fold_one(ws, &index, e);
+        fold_one(ws, &mut index, e);
     }
 }
 
-/// Folds one event (see [`fold`]) using a prepared column index.
-pub fn fold_one(ws: &mut Workspace, index: &ColumnIndex, event: &CatalogEvent) {
+/// Folds one event (see [`fold`]) using a prepared column index (which a
+/// table created is added to).
+pub fn fold_one(ws: &mut Workspace, index: &mut ColumnIndex, event: &CatalogEvent) {
     ws.journal.events += 1;
     let change = &event.change;
-    if let CatalogChange::Lineage {
-        column, sources, ..
-    } = change
-    {
-        for s in sources {
-            ws.journal.graph.add_edge(s, column);
+    let column = match change {
+        CatalogChange::Lineage {
+            column, sources, ..
+        } => {
+            for s in sources {
+                ws.journal.graph.add_edge(s, column);
+            }
+            return;
         }
-        return;
-    }
-    let Some((ti, ci)) = index.get(change.column()) else {
-        ws.journal.unapplied.push(change.column().clone());
+        CatalogChange::TableCreated(created) => {
+            if let Some(declared) = ws.table(&created.name) {
+                // Declared since (in veil.yaml or a DDL script): that
+                // declaration is the table.
+                ws.warnings.push(format!(
+                    "{}: table {} created through Veil on {} is also declared at {}; the declaration is used",
+                    JOURNAL_FILE,
+                    created.name,
+                    event.time,
+                    declared.origin
+                ));
+                return;
+            }
+            let table = created.to_table(&ws.dir);
+            index.add_table(ws.tables.len(), &table);
+            ws.tables.push(table);
+            return;
+        }
+        CatalogChange::TagAdded { column, .. } | CatalogChange::TagRemoved { column, .. } => column,
+    };
+    let Some((ti, ci)) = index.get(column) else {
+        ws.journal.unapplied.push(column.clone());
         return;
     };
     let col = &mut ws.tables[ti].columns[ci];
@@ -262,7 +347,7 @@ pub fn fold_one(ws: &mut Workspace, index: &ColumnIndex, event: &CatalogEvent) {
             col.removed_tags.retain(|t| t.name != *tag);
             col.removed_tags.push(removed);
         }
-        CatalogChange::Lineage { .. } => {}
+        CatalogChange::Lineage { .. } | CatalogChange::TableCreated(_) => {}
     }
 }
 

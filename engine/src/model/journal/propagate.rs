@@ -24,7 +24,7 @@
 
 use std::collections::HashMap;
 
-use super::{CatalogChange, CatalogEvent, ColumnIndex, fold_one};
+use super::{CatalogChange, CatalogEvent, ColumnIndex, CreatedTable, fold_one};
 use crate::error::{Result, VeilError};
 use crate::model::{ColumnRef, TagSource, TagState, Workspace, tag_is_under};
 
@@ -73,7 +73,7 @@ impl<'a> Recorder<'a> {
 
     fn push(&mut self, change: CatalogChange) {
         let event = CatalogEvent::new(&self.actor, change);
-        fold_one(self.ws, &self.index, &event);
+        fold_one(self.ws, &mut self.index, &event);
         self.events.push(event);
     }
 
@@ -102,6 +102,22 @@ impl<'a> Recorder<'a> {
                 .iter()
                 .any(|x| x.name == tag && x.state == TagState::SoftDeleted)
         })
+    }
+
+    /// Declares `table`, which an administrator's statement through Veil
+    /// created; a table of that name already declared is an error.
+    pub fn create_table(&mut self, table: CreatedTable) -> Result<()> {
+        if let Some(t) = self.ws.table(&table.name) {
+            return Err(VeilError::workspace(
+                LOCATION,
+                format!(
+                    "table {} already exists (declared at {})",
+                    table.name, t.origin
+                ),
+            ));
+        }
+        self.push(CatalogChange::TableCreated(Box::new(table)));
+        Ok(())
     }
 
     /// Whether `tag` propagates under `settings.lineage.tags` (rule 6).
