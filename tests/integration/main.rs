@@ -54,3 +54,5 @@ mod security;
 mod semantics;
 /// The Snowflake-native layer: DDL scripts, policy rules, grants, views.
 mod snowflake;
+/// Users from a table (CSV or Parquet) beside YAML users.
+mod users_table;

@@ -40,6 +40,7 @@ pub(crate) mod identity;
 pub mod journal;
 mod policy_catalog;
 pub mod policy_table;
+pub(crate) mod profile_table;
 pub mod scan_check;
 pub mod session;
 pub mod state;

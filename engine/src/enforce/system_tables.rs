@@ -51,7 +51,7 @@ pub(super) fn register_system_tables(
     audit: &AuditHandle,
 ) -> Result<()> {
     let profile = profile_batch(ws, compiled)?;
-    let profile_table = MemTable::try_new(profile.schema(), vec![vec![profile]])?;
+    let profile_table = super::profile_table::ProfileTable::new(profile);
     schema_of(PROFILE_TABLE[0], PROFILE_TABLE[1])?
         .register_table(PROFILE_TABLE[2].to_string(), Arc::new(profile_table))?;
     // The audit log, for administrators: VEIL.SYSTEM.AUDIT, and `veil.audit`

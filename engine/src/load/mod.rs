@@ -8,6 +8,7 @@ pub mod ddl;
 mod discovery;
 pub mod journal;
 pub mod synced_users;
+pub(crate) mod user_table;
 mod yaml;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -489,6 +490,42 @@ fn build(dir: &Path, files: Vec<(String, String, yaml::FileDoc)>) -> Result<Work
         let lines = item_lines(text, "users");
         for (i, u) in doc.users.iter().enumerate() {
             let origin = at(file, &lines, i);
+            if let Some(location) = &u.location {
+                let alone = u.name.is_empty()
+                    && u.roles.is_empty()
+                    && u.groups.is_empty()
+                    && u.attributes.is_empty()
+                    && u.purposes.is_empty()
+                    && u.status.is_none();
+                if !alone {
+                    return Err(err(
+                        &origin,
+                        "a users table entry has location (and format) only; its rows hold the users",
+                    ));
+                }
+                for user in user_table::read_users(dir, location, u.format.as_deref(), &origin)? {
+                    if !user_names.insert(user.name.clone()) {
+                        return Err(err(
+                            &user.origin,
+                            format!("user {} is declared twice", user.name),
+                        ));
+                    }
+                    users.push(user);
+                }
+                continue;
+            }
+            if u.name.is_empty() {
+                return Err(err(
+                    &origin,
+                    "a user needs a name (or a location for a users table)",
+                ));
+            }
+            if u.format.is_some() {
+                return Err(err(
+                    &origin,
+                    "format belongs to a users table entry (with location)",
+                ));
+            }
             let name = normalize_ident(&u.name);
             if !user_names.insert(name.clone()) {
                 return Err(err(&origin, format!("user {name} is declared twice")));

@@ -23,7 +23,7 @@ pub(crate) struct FileDoc {
     pub(crate) tables: Vec<TableDoc>,
     #[serde(default)]
     pub(crate) roles: Vec<RoleDoc>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "users_field")]
     pub(crate) users: Vec<UserDoc>,
     #[serde(default)]
     pub(crate) policies: Vec<PolicyDoc>,
@@ -114,10 +114,15 @@ impl OneOrMany {
     }
 }
 
+/// A user, or (with `location:`) a table of users (see
+/// [`crate::load::user_table`]).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct UserDoc {
+    #[serde(default)]
     pub(crate) name: String,
+    pub(crate) location: Option<String>,
+    pub(crate) format: Option<String>,
     #[serde(default)]
     pub(crate) roles: Vec<String>,
     #[serde(default)]
@@ -127,6 +132,37 @@ pub(crate) struct UserDoc {
     #[serde(default)]
     pub(crate) purposes: Vec<String>,
     pub(crate) status: Option<String>,
+}
+
+/// `users:` is a list of users and users tables, or one users table
+/// (`users: {location: users.parquet}`).
+fn users_field<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> std::result::Result<Vec<UserDoc>, D::Error> {
+    struct Users;
+    impl<'de> serde::de::Visitor<'de> for Users {
+        type Value = Vec<UserDoc>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a list of users, or {location: FILE} for a users table")
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            seq: A,
+        ) -> std::result::Result<Self::Value, A::Error> {
+            Deserialize::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            map: A,
+        ) -> std::result::Result<Self::Value, A::Error> {
+            let one = UserDoc::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+            Ok(vec![one])
+        }
+        fn visit_unit<E>(self) -> std::result::Result<Self::Value, E> {
+            Ok(Vec::new())
+        }
+    }
+    deserializer.deserialize_any(Users)
 }
 
 #[derive(Debug, Deserialize, Default, Clone)]
