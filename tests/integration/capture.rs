@@ -10,13 +10,7 @@ use veil_engine::model::{ColumnRef, TagSource};
 use veil_engine::{EnforcementMode, Engine, SessionOptions};
 
 use crate::common::{Failed, MODES, rows, runtime};
-use crate::lineage::{col, workspace};
-
-fn load(dir: &Path) -> Engine {
-    runtime()
-        .block_on(Engine::load(dir))
-        .expect("workspace loads")
-}
+use crate::lineage::{active, add, check, col, load, workspace};
 
 fn admin(engine: &Engine, sql: &str) -> Result<Vec<Vec<String>>, String> {
     runtime()
@@ -27,24 +21,6 @@ fn admin(engine: &Engine, sql: &str) -> Result<Vec<Vec<String>>, String> {
 
 fn edge(engine: &Engine, source: &ColumnRef, target: &ColumnRef) -> bool {
     engine.workspace().journal.graph.has_edge(source, target)
-}
-
-fn tag_origin(engine: &Engine, column: &ColumnRef, tag: &str) -> Option<(TagSource, String)> {
-    let ws = engine.workspace();
-    let c = ws.table(&column.table)?.column(&column.column)?.clone();
-    c.tags.iter().find(|t| t.name == tag).map(|t| {
-        (
-            t.source,
-            t.origin
-                .as_ref()
-                .map(ToString::to_string)
-                .unwrap_or_default(),
-        )
-    })
-}
-
-fn check(ok: bool, what: impl Into<String>) -> Result<(), Failed> {
-    if ok { Ok(()) } else { Err(what.into().into()) }
 }
 
 /// Grants ANALYST the tables Veil created, as an administrator would after
@@ -77,9 +53,7 @@ fn contacts(engine: &Engine, user: &str, mode: EnforcementMode) -> Vec<String> {
 fn create_table_as_select_records_projection_lineage_and_carries_tags() -> Result<(), Failed> {
     let dir = workspace();
     let engine = load(dir.path());
-    runtime()
-        .block_on(engine.add_tag("ADMIN", &col("CUSTOMER", "EMAIL"), "PII", TagSource::Manual))
-        .map_err(|e| e.to_string())?;
+    add(&engine, &col("CUSTOMER", "EMAIL"), "PII");
     let status = admin(
         &engine,
         "create table customer_4 as select id, upper(name) as name_upper, email as contact from customer where id > 1",
@@ -146,12 +120,15 @@ fn create_table_as_select_records_projection_lineage_and_carries_tags() -> Resul
         "a WHERE column is not a source",
     )?;
     check(
-        tag_origin(&engine, &col("CUSTOMER_4", "CONTACT"), "PII")
-            == Some((TagSource::Lineage, "CRM.CORE.CUSTOMER.EMAIL".to_string())),
+        active(&engine, &col("CUSTOMER_4", "CONTACT"), "PII")
+            == Some((
+                TagSource::Lineage,
+                Some("CRM.CORE.CUSTOMER.EMAIL".to_string()),
+            )),
         "PII follows EMAIL to the copy",
     )?;
     check(
-        tag_origin(&engine, &col("CUSTOMER_4", "NAME_UPPER"), "PII").is_none(),
+        active(&engine, &col("CUSTOMER_4", "NAME_UPPER"), "PII").is_none(),
         "NAME carries no PII",
     )?;
     // The administrator reads the copy back, raw.
@@ -167,9 +144,7 @@ fn create_table_as_select_records_projection_lineage_and_carries_tags() -> Resul
 fn created_tables_survive_a_reload_and_users_see_them_masked() -> Result<(), Failed> {
     let dir = workspace();
     let engine = load(dir.path());
-    runtime()
-        .block_on(engine.add_tag("ADMIN", &col("CUSTOMER", "EMAIL"), "PII", TagSource::Manual))
-        .map_err(|e| e.to_string())?;
+    add(&engine, &col("CUSTOMER", "EMAIL"), "PII");
     admin(
         &engine,
         "create table customer_4 as select id, email as contact from customer",
@@ -177,7 +152,7 @@ fn created_tables_survive_a_reload_and_users_see_them_masked() -> Result<(), Fai
     grant(dir.path(), &["CUSTOMER_4"]);
     let engine = load(dir.path());
     check(
-        tag_origin(&engine, &col("CUSTOMER_4", "CONTACT"), "PII").is_some(),
+        active(&engine, &col("CUSTOMER_4", "CONTACT"), "PII").is_some(),
         "the propagated tag is in the journal",
     )?;
     let raw = admin(&engine, "select contact from customer_4 order by id")?;
@@ -238,12 +213,13 @@ fn insert_select_appends_and_a_later_tag_follows_its_lineage() -> Result<(), Fai
         "a join key is not a source",
     )?;
     // Rule 1 through captured lineage: a tag added afterwards propagates.
-    runtime()
-        .block_on(engine.add_tag("ADMIN", &col("CONTACTS", "EMAIL"), "PII", TagSource::Manual))
-        .map_err(|e| e.to_string())?;
+    add(&engine, &col("CONTACTS", "EMAIL"), "PII");
     check(
-        tag_origin(&engine, &col("CUSTOMER_4", "CONTACT"), "PII")
-            == Some((TagSource::Lineage, "CRM.CORE.CONTACTS.EMAIL".to_string())),
+        active(&engine, &col("CUSTOMER_4", "CONTACT"), "PII")
+            == Some((
+                TagSource::Lineage,
+                Some("CRM.CORE.CONTACTS.EMAIL".to_string()),
+            )),
         "PII added on CONTACTS.EMAIL reaches CUSTOMER_4.CONTACT",
     )
 }

@@ -46,7 +46,7 @@ pub(crate) fn col(table: &str, column: &str) -> ColumnRef {
     )
 }
 
-fn load(dir: &Path) -> Engine {
+pub(crate) fn load(dir: &Path) -> Engine {
     runtime()
         .block_on(Engine::load(dir))
         .expect("workspace loads")
@@ -84,7 +84,7 @@ fn chain(engine: &Engine, retroactive: bool) {
         .expect("lineage records");
 }
 
-fn add(engine: &Engine, column: &ColumnRef, tag: &str) {
+pub(crate) fn add(engine: &Engine, column: &ColumnRef, tag: &str) {
     runtime()
         .block_on(engine.add_tag("ADMIN", column, tag, TagSource::Manual))
         .expect("tag added");
@@ -98,7 +98,11 @@ fn remove(engine: &Engine, column: &ColumnRef, tag: &str) -> Result<(), String> 
 }
 
 /// The active tag `tag` on `column`: (source, origin).
-fn active(engine: &Engine, column: &ColumnRef, tag: &str) -> Option<(TagSource, Option<String>)> {
+pub(crate) fn active(
+    engine: &Engine,
+    column: &ColumnRef,
+    tag: &str,
+) -> Option<(TagSource, Option<String>)> {
     let ws = engine.workspace();
     let c = ws.table(&column.table)?.column(&column.column)?.clone();
     c.tags
@@ -134,7 +138,7 @@ fn is_hash(value: &str) -> bool {
     !value.contains('@') && value.chars().all(|c| c.is_ascii_hexdigit())
 }
 
-fn check(ok: bool, what: impl Into<String>) -> Result<(), Failed> {
+pub(crate) fn check(ok: bool, what: impl Into<String>) -> Result<(), Failed> {
     if ok { Ok(()) } else { Err(what.into().into()) }
 }
 

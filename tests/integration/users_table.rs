@@ -63,6 +63,19 @@ fn users_csv() -> String {
     out
 }
 
+fn session_in(
+    engine: &veil_engine::Engine,
+    user: &str,
+    mode: veil_engine::EnforcementMode,
+) -> Result<veil_engine::Session, String> {
+    engine
+        .session_with(veil_engine::SessionOptions {
+            mode: Some(mode),
+            ..veil_engine::SessionOptions::user(user)
+        })
+        .map_err(|e| e.to_string())
+}
+
 fn regions(rows: Vec<Vec<String>>) -> Vec<String> {
     rows.into_iter().map(|r| r[0].clone()).collect()
 }
@@ -98,14 +111,7 @@ fn a_100k_row_users_table_loads_beside_yaml_users() -> Result<(), Failed> {
         }
     }
     for mode in MODES {
-        let s = |user: &str| {
-            engine
-                .session_with(veil_engine::SessionOptions {
-                    mode: Some(mode),
-                    ..veil_engine::SessionOptions::user(user)
-                })
-                .map_err(|e| e.to_string())
-        };
+        let s = |user: &str| session_in(&engine, user, mode);
         let sql = "select region from orders order by id";
         let apac = regions(run(&s("user12346@example.com")?, sql)?);
         if apac != ["APAC"] {
@@ -164,14 +170,7 @@ fn a_parquet_users_table_with_list_columns_loads() -> Result<(), Failed> {
     writer.close().map_err(|e| e.to_string())?;
     let engine = load(dir.path())?;
     for mode in MODES {
-        let s = |user: &str| {
-            engine
-                .session_with(veil_engine::SessionOptions {
-                    mode: Some(mode),
-                    ..veil_engine::SessionOptions::user(user)
-                })
-                .map_err(|e| e.to_string())
-        };
+        let s = |user: &str| session_in(&engine, user, mode);
         let bo = regions(run(&s("bo")?, "select region from orders order by id")?);
         if bo != ["EU", "US", "EU"] {
             return Err(format!("{mode:?}: BO (EU, US) sees {bo:?}").into());
@@ -260,12 +259,7 @@ fn measure_users_table_load_and_query_time() {
             build.as_secs_f64() * 1e3
         );
         for mode in MODES {
-            let session = engine
-                .session_with(veil_engine::SessionOptions {
-                    mode: Some(mode),
-                    ..veil_engine::SessionOptions::user("user12@example.com")
-                })
-                .expect("session");
+            let session = session_in(&engine, "user12@example.com", mode).expect("session");
             let mut times: Vec<f64> = (0..21)
                 .map(|_| {
                     let start = Instant::now();
