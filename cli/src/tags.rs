@@ -186,6 +186,9 @@ fn print_events(recorded: &Recorded) -> Result<(), Failure> {
                 tag,
                 origin: Some(o),
             } => format!("removed {tag} from {column} (no ancestor carries it since {o} lost it)"),
+            CatalogChange::AccessRequested { .. } | CatalogChange::AccessDecided { .. } => {
+                format!("{} {}", e.change.kind(), e.actor)
+            }
             CatalogChange::Lineage {
                 column, sources, ..
             } => format!(

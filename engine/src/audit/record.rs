@@ -282,8 +282,36 @@ impl AuditRecord {
                 None,
             ),
             CatalogChange::Lineage { .. } => return None,
+            CatalogChange::AccessRequested {
+                request,
+                user,
+                table,
+                reason,
+            } => {
+                let targets = access_targets(table, request, user, Some(reason));
+                return Some(Self::access_change(event, version, "ACCESS_REQUESTED", targets));
+            }
+            CatalogChange::AccessDecided {
+                request,
+                user,
+                table,
+                approved,
+            } => {
+                let action = if *approved {
+                    "ACCESS_APPROVED"
+                } else {
+                    "ACCESS_DENIED"
+                };
+                let targets = access_targets(table, request, user, None);
+                return Some(Self::access_change(event, version, action, targets));
+            }
         };
-        let mut targets = vec![event.change.column().to_string()];
+        let mut targets: Vec<String> = event
+            .change
+            .column()
+            .map(ToString::to_string)
+            .into_iter()
+            .collect();
         if let Some(source) = source {
             targets.push(format!("source {source}"));
         }
@@ -316,4 +344,61 @@ impl AuditRecord {
             .with_current_client(),
         )
     }
+
+    /// The record of an access request or decision (`ACCESS_REQUESTED`,
+    /// `ACCESS_APPROVED`, `ACCESS_DENIED`): the table, the request id, the
+    /// user it is for and, for a request, the reason; the actor is who
+    /// filed it or the data owner who decided.
+    fn access_change(
+        event: &crate::model::CatalogEvent,
+        version: u64,
+        action: &str,
+        targets: Vec<String>,
+    ) -> Self {
+        Self {
+            id: record_id(),
+            timestamp: now(),
+            action: action.into(),
+            actor: Actor {
+                name: event.actor.clone(),
+                role: None,
+                purpose: None,
+            },
+            action_status: "SUCCESS".into(),
+            action_status_reason: None,
+            target_type: "TABLE".into(),
+            targets,
+            sql: None,
+            policies_applied: Vec::new(),
+            rows_returned: None,
+            duration_ms: None,
+            policy_version: version,
+            previous_version: None,
+            simulated_user: None,
+            tag: None,
+            origin: None,
+            client_address: None,
+            application_name: None,
+        }
+        .with_current_client()
+    }
+}
+
+/// The targets of an access record: the table, the request, the user and,
+/// for a request, its reason.
+fn access_targets(
+    table: &crate::model::TableName,
+    request: &str,
+    user: &str,
+    reason: Option<&String>,
+) -> Vec<String> {
+    let mut targets = vec![
+        table.to_string(),
+        format!("request {request}"),
+        format!("user {user}"),
+    ];
+    if let Some(reason) = reason {
+        targets.push(format!("reason {reason}"));
+    }
+    targets
 }

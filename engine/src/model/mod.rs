@@ -23,7 +23,10 @@ pub mod snowflake;
 pub use catalog::*;
 pub use discovery::*;
 pub use entitlements::*;
-pub use journal::{CatalogChange, CatalogEvent, CatalogJournal, LineageGraph, Recorder};
+pub use journal::{
+    AccessRequest, AccessRequests, AccessState, CatalogChange, CatalogEvent, CatalogJournal,
+    LineageGraph, Recorder,
+};
 pub use policies::*;
 pub use principals::*;
 pub use session_options::*;

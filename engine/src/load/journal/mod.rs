@@ -5,7 +5,13 @@
 //! ```text
 //! {"time":"2026-12-03T06:30:00Z","actor":"ADMIN","kind":"tag_added","column":"CRM.CORE.CUSTOMER.EMAIL","tag":"PII.Email","source":"manual","batch":2}
 //! {"time":"2026-12-03T06:30:00Z","actor":"ADMIN","kind":"tag_propagated","column":"CRM.CORE.CUSTOMER_2.EMAIL","tag":"PII.Email","source":"lineage","origin":"CRM.CORE.CUSTOMER.EMAIL"}
+//! {"time":"2026-12-03T07:00:00Z","actor":"ERIN","kind":"access_requested","table":"ANALYTICS.PUBLIC.ORDERS","request":"R1","user":"ERIN","reason":"quarterly audit"}
+//! {"time":"2026-12-03T07:05:00Z","actor":"DANA","kind":"access_approved","table":"ANALYTICS.PUBLIC.ORDERS","request":"R1","user":"ERIN"}
 //! ```
+//!
+//! Access events (`access_requested`, `access_approved`, `access_denied`)
+//! name a table instead of a column; their actor is who filed the request
+//! or the data owner who decided it.
 //!
 //! Appends are atomic per change: the events of one change (a tag and its
 //! propagations) are written with one `write` under an exclusive file lock,
@@ -19,8 +25,10 @@
 //! Changes go through [`record`]: it takes the lock, folds what other
 //! processes appended since the workspace was loaded, runs a
 //! [`Recorder`] on a copy of the workspace, and appends what it recorded.
-//! [`access_history`] reads Snowflake's column lineage.
+//! [`access_history`] reads Snowflake's column lineage; [`access`] records
+//! access requests and their approvals.
 
+pub mod access;
 pub mod access_history;
 
 use std::fs::{File, OpenOptions};
@@ -47,7 +55,16 @@ struct Line {
     time: String,
     actor: String,
     kind: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     column: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    table: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    request: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    user: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     tag: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -98,7 +115,15 @@ fn encode(event: &CatalogEvent, batch: Option<usize>) -> Line {
         time: event.time.clone(),
         actor: event.actor.clone(),
         kind: event.change.kind().to_string(),
-        column: event.change.column().to_string(),
+        column: event
+            .change
+            .column()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+        table: String::new(),
+        request: None,
+        user: None,
+        reason: None,
         tag: None,
         source: None,
         origin: None,
@@ -127,15 +152,92 @@ fn encode(event: &CatalogEvent, batch: Option<usize>) -> Line {
             line.sources = sources.iter().map(ToString::to_string).collect();
             line.query_id.clone_from(query_id);
         }
+        CatalogChange::AccessRequested {
+            request,
+            user,
+            table,
+            reason,
+        } => {
+            line.table = table.to_string();
+            line.request = Some(request.clone());
+            line.user = Some(user.clone());
+            line.reason = Some(reason.clone());
+        }
+        CatalogChange::AccessDecided {
+            request,
+            user,
+            table,
+            ..
+        } => {
+            line.table = table.to_string();
+            line.request = Some(request.clone());
+            line.user = Some(user.clone());
+        }
     }
     line
 }
 
+/// Parses `DB.SCHEMA.TABLE` by Snowflake identifier rules.
+pub fn parse_table(text: &str) -> std::result::Result<TableName, String> {
+    let parts = crate::sql::ident::parse_name_parts(text)?;
+    match <[String; 3]>::try_from(parts) {
+        Ok([database, schema, table])
+            if [&database, &schema, &table].iter().all(|p| !p.is_empty()) =>
+        {
+            Ok(TableName {
+                database,
+                schema,
+                table,
+            })
+        }
+        _ => Err(format!("'{text}' is not a table name (DB.SCHEMA.TABLE)")),
+    }
+}
+
+/// The change of an access event line (`access_requested`,
+/// `access_approved`, `access_denied`).
+fn decode_access(line: &Line) -> std::result::Result<CatalogChange, String> {
+    let field = |value: &Option<String>, name: &str| {
+        value
+            .clone()
+            .filter(|v| !v.trim().is_empty())
+            .ok_or_else(|| format!("an {} event needs a {name}", line.kind))
+    };
+    let table = parse_table(&line.table)?;
+    let request = field(&line.request, "request")?;
+    let user = field(&line.user, "user")?;
+    Ok(match line.kind.as_str() {
+        "access_requested" => CatalogChange::AccessRequested {
+            request,
+            user,
+            table,
+            reason: field(&line.reason, "reason")?,
+        },
+        kind => CatalogChange::AccessDecided {
+            request,
+            user,
+            table,
+            approved: kind == "access_approved",
+        },
+    })
+}
+
 fn decode(line: Line) -> std::result::Result<CatalogEvent, String> {
-    let column = parse_column(&line.column)?;
     if chrono::DateTime::parse_from_rfc3339(&line.time).is_err() {
         return Err(format!("time '{}' is not an RFC 3339 time", line.time));
     }
+    if matches!(
+        line.kind.as_str(),
+        "access_requested" | "access_approved" | "access_denied"
+    ) {
+        let change = decode_access(&line)?;
+        return Ok(CatalogEvent {
+            time: line.time,
+            actor: line.actor,
+            change,
+        });
+    }
+    let column = parse_column(&line.column)?;
     let tag = || {
         line.tag
             .clone()
@@ -192,7 +294,7 @@ fn decode(line: Line) -> std::result::Result<CatalogEvent, String> {
         }
         other => {
             return Err(format!(
-                "kind '{other}' must be tag_added, tag_propagated, tag_removed, propagation_removed or lineage"
+                "kind '{other}' must be tag_added, tag_propagated, tag_removed, propagation_removed, lineage, access_requested, access_approved or access_denied"
             ));
         }
     };

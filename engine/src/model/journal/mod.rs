@@ -35,15 +35,17 @@
 //! it goes, so the events it returns are exactly what the fold of the
 //! journal will see on the next load.
 
+pub mod access;
 pub mod lineage;
 pub mod propagate;
 
 use std::collections::HashMap;
 
+pub use access::{AccessRequest, AccessRequests, AccessState};
 pub use lineage::LineageGraph;
 pub use propagate::Recorder;
 
-use super::{ColumnRef, ColumnTag, Table, TagSource, TagState, Workspace};
+use super::{ColumnRef, ColumnTag, Table, TableName, TagSource, TagState, Workspace};
 
 /// One line of the catalog journal.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,6 +95,30 @@ pub enum CatalogChange {
         /// The statement (Snowflake query id, or Veil's capture id).
         query_id: Option<String>,
     },
+    /// `access_requested`: `user` asks for `table` under an `allow:
+    /// approval` subscription (the event's actor filed it).
+    AccessRequested {
+        /// The request id (`R1`, `R2`, ...).
+        request: String,
+        /// The user asking.
+        user: String,
+        /// The table.
+        table: TableName,
+        /// Why.
+        reason: String,
+    },
+    /// `access_approved` or `access_denied`: a data owner of `table` (the
+    /// event's actor) decided request `request`.
+    AccessDecided {
+        /// The request id.
+        request: String,
+        /// The user who asked.
+        user: String,
+        /// The table.
+        table: TableName,
+        /// Approved (subscribed from the next statement) or denied.
+        approved: bool,
+    },
 }
 
 impl CatalogChange {
@@ -108,15 +134,22 @@ impl CatalogChange {
                 origin: Some(_), ..
             } => "propagation_removed",
             Self::Lineage { .. } => "lineage",
+            Self::AccessRequested { .. } => "access_requested",
+            Self::AccessDecided { approved: true, .. } => "access_approved",
+            Self::AccessDecided {
+                approved: false, ..
+            } => "access_denied",
         }
     }
 
-    /// The column the change is about.
-    pub fn column(&self) -> &ColumnRef {
+    /// The column the change is about (`None` for access events, which are
+    /// about a table).
+    pub fn column(&self) -> Option<&ColumnRef> {
         match self {
             Self::TagAdded { column, .. }
             | Self::TagRemoved { column, .. }
-            | Self::Lineage { column, .. } => column,
+            | Self::Lineage { column, .. } => Some(column),
+            Self::AccessRequested { .. } | Self::AccessDecided { .. } => None,
         }
     }
 }
@@ -168,6 +201,9 @@ pub struct CatalogJournal {
     /// dropped from `veil.yaml`, say): kept in the journal, applied to
     /// nothing, reported by `veil lint`.
     pub unapplied: Vec<ColumnRef>,
+    /// Access requests for `allow: approval` subscriptions and their
+    /// decisions.
+    pub access: AccessRequests,
 }
 
 /// Where each column of a workspace is: `(table index, column index)`.
@@ -207,17 +243,23 @@ pub fn fold(ws: &mut Workspace, events: &[CatalogEvent]) {
 pub fn fold_one(ws: &mut Workspace, index: &ColumnIndex, event: &CatalogEvent) {
     ws.journal.events += 1;
     let change = &event.change;
-    if let CatalogChange::Lineage {
-        column, sources, ..
-    } = change
-    {
-        for s in sources {
-            ws.journal.graph.add_edge(s, column);
+    let column = match change {
+        CatalogChange::Lineage {
+            column, sources, ..
+        } => {
+            for s in sources {
+                ws.journal.graph.add_edge(s, column);
+            }
+            return;
         }
-        return;
-    }
-    let Some((ti, ci)) = index.get(change.column()) else {
-        ws.journal.unapplied.push(change.column().clone());
+        CatalogChange::AccessRequested { .. } | CatalogChange::AccessDecided { .. } => {
+            ws.journal.access.fold(change, &event.actor, &event.time);
+            return;
+        }
+        CatalogChange::TagAdded { column, .. } | CatalogChange::TagRemoved { column, .. } => column,
+    };
+    let Some((ti, ci)) = index.get(column) else {
+        ws.journal.unapplied.push(column.clone());
         return;
     };
     let col = &mut ws.tables[ti].columns[ci];
@@ -262,7 +304,9 @@ pub fn fold_one(ws: &mut Workspace, index: &ColumnIndex, event: &CatalogEvent) {
             col.removed_tags.retain(|t| t.name != *tag);
             col.removed_tags.push(removed);
         }
-        CatalogChange::Lineage { .. } => {}
+        CatalogChange::Lineage { .. }
+        | CatalogChange::AccessRequested { .. }
+        | CatalogChange::AccessDecided { .. } => {}
     }
 }
 
