@@ -22,6 +22,8 @@
 //!
 //! A new concern is a new file (or folder) here and a `mod` line below.
 
+/// `allow: approval` subscriptions: requests, approvals, denials.
+mod access;
 /// Shared helpers: the failure type, both modes, the runtime, cached
 /// engines, results as strings, temporary workspaces.
 mod common;
