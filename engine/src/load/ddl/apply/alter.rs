@@ -120,7 +120,7 @@ pub(super) fn set_masking(
         origin: origin.clone(),
     });
     let t = t.clone();
-    super::exempt::check_table(ws, &t, Some(&column))
+    super::exempt::check_table(ws, &t)
 }
 
 /// `ALTER TABLE t MODIFY COLUMN c SET TAG tag = 'value', ...`.
@@ -200,7 +200,7 @@ pub(super) fn add_row_access(
         origin: origin.clone(),
     });
     let t = t.clone();
-    super::exempt::check_table(ws, &t, None)
+    super::exempt::check_table(ws, &t)
 }
 
 /// `ALTER TABLE t DROP [ALL] ROW ACCESS POLICY [p]`.

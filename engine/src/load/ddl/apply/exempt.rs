@@ -10,7 +10,6 @@
 //!   created with `EXEMPT_OTHER_POLICIES = TRUE`; the referencing policy
 //!   then reads the column's raw value (Veil binds policy arguments to raw
 //!   columns);
-//! - a table carries at most one exempting masking policy.
 //!
 //! Either order of the `ALTER` statements is refused: the second one fails,
 //! naming the policies, the table and the column; the caller adds the
@@ -20,36 +19,13 @@ use crate::model::*;
 
 use super::super::parse::R;
 
-/// Checks `table` after a change to its policies (see the module docs);
-/// `changed` is the column whose masking policy was just set, if any.
-pub(super) fn check_table(ws: &Workspace, table: &Table, changed: Option<&str>) -> R<()> {
+/// Checks `table` after a change to its policies (see the module docs).
+pub(super) fn check_table(ws: &Workspace, table: &Table) -> R<()> {
     let exempt = |policy: &str| {
         ws.snowflake
             .masking_policy(policy)
             .is_some_and(|d| d.exempt_other_policies)
     };
-    let mut exempting: Vec<(&str, &str)> = Vec::new();
-    for c in &table.columns {
-        if let Some(p) = &c.masking_policy
-            && exempt(&p.policy)
-            && !exempting.iter().any(|(q, _)| *q == p.policy)
-        {
-            exempting.push((&p.policy, &c.name));
-        }
-    }
-    if exempting.len() > 1 {
-        // The policy just set is the second; another one was there first.
-        let second = exempting
-            .iter()
-            .position(|(_, c)| Some(*c) == changed)
-            .unwrap_or(exempting.len() - 1);
-        let (second, second_column) = exempting.remove(second);
-        let (first, first_column) = exempting[0];
-        return Err(format!(
-            "Table {} already has masking policy {first} with EXEMPT_OTHER_POLICIES = TRUE on column {first_column}; a second exempting policy ({second} on column {second_column}) is not allowed on the same table.",
-            table.name
-        ));
-    }
     // Who references which column: conditional masking policies, then the
     // row access policy.
     let mut references: Vec<(String, &str)> = Vec::new();
