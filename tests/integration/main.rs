@@ -34,6 +34,8 @@ mod data;
 mod embed;
 /// `veil export` to Snowflake DDL and back, and the secret.
 mod export;
+/// `veil export` of the newer masks: `mask ... where`, and the refusals.
+mod export_masks;
 /// Snowflake functions in user SQL.
 mod functions;
 /// Property-based fuzzing of `Session::sql`: no panic, timeout or leak.
