@@ -566,4 +566,48 @@ mod tests {
         assert!(parse_column("CRM.CORE.CUSTOMER").is_err());
         assert!(parse_column("CRM..CUSTOMER.EMAIL").is_err());
     }
+
+    #[test]
+    fn access_events_encode_and_decode() {
+        let table = parse_table("sales.public.orders").unwrap();
+        let events = [
+            CatalogEvent::new(
+                "ERIN",
+                CatalogChange::AccessRequested {
+                    request: "R1".into(),
+                    user: "ERIN".into(),
+                    table: table.clone(),
+                    reason: "Q3 audit".into(),
+                },
+            ),
+            CatalogEvent::new(
+                "DANA",
+                CatalogChange::AccessDecided {
+                    request: "R1".into(),
+                    user: "ERIN".into(),
+                    table,
+                    approved: false,
+                },
+            ),
+        ];
+        let mut text = Vec::new();
+        for e in &events {
+            text.extend(encode_batch(std::slice::from_ref(e)).unwrap());
+        }
+        let read = read_events(&text, 0).unwrap();
+        assert_eq!(read.events, events);
+        let line = String::from_utf8(text).unwrap();
+        assert!(line.contains(r#""kind":"access_denied""#), "{line}");
+        assert!(!line.contains(r#""column""#), "{line}");
+    }
+
+    #[test]
+    fn access_events_without_a_request_name_their_line() {
+        let text = b"{\"time\":\"2026-12-03T07:00:00Z\",\"actor\":\"ERIN\",\"kind\":\"access_requested\",\"table\":\"S.P.T\",\"user\":\"ERIN\",\"reason\":\"x\"}\n";
+        let e = read_events(text, 0).unwrap_err().to_string();
+        assert!(
+            e.contains("catalog.jsonl:1") && e.contains("an access_requested event needs a request"),
+            "{e}"
+        );
+    }
 }
