@@ -29,6 +29,13 @@ pub(crate) struct Target {
 }
 
 /// `veil access`.
+#[derive(Args)]
+pub(crate) struct AccessArgs {
+    #[command(subcommand)]
+    pub(crate) action: AccessAction,
+}
+
+/// `veil access request|approve|deny|list`.
 #[derive(Subcommand)]
 pub(crate) enum AccessAction {
     /// Ask for a table under an `allow: approval` subscription policy
@@ -144,7 +151,11 @@ fn decide(target: Target, id: &str, by: &str, approved: bool) -> Result<(), Fail
     let ws = load(&target.workspace)?;
     let (recorded, request) = decide_access(&ws, id, by, approved)?;
     audit(&target, &ws, &recorded)?;
-    let by = &recorded.events.first().map(|e| e.actor.clone()).unwrap_or_default();
+    let by = &recorded
+        .events
+        .first()
+        .map(|e| e.actor.clone())
+        .unwrap_or_default();
     emit_line(if approved {
         format!(
             "approved {} by {by}: {} is subscribed to {} from the next statement",

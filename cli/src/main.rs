@@ -193,10 +193,7 @@ enum Command {
     /// `import` move the tag catalogue between workspaces.
     Tags(tags::TagsArgs),
     /// Access requests for `allow: approval` subscriptions: request, approve, deny, list.
-    Access {
-        #[command(subcommand)]
-        action: access::AccessAction,
-    },
+    Access(access::AccessArgs),
     /// Column lineage: ingest Snowflake ACCESS_HISTORY rows.
     Lineage {
         #[command(subcommand)]
@@ -629,7 +626,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Tag { action } => tags::tag(action)?,
         Command::Tags(args) => tags::tags(args)?,
         Command::Lineage { action } => tags::lineage(action)?,
-        Command::Access { action } => access::access(action)?,
+        Command::Access(args) => access::access(args.action)?,
         Command::Discover(args) => discover::run(args).await?,
         Command::Users(args) => users::run(args).await?,
         Command::Serve(args) => serve::serve(args).await?,

@@ -87,7 +87,8 @@ fn a_pending_request_leaves_the_table_refused() -> Result<(), Failed> {
 fn an_approval_subscribes_from_the_next_statement_and_after_reload() -> Result<(), Failed> {
     let dir = workspace();
     let engine = load(dir.path());
-    let id = runtime().block_on(engine.request_access("ERIN", "SALES.PUBLIC.ORDERS", "Q3 audit"))?;
+    let id =
+        runtime().block_on(engine.request_access("ERIN", "SALES.PUBLIC.ORDERS", "Q3 audit"))?;
     // Sessions opened before the approval, one per mode.
     let before: Vec<Session> = MODES.iter().map(|m| session(&engine, "ERIN", *m)).collect();
     for s in &before {
@@ -102,7 +103,9 @@ fn an_approval_subscribes_from_the_next_statement_and_after_reload() -> Result<(
     for (s, mode) in before.iter().zip(MODES) {
         let ids = order_ids(s)?;
         if ids != ALL {
-            return Err(format!("{mode:?}: the next statement after approval shows {ids:?}").into());
+            return Err(
+                format!("{mode:?}: the next statement after approval shows {ids:?}").into(),
+            );
         }
     }
     // FRED asked for nothing: still refused.
@@ -162,8 +165,9 @@ fn only_a_data_owner_may_approve_or_deny() -> Result<(), Failed> {
             return Err(format!("{by}, not a data owner, approved {id}").into());
         };
         let e = e.to_string();
-        if !(e.contains(&format!("user {by} is not a data owner of SALES.PUBLIC.ORDERS"))
-            && e.contains("approve request R1"))
+        if !(e.contains(&format!(
+            "user {by} is not a data owner of SALES.PUBLIC.ORDERS"
+        )) && e.contains("approve request R1"))
         {
             return Err(format!("unclear refusal: {e}").into());
         }
@@ -236,8 +240,14 @@ fn bad_requests_and_decisions_are_refused_and_write_nothing() -> Result<(), Fail
     runtime().block_on(engine.approve_access(&id, "DANA"))?;
     let after = journal(dir.path());
     for (what, result) in [
-        ("approving twice", runtime().block_on(engine.approve_access(&id, "DANA"))),
-        ("denying an approved request", runtime().block_on(engine.deny_access(&id, "DANA"))),
+        (
+            "approving twice",
+            runtime().block_on(engine.approve_access(&id, "DANA")),
+        ),
+        (
+            "denying an approved request",
+            runtime().block_on(engine.deny_access(&id, "DANA")),
+        ),
     ] {
         match result {
             Ok(_) => return Err(format!("{what} was accepted").into()),
@@ -260,15 +270,20 @@ fn access_events_round_trip_through_the_journal_and_audit() -> Result<(), Failed
     runtime().block_on(engine.approve_access(&r1, "DANA"))?;
     runtime().block_on(engine.deny_access(&r2, "DANA"))?;
     let text = journal(dir.path());
-    let kinds: Vec<&str> = ["access_requested", "access_requested", "access_approved", "access_denied"]
-        .into_iter()
-        .collect();
+    let kinds: Vec<&str> = [
+        "access_requested",
+        "access_requested",
+        "access_approved",
+        "access_denied",
+    ]
+    .into_iter()
+    .collect();
     let lines: Vec<&str> = text.lines().collect();
     if lines.len() != kinds.len()
-        || !lines
-            .iter()
-            .zip(&kinds)
-            .all(|(l, k)| l.contains(&format!("\"kind\":\"{k}\"")) && l.contains("\"table\":\"SALES.PUBLIC.ORDERS\""))
+        || !lines.iter().zip(&kinds).all(|(l, k)| {
+            l.contains(&format!("\"kind\":\"{k}\""))
+                && l.contains("\"table\":\"SALES.PUBLIC.ORDERS\"")
+        })
     {
         return Err(format!("{JOURNAL_FILE} holds:\n{text}").into());
     }

@@ -98,7 +98,11 @@ fn export_emits_mask_where_as_a_conditional_masking_policy() -> Result<(), Faile
     let exempt: Vec<&str> = ddl
         .split("CREATE MASKING POLICY IF NOT EXISTS ")
         .skip(1)
-        .filter(|p| p.split(';').next().is_some_and(|c| c.contains("EXEMPT_OTHER_POLICIES = TRUE")))
+        .filter(|p| {
+            p.split(';')
+                .next()
+                .is_some_and(|c| c.contains("EXEMPT_OTHER_POLICIES = TRUE"))
+        })
         .map(|p| p.split(' ').next().unwrap_or_default())
         .collect();
     if exempt != [format!("{schema}.\"state-initial\"")] {
@@ -155,7 +159,8 @@ fn export_refuses_masks_snowflake_cannot_compute_by_policy_name() -> Result<(), 
             Ok(_) => return Err(format!("{mask} was exported").into()),
             Err(e) => {
                 let e = e.to_string();
-                let named = format!("policy 'the-policy' on column CLINIC.PUBLIC.PATIENTS.{column}: {why}");
+                let named =
+                    format!("policy 'the-policy' on column CLINIC.PUBLIC.PATIENTS.{column}: {why}");
                 if !e.contains(&named) || !e.contains("refuses to export") {
                     return Err(format!("{mask}: unclear refusal: {e}").into());
                 }

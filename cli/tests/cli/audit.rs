@@ -144,14 +144,18 @@ fn access_requests_and_decisions_are_audited_to_the_audit_flag() {
         "access", "request", "-w", w, "-u", "erin", "orders", "--reason", "Q3 audit", "--audit", a,
     ]);
     assert_eq!(request.status.code(), Some(0), "{}", stderr(&request));
-    let refused = veil(&["access", "approve", "-w", w, "R1", "--by", "fred", "--audit", a]);
+    let refused = veil(&[
+        "access", "approve", "-w", w, "R1", "--by", "fred", "--audit", a,
+    ]);
     assert_eq!(refused.status.code(), Some(2));
     assert!(
         stderr(&refused).contains("user FRED is not a data owner of SALES.PUBLIC.ORDERS"),
         "{}",
         stderr(&refused)
     );
-    let approve = veil(&["access", "approve", "-w", w, "R1", "--by", "dana", "--audit", a]);
+    let approve = veil(&[
+        "access", "approve", "-w", w, "R1", "--by", "dana", "--audit", a,
+    ]);
     assert_eq!(approve.status.code(), Some(0), "{}", stderr(&approve));
     let log = std::fs::read_to_string(&audit).unwrap();
     let actions: Vec<&str> = log

@@ -289,7 +289,12 @@ impl AuditRecord {
                 reason,
             } => {
                 let targets = access_targets(table, request, user, Some(reason));
-                return Some(Self::access_change(event, version, "ACCESS_REQUESTED", targets));
+                return Some(Self::access_change(
+                    event,
+                    version,
+                    "ACCESS_REQUESTED",
+                    targets,
+                ));
             }
             CatalogChange::AccessDecided {
                 request,

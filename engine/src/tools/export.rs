@@ -380,7 +380,10 @@ pub fn export_snowflake(ws: &Workspace, options: &ExportOptions) -> Result<Strin
         });
         mark_exempt(
             &mut masks,
-            filter.as_ref().map(|(_, c)| c.as_slice()).unwrap_or_default(),
+            filter
+                .as_ref()
+                .map(|(_, c)| c.as_slice())
+                .unwrap_or_default(),
         );
         let schema = format!(
             "{}.{}",

@@ -12,8 +12,7 @@ use veil_engine::{EnforcementMode, SessionOptions};
 use super::*;
 use crate::common::both_modes;
 
-const HIDE_REGION: &str =
-    "CREATE MASKING POLICY hide_region AS (v STRING) RETURNS STRING -> '***'";
+const HIDE_REGION: &str = "CREATE MASKING POLICY hide_region AS (v STRING) RETURNS STRING -> '***'";
 const BY_REGION: &str = "CREATE MASKING POLICY by_region AS (v STRING, r STRING) RETURNS STRING ->
   CASE WHEN r = 'EU' THEN v ELSE 'hidden' END;";
 const MASK_REGION: &str = "ALTER TABLE c MODIFY COLUMN region SET MASKING POLICY hide_region;";
@@ -86,7 +85,8 @@ fn a_row_access_policy_may_read_only_an_exempt_masked_column() -> Result<(), Fai
         &format!("{HIDE_REGION};\n{rap}\n{add}\n{MASK_REGION}"),
         &format!("10_test.sql:4:1: {refusal}"),
     )?;
-    let allowed = format!("{HIDE_REGION} EXEMPT_OTHER_POLICIES = TRUE;\n{rap}\n{MASK_REGION}\n{add}");
+    let allowed =
+        format!("{HIDE_REGION} EXEMPT_OTHER_POLICIES = TRUE;\n{rap}\n{MASK_REGION}\n{add}");
     both_modes(|mode| {
         let got = rows_in(&allowed, "SELECT id, region FROM c ORDER BY id", mode)?;
         // The EU rows (2, 3, 7), found on the raw region, shown masked.

@@ -606,7 +606,8 @@ mod tests {
         let text = b"{\"time\":\"2026-12-03T07:00:00Z\",\"actor\":\"ERIN\",\"kind\":\"access_requested\",\"table\":\"S.P.T\",\"user\":\"ERIN\",\"reason\":\"x\"}\n";
         let e = read_events(text, 0).unwrap_err().to_string();
         assert!(
-            e.contains("catalog.jsonl:1") && e.contains("an access_requested event needs a request"),
+            e.contains("catalog.jsonl:1")
+                && e.contains("an access_requested event needs a request"),
             "{e}"
         );
     }

@@ -101,17 +101,15 @@ impl AccessRequests {
                 user,
                 table,
                 reason,
-            } => {
-                if self.get(request).is_none() {
-                    self.0.push(AccessRequest {
-                        id: request.clone(),
-                        user: user.clone(),
-                        table: table.clone(),
-                        reason: reason.clone(),
-                        requested: time.to_string(),
-                        state: AccessState::Pending,
-                    });
-                }
+            } if self.get(request).is_none() => {
+                self.0.push(AccessRequest {
+                    id: request.clone(),
+                    user: user.clone(),
+                    table: table.clone(),
+                    reason: reason.clone(),
+                    requested: time.to_string(),
+                    state: AccessState::Pending,
+                });
             }
             CatalogChange::AccessDecided {
                 request, approved, ..
@@ -159,7 +157,12 @@ impl Recorder<'_> {
     /// files it). The user and table must be declared, the table must be
     /// reached by an `allow: approval` policy, and the user must not already
     /// hold a pending or approved request for it.
-    pub fn request_access(&mut self, user: &str, table: &TableName, reason: &str) -> Result<String> {
+    pub fn request_access(
+        &mut self,
+        user: &str,
+        table: &TableName,
+        reason: &str,
+    ) -> Result<String> {
         let ws = self.workspace();
         if ws.user(user).is_none() {
             return Err(VeilError::workspace(

@@ -33,7 +33,10 @@ pub(super) fn check_table(ws: &Workspace, table: &Table) -> R<()> {
         if let Some(p) = &c.masking_policy {
             for u in p.using.iter().skip(1).filter(|u| **u != c.name) {
                 references.push((
-                    format!("conditional masking policy {} on column {}", p.policy, c.name),
+                    format!(
+                        "conditional masking policy {} on column {}",
+                        p.policy, c.name
+                    ),
                     u,
                 ));
             }
@@ -45,10 +48,7 @@ pub(super) fn check_table(ws: &Workspace, table: &Table) -> R<()> {
         }
     }
     for (by, column) in references {
-        let Some(protecting) = table
-            .column(column)
-            .and_then(|c| c.masking_policy.as_ref())
-        else {
+        let Some(protecting) = table.column(column).and_then(|c| c.masking_policy.as_ref()) else {
             continue;
         };
         if !exempt(&protecting.policy) {
