@@ -9,11 +9,11 @@
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use veil_engine::audit::{AuditLog, AuditRecord};
 use veil_engine::load::journal::Recorded;
 use veil_engine::load::journal::access::{decide_access, request_access};
 use veil_engine::model::Workspace;
 
+use crate::tags::load;
 use crate::{Failure, emit, emit_line};
 
 /// The workspace and audit flags every access command takes.
@@ -82,32 +82,8 @@ pub(crate) enum AccessAction {
     },
 }
 
-fn load(dir: &std::path::Path) -> Result<Workspace, Failure> {
-    let ws = veil_engine::load::load_workspace(dir)?;
-    for w in &ws.warnings {
-        eprintln!("warning: {w}");
-    }
-    Ok(ws)
-}
-
-/// Appends the audit record of `recorded` to `--audit` or `settings.audit`.
 fn audit(target: &Target, ws: &Workspace, recorded: &Recorded) -> Result<(), Failure> {
-    for w in &recorded.warnings {
-        eprintln!("warning: {w}");
-    }
-    let Some(path) = target.audit.clone().or_else(|| ws.settings.audit.clone()) else {
-        return Ok(());
-    };
-    veil_engine::audit::prepare_log_dir(&path)?;
-    let log = AuditLog::open(&path)?;
-    for record in recorded
-        .events
-        .iter()
-        .filter_map(|e| AuditRecord::catalog_change(e, 0))
-    {
-        log.append(&record)?;
-    }
-    Ok(())
+    crate::tags::audit_recorded(target.audit.as_deref(), ws, recorded)
 }
 
 /// `veil access ...`.

@@ -193,40 +193,52 @@ fn bad_requests_and_decisions_are_refused_and_write_nothing() -> Result<(), Fail
     let engine = load(dir.path());
     let id = runtime().block_on(engine.request_access("ERIN", "ORDERS", "Q3 audit"))?;
     let before = journal(dir.path());
-    let cases: Vec<(&str, veil_engine::Result<String>, &str)> = vec![
+    // (what, user, table, reason, the error's words)
+    let requests = [
         (
             "unknown user",
-            runtime().block_on(engine.request_access("NOBODY", "ORDERS", "x")),
+            "NOBODY",
+            "ORDERS",
+            "x",
             "user NOBODY is not declared",
         ),
         (
             "unknown table",
-            runtime().block_on(engine.request_access("FRED", "NOPE", "x")),
+            "FRED",
+            "NOPE",
+            "x",
             "table SALES.PUBLIC.NOPE is not declared",
         ),
         (
             "table no approval policy covers",
-            runtime().block_on(engine.request_access("FRED", "REGIONS", "x")),
+            "FRED",
+            "REGIONS",
+            "x",
             "no allow: approval subscription policy covers table SALES.PUBLIC.REGIONS",
         ),
-        (
-            "empty reason",
-            runtime().block_on(engine.request_access("FRED", "ORDERS", "  ")),
-            "needs a reason",
-        ),
+        ("empty reason", "FRED", "ORDERS", "  ", "needs a reason"),
         (
             "a second open request",
-            runtime().block_on(engine.request_access("ERIN", "ORDERS", "again")),
+            "ERIN",
+            "ORDERS",
+            "again",
             "user ERIN already has request R1 for SALES.PUBLIC.ORDERS, pending",
         ),
-        (
-            "unknown request",
-            runtime()
-                .block_on(engine.approve_access("R9", "DANA"))
-                .map(|r| r.id),
-            "there is no access request R9",
-        ),
     ];
+    let mut cases: Vec<(&str, veil_engine::Result<String>, &str)> = requests
+        .into_iter()
+        .map(|(what, user, table, reason, expected)| {
+            let result = runtime().block_on(engine.request_access(user, table, reason));
+            (what, result, expected)
+        })
+        .collect();
+    cases.push((
+        "unknown request",
+        runtime()
+            .block_on(engine.approve_access("R9", "DANA"))
+            .map(|r| r.id),
+        "there is no access request R9",
+    ));
     for (what, result, expected) in cases {
         match result {
             Ok(v) => return Err(format!("{what}: accepted ({v})").into()),

@@ -361,31 +361,11 @@ impl AuditRecord {
         targets: Vec<String>,
     ) -> Self {
         Self {
-            id: record_id(),
-            timestamp: now(),
-            action: action.into(),
-            actor: Actor {
-                name: event.actor.clone(),
-                role: None,
-                purpose: None,
-            },
-            action_status: "SUCCESS".into(),
-            action_status_reason: None,
             target_type: "TABLE".into(),
             targets,
-            sql: None,
-            policies_applied: Vec::new(),
-            rows_returned: None,
-            duration_ms: None,
-            policy_version: version,
             previous_version: None,
-            simulated_user: None,
-            tag: None,
-            origin: None,
-            client_address: None,
-            application_name: None,
+            ..Self::policy_change(&event.actor, action, version, version, Vec::new())
         }
-        .with_current_client()
     }
 }
 
