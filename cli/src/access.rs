@@ -2,9 +2,9 @@
 //! from the command line (SPEC §2, §3.4). A user files a request for a
 //! table with a reason; a data owner of the table approves or denies it.
 //! Each change is appended to the workspace's catalog journal
-//! (`state/catalog.jsonl`), audited, and in force from the next statement
-//! of any engine that loads the workspace (a running `veil serve` picks it
-//! up on its next reload).
+//! (`state/catalog.jsonl`), audited, and in force for any engine that loads
+//! the workspace afterwards (a running `veil serve`, which does not watch
+//! `state/`, on its next reload or restart).
 
 use std::path::PathBuf;
 

@@ -326,3 +326,36 @@ fn access_events_round_trip_through_the_journal_and_audit() -> Result<(), Failed
     }
     Ok(())
 }
+
+#[test]
+fn an_approval_guardrail_also_needs_a_grant() -> Result<(), Failed> {
+    let dir = workspace();
+    // Grant to ERIN only, and require an approval on top (AND).
+    let manifest = std::fs::read_to_string(dir.path().join("veil.yaml"))?.replace(
+        "    allow: approval\n",
+        "    allow: approval\n    guardrail: true\n  - name: orders-for-erin\n    type: subscription\n    on: {data_sources: [SALES.PUBLIC.ORDERS]}\n    allow: {users: [ERIN]}\n",
+    );
+    std::fs::write(dir.path().join("veil.yaml"), manifest)?;
+    let engine = load(dir.path());
+    let erin = runtime().block_on(engine.request_access("ERIN", "ORDERS", "audit"))?;
+    let fred = runtime().block_on(engine.request_access("FRED", "ORDERS", "audit"))?;
+    both_modes(|mode| {
+        // Granted, not yet approved: refused.
+        if !order_ids(&session(&engine, "ERIN", mode))?.is_empty() {
+            return Err("the guardrail let ERIN in before the approval".into());
+        }
+        Ok(())
+    })?;
+    runtime().block_on(engine.approve_access(&erin, "DANA"))?;
+    runtime().block_on(engine.approve_access(&fred, "DANA"))?;
+    both_modes(|mode| {
+        let erin = order_ids(&session(&engine, "ERIN", mode))?;
+        // Approved but granted by no policy: still refused.
+        let fred = order_ids(&session(&engine, "FRED", mode))?;
+        if erin == ALL && fred.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("ERIN sees {erin:?}, FRED sees {fred:?}").into())
+        }
+    })
+}
