@@ -13,6 +13,7 @@ use std::sync::Mutex;
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use veil_engine::{EnforcementMode, Engine, SessionOptions, VeilError};
 
+mod access;
 mod bench;
 mod discover;
 mod serve;
@@ -191,6 +192,8 @@ enum Command {
     /// Every column's tags with source, origin, state and when; `export` and
     /// `import` move the tag catalogue between workspaces.
     Tags(tags::TagsArgs),
+    /// Access requests for `allow: approval` subscriptions: request, approve, deny, list.
+    Access(access::AccessArgs),
     /// Column lineage: ingest Snowflake ACCESS_HISTORY rows.
     Lineage {
         #[command(subcommand)]
@@ -623,6 +626,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Tag { action } => tags::tag(action)?,
         Command::Tags(args) => tags::tags(args)?,
         Command::Lineage { action } => tags::lineage(action)?,
+        Command::Access(args) => access::access(args.action)?,
         Command::Discover(args) => discover::run(args).await?,
         Command::Users(args) => users::run(args).await?,
         Command::Serve(args) => serve::serve(args).await?,

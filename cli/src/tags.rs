@@ -115,7 +115,8 @@ pub(crate) enum LineageAction {
     },
 }
 
-fn load(dir: &Path) -> Result<Workspace, Failure> {
+/// Loads the workspace's catalog and prints its warnings.
+pub(crate) fn load(dir: &Path) -> Result<Workspace, Failure> {
     let ws = veil_engine::load::load_workspace(dir)?;
     for w in &ws.warnings {
         eprintln!("warning: {w}");
@@ -126,11 +127,21 @@ fn load(dir: &Path) -> Result<Workspace, Failure> {
 /// Appends the audit records of `recorded` (one per tag change and
 /// propagation) to `--audit` or `settings.audit`, and prints its warnings.
 fn audit(target: &Target, ws: &Workspace, recorded: &Recorded) -> Result<(), Failure> {
+    audit_recorded(target.audit.as_deref(), ws, recorded)
+}
+
+/// Appends an audit record per event of `recorded` to `flag` (an
+/// `--audit FILE`) or `settings.audit`, and prints its warnings.
+pub(crate) fn audit_recorded(
+    flag: Option<&Path>,
+    ws: &Workspace,
+    recorded: &Recorded,
+) -> Result<(), Failure> {
     for w in &recorded.warnings {
         eprintln!("warning: {w}");
     }
-    let path = match &target.audit {
-        Some(p) => Some(p.clone()),
+    let path = match flag {
+        Some(p) => Some(p.to_path_buf()),
         None => ws.settings.audit.clone(),
     };
     let Some(path) = path else {
@@ -186,6 +197,9 @@ fn print_events(recorded: &Recorded) -> Result<(), Failure> {
                 tag,
                 origin: Some(o),
             } => format!("removed {tag} from {column} (no ancestor carries it since {o} lost it)"),
+            CatalogChange::AccessRequested { .. } | CatalogChange::AccessDecided { .. } => {
+                format!("{} {}", e.change.kind(), e.actor)
+            }
             CatalogChange::Lineage {
                 column, sources, ..
             } => format!(

@@ -22,6 +22,8 @@
 //!
 //! A new concern is a new file (or folder) here and a `mod` line below.
 
+/// `allow: approval` subscriptions: requests, approvals, denials.
+mod access;
 /// Lineage captured from administrators' CREATE TABLE AS / INSERT SELECT.
 mod capture;
 /// Shared helpers: the failure type, both modes, the runtime, cached
@@ -34,6 +36,8 @@ mod data;
 mod embed;
 /// `veil export` to Snowflake DDL and back, and the secret.
 mod export;
+/// `veil export` of the newer masks: `mask ... where`, and the refusals.
+mod export_masks;
 /// Snowflake functions in user SQL.
 mod functions;
 /// Property-based fuzzing of `Session::sql`: no panic, timeout or leak.

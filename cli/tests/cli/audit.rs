@@ -132,3 +132,48 @@ fn queries_are_audited_by_default_in_state_and_denials_name_the_table() {
     assert_eq!(q.status.code(), Some(0), "{}", stderr(&q));
     assert!(!off.path().join("state").exists());
 }
+
+#[test]
+fn access_requests_and_decisions_are_audited_to_the_audit_flag() {
+    let ws = workspace_copy("approval");
+    let dir = tempfile::tempdir().unwrap();
+    let audit = dir.path().join("audit.jsonl");
+    let w = path(ws.path());
+    let a = path(&audit);
+    let request = veil(&[
+        "access", "request", "-w", w, "-u", "erin", "orders", "--reason", "Q3 audit", "--audit", a,
+    ]);
+    assert_eq!(request.status.code(), Some(0), "{}", stderr(&request));
+    let refused = veil(&[
+        "access", "approve", "-w", w, "R1", "--by", "fred", "--audit", a,
+    ]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        stderr(&refused).contains("user FRED is not a data owner of SALES.PUBLIC.ORDERS"),
+        "{}",
+        stderr(&refused)
+    );
+    let approve = veil(&[
+        "access", "approve", "-w", w, "R1", "--by", "dana", "--audit", a,
+    ]);
+    assert_eq!(approve.status.code(), Some(0), "{}", stderr(&approve));
+    let log = std::fs::read_to_string(&audit).unwrap();
+    let actions: Vec<&str> = log
+        .lines()
+        .map(|l| {
+            if l.contains("\"action\":\"ACCESS_REQUESTED\"") && l.contains("\"name\":\"ERIN\"") {
+                "requested by ERIN"
+            } else if l.contains("\"action\":\"ACCESS_APPROVED\"")
+                && l.contains("\"name\":\"DANA\"")
+                && l.contains("\"request R1\"")
+            {
+                "approved by DANA"
+            } else {
+                l
+            }
+        })
+        .collect();
+    assert_eq!(actions, ["requested by ERIN", "approved by DANA"]);
+    // Nothing went to the workspace's default log.
+    assert!(!ws.path().join("state/audit.jsonl").exists());
+}

@@ -162,7 +162,14 @@ fn readme_transcripts_match_the_binary() {
     // The commands name `testdata/...` from the repository root; run them
     // in a copy so the default audit log lands in a temporary directory.
     let dir = tempfile::tempdir().unwrap();
-    for name in ["sample", "sample-v2", "snowflake", "lint", "masks"] {
+    for name in [
+        "sample",
+        "sample-v2",
+        "snowflake",
+        "lint",
+        "masks",
+        "approval",
+    ] {
         let copy = workspace_copy(name);
         copy_dir(copy.path(), &dir.path().join("testdata").join(name));
     }

@@ -282,8 +282,41 @@ impl AuditRecord {
                 None,
             ),
             CatalogChange::Lineage { .. } | CatalogChange::TableCreated(_) => return None,
+            CatalogChange::AccessRequested {
+                request,
+                user,
+                table,
+                reason,
+            } => {
+                let targets = access_targets(table, request, user, Some(reason));
+                return Some(Self::access_change(
+                    event,
+                    version,
+                    "ACCESS_REQUESTED",
+                    targets,
+                ));
+            }
+            CatalogChange::AccessDecided {
+                request,
+                user,
+                table,
+                approved,
+            } => {
+                let action = if *approved {
+                    "ACCESS_APPROVED"
+                } else {
+                    "ACCESS_DENIED"
+                };
+                let targets = access_targets(table, request, user, None);
+                return Some(Self::access_change(event, version, action, targets));
+            }
         };
-        let mut targets = vec![event.change.column()?.to_string()];
+        let mut targets: Vec<String> = event
+            .change
+            .column()
+            .map(ToString::to_string)
+            .into_iter()
+            .collect();
         if let Some(source) = source {
             targets.push(format!("source {source}"));
         }
@@ -316,4 +349,41 @@ impl AuditRecord {
             .with_current_client(),
         )
     }
+
+    /// The record of an access request or decision (`ACCESS_REQUESTED`,
+    /// `ACCESS_APPROVED`, `ACCESS_DENIED`): the table, the request id, the
+    /// user it is for and, for a request, the reason; the actor is who
+    /// filed it or the data owner who decided.
+    fn access_change(
+        event: &crate::model::CatalogEvent,
+        version: u64,
+        action: &str,
+        targets: Vec<String>,
+    ) -> Self {
+        Self {
+            target_type: "TABLE".into(),
+            targets,
+            previous_version: None,
+            ..Self::policy_change(&event.actor, action, version, version, Vec::new())
+        }
+    }
+}
+
+/// The targets of an access record: the table, the request, the user and,
+/// for a request, its reason.
+fn access_targets(
+    table: &crate::model::TableName,
+    request: &str,
+    user: &str,
+    reason: Option<&String>,
+) -> Vec<String> {
+    let mut targets = vec![
+        table.to_string(),
+        format!("request {request}"),
+        format!("user {user}"),
+    ];
+    if let Some(reason) = reason {
+        targets.push(format!("reason {reason}"));
+    }
+    targets
 }

@@ -540,6 +540,16 @@ pub fn compile_table(ws: &Workspace, table: &Table) -> CompiledTable {
                 (Allow::Condition(c), true) => subscription
                     .guardrails
                     .push((policy.name.clone(), c.clone())),
+                // The users a data owner approved, folded from the journal;
+                // none yet: a condition nobody meets (fail closed).
+                (Allow::Approval, guardrail) => {
+                    let approved = (policy.name.clone(), approved_users(ws, &table.name));
+                    if *guardrail {
+                        subscription.guardrails.push(approved);
+                    } else {
+                        subscription.grants.push(approved);
+                    }
+                }
             },
             PolicyKind::Masking { .. } => {}
         }
@@ -551,6 +561,19 @@ pub fn compile_table(ws: &Workspace, table: &Table) -> CompiledTable {
         subscription,
         failures,
         data_error: None,
+    }
+}
+
+/// The condition "one of the users holding an approved access request for
+/// `table`" (an empty `any` condition, which nobody meets, when none do).
+fn approved_users(ws: &Workspace, table: &TableName) -> Condition {
+    Condition {
+        groups: Vec::new(),
+        attributes: Vec::new(),
+        purposes: Vec::new(),
+        users: ws.journal.access.approved_users(table),
+        roles: Vec::new(),
+        operator: Operator::Any,
     }
 }
 

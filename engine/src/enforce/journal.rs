@@ -3,13 +3,17 @@
 //! [`crate::load::journal`]), installs the changed catalog as a new policy
 //! version (tag-keyed policies see it at the next statement), and writes an
 //! audit record per tag change and per propagation.
+//! [`Engine::request_access`], [`Engine::approve_access`] and
+//! [`Engine::deny_access`] record access requests the same way: an
+//! approval subscribes the user from the next statement.
 
 use crate::audit::AuditRecord;
 use crate::enforce::Engine;
 use crate::error::Result;
 use crate::load::journal::Recorded;
+use crate::load::journal::access::{decide_access, request_access};
 use crate::load::journal::access_history::{IngestReport, parse_access_history, record_lineage};
-use crate::model::{ColumnRef, Recorder, TagSource};
+use crate::model::{AccessRequest, ColumnRef, Recorder, TagSource};
 
 impl Engine {
     /// Records a change to the catalog as `actor`: `change` runs on a
@@ -22,14 +26,25 @@ impl Engine {
     where
         F: FnOnce(&mut Recorder<'_>) -> Result<()>,
     {
+        self.install_recorded(|ws| crate::load::journal::record(ws, actor, change))
+            .await
+    }
+
+    /// Runs `append` (which appends one change to the journal of the
+    /// current workspace and returns it folded in) under the change lock,
+    /// installs the result as a new version, and audits each event.
+    async fn install_recorded<F>(&self, append: F) -> Result<Recorded>
+    where
+        F: FnOnce(&crate::model::Workspace) -> Result<Recorded>,
+    {
         let mut outcome: Option<Recorded> = None;
-        let mut change = Some(change);
+        let mut append = Some(append);
         let version = self
             .change(|ws| {
-                let Some(change) = change.take() else {
+                let Some(append) = append.take() else {
                     return Ok(());
                 };
-                let recorded = crate::load::journal::record(ws, actor, change)?;
+                let recorded = append(ws)?;
                 *ws = recorded.workspace.clone();
                 outcome = Some(recorded);
                 Ok(())
@@ -44,6 +59,45 @@ impl Engine {
             }
         }
         Ok(recorded)
+    }
+
+    /// Files `user`'s request for `table` (under an `allow: approval`
+    /// subscription policy) with `reason`; returns the request id. The user
+    /// stays unsubscribed until a data owner approves.
+    pub async fn request_access(&self, user: &str, table: &str, reason: &str) -> Result<String> {
+        let mut id = String::new();
+        self.install_recorded(|ws| {
+            let (recorded, new_id) = request_access(ws, user, table, reason)?;
+            id = new_id;
+            Ok(recorded)
+        })
+        .await?;
+        Ok(id)
+    }
+
+    /// Approves request `id` as `by` (a data owner of the table): the user
+    /// is subscribed from the next statement.
+    pub async fn approve_access(&self, id: &str, by: &str) -> Result<AccessRequest> {
+        self.decide_access(id, by, true).await
+    }
+
+    /// Denies request `id` as `by` (a data owner of the table): the user
+    /// stays unsubscribed.
+    pub async fn deny_access(&self, id: &str, by: &str) -> Result<AccessRequest> {
+        self.decide_access(id, by, false).await
+    }
+
+    async fn decide_access(&self, id: &str, by: &str, approved: bool) -> Result<AccessRequest> {
+        let mut decided = None;
+        self.install_recorded(|ws| {
+            let (recorded, request) = decide_access(ws, id, by, approved)?;
+            decided = Some(request);
+            Ok(recorded)
+        })
+        .await?;
+        decided.ok_or_else(|| {
+            crate::error::VeilError::Internal(format!("request {id} was decided without a result"))
+        })
     }
 
     /// Puts `tag` on `column` (source `manual` or `discovered`) and

@@ -24,7 +24,8 @@ pub use catalog::*;
 pub use discovery::*;
 pub use entitlements::*;
 pub use journal::{
-    CatalogChange, CatalogEvent, CatalogJournal, CreatedTable, LineageGraph, Recorder,
+    AccessRequest, AccessRequests, AccessState, CatalogChange, CatalogEvent, CatalogJournal,
+    CreatedTable, LineageGraph, Recorder,
 };
 pub use policies::*;
 pub use principals::*;

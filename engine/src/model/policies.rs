@@ -184,6 +184,9 @@ pub enum Allow {
     Anyone,
     /// Users meeting a condition (including named users).
     Condition(Condition),
+    /// Users with an approved access request (`veil access request`, then
+    /// `approve` by a data owner), folded from the catalog journal.
+    Approval,
 }
 
 /// A policy's kind and action.

@@ -200,7 +200,7 @@ pub(super) fn refuse_export(table: &CompiledTable) -> Result<()> {
     let (qis, _) = quasi_identifiers(table);
     match qis.first() {
         Some(c) => Err(VeilError::PolicyFailure(format!(
-            "policy '{}' on column {}.{}: k_anonymize has no Snowflake equivalent a masking policy can express (it generalizes across rows), so Veil refuses to export it",
+            "policy '{}' on column {}.{}: k_anonymize has no Snowflake equivalent: it needs counts across rows, which a masking policy (one value at a time) cannot compute, so Veil refuses to export it",
             c.mask
                 .as_ref()
                 .map(|m| m.policy.as_str())

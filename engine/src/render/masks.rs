@@ -37,6 +37,7 @@ impl Renderer<'_> {
                         MaskSpec::Reversible
                             | MaskSpec::FormatPreserving
                             | MaskSpec::RandomizedResponse(_)
+                            | MaskSpec::KAnonymize(_)
                     ) =>
                 {
                     crate::error::VeilError::PolicyFailure(format!(

@@ -258,22 +258,22 @@ pub fn snowflake_mask(
         }
         MaskSpec::Reversible => {
             return Err(VeilError::PolicyFailure(
-                "reversible (AES-256-SIV) has no Snowflake equivalent: Snowflake SQL and JavaScript UDFs have no AES-SIV, and ENCRYPT is randomized AES-GCM, so Veil refuses to export it rather than emit different tokens".into(),
+                "reversible (AES-256-SIV) has no Snowflake equivalent: Snowflake has no AES-SIV function (ENCRYPT is randomized AES-GCM), and a SQL or JavaScript UDF computing it would put the workspace key into the DDL text, so Veil refuses to export it rather than emit different tokens".into(),
             ));
         }
         MaskSpec::FormatPreserving => {
             return Err(VeilError::PolicyFailure(
-                "format_preserving (NIST FF1) has no Snowflake equivalent: Snowflake has no AES block function to build FF1 on, so Veil refuses to export it rather than emit different values".into(),
+                "format_preserving (NIST FF1) has no Snowflake equivalent: Snowflake has no FF1 function, and a SQL or JavaScript UDF computing it would put the workspace key into the DDL text, so Veil refuses to export it rather than emit different values".into(),
             ));
         }
         MaskSpec::KAnonymize(_) => {
             return Err(VeilError::PolicyFailure(
-                "k_anonymize has no Snowflake equivalent a masking policy can express (it generalizes across rows), so Veil refuses to export it".into(),
+                "k_anonymize has no Snowflake equivalent: it needs counts across rows, which a masking policy (one value at a time) cannot compute, so Veil refuses to export it".into(),
             ));
         }
         MaskSpec::RandomizedResponse(_) => {
             return Err(VeilError::PolicyFailure(
-                "randomized_response has no Snowflake equivalent: its draws are keyed by the workspace secret and its domain is computed by Veil per policy version, so Veil refuses to export it rather than emit different values".into(),
+                "randomized_response has no Snowflake equivalent: its draws are seeded per row with the workspace secret (which the DDL text would then hold) and its domain is computed by Veil over the column's values, so Veil refuses to export it rather than emit different values".into(),
             ));
         }
         MaskSpec::Sql { policy, .. } => {

@@ -20,7 +20,10 @@
 //!    the row rules and the subscription; each created `IF NOT EXISTS` and
 //!    then given its body with `ALTER ... SET BODY`, and attached with
 //!    `FORCE`, so a rerun updates policies in place and no column is ever
-//!    unprotected between statements;
+//!    unprotected between statements; a `mask ... where` becomes a
+//!    conditional masking policy (`USING (col, cond...)`), and a mask whose
+//!    column another policy reads is `EXEMPT_OTHER_POLICIES = TRUE`, as
+//!    Snowflake requires;
 //! 5. grants last: no role can read a table before its policies are on it.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -155,18 +158,29 @@ fn column_ident(name: &str) -> Expr {
     })
 }
 
-/// One exported masking policy: its name and body, the columns it masks.
+/// One exported masking policy: its name and body, the columns it masks,
+/// and the conditional columns its body reads besides the masked value
+/// (`mask ... where` predicates: a Snowflake conditional masking policy).
 struct ExportedMask {
     name: String,
     declared: SnowflakeType,
     body: Expr,
     columns: Vec<String>,
+    conditional: Vec<String>,
+    /// `EXEMPT_OTHER_POLICIES = TRUE`: another exported policy reads the
+    /// raw value of a column this one masks.
+    exempt: bool,
 }
 
 /// The masking policies of one table: columns won by one Immuta policy
 /// share a Snowflake policy when their bodies are equal; otherwise each
-/// gets `"<policy>:<COLUMN>"`.
-fn table_masks(ct: &CompiledTable, masks: Vec<(String, Option<Expr>)>) -> Vec<ExportedMask> {
+/// gets `"<policy>:<COLUMN>"`. The masked column becomes argument `VAL`,
+/// any other column the body reads a conditional argument of its own name.
+fn table_masks(
+    table: &Table,
+    ct: &CompiledTable,
+    masks: Vec<(String, Option<Expr>)>,
+) -> Result<Vec<ExportedMask>> {
     let mut out: Vec<ExportedMask> = Vec::new();
     for (column, body) in masks {
         let Some(mut body) = body else { continue };
@@ -176,17 +190,40 @@ fn table_masks(ct: &CompiledTable, masks: Vec<(String, Option<Expr>)>) -> Vec<Ex
         let Some(applied) = &compiled.mask else {
             continue;
         };
-        rebind(&mut body, &|_| Expr::Identifier(Ident::new("VAL")));
-        match out
-            .iter_mut()
-            .find(|m| m.name == applied.policy && m.body == body && m.declared == compiled.declared)
-        {
+        rebind(&mut body, &|c| {
+            if c == column {
+                Expr::Identifier(Ident::new("VAL"))
+            } else {
+                column_ident(c)
+            }
+        });
+        let conditional: Vec<String> = referenced_columns(&body, table)
+            .into_iter()
+            .filter(|c| *c != column)
+            .collect();
+        if conditional.iter().any(|c| c.eq_ignore_ascii_case("VAL")) {
+            return Err(VeilError::workspace(
+                table.origin.to_string(),
+                format!(
+                    "policy '{}' on column {}.{column} reads column VAL, which would clash with the masked value's argument in the exported masking policy; rename the column",
+                    applied.policy, table.name
+                ),
+            ));
+        }
+        match out.iter_mut().find(|m| {
+            m.name == applied.policy
+                && m.body == body
+                && m.declared == compiled.declared
+                && m.conditional == conditional
+        }) {
             Some(m) => m.columns.push(column),
             None => out.push(ExportedMask {
                 name: applied.policy.clone(),
                 declared: compiled.declared,
                 body,
                 columns: vec![column],
+                conditional,
+                exempt: false,
             }),
         }
     }
@@ -199,7 +236,22 @@ fn table_masks(ct: &CompiledTable, masks: Vec<(String, Option<Expr>)>) -> Vec<Ex
             m.name = format!("{}:{}", m.name, m.columns.join(","));
         }
     }
-    out
+    Ok(out)
+}
+
+/// Marks `EXEMPT_OTHER_POLICIES = TRUE` on each mask of a column that
+/// another policy reads (`read`: the row access policy's columns and the
+/// conditional masks' conditional columns), as Snowflake requires before a
+/// row access or conditional masking policy may reference a masked column.
+fn mark_exempt(masks: &mut [ExportedMask], row_columns: &[String]) {
+    let read: BTreeSet<String> = masks
+        .iter()
+        .flat_map(|m| m.conditional.iter().cloned())
+        .chain(row_columns.iter().cloned())
+        .collect();
+    for m in masks.iter_mut() {
+        m.exempt = m.columns.iter().any(|c| read.contains(c));
+    }
 }
 
 /// The Snowflake DDL installing the workspace's Immuta-style policies.
@@ -317,10 +369,22 @@ pub fn export_snowflake(ws: &Workspace, options: &ExportOptions) -> Result<Strin
                 format!("table {}: {e}", table.name),
             )
         })?;
-        let masks = table_masks(&ct, masks);
+        let mut masks = table_masks(table, &ct, masks)?;
         if masks.is_empty() && filter.is_none() {
             continue;
         }
+        let filter = filter.map(|mut f| {
+            rebind(&mut f, &column_ident);
+            let columns = referenced_columns(&f, table);
+            (f, columns)
+        });
+        mark_exempt(
+            &mut masks,
+            filter
+                .as_ref()
+                .map(|(_, c)| c.as_slice())
+                .unwrap_or_default(),
+        );
         let schema = format!(
             "{}.{}",
             ident(&table.name.database),
@@ -334,25 +398,43 @@ pub fn export_snowflake(ws: &Workspace, options: &ExportOptions) -> Result<Strin
         let _ = writeln!(p, "CREATE SCHEMA IF NOT EXISTS {schema};");
         for m in &masks {
             let name = format!("{schema}.{}", ident(&m.name));
+            let mut params = vec![format!("VAL {}", m.declared)];
+            params.extend(
+                m.conditional
+                    .iter()
+                    .filter_map(|c| table.column(c))
+                    .map(|c| format!("{} {}", ident(&c.name), c.declared)),
+            );
             let _ = writeln!(
                 p,
-                "CREATE MASKING POLICY IF NOT EXISTS {name} AS (VAL {t}) RETURNS {t} ->\n  {body};\n\
+                "CREATE MASKING POLICY IF NOT EXISTS {name} AS ({params}) RETURNS {t} ->\n  {body}{exempt};\n\
                  ALTER MASKING POLICY {name} SET BODY ->\n  {body};",
+                params = params.join(", "),
                 body = m.body,
-                t = m.declared
+                t = m.declared,
+                exempt = if m.exempt {
+                    "\n  EXEMPT_OTHER_POLICIES = TRUE"
+                } else {
+                    ""
+                },
             );
             for c in &m.columns {
+                let using = if m.conditional.is_empty() {
+                    String::new()
+                } else {
+                    let mut args = vec![ident(c)];
+                    args.extend(m.conditional.iter().map(|x| ident(x)));
+                    format!(" USING ({})", args.join(", "))
+                };
                 let _ = writeln!(
                     p,
-                    "ALTER TABLE {} MODIFY COLUMN {} SET MASKING POLICY {name} FORCE;",
+                    "ALTER TABLE {} MODIFY COLUMN {} SET MASKING POLICY {name}{using} FORCE;",
                     table.name,
                     ident(c)
                 );
             }
         }
-        if let Some(mut filter) = filter {
-            rebind(&mut filter, &column_ident);
-            let columns = referenced_columns(&filter, table);
+        if let Some((filter, columns)) = filter {
             let params: Vec<String> = columns
                 .iter()
                 .filter_map(|c| table.column(c))

@@ -6,6 +6,7 @@
 //! they share.
 
 mod ddl_rules;
+mod exempt;
 mod grants_and_roles;
 mod views;
 

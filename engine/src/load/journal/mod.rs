@@ -5,7 +5,13 @@
 //! ```text
 //! {"time":"2026-12-03T06:30:00Z","actor":"ADMIN","kind":"tag_added","column":"CRM.CORE.CUSTOMER.EMAIL","tag":"PII.Email","source":"manual","batch":2}
 //! {"time":"2026-12-03T06:30:00Z","actor":"ADMIN","kind":"tag_propagated","column":"CRM.CORE.CUSTOMER_2.EMAIL","tag":"PII.Email","source":"lineage","origin":"CRM.CORE.CUSTOMER.EMAIL"}
+//! {"time":"2026-12-03T07:00:00Z","actor":"ERIN","kind":"access_requested","table":"ANALYTICS.PUBLIC.ORDERS","request":"R1","user":"ERIN","reason":"quarterly audit"}
+//! {"time":"2026-12-03T07:05:00Z","actor":"DANA","kind":"access_approved","table":"ANALYTICS.PUBLIC.ORDERS","request":"R1","user":"ERIN"}
 //! ```
+//!
+//! Access events (`access_requested`, `access_approved`, `access_denied`)
+//! name a table instead of a column; their actor is who filed the request
+//! or the data owner who decided it.
 //!
 //! Appends are atomic per change: the events of one change (a tag and its
 //! propagations) are written with one `write` under an exclusive file lock,
@@ -19,8 +25,10 @@
 //! Changes go through [`record`]: it takes the lock, folds what other
 //! processes appended since the workspace was loaded, runs a
 //! [`Recorder`] on a copy of the workspace, and appends what it recorded.
-//! [`access_history`] reads Snowflake's column lineage.
+//! [`access_history`] reads Snowflake's column lineage; [`access`] records
+//! access requests and their approvals.
 
+pub mod access;
 pub mod access_history;
 
 use std::fs::{File, OpenOptions};
@@ -50,8 +58,14 @@ struct Line {
     kind: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     column: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    table: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    table: Option<String>,
+    request: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    user: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     location: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -119,7 +133,10 @@ fn encode(event: &CatalogEvent, batch: Option<usize>) -> Line {
             .column()
             .map(ToString::to_string)
             .unwrap_or_default(),
-        table: None,
+        table: String::new(),
+        request: None,
+        user: None,
+        reason: None,
         location: None,
         columns: Vec::new(),
         tag: None,
@@ -151,7 +168,7 @@ fn encode(event: &CatalogEvent, batch: Option<usize>) -> Line {
             line.query_id.clone_from(query_id);
         }
         CatalogChange::TableCreated(created) => {
-            line.table = Some(created.name.to_string());
+            line.table = created.name.to_string();
             line.location = Some(created.location.clone());
             line.columns = created
                 .columns
@@ -163,27 +180,79 @@ fn encode(event: &CatalogEvent, batch: Option<usize>) -> Line {
                 .collect();
             line.query_id.clone_from(&created.query_id);
         }
+        CatalogChange::AccessRequested {
+            request,
+            user,
+            table,
+            reason,
+        } => {
+            line.table = table.to_string();
+            line.request = Some(request.clone());
+            line.user = Some(user.clone());
+            line.reason = Some(reason.clone());
+        }
+        CatalogChange::AccessDecided {
+            request,
+            user,
+            table,
+            ..
+        } => {
+            line.table = table.to_string();
+            line.request = Some(request.clone());
+            line.user = Some(user.clone());
+        }
     }
     line
 }
 
-fn check_time(time: &str) -> std::result::Result<(), String> {
-    match chrono::DateTime::parse_from_rfc3339(time) {
-        Ok(_) => Ok(()),
-        Err(_) => Err(format!("time '{time}' is not an RFC 3339 time")),
+/// Parses `DB.SCHEMA.TABLE` by Snowflake identifier rules.
+pub fn parse_table(text: &str) -> std::result::Result<TableName, String> {
+    let parts = crate::sql::ident::parse_name_parts(text)?;
+    match <[String; 3]>::try_from(parts) {
+        Ok([database, schema, table])
+            if [&database, &schema, &table].iter().all(|p| !p.is_empty()) =>
+        {
+            Ok(TableName {
+                database,
+                schema,
+                table,
+            })
+        }
+        _ => Err(format!("'{text}' is not a table name (DB.SCHEMA.TABLE)")),
     }
+}
+
+/// The change of an access event line (`access_requested`,
+/// `access_approved`, `access_denied`).
+fn decode_access(line: &Line) -> std::result::Result<CatalogChange, String> {
+    let field = |value: &Option<String>, name: &str| {
+        value
+            .clone()
+            .filter(|v| !v.trim().is_empty())
+            .ok_or_else(|| format!("an {} event needs a {name}", line.kind))
+    };
+    let table = parse_table(&line.table)?;
+    let request = field(&line.request, "request")?;
+    let user = field(&line.user, "user")?;
+    Ok(match line.kind.as_str() {
+        "access_requested" => CatalogChange::AccessRequested {
+            request,
+            user,
+            table,
+            reason: field(&line.reason, "reason")?,
+        },
+        kind => CatalogChange::AccessDecided {
+            request,
+            user,
+            table,
+            approved: kind == "access_approved",
+        },
+    })
 }
 
 /// The table of a `table_created` line.
 fn created_table(line: &Line) -> std::result::Result<CreatedTable, String> {
-    let table = line
-        .table
-        .as_deref()
-        .ok_or("a table_created event needs a table")?;
-    let name = crate::sql::ident::parse_table_name(table, "", "")
-        .ok()
-        .filter(|t| !t.database.is_empty() && !t.schema.is_empty())
-        .ok_or_else(|| format!("'{table}' is not a table name (DB.SCHEMA.TABLE)"))?;
+    let name = parse_table(&line.table)?;
     let location = line
         .location
         .clone()
@@ -213,16 +282,29 @@ fn created_table(line: &Line) -> std::result::Result<CreatedTable, String> {
 }
 
 fn decode(line: Line) -> std::result::Result<CatalogEvent, String> {
+    if chrono::DateTime::parse_from_rfc3339(&line.time).is_err() {
+        return Err(format!("time '{}' is not an RFC 3339 time", line.time));
+    }
+    if matches!(
+        line.kind.as_str(),
+        "access_requested" | "access_approved" | "access_denied"
+    ) {
+        let change = decode_access(&line)?;
+        return Ok(CatalogEvent {
+            time: line.time,
+            actor: line.actor,
+            change,
+        });
+    }
     if line.kind == "table_created" {
         let created = created_table(&line)?;
         return Ok(CatalogEvent {
-            time: check_time(&line.time).map(|()| line.time)?,
+            time: line.time,
             actor: line.actor,
             change: CatalogChange::TableCreated(Box::new(created)),
         });
     }
     let column = parse_column(&line.column)?;
-    check_time(&line.time)?;
     let tag = || {
         line.tag
             .clone()
@@ -279,7 +361,7 @@ fn decode(line: Line) -> std::result::Result<CatalogEvent, String> {
         }
         other => {
             return Err(format!(
-                "kind '{other}' must be tag_added, tag_propagated, tag_removed, propagation_removed, lineage or table_created"
+                "kind '{other}' must be tag_added, tag_propagated, tag_removed, propagation_removed, lineage, table_created, access_requested, access_approved or access_denied"
             ));
         }
     };
@@ -550,5 +632,50 @@ mod tests {
         assert_eq!(q.column, "e-mail");
         assert!(parse_column("CRM.CORE.CUSTOMER").is_err());
         assert!(parse_column("CRM..CUSTOMER.EMAIL").is_err());
+    }
+
+    #[test]
+    fn access_events_encode_and_decode() {
+        let table = parse_table("sales.public.orders").unwrap();
+        let events = [
+            CatalogEvent::new(
+                "ERIN",
+                CatalogChange::AccessRequested {
+                    request: "R1".into(),
+                    user: "ERIN".into(),
+                    table: table.clone(),
+                    reason: "Q3 audit".into(),
+                },
+            ),
+            CatalogEvent::new(
+                "DANA",
+                CatalogChange::AccessDecided {
+                    request: "R1".into(),
+                    user: "ERIN".into(),
+                    table,
+                    approved: false,
+                },
+            ),
+        ];
+        let mut text = Vec::new();
+        for e in &events {
+            text.extend(encode_batch(std::slice::from_ref(e)).unwrap());
+        }
+        let read = read_events(&text, 0).unwrap();
+        assert_eq!(read.events, events);
+        let line = String::from_utf8(text).unwrap();
+        assert!(line.contains(r#""kind":"access_denied""#), "{line}");
+        assert!(!line.contains(r#""column""#), "{line}");
+    }
+
+    #[test]
+    fn access_events_without_a_request_name_their_line() {
+        let text = b"{\"time\":\"2026-12-03T07:00:00Z\",\"actor\":\"ERIN\",\"kind\":\"access_requested\",\"table\":\"S.P.T\",\"user\":\"ERIN\",\"reason\":\"x\"}\n";
+        let e = read_events(text, 0).unwrap_err().to_string();
+        assert!(
+            e.contains("catalog.jsonl:1")
+                && e.contains("an access_requested event needs a request"),
+            "{e}"
+        );
     }
 }

@@ -585,12 +585,7 @@ pub(crate) fn policy(doc: &PolicyDoc, ctx: &PolicyContext<'_>) -> Result<Policy>
             }
             let allow = match &doc.allow {
                 Some(Value::String(s)) if s == "anyone" => Allow::Anyone,
-                Some(Value::String(s)) if s == "approval" => {
-                    return Err(ctx.err(
-                        name,
-                        "allow: approval is not supported by this version of Veil",
-                    ));
-                }
+                Some(Value::String(s)) if s == "approval" => Allow::Approval,
                 Some(v @ Value::Mapping(_)) => {
                     let c: ConditionDoc =
                         serde_norway::from_value(v.clone()).map_err(|e| ctx.err(name, e))?;
@@ -599,7 +594,7 @@ pub(crate) fn policy(doc: &PolicyDoc, ctx: &PolicyContext<'_>) -> Result<Policy>
                 _ => {
                     return Err(ctx.err(
                         name,
-                        "allow must be anyone or a condition like {groups: [Analysts]}",
+                        "allow must be anyone, approval or a condition like {groups: [Analysts]}",
                     ));
                 }
             };

@@ -35,11 +35,13 @@
 //! it goes, so the events it returns are exactly what the fold of the
 //! journal will see on the next load.
 
+pub mod access;
 pub mod lineage;
 pub mod propagate;
 
 use std::collections::HashMap;
 
+pub use access::{AccessRequest, AccessRequests, AccessState};
 pub use lineage::LineageGraph;
 pub use propagate::Recorder;
 
@@ -103,6 +105,30 @@ pub enum CatalogChange {
     /// through Veil made a table (Parquet files under the workspace); it is
     /// declared from here on, like a table of `veil.yaml`.
     TableCreated(Box<CreatedTable>),
+    /// `access_requested`: `user` asks for `table` under an `allow:
+    /// approval` subscription (the event's actor filed it).
+    AccessRequested {
+        /// The request id (`R1`, `R2`, ...).
+        request: String,
+        /// The user asking.
+        user: String,
+        /// The table.
+        table: TableName,
+        /// Why.
+        reason: String,
+    },
+    /// `access_approved` or `access_denied`: a data owner of `table` (the
+    /// event's actor) decided request `request`.
+    AccessDecided {
+        /// The request id.
+        request: String,
+        /// The user who asked.
+        user: String,
+        /// The table.
+        table: TableName,
+        /// Approved (subscribed from the next statement) or denied.
+        approved: bool,
+    },
 }
 
 /// A table Veil created for an administrator (see
@@ -163,16 +189,24 @@ impl CatalogChange {
             } => "propagation_removed",
             Self::Lineage { .. } => "lineage",
             Self::TableCreated(_) => "table_created",
+            Self::AccessRequested { .. } => "access_requested",
+            Self::AccessDecided { approved: true, .. } => "access_approved",
+            Self::AccessDecided {
+                approved: false, ..
+            } => "access_denied",
         }
     }
 
-    /// The column the change is about (`None` for a table created).
+    /// The column the change is about (`None` for a table created and for
+    /// access events, which are about a table).
     pub fn column(&self) -> Option<&ColumnRef> {
         match self {
             Self::TagAdded { column, .. }
             | Self::TagRemoved { column, .. }
             | Self::Lineage { column, .. } => Some(column),
-            Self::TableCreated(_) => None,
+            Self::TableCreated(_) | Self::AccessRequested { .. } | Self::AccessDecided { .. } => {
+                None
+            }
         }
     }
 }
@@ -224,6 +258,9 @@ pub struct CatalogJournal {
     /// dropped from `veil.yaml`, say): kept in the journal, applied to
     /// nothing, reported by `veil lint`.
     pub unapplied: Vec<ColumnRef>,
+    /// Access requests for `allow: approval` subscriptions and their
+    /// decisions.
+    pub access: AccessRequests,
 }
 
 /// Where each column of a workspace is: `(table index, column index)`.
@@ -299,6 +336,10 @@ pub fn fold_one(ws: &mut Workspace, index: &mut ColumnIndex, event: &CatalogEven
             ws.tables.push(table);
             return;
         }
+        CatalogChange::AccessRequested { .. } | CatalogChange::AccessDecided { .. } => {
+            ws.journal.access.fold(change, &event.actor, &event.time);
+            return;
+        }
         CatalogChange::TagAdded { column, .. } | CatalogChange::TagRemoved { column, .. } => column,
     };
     let Some((ti, ci)) = index.get(column) else {
@@ -347,7 +388,10 @@ pub fn fold_one(ws: &mut Workspace, index: &mut ColumnIndex, event: &CatalogEven
             col.removed_tags.retain(|t| t.name != *tag);
             col.removed_tags.push(removed);
         }
-        CatalogChange::Lineage { .. } | CatalogChange::TableCreated(_) => {}
+        CatalogChange::Lineage { .. }
+        | CatalogChange::TableCreated(_)
+        | CatalogChange::AccessRequested { .. }
+        | CatalogChange::AccessDecided { .. } => {}
     }
 }
 

@@ -71,7 +71,12 @@ impl<'a> Recorder<'a> {
         self.events
     }
 
-    fn push(&mut self, change: CatalogChange) {
+    /// Who records the changes.
+    pub fn actor(&self) -> &str {
+        &self.actor
+    }
+
+    pub(super) fn push(&mut self, change: CatalogChange) {
         let event = CatalogEvent::new(&self.actor, change);
         fold_one(self.ws, &mut self.index, &event);
         self.events.push(event);

@@ -119,7 +119,8 @@ pub(super) fn set_masking(
         using,
         origin: origin.clone(),
     });
-    Ok(())
+    let t = t.clone();
+    super::exempt::check_table(ws, &t)
 }
 
 /// `ALTER TABLE t MODIFY COLUMN c SET TAG tag = 'value', ...`.
@@ -198,7 +199,8 @@ pub(super) fn add_row_access(
         columns,
         origin: origin.clone(),
     });
-    Ok(())
+    let t = t.clone();
+    super::exempt::check_table(ws, &t)
 }
 
 /// `ALTER TABLE t DROP [ALL] ROW ACCESS POLICY [p]`.

@@ -9,6 +9,7 @@ use super::*;
 
 mod alter;
 mod create;
+mod exempt;
 mod grant;
 
 pub(super) struct Scope {
