@@ -12,7 +12,7 @@ use crate::model::{ColumnRef, TableName};
 #[derive(Debug, Clone, Default)]
 pub struct LineageGraph {
     nodes: Vec<ColumnRef>,
-    ids: HashMap<ColumnRef, u32>,
+    ids: datafusion::common::HashMap<ColumnRef, u32>,
     children: Vec<Vec<u32>>,
     parents: Vec<Vec<u32>>,
     edges: usize,

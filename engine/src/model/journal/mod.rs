@@ -265,12 +265,14 @@ pub struct CatalogJournal {
 
 /// Where each column of a workspace is: `(table index, column index)`.
 #[derive(Debug, Default, Clone)]
-pub struct ColumnIndex(HashMap<ColumnRef, (usize, usize)>);
+pub struct ColumnIndex(datafusion::common::HashMap<ColumnRef, (usize, usize)>);
 
 impl ColumnIndex {
     /// Indexes every column of `tables`.
     pub fn new(tables: &[Table]) -> Self {
-        let mut map = HashMap::with_capacity(tables.iter().map(|t| t.columns.len()).sum());
+        let mut map = datafusion::common::HashMap::with_capacity(
+            tables.iter().map(|t| t.columns.len()).sum(),
+        );
         for (ti, t) in tables.iter().enumerate() {
             for (ci, c) in t.columns.iter().enumerate() {
                 map.insert(ColumnRef::new(t.name.clone(), c.name.clone()), (ti, ci));

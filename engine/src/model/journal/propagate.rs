@@ -37,6 +37,8 @@ pub struct Recorder<'a> {
     ws: &'a mut Workspace,
     index: ColumnIndex,
     actor: String,
+    /// The time of the change: every event of one change has it.
+    time: String,
     events: Vec<CatalogEvent>,
 }
 
@@ -52,6 +54,7 @@ impl<'a> Recorder<'a> {
             ws,
             index,
             actor: actor.to_string(),
+            time: super::now(),
             events: Vec::new(),
         }
     }
@@ -77,7 +80,11 @@ impl<'a> Recorder<'a> {
     }
 
     pub(super) fn push(&mut self, change: CatalogChange) {
-        let event = CatalogEvent::new(&self.actor, change);
+        let event = CatalogEvent {
+            time: self.time.clone(),
+            actor: self.actor.clone(),
+            change,
+        };
         fold_one(self.ws, &mut self.index, &event);
         self.events.push(event);
     }
@@ -172,10 +179,20 @@ impl<'a> Recorder<'a> {
         }
         targets.extend(self.ws.journal.graph.descendants(from).into_iter().cloned());
         for target in targets {
-            if target == origin
-                || self.index.get(&target).is_none()
-                || self.active_tag(&target, tag).is_some()
-                || self.soft_deleted(&target, tag)
+            if target == origin {
+                continue;
+            }
+            // One lookup: skip columns not declared, already carrying the
+            // tag, or where it was soft-deleted (rule 3).
+            let Some((t, c)) = self.index.get(&target) else {
+                continue;
+            };
+            let column = &self.ws.tables[t].columns[c];
+            if column.tags.iter().any(|x| x.name == tag)
+                || column
+                    .removed_tags
+                    .iter()
+                    .any(|x| x.name == tag && x.state == TagState::SoftDeleted)
             {
                 continue;
             }
