@@ -39,8 +39,6 @@ pub mod access;
 pub mod lineage;
 pub mod propagate;
 
-use std::collections::HashMap;
-
 pub use access::{AccessRequest, AccessRequests, AccessState};
 pub use lineage::LineageGraph;
 pub use propagate::Recorder;

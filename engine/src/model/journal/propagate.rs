@@ -107,15 +107,6 @@ impl<'a> Recorder<'a> {
             .find(|x| x.name == tag)
     }
 
-    fn soft_deleted(&self, column: &ColumnRef, tag: &str) -> bool {
-        self.index.get(column).is_some_and(|(t, c)| {
-            self.ws.tables[t].columns[c]
-                .removed_tags
-                .iter()
-                .any(|x| x.name == tag && x.state == TagState::SoftDeleted)
-        })
-    }
-
     /// Declares `table`, which an administrator's statement through Veil
     /// created; a table of that name already declared is an error.
     pub fn create_table(&mut self, table: CreatedTable) -> Result<()> {
