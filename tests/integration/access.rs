@@ -359,3 +359,54 @@ fn an_approval_guardrail_also_needs_a_grant() -> Result<(), Failed> {
         }
     })
 }
+
+#[test]
+fn only_an_approval_by_a_current_data_owner_subscribes() -> Result<(), Failed> {
+    // A hand-edited journal: FRED (not an owner of ORDERS) "approves"
+    // ERIN's request, DANA (the owner) approves FRED's.
+    let dir = workspace();
+    std::fs::create_dir_all(dir.path().join("state")).map_err(|e| e.to_string())?;
+    let line = |actor: &str, kind: &str, request: &str, user: &str| {
+        let reason = if kind == "access_requested" {
+            ",\"reason\":\"audit\""
+        } else {
+            ""
+        };
+        format!(
+            "{{\"time\":\"2026-12-03T10:00:00Z\",\"actor\":\"{actor}\",\"kind\":\"{kind}\",\"table\":\"SALES.PUBLIC.ORDERS\",\"request\":\"{request}\",\"user\":\"{user}\"{reason}}}\n"
+        )
+    };
+    let text = [
+        line("ERIN", "access_requested", "R1", "ERIN"),
+        line("FRED", "access_approved", "R1", "ERIN"),
+        line("FRED", "access_requested", "R2", "FRED"),
+        line("DANA", "access_approved", "R2", "FRED"),
+    ]
+    .concat();
+    std::fs::write(journal_path(dir.path()), text).map_err(|e| e.to_string())?;
+    let engine = load(dir.path());
+    both_modes(|mode| {
+        let erin = order_ids(&session(&engine, "ERIN", mode))?;
+        let fred = order_ids(&session(&engine, "FRED", mode))?;
+        if !erin.is_empty() || fred != ALL {
+            return Err(
+                format!("ERIN (approved by a non-owner) sees {erin:?}, FRED {fred:?}").into(),
+            );
+        }
+        Ok(())
+    })?;
+    // DANA is no longer a data owner: her approval no longer counts.
+    let manifest = dir.path().join("veil.yaml");
+    let yaml = std::fs::read_to_string(&manifest).map_err(|e| e.to_string())?;
+    std::fs::write(&manifest, yaml.replace("owners: [DANA]", "owners: [ERIN]"))
+        .map_err(|e| e.to_string())?;
+    let engine = load(dir.path());
+    both_modes(|mode| {
+        let fred = order_ids(&session(&engine, "FRED", mode))?;
+        if fred.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("FRED, approved by a former owner, sees {fred:?}").into())
+        }
+    })
+}

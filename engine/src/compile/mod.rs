@@ -543,7 +543,7 @@ pub fn compile_table(ws: &Workspace, table: &Table) -> CompiledTable {
                 // The users a data owner approved, folded from the journal;
                 // none yet: a condition nobody meets (fail closed).
                 (Allow::Approval, guardrail) => {
-                    let approved = (policy.name.clone(), approved_users(ws, &table.name));
+                    let approved = (policy.name.clone(), approved_users(ws, table));
                     if *guardrail {
                         subscription.guardrails.push(approved);
                     } else {
@@ -564,14 +564,15 @@ pub fn compile_table(ws: &Workspace, table: &Table) -> CompiledTable {
     }
 }
 
-/// The condition "one of the users holding an approved access request for
-/// `table`" (an empty `any` condition, which nobody meets, when none do).
-fn approved_users(ws: &Workspace, table: &TableName) -> Condition {
+/// The condition "one of the users holding an access request for `table`
+/// approved by one of its data owners" (an empty `any` condition, which
+/// nobody meets, when none do).
+fn approved_users(ws: &Workspace, table: &Table) -> Condition {
     Condition {
         groups: Vec::new(),
         attributes: Vec::new(),
         purposes: Vec::new(),
-        users: ws.journal.access.approved_users(table),
+        users: ws.journal.access.approved_users(&table.name, &table.owners),
         roles: Vec::new(),
         operator: Operator::Any,
     }

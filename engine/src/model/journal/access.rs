@@ -73,12 +73,15 @@ impl AccessRequests {
         self.0.iter().find(|r| r.id == id)
     }
 
-    /// The users holding an approval for `table`, in request order.
-    pub fn approved_users(&self, table: &TableName) -> Vec<String> {
+    /// The users holding an approval for `table` from one of its current
+    /// data owners `owners`, in request order. An approval by anyone else
+    /// (a hand-edited journal, an owner since removed from `owners:`)
+    /// subscribes nobody: approvals fail closed.
+    pub fn approved_users(&self, table: &TableName, owners: &[String]) -> Vec<String> {
         let mut users: Vec<String> = Vec::new();
         for r in &self.0 {
             if r.table == *table
-                && matches!(r.state, AccessState::Approved { .. })
+                && matches!(&r.state, AccessState::Approved { by, .. } if owners.contains(by))
                 && !users.contains(&r.user)
             {
                 users.push(r.user.clone());
