@@ -385,6 +385,27 @@ async fn psql_lists_only_granted_tables() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn psql_lists_the_database_and_the_login_role() {
+    let s = serve().await;
+    let s2 = Served {
+        addr: s.addr,
+        engine: s.engine.clone(),
+    };
+    let out = tokio::task::spawn_blocking(move || psql(&s2, "erin", "\\l\n\\du\n"))
+        .await
+        .unwrap();
+    assert!(!out.contains("ERROR"), "{out}");
+    assert!(
+        out.contains("List of databases") && out.contains("analytics"),
+        "\\l lists the workspace's database:\n{out}"
+    );
+    assert!(
+        out.contains("List of roles") && out.contains("erin") && !out.contains("bob"),
+        "\\du lists the login only:\n{out}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn psql_session_refuses_and_goes_on() {
     let s = serve().await;
     let s2 = Served {

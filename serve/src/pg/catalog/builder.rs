@@ -59,6 +59,11 @@ pub(super) fn i2v(v: i16) -> ScalarValue {
 pub(super) fn b(v: bool) -> ScalarValue {
     ScalarValue::Boolean(Some(v))
 }
+/// A PostgreSQL array of text (`text[]`, `aclitem[]`).
+pub(super) fn text_list() -> DataType {
+    DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true)))
+}
+
 pub(super) fn null_s() -> ScalarValue {
     ScalarValue::Utf8(None)
 }

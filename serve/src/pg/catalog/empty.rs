@@ -226,6 +226,17 @@ pub(crate) const EMPTY_CATALOGS: &[(&str, &[(&str, DataType)])] = &[
         ],
     ),
     ("pg_event_trigger", &[("oid", I8), ("evtname", TEXT)]),
+    // Role membership: a login's roles are Veil's, not PostgreSQL's.
+    (
+        "pg_auth_members",
+        &[
+            ("oid", I8),
+            ("roleid", I8),
+            ("member", I8),
+            ("grantor", I8),
+            ("admin_option", BOOL),
+        ],
+    ),
     (
         "pg_stat_user_tables",
         &[

@@ -230,7 +230,14 @@ pub(super) fn register(
         ("datallowconn", BOOL),
         ("datconnlimit", I4),
         ("dattablespace", I8),
-        ("datacl", TEXT),
+        // aclitem[]: psql's `\l` prints it with array_to_string (NULL:
+        // default privileges).
+        ("datacl", text_list()),
+        // What psql 15's `\l` reads beside the above.
+        ("datlocprovider", TEXT),
+        ("daticulocale", TEXT),
+        ("daticurules", TEXT),
+        ("datcollversion", TEXT),
     ]);
     t.row(vec![
         i8v(FIRST_OID - 1),
@@ -243,6 +250,10 @@ pub(super) fn register(
         b(true),
         i4v(-1),
         i8v(1663),
+        ScalarValue::try_from(&text_list())?,
+        s("c"),
+        null_s(),
+        null_s(),
         null_s(),
     ]);
     pg.register_table("pg_database".into(), t.build()?)?;
