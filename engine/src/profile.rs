@@ -100,3 +100,41 @@ pub fn profile_batch(ws: &Workspace, compiled: &CompiledWorkspace) -> Result<Rec
     ];
     Ok(RecordBatch::try_new(profile_schema(), columns)?)
 }
+
+/// `VEIL.SYSTEM.USER_VALUES`: one row per value of a user's groups
+/// (`KIND` `group`, empty `KEY`) and attributes (`KIND` `attribute`), the
+/// relation profile-join policies probe for `match_attribute` and
+/// `match_groups` row rules (a hash join on the value, not a scan of a list
+/// per row).
+pub fn user_values_batch(ws: &Workspace) -> Result<RecordBatch> {
+    let mut users = Vec::new();
+    let mut kinds = Vec::new();
+    let mut keys = Vec::new();
+    let mut values = Vec::new();
+    for u in &ws.users {
+        for g in &u.groups {
+            users.push(u.name.as_str());
+            kinds.push("group");
+            keys.push("");
+            values.push(g.as_str());
+        }
+        for (k, vs) in &u.attributes {
+            for v in vs {
+                users.push(u.name.as_str());
+                kinds.push("attribute");
+                keys.push(k.as_str());
+                values.push(v.as_str());
+            }
+        }
+    }
+    let column = |v: Vec<&str>| Arc::new(StringArray::from(v)) as ArrayRef;
+    let schema = Arc::new(Schema::new(
+        ["USER_NAME", "KIND", "KEY", "VALUE"]
+            .map(|n| Field::new(n, DataType::Utf8, false))
+            .to_vec(),
+    ));
+    Ok(RecordBatch::try_new(
+        schema,
+        vec![column(users), column(kinds), column(keys), column(values)],
+    )?)
+}

@@ -1,16 +1,17 @@
-//! `VEIL.SYSTEM.USER_PROFILE` as a table that answers a lookup by user name
-//! with that user's row alone: every profile-join policy relation reads
-//! `WHERE "USER_NAME" = current_user()`, which planning folds to a literal
-//! and pushes into this scan, so a query costs the same with 100 000 users
-//! as with 1 000 (a plain in-memory table would hand all rows, and their
-//! statistics, to every plan).
+//! `VEIL.SYSTEM.USER_PROFILE` and `VEIL.SYSTEM.USER_VALUES` as tables that
+//! answer a lookup by user name with that user's rows alone: every
+//! profile-join policy relation reads `WHERE "USER_NAME" = current_user()`,
+//! which planning folds to a literal and pushes into this scan, so a query
+//! costs the same with 100 000 users as with 1 000 (a plain in-memory table
+//! would hand all rows, and their statistics, to every plan).
 
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::arrow::array::{AsArray, RecordBatch};
+use datafusion::arrow::array::{AsArray, RecordBatch, UInt32Array};
+use datafusion::arrow::compute::take_record_batch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::{Result, ScalarValue};
@@ -22,10 +23,10 @@ use datafusion::physical_plan::ExecutionPlan;
 /// The profile column a lookup filters on.
 const KEY: &str = "USER_NAME";
 
-/// The profile rows, indexed by user name.
+/// Rows indexed by user name.
 pub(crate) struct ProfileTable {
     all: RecordBatch,
-    rows: HashMap<String, usize>,
+    rows: HashMap<String, Vec<u32>>,
 }
 
 impl fmt::Debug for ProfileTable {
@@ -37,16 +38,16 @@ impl fmt::Debug for ProfileTable {
 }
 
 impl ProfileTable {
-    /// The table of `batch` (one row per user, names in `USER_NAME`).
+    /// The table of `batch` (rows of users named in `USER_NAME`).
     pub(crate) fn new(batch: RecordBatch) -> Self {
-        let mut rows = HashMap::with_capacity(batch.num_rows());
+        let mut rows: HashMap<String, Vec<u32>> = HashMap::with_capacity(batch.num_rows());
         if let Some(names) = batch
             .column_by_name(KEY)
             .and_then(|c| c.as_string_opt::<i32>())
         {
             for (i, name) in names.iter().enumerate() {
                 if let Some(name) = name {
-                    rows.insert(name.to_string(), i);
+                    rows.entry(name.to_string()).or_default().push(i as u32);
                 }
             }
         }
@@ -115,7 +116,9 @@ impl TableProvider for ProfileTable {
         if let Some(first) = names.next() {
             let consistent = names.all(|n| n == first);
             batch = match self.rows.get(first) {
-                Some(&i) if consistent => self.all.slice(i, 1),
+                Some(indices) if consistent => {
+                    take_record_batch(&self.all, &UInt32Array::from(indices.clone()))?
+                }
                 _ => self.all.slice(0, 0),
             };
         }
@@ -144,8 +147,8 @@ mod tests {
         let batch = RecordBatch::try_new(
             schema,
             vec![
-                Arc::new(StringArray::from(vec!["ANN", "BOB", "CY"])) as ArrayRef,
-                Arc::new(Int64Array::from(vec![1, 2, 3])),
+                Arc::new(StringArray::from(vec!["ANN", "BOB", "CY", "BOB"])) as ArrayRef,
+                Arc::new(Int64Array::from(vec![1, 2, 3, 4])),
             ],
         )
         .unwrap();
@@ -161,24 +164,23 @@ mod tests {
                 .sum::<usize>()
         };
         let p = || async { ctx.table("p").await.unwrap() };
+        let rows = |name: &'static str| async move {
+            count(p().await.filter(ident(KEY).eq(lit(name))).unwrap()).await
+        };
+        // BOB has two rows (as in USER_VALUES), ANN one, ZED none.
+        assert_eq!(rows("BOB").await, 2);
+        assert_eq!(rows("ANN").await, 1);
+        assert_eq!(rows("ZED").await, 0);
         assert_eq!(
-            count(p().await.filter(ident(KEY).eq(lit("BOB"))).unwrap()).await,
+            count(p().await.filter(lit("ANN").eq(ident(KEY))).unwrap()).await,
             1
-        );
-        assert_eq!(
-            count(p().await.filter(lit("BOB").eq(ident(KEY))).unwrap()).await,
-            1
-        );
-        assert_eq!(
-            count(p().await.filter(ident(KEY).eq(lit("ZED"))).unwrap()).await,
-            0
         );
         let both = ident(KEY).eq(lit("BOB")).and(ident(KEY).eq(lit("ANN")));
         assert_eq!(count(p().await.filter(both).unwrap()).await, 0);
         assert_eq!(
             count(p().await.filter(ident("N").gt(lit(1))).unwrap()).await,
-            2
+            3
         );
-        assert_eq!(count(p().await).await, 3);
+        assert_eq!(count(p().await).await, 4);
     }
 }

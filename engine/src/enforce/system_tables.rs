@@ -13,8 +13,8 @@ use crate::audit::{AUDIT_TABLE, AuditHandle, AuditTable};
 use crate::compile::CompiledWorkspace;
 use crate::error::{Result, VeilError};
 use crate::model::{TableName, Workspace};
-use crate::profile::profile_batch;
-use crate::render::PROFILE_TABLE;
+use crate::profile::{profile_batch, user_values_batch};
+use crate::render::{PROFILE_TABLE, USER_VALUES_TABLE};
 
 /// `VEIL.SYSTEM.USER_PROFILE`.
 pub fn profile_table_name() -> TableName {
@@ -54,6 +54,9 @@ pub(super) fn register_system_tables(
     let profile_table = super::profile_table::ProfileTable::new(profile);
     schema_of(PROFILE_TABLE[0], PROFILE_TABLE[1])?
         .register_table(PROFILE_TABLE[2].to_string(), Arc::new(profile_table))?;
+    let values = super::profile_table::ProfileTable::new(user_values_batch(ws)?);
+    schema_of(PROFILE_TABLE[0], PROFILE_TABLE[1])?
+        .register_table(USER_VALUES_TABLE.to_string(), Arc::new(values))?;
     // The audit log, for administrators: VEIL.SYSTEM.AUDIT, and `veil.audit`
     // in the default database unless the workspace has a table there.
     let audit_table: Arc<dyn TableProvider> = Arc::new(AuditTable::new(audit.clone()));

@@ -10,6 +10,10 @@ use super::{Applicability, Condition, Operator};
 /// The entitlement table's location in Veil's internal catalog.
 pub const PROFILE_TABLE: [&str; 3] = ["VEIL", "SYSTEM", "USER_PROFILE"];
 
+/// The table (in [`PROFILE_TABLE`]'s schema) of every user's group and
+/// attribute values, one per row, that profile-join row rules probe.
+pub const USER_VALUES_TABLE: &str = "USER_VALUES";
+
 /// One user's entitlements in one session (the inlined mode's literals).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entitlements {

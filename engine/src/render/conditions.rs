@@ -294,8 +294,42 @@ impl Renderer<'_> {
         }
     }
 
+    /// `match_attribute` / `match_groups` in profile-join mode: whether the
+    /// user holds the row's value, as an `EXISTS` probe of
+    /// `VEIL.SYSTEM.USER_VALUES` (planned as a hash join on the value, not
+    /// a scan of the user's list on every row). Never NULL: a NULL value is
+    /// held by nobody, the same rows as the inlined `IN` list.
+    fn value_probe(&self, column: &str, string_column: bool, source: &ValueSource) -> Result<B> {
+        let (kind, key) = match source {
+            ValueSource::Attribute(k) => ("attribute", k.as_str()),
+            ValueSource::Groups => ("group", ""),
+        };
+        let value = if string_column {
+            raw(column)
+        } else {
+            with_operand("CAST(NULL AS VARCHAR)", raw(column))?
+        };
+        let table = [PROFILE_TABLE[0], PROFILE_TABLE[1], USER_VALUES_TABLE]
+            .map(|p| format!("\"{p}\""))
+            .join(".");
+        let sql = format!(
+            "EXISTS (SELECT 1 FROM {table} AS \"veil$v\" WHERE \"veil$v\".\"USER_NAME\" = current_user() \
+             AND \"veil$v\".\"KIND\" = {} AND \"veil$v\".\"KEY\" = {} AND \"veil$v\".\"VALUE\" = {value})",
+            string(kind),
+            string(key),
+        );
+        Ok(B::E(parse_generated_expr(&sql)?))
+    }
+
     pub(super) fn predicate(&self, p: &RowPredicate) -> Result<B> {
         Ok(match p {
+            RowPredicate::ValueIn {
+                column,
+                string_column,
+                source,
+            } if matches!(self.mode, RenderMode::ProfileJoin) => {
+                self.value_probe(column, *string_column, source)?
+            }
             RowPredicate::ValueIn {
                 column,
                 string_column,
@@ -419,16 +453,24 @@ impl Renderer<'_> {
         let mut parts = vec![or(vec![owner, and(subscribed)])];
         for rule in &self.table.row_rules {
             let pred = self.predicate(&rule.predicate)?;
+            // In profile-join mode the rule is an OR, not a CASE: the
+            // probe is a subquery, which DataFusion plans (as a mark join)
+            // in a disjunction but not inside CASE. In a WHERE clause the two
+            // pass the same rows: a NULL condition passes the row exactly
+            // when the rule's predicate does, either way.
+            let profile_join = matches!(self.mode, RenderMode::ProfileJoin);
             let applied = match &rule.applies {
                 Applicability::Everyone => pred,
                 Applicability::EveryoneExcept(c) => match self.condition(c) {
                     B::Lit(true) => B::Lit(true),
                     B::Lit(false) => pred,
+                    B::E(e) if profile_join => or(vec![B::E(e), pred]),
                     B::E(e) => B::E(case(e, B::Lit(true).into_expr(), pred.into_expr())),
                 },
                 Applicability::EveryoneWho(c) => match self.condition(c) {
                     B::Lit(true) => pred,
                     B::Lit(false) => B::Lit(true),
+                    B::E(e) if profile_join => or(vec![not(B::E(e)), pred]),
                     B::E(e) => B::E(case(
                         not(B::E(e)).into_expr(),
                         B::Lit(true).into_expr(),

@@ -17,7 +17,7 @@ mod kanon;
 mod masks;
 mod snowflake;
 
-pub use crate::model::{Entitlements, PROFILE_TABLE, meets};
+pub use crate::model::{Entitlements, PROFILE_TABLE, USER_VALUES_TABLE, meets};
 pub(crate) use masks::fit;
 pub use snowflake::{
     SnowflakeExport, SnowflakePolicies, purpose_role, snowflake_mask, snowflake_policies,
