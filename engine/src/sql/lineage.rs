@@ -31,27 +31,18 @@ pub fn column_lineage(
     leaf: &dyn Fn(&TableScan) -> Option<Vec<Sources>>,
 ) -> Vec<Sources> {
     let width = plan.schema().fields().len();
-    let mut out = node_lineage(plan, leaf).unwrap_or_else(|| everything(plan, leaf, width));
-    if out.len() != width {
-        out = everything(plan, leaf, width);
-    }
-    out
-}
-
-/// Every output column from every column of every input (the conservative
-/// reading).
-fn everything(
-    plan: &LogicalPlan,
-    leaf: &dyn Fn(&TableScan) -> Option<Vec<Sources>>,
-    width: usize,
-) -> Vec<Sources> {
-    let all: Sources = plan
+    // Each input once, whatever reading of this node follows.
+    let inputs: Vec<Vec<Sources>> = plan
         .inputs()
         .into_iter()
-        .flat_map(|input| column_lineage(input, leaf))
-        .flatten()
+        .map(|input| column_lineage(input, leaf))
         .collect();
-    vec![all; width]
+    match node_lineage(plan, &inputs, leaf) {
+        Some(out) if out.len() == width => out,
+        // Every output column from every column of every input (the
+        // conservative reading).
+        _ => vec![inputs.into_iter().flatten().flatten().collect(); width],
+    }
 }
 
 /// The sources of `expr`, whose columns are output columns of `input`
@@ -93,19 +84,21 @@ fn exprs_sources(
         .collect()
 }
 
-/// The lineage of the nodes read in detail; `None` for the others.
+/// The lineage of the nodes read in detail, from their inputs' lineage
+/// `inputs` (in [`LogicalPlan::inputs`] order); `None` for the others.
 fn node_lineage(
     plan: &LogicalPlan,
+    inputs: &[Vec<Sources>],
     leaf: &dyn Fn(&TableScan) -> Option<Vec<Sources>>,
 ) -> Option<Vec<Sources>> {
-    let of = |p: &LogicalPlan| column_lineage(p, leaf);
+    let first = || inputs.first().cloned();
     Some(match plan {
         LogicalPlan::TableScan(scan) => {
             if let Some(columns) = leaf(scan) {
                 columns
             } else {
                 let inner = scan.source.get_logical_plan()?;
-                let inner = of(&inner);
+                let inner = column_lineage(&inner, leaf);
                 match &scan.projection {
                     Some(p) => p
                         .iter()
@@ -115,23 +108,26 @@ fn node_lineage(
                 }
             }
         }
-        LogicalPlan::Projection(p) => exprs_sources(&p.expr, &p.input, &of(&p.input), leaf),
+        LogicalPlan::Projection(p) => exprs_sources(&p.expr, &p.input, inputs.first()?, leaf),
         LogicalPlan::Aggregate(a) => {
-            let input = of(&a.input);
-            let mut out = exprs_sources(&a.group_expr, &a.input, &input, leaf);
-            out.extend(exprs_sources(&a.aggr_expr, &a.input, &input, leaf));
+            let input = inputs.first()?;
+            let mut out = exprs_sources(&a.group_expr, &a.input, input, leaf);
+            out.extend(exprs_sources(&a.aggr_expr, &a.input, input, leaf));
             // A grouping-set id column, if any, derives from nothing.
             out.resize(plan.schema().fields().len(), Sources::new());
             out
         }
         LogicalPlan::Window(w) => {
-            let input = of(&w.input);
+            let input = inputs.first()?;
             let mut out = input.clone();
-            out.extend(exprs_sources(&w.window_expr, &w.input, &input, leaf));
+            out.extend(exprs_sources(&w.window_expr, &w.input, input, leaf));
             out
         }
         LogicalPlan::Join(j) => {
-            let (left, right) = (of(&j.left), of(&j.right));
+            let [left, right] = inputs else {
+                return None;
+            };
+            let (left, right) = (left.clone(), right.clone());
             match j.join_type {
                 JoinType::LeftSemi | JoinType::LeftAnti => left,
                 JoinType::RightSemi | JoinType::RightAnti => right,
@@ -141,26 +137,24 @@ fn node_lineage(
                 _ => return None,
             }
         }
-        LogicalPlan::Union(u) => {
+        LogicalPlan::Union(_) => {
             let mut out = vec![Sources::new(); plan.schema().fields().len()];
-            for input in &u.inputs {
-                for (i, s) in of(input).into_iter().enumerate() {
-                    if let Some(o) = out.get_mut(i) {
-                        o.extend(s);
-                    }
+            for input in inputs {
+                for (o, s) in out.iter_mut().zip(input) {
+                    o.extend(s.iter().cloned());
                 }
             }
             out
         }
         LogicalPlan::Distinct(Distinct::On(d)) => {
-            exprs_sources(&d.select_expr, &d.input, &of(&d.input), leaf)
+            exprs_sources(&d.select_expr, &d.input, inputs.first()?, leaf)
         }
-        LogicalPlan::Distinct(Distinct::All(input)) => of(input),
-        LogicalPlan::SubqueryAlias(a) => of(&a.input),
-        LogicalPlan::Filter(f) => of(&f.input),
-        LogicalPlan::Sort(s) => of(&s.input),
-        LogicalPlan::Limit(l) => of(&l.input),
-        LogicalPlan::Repartition(r) => of(&r.input),
+        LogicalPlan::Distinct(Distinct::All(_))
+        | LogicalPlan::SubqueryAlias(_)
+        | LogicalPlan::Filter(_)
+        | LogicalPlan::Sort(_)
+        | LogicalPlan::Limit(_)
+        | LogicalPlan::Repartition(_) => first()?,
         LogicalPlan::Values(_) | LogicalPlan::EmptyRelation(_) => {
             vec![Sources::new(); plan.schema().fields().len()]
         }
