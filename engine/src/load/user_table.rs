@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, ListArray, RecordBatch, StringArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 
@@ -84,47 +84,62 @@ fn read_batches(path: &Path, format: FileFormat) -> std::result::Result<Vec<Reco
     }
 }
 
-/// The values of row `row` of a list column (a Parquet list of strings, or
-/// `;`-separated text).
-fn values(column: &ArrayRef, row: usize) -> std::result::Result<Vec<String>, String> {
-    if column.is_null(row) {
-        return Ok(Vec::new());
-    }
-    match column.data_type() {
-        DataType::List(_) | DataType::LargeList(_) => {
-            let items = match column.data_type() {
-                DataType::List(_) => column.as_list::<i32>().value(row),
-                _ => column.as_list::<i64>().value(row),
-            };
-            let items = cast(&items, &DataType::Utf8).map_err(|e| e.to_string())?;
-            let items = items.as_string::<i32>();
-            Ok(items
-                .iter()
-                .flatten()
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .collect())
-        }
-        _ => {
-            let text = text(column, row)?;
-            Ok(text
-                .split(';')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .collect())
-        }
-    }
+/// One column of a users table, as text: read once per batch, so each
+/// cell is a slice, not a cast.
+enum Cells {
+    /// Text (or anything cast to text); lists are `;`-separated.
+    Text(StringArray),
+    /// A list of strings.
+    List(ListArray),
 }
 
-/// The text of row `row` of a scalar column.
-fn text(column: &ArrayRef, row: usize) -> std::result::Result<String, String> {
-    if column.is_null(row) {
-        return Ok(String::new());
+impl Cells {
+    fn of(column: &ArrayRef) -> std::result::Result<Self, String> {
+        let list_of_text = DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true)));
+        Ok(match column.data_type() {
+            DataType::List(_) | DataType::LargeList(_) => Self::List(
+                cast(column, &list_of_text)
+                    .map_err(|e| e.to_string())?
+                    .as_list::<i32>()
+                    .clone(),
+            ),
+            _ => Self::Text(
+                cast(column, &DataType::Utf8)
+                    .map_err(|e| e.to_string())?
+                    .as_string::<i32>()
+                    .clone(),
+            ),
+        })
     }
-    let one = cast(&column.slice(row, 1), &DataType::Utf8).map_err(|e| e.to_string())?;
-    Ok(one.as_string::<i32>().value(0).trim().to_string())
+
+    /// The text of row `row` (empty when NULL).
+    fn text(&self, row: usize) -> String {
+        match self {
+            Self::Text(a) if a.is_valid(row) => a.value(row).trim().to_string(),
+            Self::Text(_) => String::new(),
+            Self::List(_) => self.values(row).join(";"),
+        }
+    }
+
+    /// The values of row `row`: a list's non-empty items, or the
+    /// `;`-separated parts of a text.
+    fn values(&self, row: usize) -> Vec<String> {
+        let keep = |s: &str| {
+            let s = s.trim();
+            (!s.is_empty()).then(|| s.to_string())
+        };
+        match self {
+            Self::Text(a) if a.is_valid(row) => a.value(row).split(';').filter_map(keep).collect(),
+            Self::List(l) if l.is_valid(row) => l
+                .value(row)
+                .as_string::<i32>()
+                .iter()
+                .flatten()
+                .filter_map(keep)
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
 }
 
 /// The users of the table at `location` (relative to `dir`; `format` from
@@ -152,13 +167,20 @@ pub(crate) fn read_users(
     let mut users = Vec::with_capacity(batches.iter().map(RecordBatch::num_rows).sum());
     let mut row_number = 0usize;
     for batch in &batches {
-        let roles: Vec<(Role, &ArrayRef)> = batch
-            .schema()
-            .fields()
-            .iter()
-            .zip(batch.columns())
-            .map(|(f, c)| (role_of(f.name()), c))
-            .collect();
+        let schema = batch.schema();
+        let mut roles: Vec<(Role, Cells)> = Vec::with_capacity(batch.num_columns());
+        for (f, c) in schema.fields().iter().zip(batch.columns()) {
+            let role = role_of(f.name());
+            if matches!(&role, Role::Attribute(key) if key.contains('=')) {
+                return Err(fail(format!(
+                    "has attribute column '{}', and an attribute key may not contain '='",
+                    f.name()
+                )));
+            }
+            let cells = Cells::of(c)
+                .map_err(|e| fail(format!("column {} cannot be read as text: {e}", f.name())))?;
+            roles.push((role, cells));
+        }
         if !roles.iter().any(|(r, _)| matches!(r, Role::Name)) {
             return Err(fail("has no NAME column".into()));
         }
@@ -183,11 +205,11 @@ pub(crate) fn read_users(
                 purposes: BTreeSet::new(),
                 origin: origin.clone(),
             };
-            for (role, column) in &roles {
+            for (role, cells) in &roles {
                 match role {
-                    Role::Name => user.name = normalize_ident(&text(column, row).map_err(at)?),
+                    Role::Name => user.name = normalize_ident(&cells.text(row)),
                     Role::Status => {
-                        user.status = match text(column, row).map_err(at)?.as_str() {
+                        user.status = match cells.text(row).as_str() {
                             "" | "active" => UserStatus::Active,
                             "staged" => UserStatus::Staged,
                             "disabled" => UserStatus::Disabled,
@@ -199,25 +221,16 @@ pub(crate) fn read_users(
                         }
                     }
                     Role::Roles => {
-                        user.roles = values(column, row)
-                            .map_err(at)?
+                        user.roles = cells
+                            .values(row)
                             .iter()
                             .map(|r| normalize_ident(r))
                             .collect();
                     }
-                    Role::Groups => {
-                        user.groups = values(column, row).map_err(at)?.into_iter().collect()
-                    }
-                    Role::Purposes => {
-                        user.purposes = values(column, row).map_err(at)?.into_iter().collect();
-                    }
+                    Role::Groups => user.groups = cells.values(row).into_iter().collect(),
+                    Role::Purposes => user.purposes = cells.values(row).into_iter().collect(),
                     Role::Attribute(key) => {
-                        if key.contains('=') {
-                            return Err(at(format!(
-                                "attribute column '{key}' may not contain '='"
-                            )));
-                        }
-                        let v = values(column, row).map_err(at)?;
+                        let v = cells.values(row);
                         if !v.is_empty() {
                             user.attributes.insert(key.clone(), v.into_iter().collect());
                         }
