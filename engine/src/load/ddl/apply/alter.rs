@@ -119,8 +119,8 @@ pub(super) fn set_masking(
         using,
         origin: origin.clone(),
     });
-    let t = t.clone();
-    super::exempt::check_table(ws, &t)
+    let name = t.name.clone();
+    super::exempt::check_table(ws, &name)
 }
 
 /// `ALTER TABLE t MODIFY COLUMN c SET TAG tag = 'value', ...`.
@@ -199,8 +199,8 @@ pub(super) fn add_row_access(
         columns,
         origin: origin.clone(),
     });
-    let t = t.clone();
-    super::exempt::check_table(ws, &t)
+    let name = t.name.clone();
+    super::exempt::check_table(ws, &name)
 }
 
 /// `ALTER TABLE t DROP [ALL] ROW ACCESS POLICY [p]`.
