@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef};
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::execution::{SessionState, TaskContext};
 use datafusion::logical_expr::{LogicalPlan, TableScan};
@@ -27,7 +27,7 @@ use datafusion::sql::sqlparser::ast::{self, Query, Statement, TableObject};
 
 use crate::error::{Result, VeilError};
 use crate::load::data::{physical_name, raw_relation};
-use crate::model::{ColumnRef, CreatedTable, SnowflakeType, TableName, Workspace};
+use crate::model::{ColumnRef, CreatedTable, SnowflakeType, Table, TableName, Workspace};
 use crate::sql::ident::{object_name_parts, parse_statements, resolve_table};
 use crate::sql::lineage::{Sources, column_lineage};
 
@@ -266,6 +266,80 @@ async fn raw_scans(state: &SessionState, ws: &Workspace) -> HashMap<usize, Table
     out
 }
 
+/// The written columns, names and declared types: a created table's from
+/// the query (renamed by `named_columns`, if given), or the existing
+/// table's `existing` in the order `named_columns` gives its columns.
+fn written_columns(
+    named_columns: &[String],
+    existing: Option<&Table>,
+    fields: &Fields,
+    target: &TableName,
+) -> Result<Vec<(String, SnowflakeType)>> {
+    Ok(match existing {
+        Some(t) => {
+            let named: Vec<String> = if named_columns.is_empty() {
+                t.columns.iter().map(|c| c.name.clone()).collect()
+            } else {
+                named_columns.to_vec()
+            };
+            if named.len() != fields.len() || named.len() != t.columns.len() {
+                return Err(refused(format!(
+                    "INSERT INTO {target}: the query gives {} columns for the table's {} (Veil appends whole rows).",
+                    fields.len(),
+                    t.columns.len()
+                )));
+            }
+            named
+                .iter()
+                .map(|n| {
+                    t.column(n)
+                        .map(|c| (c.name.clone(), c.declared))
+                        .ok_or_else(|| {
+                            refused(format!(
+                                "INSERT INTO {target}: the table has no column {n}."
+                            ))
+                        })
+                })
+                .collect::<Result<_>>()?
+        }
+        None => {
+            if !named_columns.is_empty() && named_columns.len() != fields.len() {
+                return Err(refused(format!(
+                    "CREATE TABLE {target}: {} column names for a query of {} columns.",
+                    named_columns.len(),
+                    fields.len()
+                )));
+            }
+            let mut out: Vec<(String, SnowflakeType)> = Vec::with_capacity(fields.len());
+            for (i, f) in fields.iter().enumerate() {
+                let name = named_columns
+                    .get(i)
+                    .cloned()
+                    .unwrap_or_else(|| f.name().clone());
+                if !plain_name(&name) {
+                    return Err(refused(format!(
+                        "CREATE TABLE {target}: column {} ('{name}') needs a name: add AS NAME to it.",
+                        i + 1
+                    )));
+                }
+                if out.iter().any(|(n, _)| *n == name) {
+                    return Err(refused(format!(
+                        "CREATE TABLE {target}: two columns are named {name}; give one another name with AS."
+                    )));
+                }
+                let declared = declared_type(f.data_type()).ok_or_else(|| {
+                    refused(format!(
+                        "CREATE TABLE {target}: column {name} is of type {}, which a Veil table cannot declare (VARCHAR, NUMBER, FLOAT, BOOLEAN, DATE, TIMESTAMP_NTZ); CAST it.",
+                        f.data_type()
+                    ))
+                })?;
+                out.push((name, declared));
+            }
+            out
+        }
+    })
+}
+
 /// The one-row answer of a write, as Snowflake gives it.
 fn answer(create: bool, target: &TableName, rows: usize) -> Result<Vec<RecordBatch>> {
     let (field, column): (Field, ArrayRef) = if create {
@@ -370,71 +444,7 @@ impl Engine {
         })
         .await?;
         let fields = plan.schema().fields().clone();
-        // The written columns: names and declared types.
-        let columns: Vec<(String, SnowflakeType)> = match existing {
-            Some(t) => {
-                let named: Vec<String> = if write.columns.is_empty() {
-                    t.columns.iter().map(|c| c.name.clone()).collect()
-                } else {
-                    write.columns.clone()
-                };
-                if named.len() != fields.len() || named.len() != t.columns.len() {
-                    return Err(refused(format!(
-                        "INSERT INTO {target}: the query gives {} columns for the table's {} (Veil appends whole rows).",
-                        fields.len(),
-                        t.columns.len()
-                    )));
-                }
-                named
-                    .iter()
-                    .map(|n| {
-                        t.column(n)
-                            .map(|c| (c.name.clone(), c.declared))
-                            .ok_or_else(|| {
-                                refused(format!(
-                                    "INSERT INTO {target}: the table has no column {n}."
-                                ))
-                            })
-                    })
-                    .collect::<Result<_>>()?
-            }
-            None => {
-                if !write.columns.is_empty() && write.columns.len() != fields.len() {
-                    return Err(refused(format!(
-                        "CREATE TABLE {target}: {} column names for a query of {} columns.",
-                        write.columns.len(),
-                        fields.len()
-                    )));
-                }
-                let mut out: Vec<(String, SnowflakeType)> = Vec::with_capacity(fields.len());
-                for (i, f) in fields.iter().enumerate() {
-                    let name = write
-                        .columns
-                        .get(i)
-                        .cloned()
-                        .unwrap_or_else(|| f.name().clone());
-                    if !plain_name(&name) {
-                        return Err(refused(format!(
-                            "CREATE TABLE {target}: column {} ('{name}') needs a name: add AS NAME to it.",
-                            i + 1
-                        )));
-                    }
-                    if out.iter().any(|(n, _)| *n == name) {
-                        return Err(refused(format!(
-                            "CREATE TABLE {target}: two columns are named {name}; give one another name with AS."
-                        )));
-                    }
-                    let declared = declared_type(f.data_type()).ok_or_else(|| {
-                        refused(format!(
-                            "CREATE TABLE {target}: column {name} is of type {}, which a Veil table cannot declare (VARCHAR, NUMBER, FLOAT, BOOLEAN, DATE, TIMESTAMP_NTZ); CAST it.",
-                            f.data_type()
-                        ))
-                    })?;
-                    out.push((name, declared));
-                }
-                out
-            }
-        };
+        let columns = written_columns(&write.columns, existing, &fields, target)?;
         // Each column as its declared type stores it, so every file of the
         // table has one schema.
         let schema: SchemaRef = Arc::new(Schema::new(
@@ -518,7 +528,15 @@ impl Engine {
             })
             .await;
         if let Err(e) = recorded {
-            undo(&file);
+            // The change may have failed after its lines were appended (a
+            // new version that would not build): then the journal names
+            // this file and it must stay; otherwise nothing refers to it.
+            let journal = crate::load::journal::journal_path(&ws.dir);
+            let appended =
+                std::fs::read_to_string(journal).is_ok_and(|text| text.contains(query_id.as_str()));
+            if !appended {
+                undo(&file);
+            }
             return Err(e);
         }
         answer(write.create, target, rows)
