@@ -15,6 +15,7 @@ use veil_engine::{EnforcementMode, Engine, SessionOptions, VeilError};
 
 mod access;
 mod bench;
+mod cluster;
 mod discover;
 mod serve;
 mod tags;
@@ -66,6 +67,11 @@ struct Identity {
     /// (default: settings.audit of veil.yaml, state/audit.jsonl).
     #[arg(long)]
     audit: Option<PathBuf>,
+    /// Run statements on the Ballista cluster whose scheduler is at
+    /// df://HOST:PORT (`veil scheduler`, `veil executor`); they are still
+    /// checked and planned here, with this user's policies.
+    #[arg(long)]
+    cluster: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -215,6 +221,11 @@ enum Command {
         /// The login (Snowflake rules: unquoted is upper-cased).
         user: String,
     },
+    /// A Ballista scheduler for `veil executor`s and `--cluster` clients.
+    Scheduler(cluster::SchedulerArgs),
+    /// A Ballista executor that runs Veil's functions, keyed with its own
+    /// VEIL_SECRET.
+    Executor(cluster::ExecutorArgs),
     /// Policy smells: fail-open constructs, conflicts, collision risks, clutter.
     Lint {
         /// Workspace directory (contains veil.yaml).
@@ -323,6 +334,7 @@ fn options(identity: &Identity) -> SessionOptions {
 /// is `off`.
 async fn load_audited(identity: &Identity) -> Result<Engine, Failure> {
     let engine = load(&identity.workspace).await?;
+    cluster::attach(&engine, identity.cluster.as_deref())?;
     let _phase = veil_engine::trace::phase("query: open audit log");
     let path = match &identity.audit {
         Some(p) => Some(p.clone()),
@@ -631,6 +643,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Users(args) => users::run(args).await?,
         Command::Serve(args) => serve::serve(args).await?,
         Command::Passwd { user } => serve::passwd(&user)?,
+        Command::Scheduler(args) => cluster::scheduler(args).await?,
+        Command::Executor(args) => cluster::executor(args).await?,
         Command::Lint {
             workspace,
             deny,

@@ -89,6 +89,10 @@ pub(crate) struct ServeArgs {
     /// changes.
     #[arg(long)]
     no_watch: bool,
+    /// Run users' statements on the Ballista cluster whose scheduler is at
+    /// df://HOST:PORT; they are still checked and planned here.
+    #[arg(long)]
+    cluster: Option<String>,
 }
 
 /// `veil serve`: loads the workspace and serves it until SIGTERM or
@@ -133,6 +137,7 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
     }
 
     let engine = crate::load(&args.workspace).await?;
+    crate::cluster::attach(&engine, args.cluster.as_deref())?;
     // Listen for SIGTERM/Ctrl-C before any listener is announced, so a stop
     // right after start is a graceful one.
     let signals = veil_serve::shutdown::signal()

@@ -63,7 +63,7 @@ pub mod sql;
 pub mod tools;
 pub mod trace;
 
-pub use enforce::{Engine, PlanTimings, Session};
+pub use enforce::{Engine, PlanExecutor, PlanTimings, Session};
 /// The identifier rule and the parser, at their old path: now
 /// [`sql::ident`]. Kept while other branches move over.
 pub use sql::ident;

@@ -26,6 +26,8 @@
 mod access;
 /// Lineage captured from administrators' CREATE TABLE AS / INSERT SELECT.
 mod capture;
+/// Veil on a loopback Ballista cluster: same answers, no secret in plans.
+mod cluster;
 /// Shared helpers: the failure type, both modes, the runtime, cached
 /// engines, results as strings, temporary workspaces.
 mod common;

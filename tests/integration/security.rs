@@ -10,7 +10,7 @@ use veil_engine::EnforcementMode;
 use crate::common::{Failed, both_modes, run, session};
 
 #[path = "../shared/leak_battery.rs"]
-mod leak_battery;
+pub(crate) mod leak_battery;
 
 use leak_battery::{ATTACKS, judge};
 

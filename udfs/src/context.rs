@@ -83,6 +83,11 @@ impl SessionContextFunc {
         }
     }
 
+    /// The session identity this function answers from.
+    pub fn identity(&self) -> &SessionIdentity {
+        &self.identity
+    }
+
     fn value(&self) -> ScalarValue {
         let id = &self.identity;
         match self.kind {

@@ -18,6 +18,10 @@ pub enum KeyPurpose {
     Reversible,
     /// AES-256 for FF1 `format_preserving` (32 bytes).
     FormatPreserving,
+    /// A check value cluster processes compare, so an executor keyed with
+    /// another secret refuses work instead of masking differently. One-way:
+    /// it reveals no more about the secret than a `hash` mask's output.
+    SecretCheck,
 }
 
 impl KeyPurpose {
@@ -25,6 +29,7 @@ impl KeyPurpose {
         match self {
             Self::Reversible => b"reversible/aes-256-siv",
             Self::FormatPreserving => b"format_preserving/ff1-aes-256",
+            Self::SecretCheck => b"cluster/secret-check",
         }
     }
 }

@@ -146,6 +146,12 @@ impl MaskRrFunc {
             domains,
         }
     }
+
+    /// The domains this function draws replacements from (what a cluster
+    /// client sends its executors; the secret stays behind).
+    pub fn domains(&self) -> &Arc<RrDomains> {
+        &self.domains
+    }
 }
 
 fn to_array(value: &ColumnarValue, rows: usize) -> Result<ArrayRef> {

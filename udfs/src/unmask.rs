@@ -141,6 +141,12 @@ impl VeilUnmaskFunc {
         }
     }
 
+    /// The columns this session may unmask, by [`column_key`] (what a
+    /// cluster client sends its executors; the secret stays behind).
+    pub fn grants(&self) -> &HashMap<String, UnmaskGrant> {
+        &self.grants
+    }
+
     fn grant(&self, args: &[ColumnarValue]) -> Option<&UnmaskGrant> {
         let column = match args.get(1) {
             Some(ColumnarValue::Scalar(

@@ -46,6 +46,19 @@ impl PolicyBarrierExec {
             data,
         }
     }
+
+    /// The barrier of `table` over `input`, as a cluster executor rebuilds
+    /// it from a serialized plan: the same node, but an error inside the
+    /// policy is reported with the generic sentence (the data problem that
+    /// may explain it is known only where the workspace was loaded).
+    pub fn rebuilt(input: Arc<dyn ExecutionPlan>, table: String) -> Self {
+        Self::new(input, table, None)
+    }
+
+    /// The protected table, as errors name it.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
 }
 
 impl DisplayAs for PolicyBarrierExec {

@@ -63,7 +63,11 @@ impl Bound {
     /// Compiles the session identity `options` against version `v`: refuses
     /// unknown, staged or disabled users, roles not granted and purposes not
     /// acknowledged (SPEC rule 9).
-    pub(super) fn new(v: &Arc<EngineVersion>, options: &SessionOptions) -> Result<Self> {
+    pub(super) fn new(
+        v: &Arc<EngineVersion>,
+        options: &SessionOptions,
+        executor: Option<Arc<dyn super::PlanExecutor>>,
+    ) -> Result<Self> {
         let ws = &v.workspace;
         let Identity {
             user: user_name,
@@ -108,6 +112,7 @@ impl Bound {
                 .chain(std::iter::once(unmask))
                 .collect(),
             views: Mutex::new(HashMap::new()),
+            executor,
         });
         let state = user_state(&core, build_user_catalog(&core));
         Ok(Bound {
@@ -260,8 +265,10 @@ impl Bound {
             } => {
                 let schema = plan.schema();
                 let phase = crate::trace::phase("statement: execute");
+                // EXPLAIN's plan describes the statement; it is answered here.
+                let executor = self.core.executor.as_ref().filter(|_| !explain);
                 let batches =
-                    datafusion::physical_plan::collect(plan, Arc::new(TaskContext::from(&*state)))
+                    super::remote::collect(executor, plan, Arc::new(TaskContext::from(&*state)))
                         .await
                         .map_err(|e| self.map_error(e))?;
                 phase.end();
@@ -302,7 +309,8 @@ impl Bound {
                 plan,
                 explain: false,
             } => {
-                let stream = datafusion::physical_plan::execute_stream(
+                let stream = super::remote::start(
+                    self.core.executor.as_ref(),
                     plan,
                     Arc::new(TaskContext::from(&*state)),
                 )

@@ -37,6 +37,8 @@ pub(crate) struct SessionCore {
     pub(super) user_functions: Vec<Arc<datafusion::logical_expr::ScalarUDF>>,
     /// Views planned for this session.
     pub(super) views: Mutex<HashMap<TableName, Arc<dyn TableProvider>>>,
+    /// Where this session's statements run (`None`: in this process).
+    pub(super) executor: Option<Arc<dyn super::PlanExecutor>>,
 }
 
 impl fmt::Debug for SessionCore {

@@ -97,6 +97,8 @@ pub(super) struct EngineInner {
     pub(super) decision_ttl: RwLock<Duration>,
     pub(super) audit: AuditHandle,
     pub(super) runtime: Arc<RuntimeEnv>,
+    /// Where sessions' statements run (`None`: in this process).
+    pub(super) executor: RwLock<Option<Arc<dyn super::PlanExecutor>>>,
 }
 
 impl fmt::Debug for EngineInner {
@@ -330,6 +332,7 @@ impl Engine {
                 decision_ttl: RwLock::new(DEFAULT_DECISION_TTL),
                 audit,
                 runtime,
+                executor: RwLock::new(None),
             }),
         })
     }
@@ -507,6 +510,22 @@ impl Engine {
         }
     }
 
+    /// Runs sessions' statements on `executor` (a cluster) instead of in
+    /// this process, or here again with `None`. Statements are still parsed,
+    /// checked and planned here, with the session's policies; the executor
+    /// receives the physical plan. Applies to sessions opened after this
+    /// call (the decision cache is cleared).
+    pub fn set_plan_executor(&self, executor: Option<Arc<dyn super::PlanExecutor>>) {
+        *write(&self.inner.executor) = executor;
+        lock(&self.inner.decisions).clear();
+    }
+
+    /// The runtime environment every version plans and runs in (its object
+    /// stores and caches).
+    pub fn runtime_env(&self) -> Arc<RuntimeEnv> {
+        Arc::clone(&self.inner.runtime)
+    }
+
     /// Opens a session as `user` with the default role.
     pub fn session(&self, user: &str) -> Result<Session> {
         self.session_with(SessionOptions::user(user))
@@ -539,7 +558,8 @@ impl Engine {
             return Ok(Arc::clone(bound));
         }
         let phase = crate::trace::phase("session: bind");
-        let bound = Arc::new(Bound::new(&version, options)?);
+        let executor = read(&self.inner.executor).clone();
+        let bound = Arc::new(Bound::new(&version, options, executor)?);
         phase.end();
         let mut cache = lock(&self.inner.decisions);
         if cache.len() >= DECISION_CAPACITY {

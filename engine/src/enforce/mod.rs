@@ -14,7 +14,9 @@
 //!   policies;
 //! - [`system_tables`]: the profile table, the audit log and (`policy_catalog`)
 //!   the policy catalog tables administrators read;
-//! - [`state`]: the DataFusion session states Veil plans in.
+//! - [`state`]: the DataFusion session states Veil plans in;
+//! - [`remote`]: where planned statements run (here, or a [`PlanExecutor`]
+//!   such as a Ballista cluster).
 //!
 //! Enforcement design (see README "Design"):
 //! - every table a user can name is a [`PolicyTable`]: a `TableProvider` that
@@ -41,6 +43,7 @@ pub mod journal;
 mod policy_catalog;
 pub mod policy_table;
 pub(crate) mod profile_table;
+pub mod remote;
 pub mod scan_check;
 pub mod session;
 pub mod state;
@@ -52,6 +55,7 @@ pub use crate::model::{DEFAULT_STATEMENT_TIMEOUT, SessionOptions};
 pub use barrier::PolicyBarrierExec;
 pub use engine::{DEFAULT_DECISION_TTL, Engine, EngineVersion};
 pub use policy_table::PolicyTable;
+pub use remote::PlanExecutor;
 pub use scan_check::PolicyScanCheck;
 pub use session::{PlanTimings, Session};
 pub use state::SnowflakeTypePlanner;

@@ -67,11 +67,15 @@ pub(super) fn user_state(
     catalog: Arc<dyn CatalogProviderList>,
 ) -> SessionState {
     let ws = &core.version.workspace;
+    let mut config = base_config(&ws.settings.default_database, &ws.settings.default_schema);
+    if core.executor.is_some() {
+        // A cluster re-plans join stages after their inputs ran (Ballista
+        // swaps hash join sides by the sizes it saw), which DataFusion
+        // refuses once a join has built its dynamic filter.
+        config = config.set_bool("datafusion.optimizer.enable_dynamic_filter_pushdown", false);
+    }
     SessionStateBuilder::new()
-        .with_config(base_config(
-            &ws.settings.default_database,
-            &ws.settings.default_schema,
-        ))
+        .with_config(config)
         .with_runtime_env(Arc::clone(core.internal.runtime_env()))
         .with_default_features()
         .with_catalog_list(catalog)
