@@ -70,7 +70,7 @@ struct Identity {
     /// Run statements on the Ballista cluster whose scheduler is at
     /// df://HOST:PORT (`veil scheduler`, `veil executor`); they are still
     /// checked and planned here, with this user's policies.
-    #[arg(long)]
+    #[arg(long, env = "VEIL_CLUSTER")]
     cluster: Option<String>,
 }
 
@@ -189,6 +189,11 @@ enum Command {
         /// scaling (default: every core, one run).
         #[arg(long, value_delimiter = ',')]
         threads: Vec<usize>,
+        /// Instead: the enforced queries single-node and on the Ballista
+        /// cluster whose scheduler is at df://HOST:PORT, results checked
+        /// equal (see scripts/cluster.sh).
+        #[arg(long, env = "VEIL_CLUSTER", conflicts_with = "threads")]
+        cluster: Option<String>,
     },
     /// Tag or untag a column in the catalog journal (propagates through lineage).
     Tag {
@@ -584,6 +589,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             users,
             iterations,
             threads,
+            cluster,
         } => {
             if cfg!(debug_assertions) {
                 eprintln!(
@@ -599,6 +605,20 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 progress: true,
                 threads: None,
             };
+            if let Some(address) = cluster {
+                let report = crate::bench::cluster::run(&options, &address).await?;
+                let table = report.table();
+                emit_line(&table)?;
+                let path = out.join(format!(
+                    "report-sf{}-u{users}-cluster.md",
+                    crate::bench::tpch::sf_label(sf)
+                ));
+                std::fs::write(&path, table).map_err(|e| {
+                    Failure::Usage(format!("cannot write '{}': {e}", path.display()))
+                })?;
+                eprintln!("wrote {}", path.display());
+                return Ok(());
+            }
             let reports = if threads.is_empty() {
                 vec![crate::bench::run(&options).await?]
             } else {

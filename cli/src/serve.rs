@@ -91,7 +91,7 @@ pub(crate) struct ServeArgs {
     no_watch: bool,
     /// Run users' statements on the Ballista cluster whose scheduler is at
     /// df://HOST:PORT; they are still checked and planned here.
-    #[arg(long)]
+    #[arg(long, env = "VEIL_CLUSTER")]
     cluster: Option<String>,
 }
 

@@ -11,7 +11,7 @@ use datafusion::common::{DataFusionError, Result};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion_proto::physical_plan::{AsExecutionPlan, PhysicalExtensionCodec};
+use datafusion_proto::physical_plan::AsExecutionPlan;
 use datafusion_proto::protobuf::PhysicalPlanNode;
 use futures::{StreamExt, TryStreamExt};
 use prost::Message;
@@ -66,18 +66,6 @@ impl ClusterClient {
         self.sent = Some(Arc::clone(&sent));
         (self, sent)
     }
-
-    fn record(&self, plan: &Arc<dyn ExecutionPlan>) -> Result<()> {
-        let Some(sent) = &self.sent else {
-            return Ok(());
-        };
-        let node = PhysicalPlanNode::try_from_physical_plan(Arc::clone(plan), self.codec.as_ref())?;
-        let bytes = node.encode_to_vec();
-        sent.lock()
-            .map_err(|_| DataFusionError::Internal("plan record poisoned".into()))?
-            .push(bytes);
-        Ok(())
-    }
 }
 
 impl PlanExecutor for ClusterClient {
@@ -86,13 +74,20 @@ impl PlanExecutor for ClusterClient {
         plan: Arc<dyn ExecutionPlan>,
         context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
-        self.record(&plan)?;
         let schema = plan.schema();
         let url = self.scheduler_url.clone();
-        let codec: Arc<dyn PhysicalExtensionCodec> = Arc::clone(&self.codec) as _;
+        // HOST:PORT: error text with a slash reads as a path to Veil's
+        // sanitizer, which would hide the whole sentence.
+        let address = url.trim_start_matches("http://").to_string();
+        let codec = Arc::clone(&self.codec);
+        let sent = self.sent.clone();
         let session_id = self.session_id.clone();
-        let config = context.session_config().clone();
         let submitted = async move {
+            let plan = crate::subqueries::inline(plan, &context).await?;
+            if let Some(sent) = &sent {
+                record(sent, &plan, codec.as_ref())?;
+            }
+            let config = context.session_config().clone();
             let ballista = BallistaConfig::default();
             execute_physical_plan::<PhysicalPlanNode>(
                 url,
@@ -106,17 +101,35 @@ impl PlanExecutor for ClusterClient {
         };
         let stream = futures::stream::once(submitted)
             .try_flatten()
-            .map_err(explain_refusal)
+            .map_err(move |e| explain(e, &address))
             .boxed();
         Ok(Box::pin(RecordBatchStreamAdapter::new(schema, stream)))
     }
 }
 
-/// Ballista reports an executor's refusal to decode a task (an executor
-/// keyed with another secret, one that is not `veil executor`) only as
-/// "could not be prepared"; say what to check.
-fn explain_refusal(e: DataFusionError) -> DataFusionError {
+/// Keeps a copy of `plan` as it is sent.
+fn record(
+    sent: &Mutex<Vec<Vec<u8>>>,
+    plan: &Arc<dyn ExecutionPlan>,
+    codec: &VeilCodec,
+) -> Result<()> {
+    let node = PhysicalPlanNode::try_from_physical_plan(Arc::clone(plan), codec)?;
+    sent.lock()
+        .map_err(|_| DataFusionError::Internal("plan record poisoned".into()))?
+        .push(node.encode_to_vec());
+    Ok(())
+}
+
+/// Says what to check when the cluster fails in ways Ballista reports
+/// vaguely: a scheduler that does not answer, an executor refusing to
+/// decode a task (keyed with another secret, or not `veil executor`).
+fn explain(e: DataFusionError, address: &str) -> DataFusionError {
     let text = e.to_string();
+    if text.contains("tcp connect error") || text.contains("transport error") {
+        return DataFusionError::Execution(format!(
+            "cannot reach the Veil cluster's scheduler at {address}: is `veil scheduler` running there?"
+        ));
+    }
     if text.contains("could not be prepared or was rejected by executor") {
         return DataFusionError::Execution(format!(
             "{text}; every executor must be `veil executor` with the workspace's secret (VEIL_SECRET)"

@@ -13,6 +13,8 @@
 //! - [`codec`]: Ballista's plan codec plus Veil's barrier and functions;
 //! - [`functions`]: Veil's functions on the wire;
 //! - [`processes`]: `veil scheduler` and `veil executor`;
+//! - `subqueries`: uncorrelated scalar subqueries answered before a plan
+//!   leaves (their values travel as literals);
 //! - [`local`]: a scheduler and executors in this process, on loopback
 //!   (tests, `veil bench --cluster local`).
 
@@ -21,6 +23,7 @@ pub mod codec;
 pub mod functions;
 pub mod local;
 pub mod processes;
+mod subqueries;
 
 pub use client::ClusterClient;
 pub use local::LocalCluster;

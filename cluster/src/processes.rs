@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use ballista_core::extension::SessionConfigExt;
 use ballista_core::registry::BallistaFunctionRegistry;
 use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
 use ballista_scheduler::cluster::BallistaCluster;
@@ -12,6 +13,7 @@ use ballista_scheduler::config::SchedulerConfig;
 use ballista_scheduler::scheduler_process::{create_scheduler, start_grpc_service_with_listener};
 use datafusion::execution::FunctionRegistry;
 use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::prelude::SessionConfig;
 use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
 
 use crate::ClusterError;
@@ -29,6 +31,18 @@ pub async fn run_scheduler(listener: tokio::net::TcpListener) -> Result<(), Clus
         ..SchedulerConfig::default()
     };
     config.override_physical_codec = Some(VeilCodec::shared(Functions::unkeyed()));
+    // Ballista swaps hash join sides after a stage ran, which DataFusion
+    // refuses once a join built its dynamic filter: none on this scheduler,
+    // whatever a client sends (Veil's clients plan without them too).
+    config.override_config_producer = Some(Arc::new(|| {
+        let mut c = SessionConfig::new_with_ballista();
+        let o = &mut c.options_mut().optimizer;
+        o.enable_dynamic_filter_pushdown = false;
+        o.enable_join_dynamic_filter_pushdown = false;
+        o.enable_topk_dynamic_filter_pushdown = false;
+        o.enable_aggregate_dynamic_filter_pushdown = false;
+        c
+    }));
     config.validate()?;
     let cluster = BallistaCluster::new_from_config(&config).await?;
     let scheduler =

@@ -8,6 +8,7 @@
 //! checked warm-up: both enforced results must equal the views' result, or
 //! the benchmark fails — a wrong fast answer is not a result.
 
+pub(crate) mod cluster;
 pub(crate) mod report;
 pub(crate) mod threads;
 pub(crate) mod tpch;
@@ -112,40 +113,8 @@ pub(crate) fn select_queries(names: &[String]) -> Result<Vec<BenchQuery>> {
 /// Generates (or reuses) the data, runs every selected query four ways,
 /// checks the enforced results against the views', and returns the report.
 pub(crate) async fn run(options: &BenchOptions) -> Result<BenchReport> {
-    if !(options.sf.is_finite() && options.sf > 0.0 && options.sf <= 100.0) {
-        return Err(VeilError::Bench(format!(
-            "scale factor {} is out of range (0 < sf ≤ 100)",
-            options.sf
-        )));
-    }
-    if options.users == 0 || options.iterations == 0 {
-        return Err(VeilError::Bench(
-            "--users and --iterations must be at least 1".into(),
-        ));
-    }
     let queries = select_queries(&options.queries)?;
-    let label = tpch::sf_label(options.sf);
-    let data = options.out.join("data").join(format!("sf{label}"));
-    let started = Instant::now();
-    let generated = {
-        let data = data.clone();
-        let sf = options.sf;
-        tokio::task::spawn_blocking(move || tpch::generate(&data, sf))
-            .await
-            .map_err(|e| VeilError::Bench(format!("data generation stopped: {e}")))??
-    };
-    let generate_s = if generated {
-        started.elapsed().as_secs_f64()
-    } else {
-        0.0
-    };
-    let ws_dir = options
-        .out
-        .join(format!("workspace-sf{label}-u{}", options.users));
-    tpch::write_workspace(&ws_dir, &data, options.users)?;
-    let started = Instant::now();
-    let engine = Engine::load(&ws_dir).await?;
-    let load_s = started.elapsed().as_secs_f64();
+    let (engine, data, generate_s, load_s) = prepare(options).await?;
     // Under `--threads` the thread is pinned, so this is that count, as the
     // engine's sessions see it too.
     let cores = options.threads.unwrap_or_else(|| {
@@ -182,6 +151,44 @@ pub(crate) async fn run(options: &BenchOptions) -> Result<BenchReport> {
         load_s,
         queries: reports,
     })
+}
+
+/// Generates (or reuses) the data and writes the workspace; returns its
+/// engine, the data directory, and the generation and load times (s).
+pub(crate) async fn prepare(options: &BenchOptions) -> Result<(Engine, PathBuf, f64, f64)> {
+    if !(options.sf.is_finite() && options.sf > 0.0 && options.sf <= 100.0) {
+        return Err(VeilError::Bench(format!(
+            "scale factor {} is out of range (0 < sf ≤ 100)",
+            options.sf
+        )));
+    }
+    if options.users == 0 || options.iterations == 0 {
+        return Err(VeilError::Bench(
+            "--users and --iterations must be at least 1".into(),
+        ));
+    }
+    let label = tpch::sf_label(options.sf);
+    let data = options.out.join("data").join(format!("sf{label}"));
+    let started = Instant::now();
+    let generated = {
+        let data = data.clone();
+        let sf = options.sf;
+        tokio::task::spawn_blocking(move || tpch::generate(&data, sf))
+            .await
+            .map_err(|e| VeilError::Bench(format!("data generation stopped: {e}")))??
+    };
+    let generate_s = if generated {
+        started.elapsed().as_secs_f64()
+    } else {
+        0.0
+    };
+    let ws_dir = options
+        .out
+        .join(format!("workspace-sf{label}-u{}", options.users));
+    tpch::write_workspace(&ws_dir, &data, options.users)?;
+    let started = Instant::now();
+    let engine = Engine::load(&ws_dir).await?;
+    Ok((engine, data, generate_s, started.elapsed().as_secs_f64()))
 }
 
 /// Opens the plain contexts (raw tables; raw tables plus the hand-written
@@ -238,7 +245,7 @@ async fn run_query(
     let expected = rows_of(&warm[1]);
     for (i, v) in [(2, Variant::Inlined), (3, Variant::ProfileJoin)] {
         let got = rows_of(&warm[i]);
-        if let Some(diff) = first_difference(&expected, &got) {
+        if let Some(diff) = first_difference(&expected, &got, "the views") {
             return Err(VeilError::Bench(format!(
                 "{}: the result enforced by Veil ({}) differs from the hand-written views' result: {diff}",
                 q.name,
@@ -397,10 +404,10 @@ fn same_cell(a: &Cell, b: &Cell) -> bool {
 }
 
 /// The first difference between two sorted results, described, or `None`.
-fn first_difference(expected: &[Vec<Cell>], got: &[Vec<Cell>]) -> Option<String> {
+fn first_difference(expected: &[Vec<Cell>], got: &[Vec<Cell>], baseline: &str) -> Option<String> {
     if expected.len() != got.len() {
         return Some(format!(
-            "{} rows where the views return {}",
+            "{} rows where {baseline} returns {}",
             got.len(),
             expected.len()
         ));
@@ -414,7 +421,7 @@ fn first_difference(expected: &[Vec<Cell>], got: &[Vec<Cell>]) -> Option<String>
                     .join(", ")
             };
             return Some(format!(
-                "sorted row {} is ({}) where the views return ({})",
+                "sorted row {} is ({}) where {baseline} returns ({})",
                 i + 1,
                 show(g),
                 show(e)
@@ -450,19 +457,19 @@ mod tests {
     fn results_compare_by_value_in_any_order() {
         let a = rows_of(&[batch(vec![150, 200], 2, vec!["x", "y"])]);
         let b = rows_of(&[batch(vec![20000, 15000], 4, vec!["y", "x"])]);
-        assert_eq!(first_difference(&a, &b), None);
+        assert_eq!(first_difference(&a, &b, "a"), None);
     }
 
     #[test]
     fn a_wrong_value_or_row_count_is_a_difference() {
         let a = rows_of(&[batch(vec![150, 200], 2, vec!["x", "y"])]);
         let b = rows_of(&[batch(vec![151, 200], 2, vec!["x", "y"])]);
-        let diff = first_difference(&a, &b).unwrap_or_default();
+        let diff = first_difference(&a, &b, "a").unwrap_or_default();
         assert!(diff.contains("1.51"), "{diff}");
         let c = rows_of(&[batch(vec![150], 2, vec!["x"])]);
-        assert!(first_difference(&a, &c).is_some());
+        assert!(first_difference(&a, &c, "a").is_some());
         let d = rows_of(&[batch(vec![150, 200], 2, vec!["x", "z"])]);
-        assert!(first_difference(&a, &d).is_some());
+        assert!(first_difference(&a, &d, "a").is_some());
     }
 
     #[test]

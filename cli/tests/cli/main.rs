@@ -11,6 +11,8 @@ mod common;
 
 /// The audit log from the command line.
 mod audit;
+/// `veil scheduler` and `veil executor` through scripts/cluster.sh.
+mod cluster;
 /// `veil test`, `veil lint` and `veil diff`.
 mod policy_as_code;
 /// `veil query` and `veil explain`.

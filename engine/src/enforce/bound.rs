@@ -85,6 +85,10 @@ impl Bound {
             purpose: options.purpose.clone(),
         };
         let mut internal = v.internal.clone();
+        if executor.is_some() {
+            // Policy relations are planned in this state: see `user_state`.
+            super::state::for_cluster(internal.config_mut());
+        }
         let context = veil_udfs::context_functions(identity);
         for f in &context {
             datafusion::execution::FunctionRegistry::register_udf(&mut internal, Arc::clone(f))?;

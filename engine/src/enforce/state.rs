@@ -69,10 +69,7 @@ pub(super) fn user_state(
     let ws = &core.version.workspace;
     let mut config = base_config(&ws.settings.default_database, &ws.settings.default_schema);
     if core.executor.is_some() {
-        // A cluster re-plans join stages after their inputs ran (Ballista
-        // swaps hash join sides by the sizes it saw), which DataFusion
-        // refuses once a join has built its dynamic filter.
-        config = config.set_bool("datafusion.optimizer.enable_dynamic_filter_pushdown", false);
+        for_cluster(&mut config);
     }
     SessionStateBuilder::new()
         .with_config(config)
@@ -89,6 +86,20 @@ pub(super) fn user_state(
             all
         })
         .build()
+}
+
+/// What a plan sent to a cluster must be planned without: dynamic filters.
+/// Ballista re-plans join stages after their inputs ran (it swaps hash join
+/// sides by the sizes it saw), which DataFusion refuses once a join has
+/// built its dynamic filter.
+pub(super) fn for_cluster(config: &mut SessionConfig) {
+    // Each flag, not only the umbrella: the configuration travels to the
+    // scheduler as key-value pairs, and a sub-flag left on turns it back on.
+    let optimizer = &mut config.options_mut().optimizer;
+    optimizer.enable_dynamic_filter_pushdown = false;
+    optimizer.enable_join_dynamic_filter_pushdown = false;
+    optimizer.enable_topk_dynamic_filter_pushdown = false;
+    optimizer.enable_aggregate_dynamic_filter_pushdown = false;
 }
 
 /// A copy of `state` with this query's start time, so `now()` folds once
