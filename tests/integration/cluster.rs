@@ -91,6 +91,27 @@ fn answer(engine: &Engine, options: SessionOptions, sql: &str) -> Result<Vec<Vec
         .map_err(|e| e.to_string())
 }
 
+/// Runs `sql` for `options` on both engines; the rows compared, or how
+/// the answers differ.
+fn same_answer(
+    local: &Engine,
+    remote: &Engine,
+    options: SessionOptions,
+    sql: &str,
+    workspace: &str,
+) -> Result<usize, Failed> {
+    let user = options.user.clone();
+    let here = answer(local, options.clone(), sql);
+    let there = answer(remote, options, sql);
+    if here != there {
+        return Err(format!(
+            "{workspace}: {user} differs on the cluster for {sql}\nlocal:   {here:?}\ncluster: {there:?}"
+        )
+        .into());
+    }
+    Ok(here.map(|r| r.len()).unwrap_or(0))
+}
+
 /// The users of the golden files, with their purposes.
 fn golden_sessions() -> Vec<(String, Option<String>)> {
     let mut sessions = BTreeSet::new();
@@ -120,15 +141,8 @@ fn every_golden_query_answers_the_same_on_the_cluster() -> Result<(), Failed> {
         let mut rows_compared = 0;
         for (user, purpose) in &sessions {
             for sql in veil_tests::shared_queries() {
-                let here = answer(&local, options(user, purpose.clone(), mode), &sql);
-                let there = answer(&remote, options(user, purpose.clone(), mode), &sql);
-                if here != there {
-                    return Err(format!(
-                        "{user} differs on the cluster for {sql}\nlocal:   {here:?}\ncluster: {there:?}"
-                    )
-                    .into());
-                }
-                rows_compared += here.map(|r| r.len()).unwrap_or(0);
+                let o = options(user, purpose.clone(), mode);
+                rows_compared += same_answer(&local, &remote, o, &sql, "sample")?;
             }
         }
         assert!(rows_compared > 50, "only {rows_compared} rows compared");
@@ -171,15 +185,8 @@ fn every_mask_and_ddl_policy_answers_the_same_on_the_cluster() -> Result<(), Fai
                     );
                 }
                 for sql in queries {
-                    let here = answer(&local, options(user, None, mode), &sql);
-                    let there = answer(&remote, options(user, None, mode), &sql);
-                    if here != there {
-                        return Err(format!(
-                            "{name}: {user} differs on the cluster for {sql}\nlocal:   {here:?}\ncluster: {there:?}"
-                        )
-                        .into());
-                    }
-                    compared += here.map(|r| r.len()).unwrap_or(0);
+                    compared +=
+                        same_answer(&local, &remote, options(user, None, mode), &sql, name)?;
                 }
             }
             assert!(compared > 10, "{name}: only {compared} rows compared");
@@ -255,4 +262,34 @@ fn an_executor_keyed_with_another_secret_refuses_the_work() -> Result<(), Failed
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn a_streamed_statement_runs_on_the_cluster_too() -> Result<(), Failed> {
+    // `sql_stream` is what `veil serve` answers psql and Snowflake clients
+    // with: the same plan goes to the cluster.
+    use futures::StreamExt;
+    let (remote, sent) = cluster_engine(&cluster().address());
+    let sql = "SELECT id, name, ssn FROM customers ORDER BY id";
+    both_modes(|mode| {
+        let before = sent.lock().map_err(|e| e.to_string())?.len();
+        let bob = remote.session_with(options("BOB", None, mode))?;
+        let streamed = runtime().block_on(async {
+            let mut stream = bob.sql_stream(sql).await?;
+            let mut batches = Vec::new();
+            while let Some(b) = stream.next().await {
+                batches.push(b?);
+            }
+            Ok::<_, veil_engine::VeilError>(batches)
+        })?;
+        let collected = runtime().block_on(bob.sql(sql))?;
+        assert_eq!(
+            crate::common::rows(&streamed),
+            crate::common::rows(&collected)
+        );
+        assert_eq!(crate::common::rows(&streamed).len(), 3);
+        let after = sent.lock().map_err(|e| e.to_string())?.len();
+        assert_eq!(after, before + 2, "both statements went to the scheduler");
+        Ok(())
+    })
 }
