@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # A Veil cluster on loopback for one command: starts `veil scheduler` and
-# EXECUTORS `veil executor`s (default 2) on free 127.0.0.1 ports, runs
+# EXECUTORS `veil executor`s (default 2; each with VCORES task slots,
+# default one per core) on free 127.0.0.1 ports, runs
 # COMMAND with VEIL_CLUSTER=df://127.0.0.1:PORT in its environment (which
 # `veil query`, `veil shell`, `veil serve` and `veil bench` read as
 # --cluster), then stops them. Everything is stopped after SECONDS (default
 # 600) at the latest, and on any exit.
 #
-#   scripts/cluster.sh [-n EXECUTORS] [-t SECONDS] COMMAND [ARGS...]
+#   scripts/cluster.sh [-n EXECUTORS] [-c VCORES] [-t SECONDS] COMMAND [ARGS...]
 #   VEIL=target/release/veil scripts/cluster.sh veil query -w testdata/sample -u bob "SELECT ..."
 #
 # The veil binary is $VEIL, else `veil` on PATH, else the debug build under
@@ -16,17 +17,19 @@
 set -euo pipefail
 
 executors=2
+vcores=0
 seconds=600
-while getopts "n:t:" opt; do
+while getopts "n:c:t:" opt; do
     case "$opt" in
         n) executors="$OPTARG" ;;
+        c) vcores="$OPTARG" ;;
         t) seconds="$OPTARG" ;;
-        *) echo "usage: $0 [-n EXECUTORS] [-t SECONDS] COMMAND [ARGS...]" >&2; exit 2 ;;
+        *) echo "usage: $0 [-n EXECUTORS] [-c VCORES] [-t SECONDS] COMMAND [ARGS...]" >&2; exit 2 ;;
     esac
 done
 shift $((OPTIND - 1))
 if [ "$#" -eq 0 ]; then
-    echo "usage: $0 [-n EXECUTORS] [-t SECONDS] COMMAND [ARGS...]" >&2
+    echo "usage: $0 [-n EXECUTORS] [-c VCORES] [-t SECONDS] COMMAND [ARGS...]" >&2
     exit 2
 fi
 
@@ -42,9 +45,20 @@ if ! command -v "$VEIL" >/dev/null 2>&1; then
     exit 2
 fi
 
-# A port nothing listens on right now.
+# A port nothing listens on right now, and (for an executor, whose task
+# service takes the next port) the one after it.
 free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+    python3 - <<'PY'
+import socket
+while True:
+    a = socket.socket(); a.bind(("127.0.0.1", 0)); port = a.getsockname()[1]
+    b = socket.socket()
+    try:
+        b.bind(("127.0.0.1", port + 1))
+    except OSError:
+        a.close(); continue
+    a.close(); b.close(); print(port); break
+PY
 }
 
 # Waits until 127.0.0.1:$1 accepts connections (up to 60 s).
@@ -78,7 +92,8 @@ for i in $(seq 1 "$executors"); do
     port="$(free_port)"
     mkdir -p "$logs/work-$i"
     timeout "$seconds" "$VEIL" executor --scheduler "df://127.0.0.1:$scheduler_port" \
-        --bind "127.0.0.1:$port" --work-dir "$logs/work-$i" >"$logs/executor-$i.log" 2>&1 &
+        --bind "127.0.0.1:$port" --work-dir "$logs/work-$i" --vcores "$vcores" \
+        >"$logs/executor-$i.log" 2>&1 &
     pids+=($!)
     # The Flight port opens once the executor registered with the scheduler.
     if ! wait_port "$port"; then

@@ -73,8 +73,17 @@ impl Drop for LocalCluster {
     }
 }
 
-/// A loopback address with a port free right now.
+/// A loopback address whose port and the next one (an executor's task
+/// service) are free right now.
 fn free_loopback_port() -> std::io::Result<SocketAddr> {
-    let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
-    probe.local_addr()
+    loop {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let address = probe.local_addr()?;
+        let Some(next) = address.port().checked_add(1) else {
+            continue;
+        };
+        if std::net::TcpListener::bind(("127.0.0.1", next)).is_ok() {
+            return Ok(address);
+        }
+    }
 }
