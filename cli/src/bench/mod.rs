@@ -9,6 +9,7 @@
 //! the benchmark fails — a wrong fast answer is not a result.
 
 pub(crate) mod cluster;
+pub(crate) mod command;
 pub(crate) mod report;
 pub(crate) mod threads;
 pub(crate) mod tpch;
