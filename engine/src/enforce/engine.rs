@@ -520,12 +520,6 @@ impl Engine {
         lock(&self.inner.decisions).clear();
     }
 
-    /// The runtime environment every version plans and runs in (its object
-    /// stores and caches).
-    pub fn runtime_env(&self) -> Arc<RuntimeEnv> {
-        Arc::clone(&self.inner.runtime)
-    }
-
     /// Opens a session as `user` with the default role.
     pub fn session(&self, user: &str) -> Result<Session> {
         self.session_with(SessionOptions::user(user))
