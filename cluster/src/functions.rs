@@ -30,16 +30,20 @@ use veil_udfs::{SessionIdentity, all_functions, context_functions};
 /// an executor) or not at all (the scheduler).
 #[derive(Clone)]
 pub struct Functions {
-    secret: Option<Arc<str>>,
-    /// The check of `secret` this process sends and expects.
+    /// The secret (empty for the scheduler, whose functions never run).
+    secret: Arc<str>,
+    /// The check of `secret` this process sends and expects; `None` for
+    /// the scheduler.
     check: Option<String>,
-    memo_capacity: usize,
+    /// The masks keyed with `secret`, built once: a task decoding a mask
+    /// gets this process's instance (and its warm regex and FF1 memos).
+    masks: Arc<Vec<Arc<ScalarUDF>>>,
 }
 
 impl fmt::Debug for Functions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Functions")
-            .field("keyed", &self.secret.is_some())
+            .field("keyed", &self.check.is_some())
             .finish()
     }
 }
@@ -88,9 +92,9 @@ impl Functions {
     /// Functions keyed with `secret` (a client or an executor).
     pub fn keyed(secret: &str, memo_capacity: usize) -> Self {
         Self {
-            secret: Some(Arc::from(secret)),
+            secret: Arc::from(secret),
             check: Some(secret_check(secret)),
-            memo_capacity,
+            masks: Arc::new(all_functions(secret, memo_capacity)),
         }
     }
 
@@ -98,17 +102,17 @@ impl Functions {
     /// scheduler, which only splits plans into stages).
     pub fn unkeyed() -> Self {
         Self {
-            secret: None,
+            secret: Arc::from(""),
             check: None,
-            memo_capacity: 0,
+            masks: Arc::new(all_functions("", 0)),
         }
     }
 
     /// Every Veil mask keyed with this process's secret, for an executor's
     /// function registry (empty without a secret).
     pub fn registry(&self) -> Vec<Arc<ScalarUDF>> {
-        match &self.secret {
-            Some(s) => all_functions(s, self.memo_capacity),
+        match &self.check {
+            Some(_) => self.masks.as_ref().clone(),
             None => Vec::new(),
         }
     }
@@ -158,20 +162,80 @@ impl Functions {
             Ok(e) => e,
             Err(e) => return plan_err!("function {name} arrived garbled: {e}"),
         };
-        let Some(secret) = &self.secret else {
+        let Some(check) = &self.check else {
             // The scheduler: the original's signature, not its work.
-            let inner = build(name, envelope.state, "", 0)?;
+            let inner = self.build(name, envelope.state)?;
             return Ok(Some(Arc::new(ScalarUDF::new_from_impl(Relayed {
                 inner,
                 payload: buf.to_vec(),
             }))));
         };
-        if self.check.as_deref() != Some(envelope.check.as_str()) {
+        if *check != envelope.check {
             return exec_err!(
                 "this executor's secret differs from the one the statement was planned with; set the same VEIL_SECRET on every executor as in the workspace"
             );
         }
-        build(name, envelope.state, secret, self.memo_capacity).map(Some)
+        self.build(name, envelope.state).map(Some)
+    }
+
+    /// The function `name` with `state`, keyed with this process's secret.
+    fn build(&self, name: &str, state: State) -> Result<Arc<ScalarUDF>> {
+        let secret = self.secret.as_ref();
+        let found = match state {
+            State::Keyed => self.masks.iter().find(|f| f.name() == name).cloned(),
+            State::RandomizedResponse {
+                categorical,
+                numeric,
+            } => {
+                let domains = RrDomains {
+                    categorical: categorical
+                        .into_iter()
+                        .map(|(k, v)| (k, Arc::new(v)))
+                        .collect(),
+                    numeric: numeric.into_iter().collect(),
+                };
+                Some(veil_udfs::mask_rr::mask_rr(secret, Arc::new(domains)))
+                    .filter(|f| f.name() == name)
+            }
+            State::Unmask { grants } => {
+                let grants = grants
+                    .into_iter()
+                    .map(|(k, g)| {
+                        let kind = if g.format_preserving {
+                            UnmaskKind::FormatPreserving
+                        } else {
+                            UnmaskKind::Reversible
+                        };
+                        let grant = UnmaskGrant {
+                            kind,
+                            scope: g.scope,
+                            policy: g.policy,
+                        };
+                        (k, grant)
+                    })
+                    .collect();
+                Some(veil_udfs::unmask::veil_unmask(secret, grants)).filter(|f| f.name() == name)
+            }
+            State::Context {
+                user,
+                role,
+                roles_in_session,
+                available_roles,
+                purpose,
+            } => context_functions(SessionIdentity {
+                user,
+                role,
+                roles_in_session,
+                available_roles,
+                purpose,
+            })
+            .into_iter()
+            .find(|f| f.name() == name),
+        };
+        match found {
+            Some(f) => Ok(f),
+            None => plan_err!("no Veil function named {name} matches what the plan carries"),
+        }
     }
 }
 
@@ -221,67 +285,6 @@ fn context_state(identity: &SessionIdentity) -> State {
         roles_in_session: identity.roles_in_session.clone(),
         available_roles: identity.available_roles.clone(),
         purpose: identity.purpose.clone(),
-    }
-}
-
-/// The function `name` with `state`, keyed with `secret`.
-fn build(name: &str, state: State, secret: &str, memo: usize) -> Result<Arc<ScalarUDF>> {
-    let found = match state {
-        State::Keyed => all_functions(secret, memo)
-            .into_iter()
-            .find(|f| f.name() == name),
-        State::RandomizedResponse {
-            categorical,
-            numeric,
-        } => {
-            let domains = RrDomains {
-                categorical: categorical
-                    .into_iter()
-                    .map(|(k, v)| (k, Arc::new(v)))
-                    .collect(),
-                numeric: numeric.into_iter().collect(),
-            };
-            Some(veil_udfs::mask_rr::mask_rr(secret, Arc::new(domains)))
-                .filter(|f| f.name() == name)
-        }
-        State::Unmask { grants } => {
-            let grants = grants
-                .into_iter()
-                .map(|(k, g)| {
-                    let kind = if g.format_preserving {
-                        UnmaskKind::FormatPreserving
-                    } else {
-                        UnmaskKind::Reversible
-                    };
-                    let grant = UnmaskGrant {
-                        kind,
-                        scope: g.scope,
-                        policy: g.policy,
-                    };
-                    (k, grant)
-                })
-                .collect();
-            Some(veil_udfs::unmask::veil_unmask(secret, grants)).filter(|f| f.name() == name)
-        }
-        State::Context {
-            user,
-            role,
-            roles_in_session,
-            available_roles,
-            purpose,
-        } => context_functions(SessionIdentity {
-            user,
-            role,
-            roles_in_session,
-            available_roles,
-            purpose,
-        })
-        .into_iter()
-        .find(|f| f.name() == name),
-    };
-    match found {
-        Some(f) => Ok(f),
-        None => plan_err!("no Veil function named {name} matches what the plan carries"),
     }
 }
 

@@ -36,11 +36,7 @@ pub async fn run_scheduler(listener: tokio::net::TcpListener) -> Result<(), Clus
     // whatever a client sends (Veil's clients plan without them too).
     config.override_config_producer = Some(Arc::new(|| {
         let mut c = SessionConfig::new_with_ballista();
-        let o = &mut c.options_mut().optimizer;
-        o.enable_dynamic_filter_pushdown = false;
-        o.enable_join_dynamic_filter_pushdown = false;
-        o.enable_topk_dynamic_filter_pushdown = false;
-        o.enable_aggregate_dynamic_filter_pushdown = false;
+        veil_engine::enforce::state::for_cluster(&mut c);
         c
     }));
     config.validate()?;

@@ -88,11 +88,12 @@ pub(super) fn user_state(
         .build()
 }
 
-/// What a plan sent to a cluster must be planned without: dynamic filters.
+/// What a plan sent to a cluster must be planned without (also what `veil
+/// scheduler` plans stages with): dynamic filters.
 /// Ballista re-plans join stages after their inputs ran (it swaps hash join
 /// sides by the sizes it saw), which DataFusion refuses once a join has
 /// built its dynamic filter.
-pub(super) fn for_cluster(config: &mut SessionConfig) {
+pub fn for_cluster(config: &mut SessionConfig) {
     // Each flag, not only the umbrella: the configuration travels to the
     // scheduler as key-value pairs, and a sub-flag left on turns it back on.
     let optimizer = &mut config.options_mut().optimizer;

@@ -310,15 +310,24 @@ async fn one_connection_too_many_is_refused_with_53300() {
 }
 
 /// Runs the real `psql` binary with `input` on stdin as `user`.
-fn psql(s: &Served, user: &str, input: &str) -> String {
+/// `psql` as `user` fed `input`, on a blocking thread (it waits on a
+/// child process) beside the server's tasks; its stdout and stderr.
+async fn psql(s: &Served, user: &str, input: &str) -> String {
+    let (addr, user, input) = (s.addr, user.to_string(), input.to_string());
+    tokio::task::spawn_blocking(move || psql_blocking(addr, &user, &input))
+        .await
+        .expect("the psql thread ends")
+}
+
+fn psql_blocking(addr: std::net::SocketAddr, user: &str, input: &str) -> String {
     use std::io::Write;
     let mut child = Command::new("psql")
         .args([
             "-X",
             "-h",
-            &s.addr.ip().to_string(),
+            &addr.ip().to_string(),
             "-p",
-            &s.addr.port().to_string(),
+            &addr.port().to_string(),
             "-U",
             user,
             "-d",
@@ -349,15 +358,7 @@ fn psql(s: &Served, user: &str, input: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn psql_lists_only_granted_tables() {
     let s = serve().await;
-    let erin = {
-        let s2 = Served {
-            addr: s.addr,
-            engine: s.engine.clone(),
-        };
-        tokio::task::spawn_blocking(move || psql(&s2, "erin", "\\dt\n\\dn\n\\d employees\n"))
-            .await
-            .unwrap()
-    };
+    let erin = psql(&s, "erin", "\\dt\n\\dn\n\\d employees\n").await;
     assert!(erin.contains("employees"), "{erin}");
     assert!(
         !erin.contains("customers"),
@@ -372,28 +373,14 @@ async fn psql_lists_only_granted_tables() {
         "\\d employees lists its columns:\n{erin}"
     );
     assert!(!erin.contains("ERROR"), "{erin}");
-    let bob = {
-        let s2 = Served {
-            addr: s.addr,
-            engine: s.engine.clone(),
-        };
-        tokio::task::spawn_blocking(move || psql(&s2, "bob", "\\dt\n"))
-            .await
-            .unwrap()
-    };
+    let bob = psql(&s, "bob", "\\dt\n").await;
     assert!(bob.contains("customers") && bob.contains("orders"), "{bob}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn psql_lists_the_database_and_the_login_role() {
     let s = serve().await;
-    let s2 = Served {
-        addr: s.addr,
-        engine: s.engine.clone(),
-    };
-    let out = tokio::task::spawn_blocking(move || psql(&s2, "erin", "\\l\n\\du\n"))
-        .await
-        .unwrap();
+    let out = psql(&s, "erin", "\\l\n\\du\n").await;
     assert!(!out.contains("ERROR"), "{out}");
     assert!(
         out.contains("List of databases") && out.contains("analytics"),
@@ -408,19 +395,12 @@ async fn psql_lists_the_database_and_the_login_role() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn psql_session_refuses_and_goes_on() {
     let s = serve().await;
-    let s2 = Served {
-        addr: s.addr,
-        engine: s.engine.clone(),
-    };
-    let out = tokio::task::spawn_blocking(move || {
-        psql(
-            &s2,
-            "bob",
-            "INSERT INTO orders VALUES (1);\nSET search_path = hr;\nSELECT count(*) AS n FROM orders;\n",
-        )
-    })
-    .await
-    .unwrap();
+    let out = psql(
+        &s,
+        "bob",
+        "INSERT INTO orders VALUES (1);\nSET search_path = hr;\nSELECT count(*) AS n FROM orders;\n",
+    )
+    .await;
     assert!(out.contains("INSERT statements are not allowed"), "{out}");
     assert!(out.contains("SET statements are not allowed"), "{out}");
     let n = library_rows(&s.engine, "BOB", "SELECT count(*) AS n FROM orders").await;
