@@ -38,13 +38,18 @@ impl fmt::Debug for ClusterClient {
     }
 }
 
+/// The host and port of `df://HOST:PORT` (or `HOST:PORT`).
+pub fn scheduler_address(address: &str) -> Result<(String, u16), ClusterError> {
+    let rest = address.strip_prefix("df://").unwrap_or(address);
+    rest.rsplit_once(':')
+        .filter(|(h, _)| !h.is_empty() && !h.contains('/'))
+        .and_then(|(h, p)| Some((h.to_string(), p.parse::<u16>().ok()?)))
+        .ok_or_else(|| ClusterError::Address(address.to_string()))
+}
+
 /// `df://HOST:PORT` (or `HOST:PORT`) as the scheduler's gRPC URL.
 pub fn scheduler_url(address: &str) -> Result<String, ClusterError> {
-    let rest = address.strip_prefix("df://").unwrap_or(address);
-    let (host, port) = rest
-        .rsplit_once(':')
-        .filter(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok() && !h.contains('/'))
-        .ok_or_else(|| ClusterError::Address(address.to_string()))?;
+    let (host, port) = scheduler_address(address)?;
     Ok(format!("http://{host}:{port}"))
 }
 

@@ -69,12 +69,7 @@ pub struct ExecutorOptions {
 /// Runs an executor until the process stops (Ctrl-C, SIGTERM) or the
 /// scheduler stops it.
 pub async fn run_executor(options: ExecutorOptions) -> Result<(), ClusterError> {
-    let url = crate::client::scheduler_url(&options.scheduler)?;
-    let (host, port) = url
-        .trim_start_matches("http://")
-        .rsplit_once(':')
-        .and_then(|(h, p)| Some((h.to_string(), p.parse::<u16>().ok()?)))
-        .ok_or_else(|| ClusterError::Address(options.scheduler.clone()))?;
+    let (host, port) = crate::client::scheduler_address(&options.scheduler)?;
     wait_for(&host, port, options.connect_timeout_seconds).await?;
     let functions = Functions::keyed(&options.secret, veil_udfs::DEFAULT_MEMO_CAPACITY);
     let mut state = SessionStateBuilder::new().with_default_features().build();
