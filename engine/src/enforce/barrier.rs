@@ -3,17 +3,23 @@
 //! from above, so no optimizer rule can move a user expression below the
 //! policy (the `WHERE 1/(id-4) > 0` side channel), and it replaces any error
 //! raised inside the policy by one that names the table and shows no value.
+//! It reports the policy relation's statistics as estimates only: the planner
+//! orders joins by size as it does on raw tables, but never answers a query
+//! from them (an exact row count or minimum would skip the policy's
+//! execution, and with it its errors).
 
 use std::fmt;
 use std::sync::Arc;
 
-use datafusion::common::DataFusionError;
+use datafusion::common::{DataFusionError, Statistics};
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_plan::execution_plan::{ChildrenPropertiesMode, ReplaceChildrenOptions};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
+use datafusion::physical_plan::{
+    ChildStats, DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, StatisticsArgs,
+};
 use futures::StreamExt;
 
 use crate::error::VeilError;
@@ -87,6 +93,21 @@ impl ExecutionPlan for PolicyBarrierExec {
         Ok(TreeNodeRecursion::Continue)
     }
 
+    fn child_stats_requests(&self, partition: Option<usize>) -> Vec<ChildStats> {
+        vec![ChildStats::At(partition)]
+    }
+
+    fn statistics_from_inputs(
+        &self,
+        input_stats: &[Arc<Statistics>],
+        _args: &StatisticsArgs,
+    ) -> datafusion::common::Result<Arc<Statistics>> {
+        Ok(Arc::new(match input_stats.first() {
+            Some(s) => s.as_ref().clone().to_inexact(),
+            None => Statistics::new_unknown(&self.schema()),
+        }))
+    }
+
     fn benefits_from_input_partitioning(&self) -> Vec<bool> {
         vec![false]
     }
@@ -141,5 +162,31 @@ impl ExecutionPlan for PolicyBarrierExec {
             })
         });
         Ok(Box::pin(RecordBatchStreamAdapter::new(schema, mapped)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::common::stats::Precision;
+    use datafusion::physical_plan::empty::EmptyExec;
+
+    use super::*;
+
+    #[test]
+    fn statistics_pass_through_as_estimates_only() {
+        let schema = Arc::new(Schema::new(vec![Field::new("ID", DataType::Int64, true)]));
+        let barrier = PolicyBarrierExec::new(
+            Arc::new(EmptyExec::new(Arc::clone(&schema))),
+            "DB.S.T".into(),
+            None,
+        );
+        assert_eq!(barrier.child_stats_requests(None).len(), 1);
+        let exact = Statistics::new_unknown(&schema).with_num_rows(Precision::Exact(42));
+        let seen = barrier
+            .statistics_from_inputs(&[Arc::new(exact)], &StatisticsArgs::new())
+            .unwrap();
+        // The planner sees the size; no rule may answer COUNT(*) from it.
+        assert_eq!(seen.num_rows, Precision::Inexact(42));
     }
 }

@@ -412,6 +412,13 @@ impl Bound {
         let check = started.elapsed();
         let started = Instant::now();
         std::hint::black_box(self.policy_queries(&checked.tables)?);
+        let render = started.elapsed();
+        let started = Instant::now();
+        for t in &checked.tables {
+            if self.core.version.workspace.snowflake.view(t).is_none() {
+                std::hint::black_box(self.core.policy_table(t).await?);
+            }
+        }
         let rewrite = started.elapsed();
         let started = Instant::now();
         let (state, plan) = self.plan_user_statement(checked.statement).await?;
@@ -425,6 +432,7 @@ impl Bound {
         Ok(PlanTimings {
             check,
             rewrite,
+            render,
             planning,
         })
     }

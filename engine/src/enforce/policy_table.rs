@@ -122,8 +122,11 @@ impl TableProvider for PolicyTable {
         Ok(filters
             .iter()
             .map(|f| {
+                // Exact: `scan` applies every such filter to the policy's
+                // output (unmasked columns hold the raw values there), so
+                // DataFusion need not evaluate it again above the barrier.
                 if safe_to_push(f, &self.pushdown_columns) {
-                    TableProviderFilterPushDown::Inexact
+                    TableProviderFilterPushDown::Exact
                 } else {
                     TableProviderFilterPushDown::Unsupported
                 }
@@ -139,14 +142,23 @@ impl TableProvider for PolicyTable {
         limit: Option<usize>,
     ) -> datafusion::common::Result<Arc<dyn ExecutionPlan>> {
         let mut builder = LogicalPlanBuilder::from(self.plan.clone());
-        // Only filters accepted by `supports_filters_pushdown` arrive here;
-        // re-check so nothing unsafe is ever evaluated below the policy. They
+        // Only filters accepted by `supports_filters_pushdown` arrive here
+        // (as exact: each must be applied); anything else is refused, so
+        // nothing unsafe is ever evaluated below the policy. They
         // go in as one balanced conjunction: a Filter node per predicate
         // made the optimizer recurse once per predicate (BI tools push
         // hundreds).
+        if filters
+            .iter()
+            .any(|f| !safe_to_push(f, &self.pushdown_columns))
+        {
+            return datafusion::common::internal_err!(
+                "a filter that may not run below the policy of {} reached its scan",
+                self.name
+            );
+        }
         let pushed = filters
             .iter()
-            .filter(|f| safe_to_push(f, &self.pushdown_columns))
             .map(unqualify)
             .collect::<datafusion::common::Result<Vec<_>>>()?;
         if let Some(predicate) = balanced_conjunction(pushed) {
@@ -178,6 +190,47 @@ mod tests {
 
     fn sample() -> std::path::PathBuf {
         std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata/sample")
+    }
+
+    #[tokio::test]
+    async fn safe_filters_run_once_below_the_policy() {
+        let engine = Engine::load(sample()).await.unwrap();
+        let bob = engine.session("bob").unwrap();
+        let batches = bob
+            .sql("EXPLAIN SELECT id FROM customers WHERE region = 'EU'")
+            .await
+            .unwrap();
+        let text = datafusion::arrow::util::pretty::pretty_format_batches(&batches)
+            .unwrap()
+            .to_string();
+        let physical = text.split("physical_plan").nth(1).unwrap_or_default();
+        assert!(physical.contains("PolicyBarrierExec"), "{text}");
+        // Exact pushdown: no second evaluation of the filter above the barrier.
+        assert!(!physical.contains("FilterExec"), "{text}");
+        let rows: usize = bob
+            .sql("SELECT id FROM customers WHERE region = 'EU'")
+            .await
+            .unwrap()
+            .iter()
+            .map(|b| b.num_rows())
+            .sum();
+        let all: usize = bob
+            .sql("SELECT id, region FROM customers")
+            .await
+            .unwrap()
+            .iter()
+            .map(|b| {
+                let region = b.column(1);
+                (0..b.num_rows())
+                    .filter(|i| {
+                        datafusion::arrow::util::display::array_value_to_string(region, *i)
+                            .is_ok_and(|v| v == "EU")
+                    })
+                    .count()
+            })
+            .sum();
+        assert!(rows > 0);
+        assert_eq!(rows, all, "the pushed filter selects the EU rows bob sees");
     }
 
     #[tokio::test]

@@ -29,8 +29,16 @@ use super::{lock, read};
 pub struct PlanTimings {
     /// Parse, statement check and access check.
     pub check: Duration,
-    /// Policy resolution and rendering of the policy relations.
+    /// Resolving the policy relation of every table the statement names, as
+    /// a statement does: the session's planned relations, rendered and
+    /// planned by its first statement that names each table and reused
+    /// after (per version and identity, across sessions, through the
+    /// decision cache).
     pub rewrite: Duration,
+    /// Rendering every named table's policy SQL from the compiled policies
+    /// anew: what the first statement naming them pays on top of `rewrite`
+    /// (not part of `check + rewrite + planning`).
+    pub render: Duration,
     /// DataFusion: logical plan, optimization, physical plan.
     pub planning: Duration,
 }
