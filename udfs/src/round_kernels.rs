@@ -1,7 +1,8 @@
 //! The vectorized arithmetic behind `veil_mask_round`: rounding to a step,
 //! half away from zero, and the clamp to `NUMBER(p,s)` (SPEC rule 13) over
 //! whole Arrow buffers with arrow's `unary` kernel (no per-row `Option`),
-//! the division by the step strength-reduced to multiplications; and date
+//! the division by the step strength-reduced to multiplications (one
+//! multiply-high and a shift in 64 bits); and date
 //! truncation to a month or a year by civil-calendar arithmetic.
 //!
 //! A kernel applies only when a vectorized min/max shows that every value is
@@ -13,7 +14,7 @@ use chrono::{Datelike, NaiveDate};
 use datafusion::arrow::array::{Date32Array, Decimal128Array, Int64Array};
 use datafusion::arrow::compute::{max, min};
 use datafusion::arrow::datatypes::{Date32Type, Decimal128Type, Int64Type};
-use strength_reduce::{StrengthReducedU64, StrengthReducedU128};
+use strength_reduce::StrengthReducedU128;
 
 use crate::fit::pow10;
 
@@ -59,6 +60,42 @@ fn largest_multiple(units: i128, precision: Option<u8>) -> Option<Option<i128>> 
     }
 }
 
+/// Division by a constant of numerators below 2^63 (every magnitude the
+/// 64-bit kernel divides): one 64×64-bit multiply-high and a shift, by the
+/// round-up method of Granlund and Montgomery. With `l = ⌈log2 d⌉` and
+/// `m = ⌈2^(63+l) / d⌉`, `m·d − 2^(63+l) < d ≤ 2^l`, so
+/// `⌊n/d⌋ = ⌊n·m / 2^(63+l)⌋` for every `n < 2^63`; and `m < 2^64` (it is
+/// exactly 2^63 for a power of two). `2n` fits in 64 bits, so the quotient
+/// is `mulhi(2n, m) >> l`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DivideBelow63 {
+    multiplier: u64,
+    shift: u32,
+}
+
+impl DivideBelow63 {
+    /// The divisor `d`, or `None` unless `1 ≤ d < 2^63`.
+    pub(crate) fn new(d: u64) -> Option<Self> {
+        if d == 0 || d > i64::MAX as u64 {
+            return None;
+        }
+        let shift = 64 - (d - 1).leading_zeros();
+        let p = 63 + shift;
+        let multiplier = (1u128 << p).div_ceil(u128::from(d));
+        Some(Self {
+            multiplier: u64::try_from(multiplier).ok()?,
+            shift,
+        })
+    }
+
+    /// `⌊n / d⌋` for `n < 2^63` (wrapping, never panicking, beyond).
+    #[inline(always)]
+    pub(crate) fn divide(&self, n: u64) -> u64 {
+        let high = (u128::from(n << 1) * u128::from(self.multiplier)) >> 64;
+        (high as u64) >> self.shift
+    }
+}
+
 /// Rounding of 64-bit scaled values: `sign(v) · min(⌊(|v| + ⌊s/2⌋) / s⌋ · s,
 /// largest)`, which is rule 13's round-half-away-from-zero and its clamp
 /// toward zero to the largest multiple of the step that fits (a multiple of
@@ -67,7 +104,7 @@ fn largest_multiple(units: i128, precision: Option<u8>) -> Option<Option<i128>> 
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct StepRound64 {
     step: u64,
-    divide: StrengthReducedU64,
+    divide: DivideBelow63,
     half: u64,
     largest: u64,
     bound: i64,
@@ -92,7 +129,7 @@ impl StepRound64 {
             i128::from(i64::MAX - i64::try_from(half).ok()?).min(exact_bound(scale, step_literal)?);
         Some(Self {
             step,
-            divide: StrengthReducedU64::new(step),
+            divide: DivideBelow63::new(step)?,
             half,
             largest,
             bound: i64::try_from(bound).ok()?,
@@ -103,7 +140,8 @@ impl StepRound64 {
     /// outside it: the values under NULL slots are arbitrary).
     #[inline(always)]
     pub(crate) fn round(&self, v: i64) -> i64 {
-        let magnitude = v.unsigned_abs().wrapping_add(self.half) / self.divide;
+        // Below 2^63 within the bound: `|v| + half ≤ i64::MAX`.
+        let magnitude = self.divide.divide(v.unsigned_abs().wrapping_add(self.half));
         let rounded = magnitude.wrapping_mul(self.step).min(self.largest) as i64;
         if v < 0 {
             rounded.wrapping_neg()
@@ -302,6 +340,22 @@ mod tests {
 
     proptest! {
         #![proptest_config(ProptestConfig { cases: 2048, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn divide_below_63_equals_division(
+            d in prop_oneof![1u64..1_000, 1u64..=i64::MAX as u64, (0u32..63).prop_map(|k| 1u64 << k)],
+            n in prop_oneof![0u64..1_000_000, 0u64..=i64::MAX as u64],
+        ) {
+            let k = DivideBelow63::new(d).unwrap_or_else(|| panic!("divisor {d}"));
+            prop_assert_eq!(k.divide(n), n / d);
+            // The edges: the largest numerator and its neighbours of a multiple.
+            prop_assert_eq!(k.divide(i64::MAX as u64), i64::MAX as u64 / d);
+            let multiple = (n / d) * d;
+            prop_assert_eq!(k.divide(multiple), n / d);
+            if multiple > 0 {
+                prop_assert_eq!(k.divide(multiple - 1), (multiple - 1) / d);
+            }
+        }
 
         #[test]
         fn step_round_64_equals_the_exact_path(
