@@ -291,12 +291,16 @@ impl Session {
         }));
     }
 
-    /// How long each planning step of a read statement takes: Veil's parse
-    /// and access check, the rendering of every referenced table's policy
-    /// relation (always re-rendered here, though queries reuse them within a
-    /// session), and DataFusion's planning to a physical plan.
+    /// How long each planning step of a read statement takes, on a planning
+    /// thread as a statement is planned: Veil's parse and access check, the
+    /// session's policy relation of every referenced table (rendering them
+    /// anew is timed apart), and DataFusion's planning to a physical plan.
     pub async fn plan_timings(&self, sql: &str) -> Result<PlanTimings> {
-        self.bound()?.plan_timings(sql).await
+        // On a planning thread, as a statement is planned.
+        let bound = self.bound()?;
+        let sql = sql.to_string();
+        crate::guard::on_planning_thread(move |handle| handle.block_on(bound.plan_timings(&sql)))
+            .await?
     }
 
     /// The analyzed and optimized logical plan of a read statement, as it

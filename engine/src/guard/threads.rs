@@ -40,25 +40,23 @@ pub fn on_planning_stack<T: Send>(f: impl FnOnce() -> Result<T> + Send) -> Resul
     })
 }
 
-/// Runs `f` on a new thread with [`PLANNING_STACK`] bytes of stack and
+/// Runs `f` on a planning thread with [`PLANNING_STACK`] bytes of stack and
 /// awaits its result without blocking the caller's runtime; `f` gets the
 /// caller's tokio runtime handle to drive async planning. A panic in `f`
-/// becomes an error.
+/// becomes an error. Planning threads are kept for the next statement (up
+/// to [`IDLE_PLANNERS`] idle): a new thread's stack and malloc arena are
+/// cold, and the page faults of a statement's first allocations on one cost
+/// a short statement more than its parse.
 pub async fn on_planning_thread<T: Send + 'static>(
     f: impl FnOnce(&tokio::runtime::Handle) -> T + Send + 'static,
 ) -> Result<T> {
     let handle = tokio::runtime::Handle::try_current()
         .map_err(|_| VeilError::Refused("Veil sessions run inside a tokio runtime.".to_string()))?;
     let (tx, rx) = tokio::sync::oneshot::channel();
-    std::thread::Builder::new()
-        .name("veil-planner".into())
-        .stack_size(PLANNING_STACK)
-        .spawn(move || {
-            ON_PLANNING_THREAD.set(true);
-            let result = std::panic::catch_unwind(AssertUnwindSafe(|| f(&handle)));
-            let _ = tx.send(result);
-        })
-        .map_err(|e| VeilError::Refused(format!("Veil could not start a planning thread: {e}.")))?;
+    run_on_planner(Box::new(move || {
+        let result = std::panic::catch_unwind(AssertUnwindSafe(|| f(&handle)));
+        let _ = tx.send(result);
+    }))?;
     match rx.await {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(panic)) => Err(panicked(&panic)),
@@ -66,6 +64,56 @@ pub async fn on_planning_thread<T: Send + 'static>(
             "the planning thread ended without a result".into(),
         )),
     }
+}
+
+/// Most planning threads kept idle between statements.
+pub(crate) const IDLE_PLANNERS: usize = 8;
+
+/// Work for a planning thread; it catches its own panics.
+type PlannerJob = Box<dyn FnOnce() + Send>;
+
+/// The idle planning threads, each waiting for its next job.
+static IDLE: std::sync::Mutex<Vec<std::sync::mpsc::Sender<PlannerJob>>> =
+    std::sync::Mutex::new(Vec::new());
+
+fn idle_planners() -> std::sync::MutexGuard<'static, Vec<std::sync::mpsc::Sender<PlannerJob>>> {
+    // The list stays consistent even if a holder panicked: it is only
+    // pushed to and popped from.
+    IDLE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Hands `job` to an idle planning thread, or starts one.
+fn run_on_planner(mut job: PlannerJob) -> Result<()> {
+    loop {
+        let Some(planner) = idle_planners().pop() else {
+            break;
+        };
+        match planner.send(job) {
+            Ok(()) => return Ok(()),
+            // That thread is gone: take the job back and try the next.
+            Err(std::sync::mpsc::SendError(back)) => job = back,
+        }
+    }
+    let (tx, rx) = std::sync::mpsc::channel::<PlannerJob>();
+    let own = tx.clone();
+    tx.send(job)
+        .map_err(|_| VeilError::Internal("a new planning thread's queue closed".into()))?;
+    std::thread::Builder::new()
+        .name("veil-planner".into())
+        .stack_size(PLANNING_STACK)
+        .spawn(move || {
+            ON_PLANNING_THREAD.set(true);
+            while let Ok(job) = rx.recv() {
+                job();
+                let mut idle = idle_planners();
+                if idle.len() >= IDLE_PLANNERS {
+                    break;
+                }
+                idle.push(own.clone());
+            }
+        })
+        .map_err(|e| VeilError::Refused(format!("Veil could not start a planning thread: {e}.")))?;
+    Ok(())
 }
 
 /// Awaits `future`, turning a panic in it into an error.
@@ -103,6 +151,56 @@ mod tests {
         assert_eq!(outer.0, outer.1, "a second planning thread was started");
         assert!(outer.2);
         assert_ne!(outer.0, std::thread::current().id());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn planning_threads_are_reused_and_survive_panics() {
+        let first = on_planning_thread(|_| std::thread::current().id())
+            .await
+            .unwrap();
+        // A panic becomes an error and leaves the thread serving.
+        let e = on_planning_thread::<()>(|_| panic!("planner"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, VeilError::Internal(ref d) if d == "planner"),
+            "{e:?}"
+        );
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..20 {
+            let (id, nested, on_planner) = on_planning_thread(|_| {
+                let id = std::thread::current().id();
+                let nested = on_planning_stack(|| Ok(std::thread::current().id()));
+                (id, nested, ON_PLANNING_THREAD.get())
+            })
+            .await
+            .unwrap();
+            assert!(on_planner);
+            assert_eq!(
+                nested.unwrap(),
+                id,
+                "a planning thread plans on its own stack"
+            );
+            seen.insert(id);
+        }
+        assert_ne!(first, std::thread::current().id());
+        // Other tests plan concurrently in this process; sequential
+        // statements here still reuse a handful of threads, not 20.
+        assert!(
+            seen.len() <= IDLE_PLANNERS,
+            "{} planning threads",
+            seen.len()
+        );
+        // Concurrent statements each get a thread.
+        let both = futures::future::join_all((0..4).map(|_| {
+            on_planning_thread(|_| {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                std::thread::current().id()
+            })
+        }))
+        .await;
+        let ids: std::collections::HashSet<_> = both.into_iter().map(|r| r.unwrap()).collect();
+        assert_eq!(ids.len(), 4);
     }
 
     #[test]
