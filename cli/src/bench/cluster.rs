@@ -7,11 +7,10 @@
 
 use std::fmt::Write as _;
 use std::sync::Arc;
-use std::time::Instant;
 
 use veil_engine::{EnforcementMode, Engine, Result, Session, SessionOptions, VeilError};
 
-use super::{BenchOptions, first_difference, median, prepare, rows_of, select_queries, tpch};
+use super::{BenchOptions, first_difference, interleaved, prepare, rows_of, select_queries, tpch};
 
 /// One query's medians (ms): single-node and cluster, each mode.
 pub(crate) struct ClusterRow {
@@ -77,19 +76,16 @@ pub(crate) async fn run(options: &BenchOptions, address: &str) -> Result<Cluster
                 )));
             }
         }
-        let mut times: [Vec<f64>; 4] = Default::default();
-        for i in 0..options.iterations {
-            for k in 0..WAYS.len() {
-                let j = (i + k) % WAYS.len();
-                let started = Instant::now();
-                std::hint::black_box(sessions[j].sql(q.sql).await?);
-                times[j].push(started.elapsed().as_secs_f64() * 1e3);
-            }
-        }
+        let ms = interleaved(
+            options.iterations,
+            async |j| sessions[j].sql(q.sql).await,
+            || {},
+        )
+        .await?;
         rows.push(ClusterRow {
             name: q.name,
             rows: warm[0].len(),
-            ms: times.each_mut().map(|t| median(t)),
+            ms,
         });
     }
     Ok(ClusterReport {

@@ -254,18 +254,12 @@ async fn run_query(
             )));
         }
     }
-    // Timed runs, the variants' order rotated each iteration.
-    let mut times: [Vec<f64>; 4] = Default::default();
-    for i in 0..iterations {
-        for k in 0..VARIANTS.len() {
-            let j = (i + k) % VARIANTS.len();
-            let started = Instant::now();
-            let batches = c.run(VARIANTS[j], q.sql).await?;
-            times[j].push(started.elapsed().as_secs_f64() * 1e3);
-            std::hint::black_box(batches);
-            bar.inc(1);
-        }
-    }
+    let [unenforced_ms, views_ms, inlined_ms, profile_join_ms] = interleaved(
+        iterations,
+        async |j| c.run(VARIANTS[j], q.sql).await,
+        || bar.inc(1),
+    )
+    .await?;
     // Planning: Veil's front end and DataFusion's planning, inlined mode.
     let mut rewrite = Vec::new();
     let mut planning = Vec::new();
@@ -284,14 +278,37 @@ async fn run_query(
         name: q.name.to_string(),
         about: q.about.to_string(),
         rows: expected.len(),
-        unenforced_ms: median(&mut times[0]),
-        views_ms: median(&mut times[1]),
-        inlined_ms: median(&mut times[2]),
-        profile_join_ms: median(&mut times[3]),
+        unenforced_ms,
+        views_ms,
+        inlined_ms,
+        profile_join_ms,
         veil_rewrite_us: median(&mut rewrite),
         enforced_planning_us: median(&mut planning),
         unenforced_planning_us: median(&mut raw_planning),
     })
+}
+
+/// Runs each of `N` ways `iterations` times, interleaved (the order rotated
+/// each iteration, so no way always runs first or after the same one), and
+/// returns each way's median time (ms). `run(j)` runs way `j` once; its
+/// result is dropped after the clock stops; `done` follows every run.
+pub(crate) async fn interleaved<const N: usize, T>(
+    iterations: usize,
+    mut run: impl AsyncFnMut(usize) -> Result<T>,
+    mut done: impl FnMut(),
+) -> Result<[f64; N]> {
+    let mut times: [Vec<f64>; N] = std::array::from_fn(|_| Vec::with_capacity(iterations));
+    for i in 0..iterations {
+        for k in 0..N {
+            let j = (i + k) % N;
+            let started = Instant::now();
+            let out = run(j).await?;
+            times[j].push(started.elapsed().as_secs_f64() * 1e3);
+            std::hint::black_box(out);
+            done();
+        }
+    }
+    Ok(times.each_mut().map(|t| median(t)))
 }
 
 fn variant_name(v: Variant) -> &'static str {
