@@ -94,22 +94,27 @@ fn run_on_planner(mut job: PlannerJob) -> Result<()> {
             Err(std::sync::mpsc::SendError(back)) => job = back,
         }
     }
-    let (tx, rx) = std::sync::mpsc::channel::<PlannerJob>();
-    let own = tx.clone();
-    tx.send(job)
-        .map_err(|_| VeilError::Internal("a new planning thread's queue closed".into()))?;
     std::thread::Builder::new()
         .name("veil-planner".into())
         .stack_size(PLANNING_STACK)
         .spawn(move || {
             ON_PLANNING_THREAD.set(true);
-            while let Ok(job) = rx.recv() {
+            let (own, next) = std::sync::mpsc::channel::<PlannerJob>();
+            let mut job = job;
+            loop {
                 job();
-                let mut idle = idle_planners();
-                if idle.len() >= IDLE_PLANNERS {
-                    break;
+                {
+                    let mut idle = idle_planners();
+                    if idle.len() >= IDLE_PLANNERS {
+                        return;
+                    }
+                    idle.push(own.clone());
                 }
-                idle.push(own.clone());
+                // `own` stays here, so the queue never closes while waiting.
+                match next.recv() {
+                    Ok(j) => job = j,
+                    Err(_) => return,
+                }
             }
         })
         .map_err(|e| VeilError::Refused(format!("Veil could not start a planning thread: {e}.")))?;
