@@ -3,7 +3,7 @@
 //! providers built from it, which hold the granted tables and views only,
 //! each resolved to its policy relation.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
@@ -89,15 +89,14 @@ impl SessionCore {
             ))))
             .await?;
         let schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
-        let pushdown_columns = match self.compiled(table) {
-            Some(c) => c
-                .columns
-                .iter()
+        let pushdown_columns = pushable_columns(
+            self.compiled(table)
+                .into_iter()
+                .flat_map(|c| c.columns.iter())
                 .filter(|col| col.mask.is_none())
-                .map(|col| col.name.clone())
-                .collect(),
-            None => HashSet::new(),
-        };
+                .map(|col| col.name.as_str()),
+            &plan,
+        );
         let policy = Arc::new(PolicyTable {
             name: table.clone(),
             schema,
