@@ -5,15 +5,17 @@
 //! multiply-high and a shift in 64 bits); and date
 //! truncation to a month or a year by civil-calendar arithmetic.
 //!
-//! A kernel applies only when a vectorized min/max shows that every value is
-//! in the range where it is exact; otherwise `mask_round` takes the exact
-//! per-row path (`fit::round_scaled`, chrono), which the property tests here
-//! hold every kernel to, value for value.
+//! A kernel applies only when every value is in the range where it is
+//! exact: the check is fused into the kernel's own pass (one comparison a
+//! row, chunk by chunk, giving up at the first chunk with a value outside);
+//! otherwise `mask_round` takes the exact per-row path (`fit::round_scaled`,
+//! chrono), which the property tests here hold every kernel to, value for
+//! value.
 
 use chrono::{Datelike, NaiveDate};
-use datafusion::arrow::array::{Date32Array, Decimal128Array, Int64Array};
+use datafusion::arrow::array::{Array, Date32Array, Decimal128Array, Int64Array, PrimitiveArray};
 use datafusion::arrow::compute::{max, min};
-use datafusion::arrow::datatypes::{Date32Type, Decimal128Type, Int64Type};
+use datafusion::arrow::datatypes::ArrowPrimitiveType;
 use strength_reduce::StrengthReducedU128;
 
 use crate::fit::pow10;
@@ -58,6 +60,40 @@ fn largest_multiple(units: i128, precision: Option<u8>) -> Option<Option<i128>> 
             Some(Some((limit / units) * units))
         }
     }
+}
+
+/// Rows a kernel maps before it looks whether one of them was outside its
+/// exact range (and gives up, leaving the batch to the next path).
+const CHUNK: usize = 1024;
+
+/// Maps every value of `input` by `kernel`, which returns the mapped value
+/// and whether the input was outside the kernel's exact range; `None` when
+/// a valid value was. The slots under NULLs hold arbitrary values: when one
+/// of those alone is outside, `covers` (a min/max over the valid values)
+/// decides, and what the kernel wrote under a NULL is never read.
+fn map_within<T: ArrowPrimitiveType>(
+    input: &PrimitiveArray<T>,
+    kernel: impl Fn(T::Native) -> (T::Native, bool),
+    covers: impl Fn(&PrimitiveArray<T>) -> bool,
+) -> Option<PrimitiveArray<T>> {
+    let values = input.values();
+    let mut out = vec![T::Native::default(); values.len()];
+    let mut outside = false;
+    for (mapped, chunk) in out.chunks_mut(CHUNK).zip(values.chunks(CHUNK)) {
+        for (slot, &v) in mapped.iter_mut().zip(chunk) {
+            let (m, beyond) = kernel(v);
+            *slot = m;
+            outside |= beyond;
+        }
+        if outside && input.null_count() == 0 {
+            return None;
+        }
+    }
+    // A value outside under a NULL alone does not count.
+    if outside && !covers(input) {
+        return None;
+    }
+    Some(PrimitiveArray::new(out.into(), input.nulls().cloned()))
 }
 
 /// Division by a constant of numerators below 2^63 (every magnitude the
@@ -158,26 +194,117 @@ impl StepRound64 {
     /// Rounds an Int64 array, or `None` when a value is outside the exact
     /// range.
     pub(crate) fn round_int64(&self, input: &Int64Array) -> Option<Int64Array> {
-        if let (Some(low), Some(high)) = (min(input), max(input))
-            && !self.covers(low, high)
-        {
-            return None;
-        }
-        Some(input.unary::<_, Int64Type>(|v| self.round(v)))
+        let (k, bound) = (*self, self.bound.unsigned_abs());
+        map_within(
+            input,
+            move |v| (k.round(v), v.unsigned_abs() > bound),
+            |a| match (min(a), max(a)) {
+                (Some(low), Some(high)) => self.covers(low, high),
+                _ => true,
+            },
+        )
     }
 
     /// Rounds a Decimal128 array whose values all fit in 64 bits (the
     /// common `NUMBER(p ≤ 18, s)` case), or `None`. The result has the
     /// default decimal type: the caller sets precision and scale.
     pub(crate) fn round_decimal(&self, input: &Decimal128Array) -> Option<Decimal128Array> {
-        if let (Some(low), Some(high)) = (min(input), max(input))
-            && !(low >= -i128::from(self.bound) && high <= i128::from(self.bound))
-        {
-            return None;
-        }
-        // Truncating `as` only affects NULL slots: real values are in range.
-        Some(input.unary::<_, Decimal128Type>(|v| i128::from(self.round(v as i64))))
+        let (k, bound) = (*self, i128::from(self.bound));
+        // Truncating `as` only reaches values the check rejects (or NULL
+        // slots): the values it accepts fit in 64 bits.
+        map_within(
+            input,
+            move |v| {
+                (
+                    i128::from(k.round(v as i64)),
+                    v.unsigned_abs() > bound as u128,
+                )
+            },
+            |a| decimals_within(a, bound),
+        )
     }
+}
+
+/// Whether every valid value of a Decimal128 array is within `±bound`.
+fn decimals_within(input: &Decimal128Array, bound: i128) -> bool {
+    match (min(input), max(input)) {
+        (Some(low), Some(high)) => low >= -bound && high <= bound,
+        _ => true,
+    }
+}
+
+/// The remainder of 128-bit numerators below 2^127 by a 64-bit constant:
+/// the high word by [`DivideBelow63`], then the two-word remainder by the
+/// normalized divisor and its precomputed reciprocal (Möller and
+/// Granlund, "Improved division by invariant integers", algorithm 4): two
+/// multiply-highs and two multiplications, where a generic 128-bit division
+/// by a constant needs a 256-bit product.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Remainder128By64 {
+    divisor: u64,
+    high: DivideBelow63,
+    /// The divisor shifted left until its top bit is set.
+    normalized: u64,
+    shift: u32,
+    /// `⌊(2^128 − 1) / normalized⌋ − 2^64`.
+    reciprocal: u64,
+}
+
+impl Remainder128By64 {
+    /// The divisor `d`, or `None` unless `1 ≤ d < 2^63`.
+    pub(crate) fn new(d: u64) -> Option<Self> {
+        let high = DivideBelow63::new(d)?;
+        let shift = d.leading_zeros();
+        let normalized = d << shift;
+        let reciprocal = u64::try_from(u128::MAX / u128::from(normalized) - (1u128 << 64)).ok()?;
+        Some(Self {
+            divisor: d,
+            high,
+            normalized,
+            shift,
+            reciprocal,
+        })
+    }
+
+    /// `n mod d` for `n < 2^127` (wrapping, never panicking, beyond).
+    #[inline(always)]
+    pub(crate) fn remainder(&self, n: u128) -> u64 {
+        let (hi, lo) = ((n >> 64) as u64, n as u64);
+        // hi < 2^63, so r1 < d and (r1, lo) / d fits in one word. Below
+        // d·2^64 (every value of 20 digits or fewer, at a step of 10 or
+        // more), the high word is its own remainder.
+        let r1 = if hi < self.divisor {
+            hi
+        } else {
+            hi.wrapping_sub(self.high.divide(hi).wrapping_mul(self.divisor))
+        };
+        let u1 = if self.shift == 0 {
+            r1
+        } else {
+            (r1 << self.shift) | (lo >> (64 - self.shift))
+        };
+        let u0 = lo << self.shift;
+        let d = self.normalized;
+        let q = (u128::from(self.reciprocal) * u128::from(u1))
+            .wrapping_add((u128::from(u1) << 64) | u128::from(u0));
+        let (q1, q0) = (((q >> 64) as u64).wrapping_add(1), q as u64);
+        let mut r = u0.wrapping_sub(q1.wrapping_mul(d));
+        // The first correction is as likely as not: without a branch.
+        r = r.wrapping_add(d & 0u64.wrapping_sub(u64::from(r > q0)));
+        if r >= d {
+            r = r.wrapping_sub(d);
+        }
+        r >> self.shift
+    }
+}
+
+/// How [`StepRound128`] reduces by its step.
+#[derive(Debug, Clone, Copy)]
+enum Reduce128 {
+    /// A step below 2^63 units: the remainder by two-word arithmetic.
+    Narrow(Remainder128By64),
+    /// Any other step: a 128-bit division by a constant.
+    Wide(StrengthReducedU128),
 }
 
 /// [`StepRound64`] in 128 bits, for `NUMBER(p > 18, s)` and values beyond
@@ -185,7 +312,7 @@ impl StepRound64 {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct StepRound128 {
     step: u128,
-    divide: StrengthReducedU128,
+    reduce: Reduce128,
     half: u128,
     largest: u128,
     bound: i128,
@@ -206,36 +333,69 @@ impl StepRound128 {
         if units > i128::MAX / 2 {
             return None;
         }
+        let reduce = match u64::try_from(step).ok().and_then(Remainder128By64::new) {
+            Some(narrow) => Reduce128::Narrow(narrow),
+            None => Reduce128::Wide(StrengthReducedU128::new(step)),
+        };
+        let bound = (i128::MAX - i128::try_from(half).ok()?).min(exact_bound(scale, step_literal)?);
         Some(Self {
             step,
-            divide: StrengthReducedU128::new(step),
+            reduce,
             half,
             largest,
-            bound: (i128::MAX - i128::try_from(half).ok()?).min(exact_bound(scale, step_literal)?),
+            bound,
         })
     }
 
-    /// One value; exact when `|v| ≤ bound`.
+    /// One value, with `rounded(n)` the largest multiple of the step not
+    /// above `n` (`n < 2^127`); exact when `|v| ≤ bound`.
     #[inline(always)]
-    pub(crate) fn round(&self, v: i128) -> i128 {
-        let magnitude = v.unsigned_abs().wrapping_add(self.half) / self.divide;
-        let rounded = magnitude.wrapping_mul(self.step).min(self.largest) as i128;
+    fn round_with(&self, v: i128, rounded: impl Fn(u128) -> u128) -> i128 {
+        let magnitude = rounded(v.unsigned_abs().wrapping_add(self.half));
+        let clamped = magnitude.min(self.largest) as i128;
         if v < 0 {
-            rounded.wrapping_neg()
+            clamped.wrapping_neg()
         } else {
-            rounded
+            clamped
+        }
+    }
+
+    /// One value; exact when `|v| ≤ bound`.
+    #[cfg(test)]
+    fn round(&self, v: i128) -> i128 {
+        match self.reduce {
+            Reduce128::Narrow(k) => {
+                self.round_with(v, |n| n.wrapping_sub(u128::from(k.remainder(n))))
+            }
+            Reduce128::Wide(k) => self.round_with(v, |n| (n / k).wrapping_mul(self.step)),
         }
     }
 
     /// Rounds a Decimal128 array, or `None` when a value is outside the
     /// exact range. The caller sets precision and scale.
     pub(crate) fn round_decimal(&self, input: &Decimal128Array) -> Option<Decimal128Array> {
-        if let (Some(low), Some(high)) = (min(input), max(input))
-            && !(low >= -self.bound && high <= self.bound)
-        {
-            return None;
+        let this = *self;
+        let bound = self.bound.unsigned_abs();
+        let covers = |a: &Decimal128Array| decimals_within(a, self.bound);
+        // One loop per reduction, so that each inlines its own arithmetic.
+        match self.reduce {
+            Reduce128::Narrow(k) => map_within(
+                input,
+                move |v| {
+                    let r = this.round_with(v, |n| n.wrapping_sub(u128::from(k.remainder(n))));
+                    (r, v.unsigned_abs() > bound)
+                },
+                covers,
+            ),
+            Reduce128::Wide(k) => map_within(
+                input,
+                move |v| {
+                    let r = this.round_with(v, |n| (n / k).wrapping_mul(this.step));
+                    (r, v.unsigned_abs() > bound)
+                },
+                covers,
+            ),
         }
-        Some(input.unary::<_, Decimal128Type>(|v| self.round(v)))
     }
 }
 
@@ -306,16 +466,17 @@ pub(crate) enum DateTruncation {
 /// Truncates a Date32 array, or `None` when a date lies outside the range
 /// the exact path represents (it shows NULL there).
 pub(crate) fn truncate_dates(input: &Date32Array, unit: DateTruncation) -> Option<Date32Array> {
-    if let (Some(low), Some(high)) = (min(input), max(input))
-        && !chrono_holds(low, high)
-    {
-        return None;
+    let covers = |a: &Date32Array| match (min(a), max(a)) {
+        (Some(low), Some(high)) => chrono_holds(low, high),
+        _ => true,
+    };
+    match unit {
+        DateTruncation::Identity => covers(input).then(|| input.clone()),
+        DateTruncation::Month => {
+            map_within(input, |d| (month_start(d), !chrono_holds(d, d)), covers)
+        }
+        DateTruncation::Year => map_within(input, |d| (year_start(d), !chrono_holds(d, d)), covers),
     }
-    Some(match unit {
-        DateTruncation::Identity => input.clone(),
-        DateTruncation::Month => input.unary::<_, Date32Type>(month_start),
-        DateTruncation::Year => input.unary::<_, Date32Type>(year_start),
-    })
 }
 
 #[cfg(test)]
@@ -358,6 +519,21 @@ mod tests {
         }
 
         #[test]
+        fn remainder_128_by_64_equals_the_remainder(
+            d in prop_oneof![1u64..1_000, 1u64..=i64::MAX as u64, (0u32..63).prop_map(|k| 1u64 << k)],
+            n in prop_oneof![0u128..1_000_000, 0u128..(1u128 << 127), (0u128..1_000).prop_map(|k| (1u128 << 127) - 1 - k)],
+        ) {
+            let k = Remainder128By64::new(d).unwrap_or_else(|| panic!("divisor {d}"));
+            prop_assert_eq!(u128::from(k.remainder(n)), n % u128::from(d));
+            // Either side of the multiple of d below n.
+            let multiple = n - n % u128::from(d);
+            prop_assert_eq!(k.remainder(multiple), 0);
+            if multiple > 0 {
+                prop_assert_eq!(u128::from(k.remainder(multiple - 1)), (multiple - 1) % u128::from(d));
+            }
+        }
+
+        #[test]
         fn step_round_64_equals_the_exact_path(
             value in prop_oneof![-10_000i64..10_000, any::<i64>()],
             scale in 0u32..6,
@@ -396,6 +572,46 @@ mod tests {
             prop_assume!(chrono_holds(days, days));
             prop_assert_eq!(month_start(days), exact_date(days, true));
             prop_assert_eq!(year_start(days), exact_date(days, false));
+        }
+    }
+
+    proptest! {
+        // Whole batches across chunk boundaries: fewer, larger cases.
+        #![proptest_config(ProptestConfig { cases: 128, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn every_kernel_pass_equals_the_exact_path_with_nulls_anywhere(
+            values in prop::collection::vec(prop_oneof![-10i128.pow(20)..10i128.pow(20), -1_000i128..1_000, any::<i128>()], 0..3000),
+            nulls in prop::collection::vec(any::<bool>(), 0..3000),
+            mantissa in prop_oneof![1i128..1_000, 1i128..10i128.pow(30)],
+            precision in prop::option::of(1u8..=38),
+        ) {
+            // A NULL may hide any value, in range or not: the answer depends
+            // on the valid values only.
+            let input: Decimal128Array = values
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (!nulls.get(i).copied().unwrap_or(false)).then_some(*v))
+                .collect();
+            let input = Decimal128Array::new(
+                input.values().clone(),
+                input.nulls().cloned(),
+            );
+            let step = (mantissa, 0);
+            let exact: Vec<Option<i128>> = input
+                .iter()
+                .map(|v| v.and_then(|v| round_scaled(v, 2, step, precision)))
+                .collect();
+            for kernel in [
+                StepRound64::new(2, step, precision).and_then(|k| k.round_decimal(&input)),
+                StepRound128::new(2, step, precision).and_then(|k| k.round_decimal(&input)),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let got: Vec<Option<i128>> = kernel.iter().collect();
+                prop_assert_eq!(&got, &exact);
+            }
         }
     }
 
