@@ -103,9 +103,11 @@ impl Bound {
             .flat_map(|t| crate::compile::unmask_grants(t, &entitlements, &ws.settings))
             .collect();
         let unmask = veil_udfs::unmask::veil_unmask(&ws.settings.secret, grants);
+        let relations = relation_state(&internal);
         let core = Arc::new(SessionCore {
             version: Arc::clone(v),
             internal,
+            relations,
             mode,
             entitlements,
             granted: granted_tables.clone(),

@@ -8,7 +8,6 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{CatalogProvider, CatalogProviderList, SchemaProvider, TableProvider};
 use datafusion::common::DataFusionError;
 use datafusion::execution::SessionState;
@@ -29,6 +28,8 @@ use super::system_tables::*;
 pub(crate) struct SessionCore {
     pub(super) version: Arc<EngineVersion>,
     pub(super) internal: SessionState,
+    /// `internal` as policy relations are planned in (`relation_state`).
+    pub(super) relations: SessionState,
     pub(super) mode: EnforcementMode,
     pub(super) entitlements: Entitlements,
     pub(super) granted: BTreeSet<TableName>,
@@ -88,23 +89,22 @@ impl SessionCore {
                 Box::new(query),
             ))))
             .await?;
-        let schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
-        let pushdown_columns = pushable_columns(
-            self.compiled(table)
-                .into_iter()
-                .flat_map(|c| c.columns.iter())
-                .filter(|col| col.mask.is_none())
-                .map(|col| col.name.as_str()),
-            &plan,
-        );
-        let policy = Arc::new(PolicyTable {
-            name: table.clone(),
-            schema,
+        let policy = Arc::new(PolicyTable::analyzed(
+            table.clone(),
             plan,
-            internal: self.internal.clone(),
-            pushdown_columns,
-            data: self.version.data_files.get(table).cloned(),
-        });
+            self.relations.clone(),
+            |plan| {
+                pushable_columns(
+                    self.compiled(table)
+                        .into_iter()
+                        .flat_map(|c| c.columns.iter())
+                        .filter(|col| col.mask.is_none())
+                        .map(|col| col.name.as_str()),
+                    plan,
+                )
+            },
+            self.version.data_files.get(table).cloned(),
+        )?);
         lock(&self.tables).insert(table.clone(), Arc::clone(&policy));
         Ok(policy)
     }

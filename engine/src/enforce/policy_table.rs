@@ -32,8 +32,10 @@ use super::state::*;
 pub struct PolicyTable {
     pub(super) name: TableName,
     pub(super) schema: SchemaRef,
+    /// The policy SQL's plan, analyzed.
     pub(super) plan: LogicalPlan,
-    pub(super) internal: SessionState,
+    /// Where it is planned: `relation_state` of the session's internal state.
+    pub(super) state: SessionState,
     pub(super) pushdown_columns: HashSet<String>,
     pub(super) data: Option<Arc<DataFiles>>,
 }
@@ -133,6 +135,31 @@ pub(super) fn unqualify(expr: &Expr) -> datafusion::common::Result<Expr> {
 }
 
 impl PolicyTable {
+    /// The relation of `plan` (the policy SQL, planned in `state`, a
+    /// `relation_state`), analyzed once here: what `scan` adds on top
+    /// (pushed filters, which arrive analyzed from the statement's plan, a
+    /// projection of columns, a limit) needs no analysis, so each scan
+    /// only optimizes. `pushdown` gives the columns filters may reference.
+    pub(super) fn analyzed(
+        name: TableName,
+        plan: LogicalPlan,
+        state: SessionState,
+        pushdown: impl FnOnce(&LogicalPlan) -> HashSet<String>,
+        data: Option<Arc<DataFiles>>,
+    ) -> datafusion::common::Result<Self> {
+        let plan = state
+            .analyzer()
+            .execute_and_check(plan, state.config_options(), |_, _| {})?;
+        Ok(Self {
+            name,
+            schema: Arc::new(plan.schema().as_arrow().clone()),
+            pushdown_columns: pushdown(&plan),
+            plan,
+            state,
+            data,
+        })
+    }
+
     /// The table this relation protects.
     pub fn table_name(&self) -> &TableName {
         &self.name
@@ -209,7 +236,12 @@ impl TableProvider for PolicyTable {
             builder = builder.limit(0, Some(n))?;
         }
         let plan = builder.build()?;
-        let physical = fresh(&self.internal).create_physical_plan(&plan).await?;
+        let state = fresh(&self.state);
+        let optimized = state.optimizer().optimize(plan, &state, |_, _| {})?;
+        let physical = state
+            .query_planner()
+            .create_physical_plan(&optimized, &state)
+            .await?;
         Ok(Arc::new(PolicyBarrierExec::new(
             physical,
             self.name.to_string(),

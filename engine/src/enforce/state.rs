@@ -103,6 +103,19 @@ pub fn for_cluster(config: &mut SessionConfig) {
     optimizer.enable_aggregate_dynamic_filter_pushdown = false;
 }
 
+/// The state policy relations are planned in: `internal` without physical
+/// optimizer rules. A policy relation's physical plan is always a subtree
+/// of a statement's plan (its `PolicyBarrierExec` exposes it as a child),
+/// and the statement's own physical optimizer runs over the whole tree,
+/// the relation included: the same single pass DataFusion gives a view's
+/// plan. Optimizing the relation first as well did the work twice (a third
+/// of a point lookup's planning in inlined mode, half in profile-join).
+pub(super) fn relation_state(internal: &SessionState) -> SessionState {
+    SessionStateBuilder::new_from_existing(internal.clone())
+        .with_physical_optimizer_rules(Vec::new())
+        .build()
+}
+
 /// A copy of `state` with this query's start time, so `now()` folds once
 /// per query (what `SessionContext::state()` does).
 pub(super) fn fresh(state: &SessionState) -> SessionState {

@@ -100,14 +100,13 @@ impl SessionCore {
         let plan = plan_query(query).await?;
         // Behind the barrier like a table's policy relation: no user
         // predicate is evaluated on rows the view leaves out.
-        Ok(Arc::new(PolicyTable {
-            name: name.clone(),
-            schema: Arc::new(plan.schema().as_arrow().clone()),
+        Ok(Arc::new(PolicyTable::analyzed(
+            name.clone(),
             plan,
-            internal: state,
-            pushdown_columns: HashSet::new(),
-            data: None,
-        }))
+            relation_state(&state),
+            |_| HashSet::new(),
+            None,
+        )?))
     }
 }
 
