@@ -17,6 +17,8 @@ use datafusion::logical_expr::{
 };
 use datafusion::physical_plan::ExecutionPlan;
 
+use veil_udfs::context::SessionContextFunc;
+
 use crate::enforce::PolicyBarrierExec;
 use crate::load::data_check::DataFiles;
 use crate::model::TableName;
@@ -34,6 +36,10 @@ pub struct PolicyTable {
     pub(super) schema: SchemaRef,
     /// The policy SQL's plan, analyzed.
     pub(super) plan: LogicalPlan,
+    /// `plan` through the full logical optimizer, once, when its result
+    /// cannot depend on the statement (see `reusable`); each scan then only
+    /// pushes its filters, projection and limit into it (`PER_SCAN_RULES`).
+    pub(super) optimized: Option<LogicalPlan>,
     /// Where it is planned: `relation_state` of the session's internal state.
     pub(super) state: SessionState,
     pub(super) pushdown_columns: HashSet<String>,
@@ -134,6 +140,67 @@ pub(super) fn unqualify(expr: &Expr) -> datafusion::common::Result<Expr> {
         .map(|t| t.data)
 }
 
+/// Whether a policy relation's optimized plan may serve every statement of
+/// its session: it calls no function whose value may change between
+/// statements (`now()`, `current_date`: anything not immutable), which the
+/// optimizer would fold to one statement's value. Everything else in it is
+/// fixed for the session: its version and entitlements are rendered into
+/// the policy SQL, and its context functions (`CURRENT_USER()`, ...) are
+/// the session's own instances, bound to its one identity.
+pub(super) fn reusable(plan: &LogicalPlan) -> bool {
+    use datafusion::common::tree_node::TreeNodeRecursion;
+    use datafusion::logical_expr::Volatility;
+    let mut reusable = true;
+    let _ = plan.apply_with_subqueries(|node| {
+        node.apply_expressions(|e| {
+            e.apply(|e| {
+                if let Expr::ScalarFunction(f) = e
+                    && f.func.signature().volatility != Volatility::Immutable
+                    && !f.func.inner().is::<SessionContextFunc>()
+                {
+                    reusable = false;
+                    return Ok(TreeNodeRecursion::Stop);
+                }
+                Ok(TreeNodeRecursion::Continue)
+            })
+        })
+    });
+    reusable
+}
+
+/// The logical optimizer a scan runs over a relation already optimized
+/// whole (`PolicyTable::optimized`): what the scan adds on top is a filter
+/// of safe predicates, a projection of columns and a limit, so it needs
+/// pushing down (into the raw scans, where Parquet prunes on them),
+/// folding (a predicate on a constant mask becomes a literal), and
+/// projection pruning — not decorrelation, join rewriting or common
+/// subexpressions, which the relation's one full pass did. A third of the
+/// full optimizer's time on a point lookup in inlined mode, most of it in
+/// profile-join mode, was that pass repeated on every statement.
+fn per_scan_optimizer() -> &'static datafusion::optimizer::Optimizer {
+    use datafusion::optimizer::eliminate_filter::EliminateFilter;
+    use datafusion::optimizer::eliminate_limit::EliminateLimit;
+    use datafusion::optimizer::optimize_projections::OptimizeProjections;
+    use datafusion::optimizer::propagate_empty_relation::PropagateEmptyRelation;
+    use datafusion::optimizer::push_down_filter::PushDownFilter;
+    use datafusion::optimizer::push_down_limit::PushDownLimit;
+    use datafusion::optimizer::simplify_expressions::SimplifyExpressions;
+    static OPTIMIZER: std::sync::OnceLock<datafusion::optimizer::Optimizer> =
+        std::sync::OnceLock::new();
+    OPTIMIZER.get_or_init(|| {
+        datafusion::optimizer::Optimizer::with_rules(vec![
+            Arc::new(PushDownLimit::new()),
+            Arc::new(PushDownFilter::new()),
+            Arc::new(SimplifyExpressions::new()),
+            Arc::new(EliminateFilter::new()),
+            Arc::new(EliminateLimit::new()),
+            Arc::new(PropagateEmptyRelation::new()),
+            Arc::new(OptimizeProjections::new()),
+            Arc::new(crate::guard::RebalanceBooleanChains),
+        ])
+    })
+}
+
 impl PolicyTable {
     /// The relation of `plan` (the policy SQL, planned in `state`, a
     /// `relation_state`), analyzed once here: what `scan` adds on top
@@ -150,11 +217,20 @@ impl PolicyTable {
         let plan = state
             .analyzer()
             .execute_and_check(plan, state.config_options(), |_, _| {})?;
+        // A plan the optimizer refuses here is left to each scan, which
+        // reports the error with the statement that reached it.
+        let optimized = reusable(&plan)
+            .then(|| {
+                let state = fresh(&state);
+                state.optimizer().optimize(plan.clone(), &state, |_, _| {})
+            })
+            .and_then(|r| r.ok());
         Ok(Self {
             name,
             schema: Arc::new(plan.schema().as_arrow().clone()),
             pushdown_columns: pushdown(&plan),
             plan,
+            optimized,
             state,
             data,
         })
@@ -202,7 +278,8 @@ impl TableProvider for PolicyTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> datafusion::common::Result<Arc<dyn ExecutionPlan>> {
-        let mut builder = LogicalPlanBuilder::from(self.plan.clone());
+        let mut builder =
+            LogicalPlanBuilder::from(self.optimized.as_ref().unwrap_or(&self.plan).clone());
         // Only filters accepted by `supports_filters_pushdown` arrive here
         // (as exact: each must be applied); anything else is refused, so
         // nothing unsafe is ever evaluated below the policy. They
@@ -237,7 +314,10 @@ impl TableProvider for PolicyTable {
         }
         let plan = builder.build()?;
         let state = fresh(&self.state);
-        let optimized = state.optimizer().optimize(plan, &state, |_, _| {})?;
+        let optimized = match self.optimized {
+            Some(_) => per_scan_optimizer().optimize(plan, &state, |_, _| {})?,
+            None => state.optimizer().optimize(plan, &state, |_, _| {})?,
+        };
         let physical = state
             .query_planner()
             .create_physical_plan(&optimized, &state)
@@ -341,6 +421,51 @@ mod tests {
             count("SELECT id FROM customers WHERE notes LIKE '%vip%' OR region = 'EU'").await,
             count("SELECT id FROM customers WHERE region = 'EU'").await
         );
+    }
+
+    #[tokio::test]
+    async fn a_policy_relation_is_optimized_once_unless_it_reads_the_clock() {
+        use crate::model::{EnforcementMode, SessionOptions, TableName};
+        let engine = Engine::load(sample()).await.unwrap();
+        for mode in [EnforcementMode::Inlined, EnforcementMode::ProfileJoin] {
+            let bob = engine
+                .session_with(SessionOptions {
+                    mode: Some(mode),
+                    ..SessionOptions::user("bob")
+                })
+                .unwrap();
+            let core = &bob.bound().unwrap().core;
+            let relation = |table: &str| {
+                let name = TableName {
+                    database: "ANALYTICS".into(),
+                    schema: "PUBLIC".into(),
+                    table: table.into(),
+                };
+                async move { core.policy_table(&name).await.unwrap() }
+            };
+            // Customers' policies (and, in profile-join mode, bob's
+            // CURRENT_USER()) are fixed for bob's session: optimized once.
+            let customers = relation("CUSTOMERS").await;
+            assert!(customers.optimized.is_some(), "{mode:?}");
+            // Orders' time window compares with now(): folding it once would
+            // keep the window where the session's first statement put it.
+            let orders = relation("ORDERS").await;
+            assert!(orders.optimized.is_none(), "{mode:?}");
+            assert!(!super::reusable(&orders.plan), "{mode:?}");
+        }
+        // A clock read inside a subquery counts too.
+        let state = datafusion::prelude::SessionContext::new().state();
+        for (sql, reusable) in [
+            ("SELECT 1 AS x WHERE 1 < 2", true),
+            ("SELECT 1 AS x WHERE now() IS NOT NULL", false),
+            (
+                "SELECT 1 AS x WHERE EXISTS (SELECT 1 WHERE current_date() IS NOT NULL)",
+                false,
+            ),
+        ] {
+            let plan = state.create_logical_plan(sql).await.unwrap();
+            assert_eq!(super::reusable(&plan), reusable, "{sql}");
+        }
     }
 
     #[tokio::test]
