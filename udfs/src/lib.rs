@@ -48,6 +48,7 @@ pub mod mask_show_first;
 pub mod mask_show_last;
 pub mod memo;
 mod round_kernels;
+pub mod round_range;
 pub mod sftype;
 mod strings;
 pub mod unmask;

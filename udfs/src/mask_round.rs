@@ -62,7 +62,7 @@ impl TimeUnitMask {
         })
     }
 
-    fn truncate_date(self, d: NaiveDate) -> Option<NaiveDate> {
+    pub(crate) fn truncate_date(self, d: NaiveDate) -> Option<NaiveDate> {
         match self {
             Self::Minute | Self::Hour | Self::Day => Some(d),
             Self::Month => d.with_day(1),

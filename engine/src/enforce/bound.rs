@@ -359,9 +359,16 @@ impl Bound {
         let phase = crate::trace::phase("statement: logical plan");
         let (state, plan) = self.plan_user_statement(checked.statement).await?;
         phase.end();
+        // `SessionState::create_physical_plan`, in its two phases (the
+        // second plans each policy relation's scan, then optimizes the
+        // whole physical plan).
+        let phase = crate::trace::phase("statement: optimize");
+        let plan = state.optimize(&plan).map_err(|e| self.map_error(e))?;
+        phase.end();
         let phase = crate::trace::phase("statement: physical plan");
         let physical = state
-            .create_physical_plan(&plan)
+            .query_planner()
+            .create_physical_plan(&plan, &state)
             .await
             .map_err(|e| self.map_error(e))?;
         phase.end();

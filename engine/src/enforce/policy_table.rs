@@ -3,19 +3,24 @@
 //! [`PolicyBarrierExec`]), and the rule for which user filters may be
 //! evaluated below the policy (`safe_to_push`).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{Session as DfSession, TableProvider};
 use datafusion::common::Column as DfColumn;
+use datafusion::common::ScalarValue;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::execution::SessionState;
 use datafusion::logical_expr::{
-    Expr, LogicalPlan, LogicalPlanBuilder, TableProviderFilterPushDown, TableType, col,
+    BinaryExpr, Expr, Filter, LogicalPlan, LogicalPlanBuilder, Operator, Projection,
+    TableProviderFilterPushDown, TableType, col, lit, when,
 };
 use datafusion::physical_plan::ExecutionPlan;
+use veil_udfs::SnowflakeType;
+use veil_udfs::round_range::{Comparison, RawRange, raw_range};
 
 use veil_udfs::context::SessionContextFunc;
 
@@ -43,7 +48,165 @@ pub struct PolicyTable {
     /// Where it is planned: `relation_state` of the session's internal state.
     pub(super) state: SessionState,
     pub(super) pushdown_columns: HashSet<String>,
+    /// The columns the relation's top projection rounds for this session
+    /// (filters on them become ranges of the raw column: `rounded_filter`).
+    pub(super) rounded: HashMap<String, RoundedColumn>,
     pub(super) data: Option<Arc<DataFiles>>,
+}
+
+/// A column a policy relation shows rounded: `veil_mask_round(raw, step,
+/// declared)`, or in profile-join mode `CASE WHEN exempt THEN raw ELSE
+/// veil_mask_round(raw, ...) END`.
+#[derive(Debug, Clone)]
+pub(super) struct RoundedColumn {
+    /// The raw column, as the top projection's input names it.
+    raw: Expr,
+    raw_type: DataType,
+    step: String,
+    declared: SnowflakeType,
+    /// When this holds the session sees the raw value.
+    exempt: Option<Expr>,
+}
+
+/// The rounded columns of `plan`'s top projection, by output name.
+fn rounded_columns(plan: &LogicalPlan) -> HashMap<String, RoundedColumn> {
+    fn text(e: &Expr) -> Option<&str> {
+        match e {
+            Expr::Literal(
+                ScalarValue::Utf8(Some(t))
+                | ScalarValue::Utf8View(Some(t))
+                | ScalarValue::LargeUtf8(Some(t)),
+                _,
+            ) => Some(t),
+            _ => None,
+        }
+    }
+    // `veil_mask_round(raw, 'step', 'declared')` over a plain column.
+    fn mask(e: &Expr) -> Option<(&DfColumn, &str, SnowflakeType)> {
+        let Expr::ScalarFunction(f) = e else {
+            return None;
+        };
+        match (f.func.name(), f.args.as_slice()) {
+            ("veil_mask_round", [Expr::Column(c), step, declared]) => {
+                Some((c, text(step)?, SnowflakeType::parse(text(declared)?).ok()?))
+            }
+            _ => None,
+        }
+    }
+    let LogicalPlan::Projection(p) = plan else {
+        return HashMap::new();
+    };
+    let input = p.input.schema();
+    let rounded = |e: &Expr| -> Option<RoundedColumn> {
+        let (column, step, declared, exempt) = match e.clone().unalias_nested().data {
+            Expr::Case(case) => match (case.expr, case.when_then_expr.as_slice(), case.else_expr) {
+                (None, [(when, then)], Some(otherwise)) => {
+                    let (c, step, declared) = mask(&otherwise)?;
+                    if **then != Expr::Column(c.clone()) {
+                        return None;
+                    }
+                    (
+                        c.clone(),
+                        step.to_string(),
+                        declared,
+                        Some(when.as_ref().clone()),
+                    )
+                }
+                _ => return None,
+            },
+            other => {
+                let (c, step, declared) = mask(&other)?;
+                (c.clone(), step.to_string(), declared, None)
+            }
+        };
+        let raw_type = input
+            .qualified_field_from_column(&column)
+            .ok()?
+            .1
+            .data_type()
+            .clone();
+        Some(RoundedColumn {
+            raw: Expr::Column(column),
+            raw_type,
+            step,
+            declared,
+            exempt,
+        })
+    };
+    p.expr
+        .iter()
+        .zip(p.schema.fields())
+        .filter_map(|(e, f)| Some((f.name().clone(), rounded(e)?)))
+        .collect()
+}
+
+impl RoundedColumn {
+    /// `rounded OP value` as a predicate over the raw column (see
+    /// `veil_udfs::round_range`): the rows it selects are exactly those
+    /// whose rounded value satisfies the comparison, so it may run below
+    /// the policy, where Parquet prunes on it and only the rows it keeps
+    /// are masked. It is a comparison with rounding boundaries: it never
+    /// fails and tells two raw values apart only when their rounded values
+    /// differ. `None`: not a comparison this applies to.
+    fn raw_predicate(&self, op: Comparison, value: &ScalarValue) -> Option<Expr> {
+        let bound = match (value, &self.raw_type) {
+            (ScalarValue::Int64(Some(v)), DataType::Int64) => i128::from(*v),
+            (ScalarValue::Decimal128(Some(v), _, s), DataType::Decimal128(_, raw_scale))
+                if s == raw_scale =>
+            {
+                *v
+            }
+            (ScalarValue::Date32(Some(v)), DataType::Date32) => i128::from(*v),
+            _ => return None,
+        };
+        let at = |v: i128| -> Option<Expr> {
+            Some(Expr::Literal(
+                match &self.raw_type {
+                    DataType::Int64 => ScalarValue::Int64(Some(i64::try_from(v).ok()?)),
+                    DataType::Decimal128(p, s) => ScalarValue::Decimal128(Some(v), *p, *s),
+                    DataType::Date32 => ScalarValue::Date32(Some(i32::try_from(v).ok()?)),
+                    _ => return None,
+                },
+                None,
+            ))
+        };
+        let range = match raw_range(&self.raw_type, &self.step, self.declared, op, bound)? {
+            RawRange::Empty => lit(false),
+            RawRange::Within { low, high } => {
+                let mut parts = Vec::new();
+                if let Some(low) = low {
+                    parts.push(self.raw.clone().gt_eq(at(low)?));
+                }
+                if let Some(high) = high {
+                    parts.push(self.raw.clone().lt_eq(at(high)?));
+                }
+                // Every value rounds to one that satisfies it: only NULL
+                // (rounded to NULL) does not.
+                balanced_conjunction(parts).unwrap_or_else(|| self.raw.clone().is_not_null())
+            }
+        };
+        Some(match &self.exempt {
+            None => range,
+            Some(exempt) => {
+                let direct = Expr::BinaryExpr(BinaryExpr::new(
+                    Box::new(self.raw.clone()),
+                    operator(op),
+                    Box::new(Expr::Literal(value.clone(), None)),
+                ));
+                when(exempt.clone(), direct).otherwise(range).ok()?
+            }
+        })
+    }
+}
+
+fn operator(op: Comparison) -> Operator {
+    match op {
+        Comparison::Eq => Operator::Eq,
+        Comparison::Lt => Operator::Lt,
+        Comparison::LtEq => Operator::LtEq,
+        Comparison::Gt => Operator::Gt,
+        Comparison::GtEq => Operator::GtEq,
+    }
 }
 
 /// Whether a filter can be evaluated below the policy without ever failing
@@ -229,6 +392,7 @@ impl PolicyTable {
             name,
             schema: Arc::new(plan.schema().as_arrow().clone()),
             pushdown_columns: pushdown(&plan),
+            rounded: rounded_columns(optimized.as_ref().unwrap_or(&plan)),
             plan,
             optimized,
             state,
@@ -239,6 +403,29 @@ impl PolicyTable {
     /// The table this relation protects.
     pub fn table_name(&self) -> &TableName {
         &self.name
+    }
+
+    /// A user filter `rounded_column OP literal` as a predicate over the
+    /// raw column, to run below the relation's top projection
+    /// (`RoundedColumn::raw_predicate`).
+    fn rounded_filter(&self, filter: &Expr) -> Option<Expr> {
+        let Expr::BinaryExpr(b) = filter else {
+            return None;
+        };
+        let op = match b.op {
+            Operator::Eq => Comparison::Eq,
+            Operator::Lt => Comparison::Lt,
+            Operator::LtEq => Comparison::LtEq,
+            Operator::Gt => Comparison::Gt,
+            Operator::GtEq => Comparison::GtEq,
+            _ => return None,
+        };
+        let (column, op, value) = match (b.left.as_ref(), b.right.as_ref()) {
+            (Expr::Column(c), Expr::Literal(v, _)) => (c, op, v),
+            (Expr::Literal(v, _), Expr::Column(c)) => (c, op.flipped(), v),
+            _ => return None,
+        };
+        self.rounded.get(&column.name)?.raw_predicate(op, value)
     }
 }
 
@@ -262,7 +449,7 @@ impl TableProvider for PolicyTable {
                 // Exact: `scan` applies every such filter to the policy's
                 // output (unmasked columns hold the raw values there), so
                 // DataFusion need not evaluate it again above the barrier.
-                if safe_to_push(f, &self.pushdown_columns) {
+                if safe_to_push(f, &self.pushdown_columns) || self.rounded_filter(f).is_some() {
                     TableProviderFilterPushDown::Exact
                 } else {
                     TableProviderFilterPushDown::Unsupported
@@ -278,27 +465,46 @@ impl TableProvider for PolicyTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> datafusion::common::Result<Arc<dyn ExecutionPlan>> {
-        let mut builder =
-            LogicalPlanBuilder::from(self.optimized.as_ref().unwrap_or(&self.plan).clone());
+        let base = self.optimized.as_ref().unwrap_or(&self.plan);
         // Only filters accepted by `supports_filters_pushdown` arrive here
         // (as exact: each must be applied); anything else is refused, so
         // nothing unsafe is ever evaluated below the policy. They
         // go in as one balanced conjunction: a Filter node per predicate
         // made the optimizer recurse once per predicate (BI tools push
         // hundreds).
-        if filters
-            .iter()
-            .any(|f| !safe_to_push(f, &self.pushdown_columns))
-        {
-            return datafusion::common::internal_err!(
-                "a filter that may not run below the policy of {} reached its scan",
-                self.name
-            );
+        let mut pushed = Vec::new();
+        let mut on_raw = Vec::new();
+        for f in filters {
+            if safe_to_push(f, &self.pushdown_columns) {
+                pushed.push(unqualify(f)?);
+            } else if let Some(raw) = self.rounded_filter(f) {
+                on_raw.push(raw);
+            } else {
+                return datafusion::common::internal_err!(
+                    "a filter that may not run below the policy of {} reached its scan",
+                    self.name
+                );
+            }
         }
-        let pushed = filters
-            .iter()
-            .map(unqualify)
-            .collect::<datafusion::common::Result<Vec<_>>>()?;
+        // Filters on rounded columns, as ranges of the raw column, go under
+        // the top projection (the one `rounded` was read from).
+        let mut builder = match (balanced_conjunction(on_raw), base) {
+            (None, _) => LogicalPlanBuilder::from(base.clone()),
+            (Some(predicate), LogicalPlan::Projection(p)) => {
+                let input = LogicalPlan::Filter(Filter::try_new(predicate, Arc::clone(&p.input))?);
+                LogicalPlanBuilder::from(LogicalPlan::Projection(Projection::try_new_with_schema(
+                    p.expr.clone(),
+                    Arc::new(input),
+                    Arc::clone(&p.schema),
+                )?))
+            }
+            (Some(_), _) => {
+                return datafusion::common::internal_err!(
+                    "the policy relation of {} has no projection to filter under",
+                    self.name
+                );
+            }
+        };
         if let Some(predicate) = balanced_conjunction(pushed) {
             builder = builder.filter(predicate)?;
         }
@@ -313,15 +519,34 @@ impl TableProvider for PolicyTable {
             builder = builder.limit(0, Some(n))?;
         }
         let plan = builder.build()?;
-        let state = fresh(&self.state);
-        let optimized = match self.optimized {
-            Some(_) => per_scan_optimizer().optimize(plan, &state, |_, _| {})?,
-            None => state.optimizer().optimize(plan, &state, |_, _| {})?,
+        // A relation that reads the clock is planned in a copy of its state
+        // with this statement's start time, so `now()` folds once per
+        // statement; one that does not needs no copy (cloning a session
+        // state, with its function registry, is a tenth of a point
+        // lookup's planning).
+        let per_statement;
+        let phase = crate::trace::phase("relation: optimize");
+        let (state, optimized) = match self.optimized {
+            Some(_) => (
+                &self.state,
+                per_scan_optimizer().optimize(plan, &self.state, |_, _| {})?,
+            ),
+            None => {
+                per_statement = fresh(&self.state);
+                let optimized =
+                    per_statement
+                        .optimizer()
+                        .optimize(plan, &per_statement, |_, _| {})?;
+                (&per_statement, optimized)
+            }
         };
+        phase.end();
+        let phase = crate::trace::phase("relation: physical plan");
         let physical = state
             .query_planner()
-            .create_physical_plan(&optimized, &state)
+            .create_physical_plan(&optimized, state)
             .await?;
+        phase.end();
         Ok(Arc::new(PolicyBarrierExec::new(
             physical,
             self.name.to_string(),
@@ -466,6 +691,141 @@ mod tests {
             let plan = state.create_logical_plan(sql).await.unwrap();
             assert_eq!(super::reusable(&plan), reusable, "{sql}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_filter_on_a_rounded_column_selects_what_the_user_sees() {
+        use crate::model::{EnforcementMode, SessionOptions};
+        use datafusion::datasource::MemTable;
+        use datafusion::prelude::SessionContext;
+        let engine = Engine::load(sample()).await.unwrap();
+        let count = |batches: &[datafusion::arrow::array::RecordBatch]| -> i64 {
+            batches
+                .iter()
+                .map(|b| b.column(0).as_primitive::<Int64Type>().value(0))
+                .sum()
+        };
+        use datafusion::arrow::array::AsArray;
+        use datafusion::arrow::datatypes::Int64Type;
+        // BALANCE (NUMBER(3,0)) rounded to 10, AMOUNT (NUMBER(10,2)) to 10,
+        // ORDER_DATE to its month; CAROL is exempt from all three.
+        let cases: [(&str, &str, &[&str]); 2] = [
+            (
+                "CUSTOMERS",
+                "BALANCE",
+                &[
+                    "BALANCE >= 100",
+                    "BALANCE > 95",
+                    "BALANCE < 60",
+                    "BALANCE <= 55",
+                    "BALANCE = 100",
+                    "BALANCE = 101",
+                    "100 <= BALANCE",
+                    "BALANCE BETWEEN 20 AND 200",
+                    "BALANCE >= 100 AND REGION = 'EU'",
+                    "BALANCE > -1000",
+                    "BALANCE < -1000",
+                    // Raw values on the ends of the ranges: 505 is the
+                    // first balance rounding to 510, 754 the last to 750
+                    // (NUMBER(3,0) clamps 996 to 990 too).
+                    "BALANCE <= 750",
+                    "BALANCE < 760",
+                    "BALANCE = 750",
+                    "BALANCE >= 510",
+                    "BALANCE > 500",
+                    "BALANCE < 510",
+                    "BALANCE <= 990",
+                    "BALANCE < 1000",
+                    "BALANCE = 990",
+                    "BALANCE = 510",
+                ],
+            ),
+            (
+                "ORDERS",
+                "AMOUNT, ORDER_DATE",
+                &[
+                    "AMOUNT >= 100.00",
+                    "AMOUNT < 250.5",
+                    "AMOUNT = 120.00",
+                    "ORDER_DATE >= DATE '2024-02-01'",
+                    "ORDER_DATE < DATE '2024-03-15'",
+                    "ORDER_DATE = DATE '2024-02-01'",
+                    "ORDER_DATE = DATE '2024-02-02'",
+                    // 2025-04-01 starts its month, 2024-06-30 ends its.
+                    "ORDER_DATE >= DATE '2025-04-01'",
+                    "ORDER_DATE > DATE '2025-03-01'",
+                    "ORDER_DATE < DATE '2025-04-01'",
+                    "ORDER_DATE <= DATE '2024-06-01'",
+                    "ORDER_DATE = DATE '2024-06-01'",
+                    "AMOUNT >= 20",
+                    "AMOUNT <= 1230",
+                ],
+            ),
+        ];
+        // Each analyst sees one region's rows: between them, every row.
+        for user in ["alice", "bob", "dana", "carol"] {
+            for mode in [EnforcementMode::Inlined, EnforcementMode::ProfileJoin] {
+                let session = engine
+                    .session_with(SessionOptions {
+                        mode: Some(mode),
+                        ..SessionOptions::user(user)
+                    })
+                    .unwrap();
+                for (table, columns, predicates) in cases {
+                    // What the user sees, unfiltered, in a plain table: the
+                    // oracle the filtered query must agree with.
+                    let seen = session
+                        .sql(&format!("SELECT {columns}, REGION_OR_NULL FROM (SELECT *, {} AS REGION_OR_NULL FROM {table})",
+                            if table == "CUSTOMERS" { "REGION" } else { "CAST(NULL AS VARCHAR)" }))
+                        .await
+                        .unwrap();
+                    let ctx = SessionContext::new();
+                    let schema = seen[0].schema();
+                    ctx.register_table(
+                        "seen",
+                        std::sync::Arc::new(MemTable::try_new(schema, vec![seen]).unwrap()),
+                    )
+                    .unwrap();
+                    for predicate in predicates {
+                        let enforced = count(
+                            &session
+                                .sql(&format!("SELECT COUNT(*) FROM {table} WHERE {predicate}"))
+                                .await
+                                .unwrap(),
+                        );
+                        let oracle_predicate = predicate
+                            .replace("REGION", "\"REGION_OR_NULL\"")
+                            .replace("BALANCE", "\"BALANCE\"")
+                            .replace("AMOUNT", "\"AMOUNT\"")
+                            .replace("ORDER_DATE", "\"ORDER_DATE\"");
+                        let expected = count(
+                            &ctx.sql(&format!(
+                                "SELECT COUNT(*) FROM seen WHERE {oracle_predicate}"
+                            ))
+                            .await
+                            .unwrap()
+                            .collect()
+                            .await
+                            .unwrap(),
+                        );
+                        assert_eq!(enforced, expected, "{user} {mode:?} {table}: {predicate}");
+                    }
+                }
+            }
+        }
+        // bob's filter on his rounded balance runs below the policy (no
+        // FilterExec above the barrier), as a range of raw balances.
+        let bob = engine.session("bob").unwrap();
+        let text = datafusion::arrow::util::pretty::pretty_format_batches(
+            &bob.sql("EXPLAIN SELECT id FROM customers WHERE balance >= 100")
+                .await
+                .unwrap(),
+        )
+        .unwrap()
+        .to_string();
+        let physical = text.split("physical_plan").nth(1).unwrap_or_default();
+        assert!(physical.contains("PolicyBarrierExec"), "{text}");
+        assert!(!physical.contains("FilterExec"), "{text}");
     }
 
     #[tokio::test]
