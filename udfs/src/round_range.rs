@@ -232,6 +232,19 @@ pub fn raw_range(
     })
 }
 
+/// The rounding bucket of raw value `value`: every raw value that rounds to
+/// what it rounds to (`None`: as for [`raw_range`], or the mask shows it as
+/// NULL). Its ends are rounding boundaries.
+pub fn bucket(
+    value_type: &DataType,
+    step: &str,
+    declared: SnowflakeType,
+    value: i128,
+) -> Option<RawRange> {
+    let rounded = (Rounding::new(value_type, step, declared)?.round)(value)?;
+    raw_range(value_type, step, declared, Comparison::Eq, rounded)
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -373,6 +386,41 @@ mod tests {
             ));
             let masked = round_array(&input, unit, SnowflakeType::Date)?;
             check(&masked, &raw, range, op, bound, |a, i| i128::from(a.as_primitive::<Date32Type>().value(i)))?;
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn a_bucket_holds_exactly_the_values_rounding_alike(
+            step in prop_oneof![Just("100"), Just("7"), Just("0.05")],
+            scale in 0u8..=4,
+            value in -10_000_000i128..10_000_000,
+            offsets in proptest::collection::vec(-1_000i128..1_000, 16),
+        ) {
+            let ty = DataType::Decimal128(18, scale as i8);
+            let declared = SnowflakeType::Number { precision: 18, scale };
+            let range = bucket(&ty, step, declared, value);
+            prop_assert!(range.is_some());
+            let range = range.unwrap_or(RawRange::Empty);
+            prop_assert!(within(range, value));
+            // The value first: what it rounds to is masked.value(0).
+            let mut raw = vec![value];
+            raw.extend(offsets.iter().map(|o| value + o));
+            if let RawRange::Within { low, high } = range {
+                raw.extend(low.into_iter().flat_map(|l| [l - 1, l]));
+                raw.extend(high.into_iter().flat_map(|h| [h, h + 1]));
+            }
+            let input: ArrayRef = Arc::new(
+                Decimal128Array::from(raw.clone()).with_precision_and_scale(18, scale as i8)?,
+            );
+            let masked = round_array(&input, step, declared)?;
+            let masked = masked.as_primitive::<Decimal128Type>();
+            let own = masked.value(0);
+            for (i, v) in raw.iter().enumerate() {
+                prop_assert_eq!(within(range, *v), masked.value(i) == own, "raw {} in {:?}", v, range);
+            }
         }
     }
 

@@ -20,7 +20,7 @@ use datafusion::logical_expr::{
 };
 use datafusion::physical_plan::ExecutionPlan;
 use veil_udfs::SnowflakeType;
-use veil_udfs::round_range::{Comparison, RawRange, raw_range};
+use veil_udfs::round_range::{Comparison, RawRange, bucket, raw_range};
 
 use veil_udfs::context::SessionContextFunc;
 
@@ -159,18 +159,9 @@ impl RoundedColumn {
             (ScalarValue::Date32(Some(v)), DataType::Date32) => i128::from(*v),
             _ => return None,
         };
-        let at = |v: i128| -> Option<Expr> {
-            Some(Expr::Literal(
-                match &self.raw_type {
-                    DataType::Int64 => ScalarValue::Int64(Some(i64::try_from(v).ok()?)),
-                    DataType::Decimal128(p, s) => ScalarValue::Decimal128(Some(v), *p, *s),
-                    DataType::Date32 => ScalarValue::Date32(Some(i32::try_from(v).ok()?)),
-                    _ => return None,
-                },
-                None,
-            ))
-        };
-        let range = match raw_range(&self.raw_type, &self.step, self.declared, op, bound)? {
+        let at = |v: i128| self.literal(v);
+        let found = raw_range(&self.raw_type, &self.step, self.declared, op, bound)?;
+        let range = match found {
             RawRange::Empty => lit(false),
             RawRange::Within { low, high } => {
                 let mut parts = Vec::new();
@@ -193,9 +184,81 @@ impl RoundedColumn {
                     operator(op),
                     Box::new(Expr::Literal(value.clone(), None)),
                 ));
-                when(exempt.clone(), direct).otherwise(range).ok()?
+                let case = when(exempt.clone(), direct).otherwise(range).ok()?;
+                match self.hull(op, bound, found) {
+                    // Implied by the CASE and over the raw column alone,
+                    // the hull goes down to the raw scan (past the profile
+                    // join), where Parquet prunes on it.
+                    Some(hull) => case.and(hull),
+                    None => case,
+                }
             }
         })
+    }
+}
+
+impl RoundedColumn {
+    /// A range of the raw column holding both `raw OP bound` (what an
+    /// exempt session's filter selects) and `found` (what a masked one's
+    /// selects), widened to whole rounding buckets, so that, like `found`,
+    /// it tells raw values apart only by their rounded values. `None`:
+    /// unbounded both sides, or a bucket cannot be worked out.
+    fn hull(&self, op: Comparison, bound: i128, found: RawRange) -> Option<Expr> {
+        // `raw OP bound` as (low, high), `None` being unbounded.
+        let (low, high) = match op {
+            Comparison::GtEq => (Some(bound), None),
+            Comparison::Gt => (Some(bound.checked_add(1)?), None),
+            Comparison::LtEq => (None, Some(bound)),
+            Comparison::Lt => (None, Some(bound.checked_sub(1)?)),
+            Comparison::Eq => (Some(bound), Some(bound)),
+        };
+        let (low, high) = match found {
+            RawRange::Empty => (low, high),
+            RawRange::Within {
+                low: found_low,
+                high: found_high,
+            } => (
+                low.zip(found_low).map(|(a, b)| a.min(b)),
+                high.zip(found_high).map(|(a, b)| a.max(b)),
+            ),
+        };
+        let bucket = |v: i128| bucket(&self.raw_type, &self.step, self.declared, v);
+        let low = match low {
+            None => None,
+            Some(v) => match bucket(v)? {
+                RawRange::Within { low, .. } => low,
+                RawRange::Empty => return None,
+            },
+        };
+        let high = match high {
+            None => None,
+            Some(v) => match bucket(v)? {
+                RawRange::Within { high, .. } => high,
+                RawRange::Empty => return None,
+            },
+        };
+        let at = |v: i128| self.literal(v);
+        let mut parts = Vec::new();
+        if let Some(low) = low {
+            parts.push(self.raw.clone().gt_eq(at(low)?));
+        }
+        if let Some(high) = high {
+            parts.push(self.raw.clone().lt_eq(at(high)?));
+        }
+        balanced_conjunction(parts)
+    }
+
+    /// `v` as a literal of the raw column's type.
+    fn literal(&self, v: i128) -> Option<Expr> {
+        Some(Expr::Literal(
+            match &self.raw_type {
+                DataType::Int64 => ScalarValue::Int64(Some(i64::try_from(v).ok()?)),
+                DataType::Decimal128(p, s) => ScalarValue::Decimal128(Some(v), *p, *s),
+                DataType::Date32 => ScalarValue::Date32(Some(i32::try_from(v).ok()?)),
+                _ => return None,
+            },
+            None,
+        ))
     }
 }
 
