@@ -15,8 +15,8 @@ use datafusion::common::ScalarValue;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::execution::SessionState;
 use datafusion::logical_expr::{
-    BinaryExpr, Expr, Filter, LogicalPlan, LogicalPlanBuilder, Operator, Projection,
-    TableProviderFilterPushDown, TableType, col, lit, when,
+    Expr, Filter, LogicalPlan, LogicalPlanBuilder, Operator, Projection,
+    TableProviderFilterPushDown, TableType, col, lit,
 };
 use datafusion::physical_plan::ExecutionPlan;
 use veil_udfs::SnowflakeType;
@@ -140,15 +140,33 @@ fn rounded_columns(plan: &LogicalPlan) -> HashMap<String, RoundedColumn> {
         .collect()
 }
 
+/// What a filter on a rounded column becomes under the policy relation's
+/// top projection.
+#[derive(Debug)]
+enum RawFilter {
+    /// A predicate selecting exactly the rows the filter selects: it
+    /// replaces the filter.
+    Exact(Expr),
+    /// A predicate selecting at least those rows (`None`: every row): the
+    /// filter still runs above the policy, on the rounded values.
+    Implied(Option<Expr>),
+}
+
 impl RoundedColumn {
-    /// `rounded OP value` as a predicate over the raw column (see
-    /// `veil_udfs::round_range`): the rows it selects are exactly those
-    /// whose rounded value satisfies the comparison, so it may run below
-    /// the policy, where Parquet prunes on it and only the rows it keeps
-    /// are masked. It is a comparison with rounding boundaries: it never
-    /// fails and tells two raw values apart only when their rounded values
-    /// differ. `None`: not a comparison this applies to.
-    fn raw_predicate(&self, op: Comparison, value: &ScalarValue) -> Option<Expr> {
+    /// `rounded OP value` over the raw column (see `veil_udfs::round_range`).
+    /// Where every session sees the column rounded, exactly: the rows it
+    /// selects are those whose rounded value satisfies the comparison, so
+    /// it may run below the policy, where Parquet prunes on it and only the
+    /// rows it keeps are masked. Where an exemption may show the raw value
+    /// (profile-join mode's CASE), implied: a range holding both what the
+    /// exempt and what the masked session would select (`hull`), which
+    /// goes down past the profile join to the raw scan, while the filter
+    /// itself still runs on the values the session sees (as a join filter
+    /// against the profile row, it would run per row on both branches).
+    /// Either is a comparison with rounding boundaries: it never fails and
+    /// tells two raw values apart only when their rounded values differ.
+    /// `None`: not a comparison this applies to.
+    fn raw_filter(&self, op: Comparison, value: &ScalarValue) -> Option<RawFilter> {
         let bound = match (value, &self.raw_type) {
             (ScalarValue::Int64(Some(v)), DataType::Int64) => i128::from(*v),
             (ScalarValue::Decimal128(Some(v), _, s), DataType::Decimal128(_, raw_scale))
@@ -159,41 +177,25 @@ impl RoundedColumn {
             (ScalarValue::Date32(Some(v)), DataType::Date32) => i128::from(*v),
             _ => return None,
         };
-        let at = |v: i128| self.literal(v);
         let found = raw_range(&self.raw_type, &self.step, self.declared, op, bound)?;
-        let range = match found {
+        if self.exempt.is_some() {
+            return Some(RawFilter::Implied(self.hull(op, bound, found)));
+        }
+        Some(RawFilter::Exact(match found {
             RawRange::Empty => lit(false),
             RawRange::Within { low, high } => {
                 let mut parts = Vec::new();
                 if let Some(low) = low {
-                    parts.push(self.raw.clone().gt_eq(at(low)?));
+                    parts.push(self.raw.clone().gt_eq(self.literal(low)?));
                 }
                 if let Some(high) = high {
-                    parts.push(self.raw.clone().lt_eq(at(high)?));
+                    parts.push(self.raw.clone().lt_eq(self.literal(high)?));
                 }
                 // Every value rounds to one that satisfies it: only NULL
                 // (rounded to NULL) does not.
                 balanced_conjunction(parts).unwrap_or_else(|| self.raw.clone().is_not_null())
             }
-        };
-        Some(match &self.exempt {
-            None => range,
-            Some(exempt) => {
-                let direct = Expr::BinaryExpr(BinaryExpr::new(
-                    Box::new(self.raw.clone()),
-                    operator(op),
-                    Box::new(Expr::Literal(value.clone(), None)),
-                ));
-                let case = when(exempt.clone(), direct).otherwise(range).ok()?;
-                match self.hull(op, bound, found) {
-                    // Implied by the CASE and over the raw column alone,
-                    // the hull goes down to the raw scan (past the profile
-                    // join), where Parquet prunes on it.
-                    Some(hull) => case.and(hull),
-                    None => case,
-                }
-            }
-        })
+        }))
     }
 }
 
@@ -259,16 +261,6 @@ impl RoundedColumn {
             },
             None,
         ))
-    }
-}
-
-fn operator(op: Comparison) -> Operator {
-    match op {
-        Comparison::Eq => Operator::Eq,
-        Comparison::Lt => Operator::Lt,
-        Comparison::LtEq => Operator::LtEq,
-        Comparison::Gt => Operator::Gt,
-        Comparison::GtEq => Operator::GtEq,
     }
 }
 
@@ -470,8 +462,8 @@ impl PolicyTable {
 
     /// A user filter `rounded_column OP literal` as a predicate over the
     /// raw column, to run below the relation's top projection
-    /// (`RoundedColumn::raw_predicate`).
-    fn rounded_filter(&self, filter: &Expr) -> Option<Expr> {
+    /// (`RoundedColumn::raw_filter`).
+    fn rounded_filter(&self, filter: &Expr) -> Option<RawFilter> {
         let Expr::BinaryExpr(b) = filter else {
             return None;
         };
@@ -488,7 +480,7 @@ impl PolicyTable {
             (Expr::Literal(v, _), Expr::Column(c)) => (c, op.flipped(), v),
             _ => return None,
         };
-        self.rounded.get(&column.name)?.raw_predicate(op, value)
+        self.rounded.get(&column.name)?.raw_filter(op, value)
     }
 }
 
@@ -512,10 +504,13 @@ impl TableProvider for PolicyTable {
                 // Exact: `scan` applies every such filter to the policy's
                 // output (unmasked columns hold the raw values there), so
                 // DataFusion need not evaluate it again above the barrier.
-                if safe_to_push(f, &self.pushdown_columns) || self.rounded_filter(f).is_some() {
-                    TableProviderFilterPushDown::Exact
-                } else {
-                    TableProviderFilterPushDown::Unsupported
+                if safe_to_push(f, &self.pushdown_columns) {
+                    return TableProviderFilterPushDown::Exact;
+                }
+                match self.rounded_filter(f) {
+                    Some(RawFilter::Exact(_)) => TableProviderFilterPushDown::Exact,
+                    Some(RawFilter::Implied(_)) => TableProviderFilterPushDown::Inexact,
+                    None => TableProviderFilterPushDown::Unsupported,
                 }
             })
             .collect())
@@ -541,7 +536,12 @@ impl TableProvider for PolicyTable {
             if safe_to_push(f, &self.pushdown_columns) {
                 pushed.push(unqualify(f)?);
             } else if let Some(raw) = self.rounded_filter(f) {
-                on_raw.push(raw);
+                match raw {
+                    RawFilter::Exact(predicate) | RawFilter::Implied(Some(predicate)) => {
+                        on_raw.push(predicate)
+                    }
+                    RawFilter::Implied(None) => {}
+                }
             } else {
                 return datafusion::common::internal_err!(
                     "a filter that may not run below the policy of {} reached its scan",
