@@ -77,14 +77,16 @@ fn map_within<T: ArrowPrimitiveType>(
     covers: impl Fn(&PrimitiveArray<T>) -> bool,
 ) -> Option<PrimitiveArray<T>> {
     let values = input.values();
-    let mut out = vec![T::Native::default(); values.len()];
+    // Filled by `extend` from a mapped slice iterator: written once, with
+    // no zeroing pass first.
+    let mut out = Vec::with_capacity(values.len());
     let mut outside = false;
-    for (mapped, chunk) in out.chunks_mut(CHUNK).zip(values.chunks(CHUNK)) {
-        for (slot, &v) in mapped.iter_mut().zip(chunk) {
+    for chunk in values.chunks(CHUNK) {
+        out.extend(chunk.iter().map(|&v| {
             let (m, beyond) = kernel(v);
-            *slot = m;
             outside |= beyond;
-        }
+            m
+        }));
         if outside && input.null_count() == 0 {
             return None;
         }
