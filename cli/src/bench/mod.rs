@@ -490,6 +490,35 @@ mod tests {
         assert!(first_difference(&a, &d, "a").is_some());
     }
 
+    /// The whole benchmark at a small scale: every query runs four ways and
+    /// `run` fails unless both enforced results equal the hand-written
+    /// views' (the filters on rounded prices run as raw ranges, the one on
+    /// the constant comment is folded, ...).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_query_enforced_returns_what_the_views_return() {
+        let out = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let options = BenchOptions {
+            sf: 0.01,
+            queries: vec![],
+            out: out.path().to_path_buf(),
+            users: 10,
+            iterations: 1,
+            progress: false,
+            threads: None,
+        };
+        let report = run(&options).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(report.queries.len(), 9);
+        let rows = |name: &str| {
+            report
+                .queries
+                .iter()
+                .find(|q| q.name == name)
+                .map(|q| q.rows)
+        };
+        assert_eq!(rows("filter_round"), Some(1));
+        assert_eq!(rows("q1"), Some(4));
+    }
+
     #[test]
     fn unknown_queries_are_named() {
         let err = select_queries(&["q1".into(), "q99".into()])
