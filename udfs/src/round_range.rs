@@ -7,8 +7,8 @@
 //! prune on, and which is cheaper than masking every row first. The
 //! interval's ends are found by binary search over the mask's own exact
 //! per-value path, so they agree with the mask wherever it is monotone, and
-//! [`raw_range`] is property-tested against the mask as it runs (kernels
-//! included) on values at and around every end.
+//! [`Rounding::range`] is property-tested against the mask as it runs
+//! (kernels included) on values at and around every end.
 //!
 //! What it reveals: the interval's ends are rounding boundaries, so the
 //! range distinguishes two raw values only when their rounded values
@@ -48,17 +48,6 @@ impl Comparison {
             Self::GtEq => Self::LtEq,
         }
     }
-
-    /// Whether `left OP right` holds.
-    pub fn holds(self, left: i128, right: i128) -> bool {
-        match self {
-            Self::Eq => left == right,
-            Self::Lt => left < right,
-            Self::LtEq => left <= right,
-            Self::Gt => left > right,
-            Self::GtEq => left >= right,
-        }
-    }
 }
 
 /// The raw values whose rounded value satisfies a [`Comparison`], in the
@@ -78,171 +67,173 @@ pub enum RawRange {
     },
 }
 
-/// The rounding of one raw value, exactly as `veil_mask_round` computes it
-/// (`None`: the mask shows NULL), over the raw type's whole domain.
-struct Rounding {
-    round: Box<dyn Fn(i128) -> Option<i128>>,
+/// What `veil_mask_round` does to one raw value of a type.
+#[derive(Debug, Clone, Copy)]
+enum Mask {
+    Int64 {
+        step: (i128, u32),
+        precision: Option<u8>,
+    },
+    Decimal {
+        scale: u32,
+        step: (i128, u32),
+        precision: Option<u8>,
+    },
+    Date(TimeUnitMask),
+}
+
+/// `veil_mask_round(raw, step, declared)` over a raw type's whole domain,
+/// with the values it shows as a value (not NULL) worked out once, so each
+/// [`Rounding::range`] is two binary searches.
+#[derive(Debug, Clone, Copy)]
+pub struct Rounding {
+    mask: Mask,
+    /// The raw type's domain.
     min: i128,
     max: i128,
+    /// The values the mask shows as a value: NULL comes only from
+    /// overflow, at the ends of the domain, never around zero.
+    low: i128,
+    high: i128,
 }
 
 impl Rounding {
-    fn new(value_type: &DataType, step: &str, declared: SnowflakeType) -> Option<Self> {
+    /// The rounding of a raw column of `value_type`, or `None` when this
+    /// does not apply (numbers: Int64 and Decimal128; dates: Date32) or the
+    /// mask does not behave monotonically at the ends checked.
+    pub fn new(value_type: &DataType, step: &str, declared: SnowflakeType) -> Option<Self> {
         let precision = match declared {
             SnowflakeType::Number { precision, .. } => Some(precision),
             _ => None,
         };
-        match value_type {
-            DataType::Int64 => {
-                let step = parse_decimal(step).filter(|s| s.0 > 0)?;
-                Some(Self {
-                    round: Box::new(move |v| {
-                        round_scaled(v, 0, step, precision).filter(|r| i64::try_from(*r).is_ok())
-                    }),
-                    min: i128::from(i64::MIN),
-                    max: i128::from(i64::MAX),
-                })
-            }
+        let numeric_step = || parse_decimal(step).filter(|s| s.0 > 0);
+        let (mask, min, max) = match value_type {
+            DataType::Int64 => (
+                Mask::Int64 {
+                    step: numeric_step()?,
+                    precision,
+                },
+                i128::from(i64::MIN),
+                i128::from(i64::MAX),
+            ),
             DataType::Decimal128(p, s) => {
-                let step = parse_decimal(step).filter(|s| s.0 > 0)?;
-                let scale = u32::try_from(*s).ok()?;
-                let precision = precision.or(Some(*p));
                 // The values Decimal128(p, s) holds. A file may carry larger
                 // ones; the mask clamps those to what it gives at the ends,
                 // so the range (unbounded on a side whose end it selects)
                 // treats them the same.
                 let limit = crate::fit::pow10(u32::from(*p))? - 1;
-                Some(Self {
-                    round: Box::new(move |v| round_scaled(v, scale, step, precision)),
-                    min: -limit,
-                    max: limit,
-                })
+                let mask = Mask::Decimal {
+                    scale: u32::try_from(*s).ok()?,
+                    step: numeric_step()?,
+                    precision: precision.or(Some(*p)),
+                };
+                (mask, -limit, limit)
             }
-            DataType::Date32 => {
-                let unit = TimeUnitMask::parse(step)?;
+            DataType::Date32 => (
+                Mask::Date(TimeUnitMask::parse(step)?),
+                i128::from(i32::MIN),
+                i128::from(i32::MAX),
+            ),
+            _ => return None,
+        };
+        let mut rounding = Self {
+            mask,
+            min,
+            max,
+            low: min,
+            high: max,
+        };
+        rounding.round(0)?;
+        if rounding.round(min).is_none() {
+            rounding.low = first(min, 0, |v| rounding.round(v).is_some());
+        }
+        if rounding.round(max).is_none() {
+            // The last defined value: the first one past it is undefined.
+            rounding.high = first(0, max, |v| rounding.round(v).is_none()) - 1;
+        }
+        (rounding.round(rounding.low)? <= rounding.round(rounding.high)?).then_some(rounding)
+    }
+
+    /// One raw value rounded, exactly as `veil_mask_round` computes it
+    /// (`None`: the mask shows NULL).
+    fn round(&self, v: i128) -> Option<i128> {
+        match self.mask {
+            Mask::Int64 { step, precision } => {
+                round_scaled(v, 0, step, precision).filter(|r| i64::try_from(*r).is_ok())
+            }
+            Mask::Decimal {
+                scale,
+                step,
+                precision,
+            } => round_scaled(v, scale, step, precision),
+            Mask::Date(unit) => {
                 const EPOCH_FROM_CE: i32 = 719_163;
-                Some(Self {
-                    round: Box::new(move |v| {
-                        let days = i32::try_from(v).ok()?;
-                        let date =
-                            NaiveDate::from_num_days_from_ce_opt(days.checked_add(EPOCH_FROM_CE)?)?;
-                        let truncated = unit.truncate_date(date)?;
-                        Some(i128::from(truncated.num_days_from_ce() - EPOCH_FROM_CE))
-                    }),
-                    min: i128::from(i32::MIN),
-                    max: i128::from(i32::MAX),
-                })
+                let days = i32::try_from(v).ok()?;
+                let date = NaiveDate::from_num_days_from_ce_opt(days.checked_add(EPOCH_FROM_CE)?)?;
+                let truncated = unit.truncate_date(date)?;
+                Some(i128::from(truncated.num_days_from_ce() - EPOCH_FROM_CE))
             }
-            _ => None,
+        }
+    }
+
+    /// The first defined value rounding to more than `bound` (`strict`) or
+    /// to at least `bound`; `None`: none does.
+    fn first_beyond(&self, bound: i128, strict: bool) -> Option<i128> {
+        let beyond = |r: i128| if strict { r > bound } else { r >= bound };
+        beyond(self.round(self.high)?)
+            .then(|| first(self.low, self.high, |v| self.round(v).is_some_and(beyond)))
+    }
+
+    /// The raw values this rounds to a value `v` with `v OP bound`: one
+    /// interval, since rounding is monotone.
+    pub fn range(&self, op: Comparison, bound: i128) -> RawRange {
+        // Everything before the first value beyond: its predecessor, or
+        // every defined value when none is beyond.
+        let before = |first: Option<i128>| match first {
+            Some(v) => v.checked_sub(1),
+            None => Some(self.high),
+        };
+        let (from, to) = match op {
+            Comparison::GtEq => (self.first_beyond(bound, false), Some(self.high)),
+            Comparison::Gt => (self.first_beyond(bound, true), Some(self.high)),
+            Comparison::LtEq => (Some(self.low), before(self.first_beyond(bound, true))),
+            Comparison::Lt => (Some(self.low), before(self.first_beyond(bound, false))),
+            Comparison::Eq => (
+                self.first_beyond(bound, false),
+                before(self.first_beyond(bound, true)),
+            ),
+        };
+        match (from, to) {
+            (Some(from), Some(to)) if from <= to => RawRange::Within {
+                low: (from > self.min).then_some(from),
+                high: (to < self.max).then_some(to),
+            },
+            _ => RawRange::Empty,
         }
     }
 
-    /// The smallest value in `low..=high` where `pred` holds, given that it
-    /// holds at `high` and, once it holds, holds for every larger value.
-    fn first(low: i128, high: i128, pred: impl Fn(i128) -> bool) -> i128 {
-        let (mut low, mut high) = (low, high);
-        while low < high {
-            // The floor of the mean, without overflow at the ends of i128.
-            let mid = (low >> 1) + (high >> 1) + (low & high & 1);
-            if pred(mid) {
-                high = mid;
-            } else {
-                low = mid + 1;
-            }
+    /// The rounding bucket of raw value `value`: every raw value that rounds
+    /// to what it rounds to (`None`: the mask shows it as NULL). Its ends
+    /// are rounding boundaries.
+    pub fn bucket(&self, value: i128) -> Option<RawRange> {
+        Some(self.range(Comparison::Eq, self.round(value)?))
+    }
+}
+
+/// The smallest value in `low..=high` where `pred` holds, given that it
+/// holds at `high` and, once it holds, holds for every larger value.
+fn first(low: i128, high: i128, pred: impl Fn(i128) -> bool) -> i128 {
+    let (mut low, mut high) = (low, high);
+    while low < high {
+        // The floor of the mean, without overflow at the ends of i128.
+        let mid = (low >> 1) + (high >> 1) + (low & high & 1);
+        if pred(mid) {
+            high = mid;
+        } else {
+            low = mid + 1;
         }
-        high
     }
-
-    /// The values the mask shows as a value (not NULL): NULL comes only from
-    /// overflow, at the ends of the domain, never around zero.
-    fn defined(&self) -> Option<(i128, i128)> {
-        (self.round)(0)?;
-        let low = if (self.round)(self.min).is_some() {
-            self.min
-        } else {
-            Self::first(self.min, 0, |v| (self.round)(v).is_some())
-        };
-        // The last defined value: the first one past it is undefined.
-        let high = if (self.round)(self.max).is_some() {
-            self.max
-        } else {
-            Self::first(0, self.max, |v| (self.round)(v).is_none()) - 1
-        };
-        Some((low, high))
-    }
-}
-
-/// The raw values of a column of `value_type` that `veil_mask_round(raw,
-/// step, declared)` rounds to a value `v` with `v OP bound`, or `None` when
-/// the mask is not one this applies to (numbers: Int64 and Decimal128;
-/// dates: Date32) or does not behave monotonically at the ends checked.
-pub fn raw_range(
-    value_type: &DataType,
-    step: &str,
-    declared: SnowflakeType,
-    op: Comparison,
-    bound: i128,
-) -> Option<RawRange> {
-    let rounding = Rounding::new(value_type, step, declared)?;
-    let (low, high) = rounding.defined()?;
-    let f = |v: i128| (rounding.round)(v);
-    let (at_low, at_high) = (f(low)?, f(high)?);
-    if at_low > at_high {
-        return None;
-    }
-    // The first defined value rounding to at least / more than `bound`
-    // (`None`: none does).
-    let first_at_least = |b: i128| {
-        (at_high >= b).then(|| Rounding::first(low, high, |v| f(v).is_some_and(|r| r >= b)))
-    };
-    let first_above = |b: i128| {
-        (at_high > b).then(|| Rounding::first(low, high, |v| f(v).is_some_and(|r| r > b)))
-    };
-    let (from, to) = match op {
-        Comparison::GtEq => (first_at_least(bound), Some(high)),
-        Comparison::Gt => (first_above(bound), Some(high)),
-        Comparison::LtEq => (
-            Some(low),
-            match first_above(bound) {
-                Some(v) => v.checked_sub(1),
-                None => Some(high),
-            },
-        ),
-        Comparison::Lt => (
-            Some(low),
-            match first_at_least(bound) {
-                Some(v) => v.checked_sub(1),
-                None => Some(high),
-            },
-        ),
-        Comparison::Eq => (
-            first_at_least(bound),
-            match first_above(bound) {
-                Some(v) => v.checked_sub(1),
-                None => Some(high),
-            },
-        ),
-    };
-    Some(match (from, to) {
-        (Some(from), Some(to)) if from <= to && from >= low && to <= high => RawRange::Within {
-            low: (from > rounding.min).then_some(from),
-            high: (to < rounding.max).then_some(to),
-        },
-        _ => RawRange::Empty,
-    })
-}
-
-/// The rounding bucket of raw value `value`: every raw value that rounds to
-/// what it rounds to (`None`: as for [`raw_range`], or the mask shows it as
-/// NULL). Its ends are rounding boundaries.
-pub fn bucket(
-    value_type: &DataType,
-    step: &str,
-    declared: SnowflakeType,
-    value: i128,
-) -> Option<RawRange> {
-    let rounded = (Rounding::new(value_type, step, declared)?.round)(value)?;
-    raw_range(value_type, step, declared, Comparison::Eq, rounded)
+    high
 }
 
 #[cfg(test)]
@@ -266,6 +257,35 @@ mod tests {
             Just(Comparison::Gt),
             Just(Comparison::GtEq),
         ]
+    }
+
+    fn raw_range(
+        value_type: &DataType,
+        step: &str,
+        declared: SnowflakeType,
+        op: Comparison,
+        bound: i128,
+    ) -> Option<RawRange> {
+        Some(Rounding::new(value_type, step, declared)?.range(op, bound))
+    }
+
+    fn bucket(
+        value_type: &DataType,
+        step: &str,
+        declared: SnowflakeType,
+        value: i128,
+    ) -> Option<RawRange> {
+        Rounding::new(value_type, step, declared)?.bucket(value)
+    }
+
+    fn holds(op: Comparison, left: i128, right: i128) -> bool {
+        match op {
+            Comparison::Eq => left == right,
+            Comparison::Lt => left < right,
+            Comparison::LtEq => left <= right,
+            Comparison::Gt => left > right,
+            Comparison::GtEq => left >= right,
+        }
     }
 
     fn within(range: RawRange, v: i128) -> bool {
@@ -302,7 +322,7 @@ mod tests {
         rounded: impl Fn(&ArrayRef, usize) -> i128,
     ) -> Result<(), TestCaseError> {
         for (i, v) in raw.iter().enumerate() {
-            let expected = masked.is_valid(i) && op.holds(rounded(masked, i), bound);
+            let expected = masked.is_valid(i) && holds(op, rounded(masked, i), bound);
             prop_assert_eq!(
                 within(range, *v),
                 expected,
