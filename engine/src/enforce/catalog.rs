@@ -22,6 +22,7 @@ use crate::render::{Entitlements, RenderMode, policy_query};
 use super::engine::*;
 use super::lock;
 use super::policy_table::*;
+use super::pushdown::Pushdown;
 use super::system_tables::*;
 
 /// What a session knows that its catalog needs.
@@ -94,7 +95,7 @@ impl SessionCore {
             plan,
             self.relations.clone(),
             |plan| {
-                pushable_columns(
+                Pushdown::of(
                     self.compiled(table)
                         .into_iter()
                         .flat_map(|c| c.columns.iter())

@@ -7,6 +7,9 @@
 //!   entitlements), resolved from its options by pure functions;
 //! - [`catalog`]: the per-user catalog of granted tables and views;
 //! - [`policy_table`]: the policy relation each granted table resolves to;
+//! - [`pushdown`]: which user filters a policy relation takes below its
+//!   barrier, and as what ([`rounded`]: comparisons with a rounded column,
+//!   as ranges of the raw column);
 //! - [`barrier`]: the execution node at the top of each policy relation;
 //! - [`scan_check`]: the independent check that every scan is a policy
 //!   relation;
@@ -24,7 +27,9 @@
 //!   session's *internal* state and wraps the result in a
 //!   [`PolicyBarrierExec`]. User predicates stay above the barrier — logical
 //!   filter pushdown is refused except for predicates that cannot fail on
-//!   unmasked columns, and the barrier stops physical filter, projection,
+//!   unmasked (or constant) columns and comparisons with a rounded column,
+//!   which run as exactly equivalent ranges of the raw column — and the
+//!   barrier stops physical filter, projection,
 //!   limit and dynamic-filter pushdown — so no user expression ever runs on a
 //!   hidden row or a raw masked value;
 //! - a second line of defence, [`PolicyScanCheck`], is an analyzer rule that
@@ -43,7 +48,9 @@ pub mod journal;
 mod policy_catalog;
 pub mod policy_table;
 pub(crate) mod profile_table;
+pub(crate) mod pushdown;
 pub mod remote;
+pub(crate) mod rounded;
 pub mod scan_check;
 pub mod session;
 pub mod state;

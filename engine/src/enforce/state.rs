@@ -10,12 +10,14 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::Field;
 use datafusion::catalog::CatalogProviderList;
 use datafusion::common::plan_err;
+use datafusion::common::tree_node::TreeNode;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::execution::{SessionState, TaskContext};
-use datafusion::logical_expr::LogicalPlan;
 use datafusion::logical_expr::planner::TypePlanner;
+use datafusion::logical_expr::{Expr, LogicalPlan};
 use datafusion::prelude::SessionConfig;
 use datafusion::sql::sqlparser::ast::{self};
+use veil_udfs::context::SessionContextFunc;
 
 use crate::enforce::PolicyScanCheck;
 
@@ -114,6 +116,67 @@ pub(super) fn relation_state(internal: &SessionState) -> SessionState {
     SessionStateBuilder::new_from_existing(internal.clone())
         .with_physical_optimizer_rules(Vec::new())
         .build()
+}
+
+/// Whether a policy relation's optimized plan may serve every statement of
+/// its session: it calls no function whose value may change between
+/// statements (`now()`, `current_date`: anything not immutable), which the
+/// optimizer would fold to one statement's value. Everything else in it is
+/// fixed for the session: its version and entitlements are rendered into
+/// the policy SQL, and its context functions (`CURRENT_USER()`, ...) are
+/// the session's own instances, bound to its one identity.
+pub(super) fn reusable(plan: &LogicalPlan) -> bool {
+    use datafusion::common::tree_node::TreeNodeRecursion;
+    use datafusion::logical_expr::Volatility;
+    let mut reusable = true;
+    let _ = plan.apply_with_subqueries(|node| {
+        node.apply_expressions(|e| {
+            e.apply(|e| {
+                if let Expr::ScalarFunction(f) = e
+                    && f.func.signature().volatility != Volatility::Immutable
+                    && !f.func.inner().is::<SessionContextFunc>()
+                {
+                    reusable = false;
+                    return Ok(TreeNodeRecursion::Stop);
+                }
+                Ok(TreeNodeRecursion::Continue)
+            })
+        })
+    });
+    reusable
+}
+
+/// The logical optimizer a scan runs over a relation already optimized
+/// whole (`PolicyTable::base`, when `reusable`): what the scan adds on top is a filter
+/// of safe predicates, a projection of columns and a limit, so it needs
+/// pushing down (into the raw scans, where Parquet prunes on them),
+/// folding (a predicate on a constant mask becomes a literal), and
+/// projection pruning — not decorrelation, join rewriting or common
+/// subexpressions, which the relation's one full pass did. A third of the
+/// full optimizer's time on a point lookup in inlined mode, most of it in
+/// profile-join mode, was that pass repeated on every statement.
+pub(super) fn per_scan_optimizer() -> &'static datafusion::optimizer::Optimizer {
+    use datafusion::optimizer::eliminate_filter::EliminateFilter;
+    use datafusion::optimizer::eliminate_limit::EliminateLimit;
+    use datafusion::optimizer::optimize_projections::OptimizeProjections;
+    use datafusion::optimizer::propagate_empty_relation::PropagateEmptyRelation;
+    use datafusion::optimizer::push_down_filter::PushDownFilter;
+    use datafusion::optimizer::push_down_limit::PushDownLimit;
+    use datafusion::optimizer::simplify_expressions::SimplifyExpressions;
+    static OPTIMIZER: std::sync::OnceLock<datafusion::optimizer::Optimizer> =
+        std::sync::OnceLock::new();
+    OPTIMIZER.get_or_init(|| {
+        datafusion::optimizer::Optimizer::with_rules(vec![
+            Arc::new(PushDownLimit::new()),
+            Arc::new(PushDownFilter::new()),
+            Arc::new(SimplifyExpressions::new()),
+            Arc::new(EliminateFilter::new()),
+            Arc::new(EliminateLimit::new()),
+            Arc::new(PropagateEmptyRelation::new()),
+            Arc::new(OptimizeProjections::new()),
+            Arc::new(crate::guard::RebalanceBooleanChains),
+        ])
+    })
 }
 
 /// A copy of `state` with this query's start time, so `now()` folds once

@@ -3,7 +3,7 @@
 //! applied on top, self-reading views denied, and the result behind the
 //! barrier like a table's policy relation.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::DataType;
@@ -18,6 +18,7 @@ use crate::sql::gate::check_statement;
 use super::catalog::*;
 use super::lock;
 use super::policy_table::*;
+use super::pushdown::Pushdown;
 use super::state::*;
 
 impl SessionCore {
@@ -104,7 +105,7 @@ impl SessionCore {
             name.clone(),
             plan,
             relation_state(&state),
-            |_| HashSet::new(),
+            |_| Pushdown::none(),
             None,
         )?))
     }
