@@ -56,6 +56,47 @@ GRANT SELECT ON VIEW v TO ROLE r;",
 }
 
 #[test]
+fn filters_on_a_rounded_column_agree_through_a_view() -> Result<(), Failed> {
+    // BALANCE rounded to 10 by a YAML policy; the view reads it through the
+    // table's policy, and a filter on either compares what U sees: 754
+    // shows as 750, 376 as 380, 996 as 990 (NUMBER(3,0) clamps 1000).
+    let yaml = "policies:
+  - {name: round-balance, type: masking, on: {columns: [DB.S.C.BALANCE]}, mask: {round: 10}}
+";
+    let script = "CREATE VIEW v AS SELECT id, balance FROM c; GRANT SELECT ON VIEW v TO ROLE r;";
+    let cases: [(&str, &[&str]); 6] = [
+        ("balance >= 990", &["1", "4"]),
+        // Raw 754 is above 750, its rounded value is not.
+        ("balance > 750", &["1", "4"]),
+        ("balance = 510", &["8"]),
+        // Only the rounded 376 equals 380.
+        ("balance = 380", &["3"]),
+        ("balance < 10", &["6", "10"]),
+        ("balance <= 375", &["5", "6", "9", "10"]),
+    ];
+    let engine = load_with(&manifest(yaml), script)?;
+    for mode in [EnforcementMode::Inlined, EnforcementMode::ProfileJoin] {
+        let session = engine
+            .session_with(veil_engine::SessionOptions {
+                mode: Some(mode),
+                ..veil_engine::SessionOptions::user("u")
+            })
+            .map_err(|e| e.to_string())?;
+        for relation in ["c", "v"] {
+            for (predicate, ids) in cases {
+                let sql = format!("SELECT id FROM {relation} WHERE {predicate} ORDER BY id");
+                let got = run(&session, &sql)?;
+                let want: Vec<&[&str]> = ids.iter().map(std::slice::from_ref).collect();
+                if got != rows(&want) {
+                    return Err(format!("{mode:?} {sql}: want {ids:?}, got {got:?}").into());
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[test]
 fn ddl_workspaces_take_changes_as_versions() -> Result<(), Failed> {
     // A change to a DDL workspace (whose roles are granted views) validates
     // and applies; the next statement sees it.
