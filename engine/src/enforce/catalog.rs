@@ -22,6 +22,7 @@ use crate::render::{Entitlements, RenderMode, policy_query};
 use super::engine::*;
 use super::lock;
 use super::policy_table::*;
+use super::profile_row::fold_profile_row;
 use super::pushdown::Pushdown;
 use super::system_tables::*;
 
@@ -90,6 +91,10 @@ impl SessionCore {
                 Box::new(query),
             ))))
             .await?;
+        let plan = match self.mode {
+            EnforcementMode::ProfileJoin => fold_profile_row(plan, &self.internal).await?,
+            EnforcementMode::Inlined => plan,
+        };
         let policy = Arc::new(PolicyTable::analyzed(
             table.clone(),
             plan,

@@ -6,7 +6,9 @@
 //! - [`identity`]: who a session is (user, roles, purpose, granted tables,
 //!   entitlements), resolved from its options by pure functions;
 //! - [`catalog`]: the per-user catalog of granted tables and views;
-//! - [`policy_table`]: the policy relation each granted table resolves to;
+//! - [`policy_table`]: the policy relation each granted table resolves to
+//!   ([`profile_row`]: in profile-join mode, with the session's profile row
+//!   folded in);
 //! - [`pushdown`]: which user filters a policy relation takes below its
 //!   barrier, and as what ([`rounded`]: comparisons with a rounded column,
 //!   as ranges of the raw column);
@@ -47,6 +49,7 @@ pub(crate) mod identity;
 pub mod journal;
 mod policy_catalog;
 pub mod policy_table;
+pub(crate) mod profile_row;
 pub(crate) mod profile_table;
 pub(crate) mod pushdown;
 pub mod remote;
