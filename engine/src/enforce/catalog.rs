@@ -22,7 +22,7 @@ use crate::render::{Entitlements, RenderMode, policy_query};
 use super::engine::*;
 use super::lock;
 use super::policy_table::*;
-use super::profile_row::fold_profile_row;
+use super::profile_lookups::fold_profile_lookups;
 use super::pushdown::Pushdown;
 use super::system_tables::*;
 
@@ -92,7 +92,7 @@ impl SessionCore {
             ))))
             .await?;
         let plan = match self.mode {
-            EnforcementMode::ProfileJoin => fold_profile_row(plan, &self.internal).await?,
+            EnforcementMode::ProfileJoin => fold_profile_lookups(plan, &self.internal).await?,
             EnforcementMode::Inlined => plan,
         };
         let policy = Arc::new(PolicyTable::analyzed(

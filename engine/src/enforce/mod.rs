@@ -7,8 +7,8 @@
 //!   entitlements), resolved from its options by pure functions;
 //! - [`catalog`]: the per-user catalog of granted tables and views;
 //! - [`policy_table`]: the policy relation each granted table resolves to
-//!   ([`profile_row`]: in profile-join mode, with the session's profile row
-//!   folded in);
+//!   ([`profile_lookups`]: in profile-join mode, with the session's profile
+//!   lookups folded in);
 //! - [`pushdown`]: which user filters a policy relation takes below its
 //!   barrier, and as what ([`rounded`]: comparisons with a rounded column,
 //!   as ranges of the raw column);
@@ -49,7 +49,7 @@ pub(crate) mod identity;
 pub mod journal;
 mod policy_catalog;
 pub mod policy_table;
-pub(crate) mod profile_row;
+pub(crate) mod profile_lookups;
 pub(crate) mod profile_table;
 pub(crate) mod pushdown;
 pub mod remote;
