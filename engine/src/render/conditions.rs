@@ -296,9 +296,10 @@ impl Renderer<'_> {
 
     /// `match_attribute` / `match_groups` in profile-join mode: whether the
     /// user holds the row's value, as an `EXISTS` probe of
-    /// `VEIL.SYSTEM.USER_VALUES` (planned as a hash join on the value, not
-    /// a scan of the user's list on every row). Never NULL: a NULL value is
-    /// held by nobody, the same rows as the inlined `IN` list.
+    /// `VEIL.SYSTEM.USER_VALUES` (a hash probe of the value, not a scan of
+    /// the user's list on every row: a session evaluates the probe's
+    /// values once, `enforce/profile_lookups.rs`). Never NULL: a NULL value
+    /// is held by nobody, the same rows as the inlined `IN` list.
     fn value_probe(&self, column: &str, string_column: bool, source: &ValueSource) -> Result<B> {
         let (kind, key) = match source {
             ValueSource::Attribute(k) => ("attribute", k.as_str()),
