@@ -92,7 +92,12 @@ impl SessionCore {
             ))))
             .await?;
         let plan = match self.mode {
-            EnforcementMode::ProfileJoin => fold_profile_lookups(plan, &self.internal).await?,
+            EnforcementMode::ProfileJoin => {
+                let phase = crate::trace::phase("relation: fold profile lookups");
+                let folded = fold_profile_lookups(plan, &self.internal).await?;
+                phase.end();
+                folded
+            }
             EnforcementMode::Inlined => plan,
         };
         let policy = Arc::new(PolicyTable::analyzed(
