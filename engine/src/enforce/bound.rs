@@ -118,6 +118,7 @@ impl Bound {
                 .chain(std::iter::once(unmask))
                 .collect(),
             views: Mutex::new(HashMap::new()),
+            lookups: Default::default(),
             executor,
         });
         let state = user_state(&core, build_user_catalog(&core));

@@ -22,7 +22,7 @@ use crate::render::{Entitlements, RenderMode, policy_query};
 use super::engine::*;
 use super::lock;
 use super::policy_table::*;
-use super::profile_lookups::fold_profile_lookups;
+use super::profile_lookups::{Lookups, fold_profile_lookups};
 use super::pushdown::Pushdown;
 use super::system_tables::*;
 
@@ -38,6 +38,8 @@ pub(crate) struct SessionCore {
     pub(super) tables: Mutex<HashMap<TableName, Arc<PolicyTable>>>,
     /// The context functions user SQL may call (CURRENT_USER, ...).
     pub(super) user_functions: Vec<Arc<datafusion::logical_expr::ScalarUDF>>,
+    /// Profile-join mode: the session's profile lookups, evaluated once.
+    pub(super) lookups: Lookups,
     /// Views planned for this session.
     pub(super) views: Mutex<HashMap<TableName, Arc<dyn TableProvider>>>,
     /// Where this session's statements run (`None`: in this process).
@@ -94,7 +96,7 @@ impl SessionCore {
         let plan = match self.mode {
             EnforcementMode::ProfileJoin => {
                 let phase = crate::trace::phase("relation: fold profile lookups");
-                let folded = fold_profile_lookups(plan, &self.internal).await?;
+                let folded = fold_profile_lookups(plan, &self.internal, &self.lookups).await?;
                 phase.end();
                 folded
             }

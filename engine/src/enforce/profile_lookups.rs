@@ -15,11 +15,13 @@
 //!   IN (…)`, never NULL, as the probe), not a semi-join to plan and build
 //!   per statement.
 //!
-//! The rows are those of the unfolded SQL (tested against it, and against
-//! inlined mode). A lookup that reads the clock, or a profile subquery
+//! Each distinct lookup runs once per session ([`Lookups`]), whichever
+//! tables make it. The rows are those of the unfolded SQL (tested against
+//! it, and against inlined mode). A lookup that reads the clock, or a profile subquery
 //! that returns several rows, is left as it is.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
@@ -32,33 +34,59 @@ use datafusion::logical_expr::{
 
 use crate::model::{PROFILE_TABLE, USER_VALUES_TABLE};
 
+use super::lock;
 use super::state::{execute_plan, fresh, reusable};
+
+/// A session's evaluated lookups, by plan: tables whose relations make the
+/// same lookup (the profile row without conditions of its own, the user's
+/// values of one attribute) evaluate it once per session.
+#[derive(Debug, Default)]
+pub(crate) struct Lookups(Mutex<HashMap<String, Vec<RecordBatch>>>);
+
+impl Lookups {
+    /// `plan`'s result in `state` (the session's internal state).
+    async fn run(&self, state: &SessionState, plan: &LogicalPlan) -> Result<Vec<RecordBatch>> {
+        let key = plan.display_indent_schema().to_string();
+        if let Some(batches) = lock(&self.0).get(&key) {
+            return Ok(batches.clone());
+        }
+        let batches = execute_plan(&fresh(state), plan).await?;
+        lock(&self.0).insert(key, batches.clone());
+        Ok(batches)
+    }
+}
 
 /// The alias the policy SQL gives the profile subquery (`render::skeleton`).
 const PROFILE_ALIAS: &str = "p";
 
 /// `plan` (a profile-join policy relation, before analysis) with its
-/// profile lookups evaluated in `state` and folded in.
+/// profile lookups evaluated in `state` (through the session's `lookups`)
+/// and folded in.
 pub(super) async fn fold_profile_lookups(
     plan: LogicalPlan,
     state: &SessionState,
+    lookups: &Lookups,
 ) -> Result<LogicalPlan> {
-    let plan = fold_profile_row(plan, state).await?;
-    fold_value_probes(plan, state).await
+    let plan = fold_profile_row(plan, state, lookups).await?;
+    fold_value_probes(plan, state, lookups).await
 }
 
-/// `plan` with its profile subquery evaluated in `state` and its cross join replaced by the
-/// row's values as literal columns (or by no rows when the user has no
-/// profile row). A plan without a profile subquery, or whose profile
-/// subquery reads the clock, is returned as it is.
-async fn fold_profile_row(plan: LogicalPlan, state: &SessionState) -> Result<LogicalPlan> {
+/// `plan` with its profile subquery evaluated in `state` and its cross
+/// join replaced by the row's values as literal columns (or by no rows
+/// when the user has no profile row). A plan without a profile subquery,
+/// or whose profile subquery reads the clock, is returned as it is.
+async fn fold_profile_row(
+    plan: LogicalPlan,
+    state: &SessionState,
+    lookups: &Lookups,
+) -> Result<LogicalPlan> {
     let Some(profile) = profile_subquery(&plan) else {
         return Ok(plan);
     };
     if !reusable(&profile) {
         return Ok(plan);
     }
-    let batches = execute_plan(&fresh(state), &profile).await?;
+    let batches = lookups.run(state, &profile).await?;
     let row = match ProfileRow::of(&batches)? {
         ProfileRow::Several => return Ok(plan),
         row => row,
@@ -186,7 +214,11 @@ fn reads(plan: &LogicalPlan, name: &str) -> bool {
 /// `plan` with each `EXISTS` probe of `VEIL.SYSTEM.USER_VALUES` replaced
 /// by a membership test of the probed value in the values the probe's
 /// uncorrelated conditions select (evaluated once, in `state`).
-async fn fold_value_probes(plan: LogicalPlan, state: &SessionState) -> Result<LogicalPlan> {
+async fn fold_value_probes(
+    plan: LogicalPlan,
+    state: &SessionState,
+    lookups: &Lookups,
+) -> Result<LogicalPlan> {
     // Each distinct probe evaluated once, then substituted everywhere.
     let mut probes: Vec<(Expr, Expr)> = Vec::new();
     let mut found = Vec::new();
@@ -204,7 +236,7 @@ async fn fold_value_probes(plan: LogicalPlan, state: &SessionState) -> Result<Lo
         if probes.iter().any(|(e, _)| *e == exists) {
             continue;
         }
-        if let Some(folded) = probe.fold(state).await? {
+        if let Some(folded) = probe.fold(state, lookups).await? {
             probes.push((exists, folded));
         }
     }
@@ -284,12 +316,12 @@ impl ValueProbe {
 
     /// The probe as a membership test of its value in the values it
     /// selects, or `None` when it reads the clock.
-    async fn fold(self, state: &SessionState) -> Result<Option<Expr>> {
+    async fn fold(self, state: &SessionState, lookups: &Lookups) -> Result<Option<Expr>> {
         if !reusable(&self.values) {
             return Ok(None);
         }
         let mut held: Vec<ScalarValue> = Vec::new();
-        for batch in execute_plan(&fresh(state), &self.values).await? {
+        for batch in lookups.run(state, &self.values).await? {
             for row in 0..batch.num_rows() {
                 let v = ScalarValue::try_from_array(batch.column(0), row)?;
                 // A NULL value is held by nobody (`VALUE = x` is never true).
@@ -413,19 +445,29 @@ mod tests {
             batches.iter().map(RecordBatch::num_rows).sum::<usize>()
         };
         // Nobody's row: no rows, and nothing left to join.
-        let nobody = fold_profile_row(plan("\"USER_NAME\" = 'NOBODY'").await, state)
-            .await
-            .unwrap();
+        let nobody = fold_profile_row(
+            plan("\"USER_NAME\" = 'NOBODY'").await,
+            state,
+            &Lookups::default(),
+        )
+        .await
+        .unwrap();
         assert_eq!(count(&nobody, scans(PROFILE_TABLE[2])), 0);
         assert_eq!(rows(nobody).await, 0);
         // Bob's row: each of t's rows with bob's groups.
-        let mine = fold_profile_row(plan("\"USER_NAME\" = current_user()").await, state)
-            .await
-            .unwrap();
+        let mine = fold_profile_row(
+            plan("\"USER_NAME\" = current_user()").await,
+            state,
+            &Lookups::default(),
+        )
+        .await
+        .unwrap();
         assert_eq!(count(&mine, scans(PROFILE_TABLE[2])), 0);
         assert_eq!(rows(mine).await, 2);
         // Every user's row (never rendered so): the cross join stays.
-        let everyone = fold_profile_row(plan("true").await, state).await.unwrap();
+        let everyone = fold_profile_row(plan("true").await, state, &Lookups::default())
+            .await
+            .unwrap();
         assert_eq!(count(&everyone, |n| profile_join(n).is_some()), 1);
         assert_eq!(rows(everyone).await, 2 * engine_users(&engine));
     }
@@ -469,7 +511,9 @@ mod tests {
         ] {
             let sql = format!("SELECT x FROM {from} WHERE {condition} ORDER BY x NULLS FIRST");
             let plan = state.create_logical_plan(&sql).await.unwrap();
-            let folded = fold_profile_lookups(plan.clone(), state).await.unwrap();
+            let folded = fold_profile_lookups(plan.clone(), state, &Lookups::default())
+                .await
+                .unwrap();
             assert_eq!(count(&folded, scans(USER_VALUES_TABLE)), 1, "{condition}");
             let rows = |plan| async move {
                 let batches = execute_plan(state, &plan).await.unwrap();
@@ -486,5 +530,42 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[tokio::test]
+    async fn a_session_evaluates_each_lookup_once() {
+        let engine = Engine::load(sample()).await.unwrap();
+        let bob = engine
+            .session_with(SessionOptions {
+                mode: Some(EnforcementMode::ProfileJoin),
+                ..SessionOptions::user("bob")
+            })
+            .unwrap();
+        let core = &bob.bound().unwrap().core;
+        let customers = TableName {
+            database: "ANALYTICS".into(),
+            schema: "PUBLIC".into(),
+            table: "CUSTOMERS".into(),
+        };
+        let query = core.policy_query(&customers).unwrap();
+        let plan = core
+            .internal
+            .statement_to_plan(datafusion::sql::parser::Statement::Statement(Box::new(
+                datafusion::sql::sqlparser::ast::Statement::Query(Box::new(query)),
+            )))
+            .await
+            .unwrap();
+        let lookups = Lookups::default();
+        let first = fold_profile_lookups(plan.clone(), &core.internal, &lookups)
+            .await
+            .unwrap();
+        // The profile row and the Region values.
+        let evaluated = lock(&lookups.0).len();
+        assert_eq!(evaluated, 2);
+        let again = fold_profile_lookups(plan, &core.internal, &lookups)
+            .await
+            .unwrap();
+        assert_eq!(lock(&lookups.0).len(), evaluated);
+        assert_eq!(again, first);
     }
 }
