@@ -273,8 +273,10 @@ fn match_groups_shows_rows_of_the_users_groups() -> Result<(), Failed> {
 }
 
 /// Attribute values are text: on an integer column only the canonical text
-/// of the integer matches (`'01'`, `'+3'`, `'4.0'`, `' 5'` do not), in both
-/// modes — the inlined mode compares integers, the profile-join mode text.
+/// of the integer matches (`'01'`, `'+3'`, `'4.0'`, `' 5'` and a number
+/// beyond 64 bits do not), in both modes — both compare integers, inlined
+/// mode from the user's entitlements, profile-join mode from the user's
+/// values, which its session folds into the plan.
 #[test]
 fn match_attribute_on_integers_compares_the_text() -> Result<(), Failed> {
     let manifest = r#"
@@ -288,7 +290,7 @@ tables:
 roles:
   - {name: R, grants: [DB.S.T]}
 users:
-  - {name: U, roles: [R], attributes: {Id: ['01', '2', '+3', '4.0', ' 5', '-6']}}
+  - {name: U, roles: [R], attributes: {Id: ['01', '2', '+3', '4.0', ' 5', '-6', '99999999999999999999']}}
   - {name: V, roles: [R], attributes: {Id: ['x', '07']}}
 policies:
   - {name: sub, type: subscription, on: {data_sources: [DB.S.T]}, allow: anyone}

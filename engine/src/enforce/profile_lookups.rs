@@ -12,8 +12,8 @@
 //!   read, and no cross join is left to plan for every statement;
 //! - an `EXISTS` probe of the user's values becomes a hash probe of the
 //!   row's value in the literal list of those values (`x IS NOT NULL AND x
-//!   IN (…)`, never NULL, as the probe), not a semi-join to plan and build
-//!   per statement.
+//!   IN (…)`, never NULL, as the probe; integers for an integer column), not
+//!   a semi-join to plan and build per statement.
 //!
 //! Each distinct lookup runs once per session ([`Lookups`]), whichever
 //! tables make it. The rows are those of the unfolded SQL (tested against
@@ -24,6 +24,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::DataType;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{Result, ScalarValue, TableReference};
 use datafusion::execution::SessionState;
@@ -262,6 +263,9 @@ struct ValueProbe {
     values: LogicalPlan,
     /// The outer value, over the outer query's columns.
     value: Expr,
+    /// When the value is an integer column's text (`CAST(c AS VARCHAR)`),
+    /// that column: the probe then compares integers.
+    integer: Option<Expr>,
     negated: bool,
 }
 
@@ -307,9 +311,21 @@ impl ValueProbe {
         .and_then(|b| b.project(vec![column]))
         .and_then(|b| b.build())
         .ok()?;
+        let integer = match &value {
+            Expr::Cast(c) if matches!(c.field.data_type(), DataType::Utf8 | DataType::Utf8View) => {
+                match c.expr.as_ref() {
+                    Expr::OuterReferenceColumn(field, column) if field.data_type().is_integer() => {
+                        Some(Expr::Column(column.clone()))
+                    }
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
         Some(Self {
             values,
             value: strip_outer_references(value).ok()?,
+            integer,
             negated: exists.negated,
         })
     }
@@ -330,17 +346,43 @@ impl ValueProbe {
                 }
             }
         }
-        let member = if held.is_empty() {
+        let (value, list) = match self.integer {
+            // An integer column compares as integers (Parquet prunes on
+            // them, and no row is cast to text), as inlined mode's list:
+            // exact, as the text of an integer is canonical, so a value
+            // that is not canonical integer text ('01', '+1', '1.0') or
+            // is out of range never equalled a row's text.
+            Some(column) => (
+                column,
+                held.iter()
+                    .filter_map(canonical_integer)
+                    .map(|n| lit(ScalarValue::Int64(Some(n))))
+                    .collect::<Vec<_>>(),
+            ),
+            None => (
+                self.value,
+                held.into_iter().map(|v| Expr::Literal(v, None)).collect(),
+            ),
+        };
+        let member = if list.is_empty() {
             lit(false)
         } else {
-            let list = held.into_iter().map(|v| Expr::Literal(v, None)).collect();
-            self.value
-                .clone()
-                .is_not_null()
-                .and(self.value.in_list(list, false))
+            value.clone().is_not_null().and(value.in_list(list, false))
         };
         Ok(Some(if self.negated { !member } else { member }))
     }
+}
+
+/// The integer whose text `v` is, when `v` is the canonical text of one
+/// that fits 64 bits.
+fn canonical_integer(v: &ScalarValue) -> Option<i64> {
+    let (ScalarValue::Utf8(Some(t))
+    | ScalarValue::Utf8View(Some(t))
+    | ScalarValue::LargeUtf8(Some(t))) = v
+    else {
+        return None;
+    };
+    t.parse::<i64>().ok().filter(|n| n.to_string() == *t)
 }
 
 /// `e` with its outer references (`OuterReferenceColumn`) as the columns
