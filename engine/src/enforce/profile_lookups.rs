@@ -406,6 +406,27 @@ mod tests {
 
     use super::*;
 
+    /// The sample workspace, and bob's session in profile-join mode (bob
+    /// holds Region EU and the group Analysts).
+    async fn bob_in_profile_join() -> (Engine, crate::enforce::Session) {
+        let engine = Engine::load(sample()).await.unwrap();
+        let bob = engine
+            .session_with(SessionOptions {
+                mode: Some(EnforcementMode::ProfileJoin),
+                ..SessionOptions::user("bob")
+            })
+            .unwrap();
+        (engine, bob)
+    }
+
+    fn customers() -> TableName {
+        TableName {
+            database: "ANALYTICS".into(),
+            schema: "PUBLIC".into(),
+            table: "CUSTOMERS".into(),
+        }
+    }
+
     /// Whether a node is a scan of `VEIL.SYSTEM.<name>`.
     fn scans(name: &str) -> impl Fn(&LogicalPlan) -> bool {
         move |n| matches!(n, LogicalPlan::TableScan(s) if s.table_name.table() == name)
@@ -423,11 +444,7 @@ mod tests {
     #[tokio::test]
     async fn a_profile_join_relation_takes_the_sessions_profile_row_as_literals() {
         let engine = Engine::load(sample()).await.unwrap();
-        let customers = TableName {
-            database: "ANALYTICS".into(),
-            schema: "PUBLIC".into(),
-            table: "CUSTOMERS".into(),
-        };
+        let customers = customers();
         for user in ["alice", "bob", "carol"] {
             let session = |mode| {
                 engine
@@ -466,13 +483,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_user_without_a_profile_row_gets_no_rows_and_several_rows_are_left_alone() {
-        let engine = Engine::load(sample()).await.unwrap();
-        let bob = engine
-            .session_with(SessionOptions {
-                mode: Some(EnforcementMode::ProfileJoin),
-                ..SessionOptions::user("bob")
-            })
-            .unwrap();
+        let (engine, bob) = bob_in_profile_join().await;
         let state = &bob.bound().unwrap().core.internal;
         let plan = |selection: &str| {
             let sql = format!(
@@ -520,14 +531,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_folded_value_probe_holds_the_rows_the_probe_holds() {
-        let engine = Engine::load(sample()).await.unwrap();
-        // Bob holds Region EU and the group Analysts.
-        let bob = engine
-            .session_with(SessionOptions {
-                mode: Some(EnforcementMode::ProfileJoin),
-                ..SessionOptions::user("bob")
-            })
-            .unwrap();
+        let (_engine, bob) = bob_in_profile_join().await;
         let state = &bob.bound().unwrap().core.internal;
         let probe = |kind: &str, key: &str| {
             format!(
@@ -576,20 +580,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_session_evaluates_each_lookup_once() {
-        let engine = Engine::load(sample()).await.unwrap();
-        let bob = engine
-            .session_with(SessionOptions {
-                mode: Some(EnforcementMode::ProfileJoin),
-                ..SessionOptions::user("bob")
-            })
-            .unwrap();
+        let (_engine, bob) = bob_in_profile_join().await;
         let core = &bob.bound().unwrap().core;
-        let customers = TableName {
-            database: "ANALYTICS".into(),
-            schema: "PUBLIC".into(),
-            table: "CUSTOMERS".into(),
-        };
-        let query = core.policy_query(&customers).unwrap();
+        let query = core.policy_query(&customers()).unwrap();
         let plan = core
             .internal
             .statement_to_plan(datafusion::sql::parser::Statement::Statement(Box::new(
