@@ -93,13 +93,15 @@ async fn fold_profile_row(
         row => row,
     };
     plan.transform_up_with_subqueries(|node| {
-        if profile_join(&node).is_none() {
+        // Only the joins with the subquery evaluated (the policy SQL has one).
+        if profile_join(&node) != Some(&profile) {
             return Ok(Transformed::no(node));
         }
         let LogicalPlan::Join(join) = node else {
             return Ok(Transformed::no(node));
         };
         let folded = match &row {
+            // `Several` returned above; an empty relation fails closed.
             ProfileRow::Missing | ProfileRow::Several => {
                 LogicalPlan::EmptyRelation(EmptyRelation {
                     produce_one_row: false,
