@@ -17,8 +17,8 @@
 //!
 //! Each distinct lookup runs once per session ([`Lookups`]), whichever
 //! tables make it. The rows are those of the unfolded SQL (tested against
-//! it, and against inlined mode). A lookup that reads the clock, or a profile subquery
-//! that returns several rows, is left as it is.
+//! it, and against inlined mode). A lookup that reads the clock, or a
+//! profile subquery that returns several rows, is left as it is.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -34,9 +34,10 @@ use datafusion::logical_expr::{
 };
 
 use crate::model::{PROFILE_TABLE, USER_VALUES_TABLE};
+use crate::render::canonical_integer;
 
 use super::lock;
-use super::state::{execute_plan, fresh, reusable};
+use super::state::{execute_plan, reusable};
 
 /// A session's evaluated lookups, by plan: tables whose relations make the
 /// same lookup (the profile row without conditions of its own, the user's
@@ -45,15 +46,24 @@ use super::state::{execute_plan, fresh, reusable};
 pub(crate) struct Lookups(Mutex<HashMap<String, Vec<RecordBatch>>>);
 
 impl Lookups {
-    /// `plan`'s result in `state` (the session's internal state).
-    async fn run(&self, state: &SessionState, plan: &LogicalPlan) -> Result<Vec<RecordBatch>> {
+    /// `plan`'s result in `state` (the session's internal state), or
+    /// `None` when it reads the clock (its value is the statement's, not
+    /// the session's).
+    async fn run(
+        &self,
+        state: &SessionState,
+        plan: &LogicalPlan,
+    ) -> Result<Option<Vec<RecordBatch>>> {
+        if !reusable(plan) {
+            return Ok(None);
+        }
         let key = plan.display_indent_schema().to_string();
         if let Some(batches) = lock(&self.0).get(&key) {
-            return Ok(batches.clone());
+            return Ok(Some(batches.clone()));
         }
-        let batches = execute_plan(&fresh(state), plan).await?;
+        let batches = execute_plan(state, plan).await?;
         lock(&self.0).insert(key, batches.clone());
-        Ok(batches)
+        Ok(Some(batches))
     }
 }
 
@@ -84,13 +94,13 @@ async fn fold_profile_row(
     let Some(profile) = profile_subquery(&plan) else {
         return Ok(plan);
     };
-    if !reusable(&profile) {
+    let Some(batches) = lookups.run(state, &profile).await? else {
         return Ok(plan);
-    }
-    let batches = lookups.run(state, &profile).await?;
+    };
     let row = match ProfileRow::of(&batches)? {
         ProfileRow::Several => return Ok(plan),
-        row => row,
+        ProfileRow::Missing => None,
+        ProfileRow::Values(values) => Some(values),
     };
     plan.transform_up_with_subqueries(|node| {
         // Only the joins with the subquery evaluated (the policy SQL has one).
@@ -101,14 +111,12 @@ async fn fold_profile_row(
             return Ok(Transformed::no(node));
         };
         let folded = match &row {
-            // `Several` returned above; an empty relation fails closed.
-            ProfileRow::Missing | ProfileRow::Several => {
-                LogicalPlan::EmptyRelation(EmptyRelation {
-                    produce_one_row: false,
-                    schema: Arc::clone(&join.schema),
-                })
-            }
-            ProfileRow::Values(values) => {
+            // No profile row: no rows.
+            None => LogicalPlan::EmptyRelation(EmptyRelation {
+                produce_one_row: false,
+                schema: Arc::clone(&join.schema),
+            }),
+            Some(values) => {
                 let mut exprs: Vec<Expr> = join
                     .left
                     .schema()
@@ -200,11 +208,11 @@ fn reads_profile(plan: &LogicalPlan) -> bool {
 
 /// Whether `plan` scans the table `name` of `VEIL.SYSTEM`.
 fn reads(plan: &LogicalPlan, name: &str) -> bool {
-    let profile = TableReference::full(PROFILE_TABLE[0], PROFILE_TABLE[1], name);
+    let table = TableReference::full(PROFILE_TABLE[0], PROFILE_TABLE[1], name);
     let mut reads = false;
     let _ = plan.apply(|node| {
         if let LogicalPlan::TableScan(scan) = node
-            && scan.table_name == profile
+            && scan.table_name == table
         {
             reads = true;
             return Ok(TreeNodeRecursion::Stop);
@@ -306,6 +314,10 @@ impl ValueProbe {
             compared = Some(pair);
         }
         let (column, value) = compared?;
+        // The outer value must be the outer query's alone to run there.
+        if !value.column_refs().is_empty() {
+            return None;
+        }
         let values = match conjunction(uncorrelated) {
             Some(p) => LogicalPlanBuilder::from(filter.input.as_ref().clone()).filter(p),
             None => Ok(LogicalPlanBuilder::from(filter.input.as_ref().clone())),
@@ -316,7 +328,9 @@ impl ValueProbe {
         let integer = match &value {
             Expr::Cast(c) if matches!(c.field.data_type(), DataType::Utf8 | DataType::Utf8View) => {
                 match c.expr.as_ref() {
-                    Expr::OuterReferenceColumn(field, column) if field.data_type().is_integer() => {
+                    Expr::OuterReferenceColumn(field, column)
+                        if field.data_type().is_signed_integer() =>
+                    {
                         Some(Expr::Column(column.clone()))
                     }
                     _ => None,
@@ -335,15 +349,15 @@ impl ValueProbe {
     /// The probe as a membership test of its value in the values it
     /// selects, or `None` when it reads the clock.
     async fn fold(self, state: &SessionState, lookups: &Lookups) -> Result<Option<Expr>> {
-        if !reusable(&self.values) {
+        let Some(batches) = lookups.run(state, &self.values).await? else {
             return Ok(None);
-        }
+        };
         let mut held: Vec<ScalarValue> = Vec::new();
-        for batch in lookups.run(state, &self.values).await? {
+        for batch in batches {
             for row in 0..batch.num_rows() {
                 let v = ScalarValue::try_from_array(batch.column(0), row)?;
                 // A NULL value is held by nobody (`VALUE = x` is never true).
-                if !v.is_null() && !held.contains(&v) {
+                if !v.is_null() {
                     held.push(v);
                 }
             }
@@ -357,7 +371,7 @@ impl ValueProbe {
             Some(column) => (
                 column,
                 held.iter()
-                    .filter_map(canonical_integer)
+                    .filter_map(integer_value)
                     .map(|n| lit(ScalarValue::Int64(Some(n))))
                     .collect::<Vec<_>>(),
             ),
@@ -377,14 +391,14 @@ impl ValueProbe {
 
 /// The integer whose text `v` is, when `v` is the canonical text of one
 /// that fits 64 bits.
-fn canonical_integer(v: &ScalarValue) -> Option<i64> {
+fn integer_value(v: &ScalarValue) -> Option<i64> {
     let (ScalarValue::Utf8(Some(t))
     | ScalarValue::Utf8View(Some(t))
     | ScalarValue::LargeUtf8(Some(t))) = v
     else {
         return None;
     };
-    t.parse::<i64>().ok().filter(|n| n.to_string() == *t)
+    canonical_integer(t).and_then(|n| i64::try_from(n).ok())
 }
 
 /// `e` with its outer references (`OuterReferenceColumn`) as the columns

@@ -13,6 +13,13 @@ use crate::sql::ident::{normalize_ident, parse_generated_expr, quoted, with_oper
 use super::*;
 use crate::sql::ast::*;
 
+/// The integer `text` is the canonical text of (no sign but `-`, no
+/// leading zero, no spaces or decimals), if any: the only text of an
+/// integer column's value that an attribute value can equal.
+pub(crate) fn canonical_integer(text: &str) -> Option<i128> {
+    text.parse::<i128>().ok().filter(|n| n.to_string() == text)
+}
+
 impl Renderer<'_> {
     pub(super) fn in_array(&self, column: &str, value: Expr) -> Expr {
         call("array_has", vec![profile_col(column), value])
@@ -148,7 +155,7 @@ impl Renderer<'_> {
                     .iter()
                     .find(|c| c.name == column)
                     .is_some_and(|c| matches!(c.declared, SnowflakeType::Number { scale: 0, .. }));
-                let canonical = |t: &str| t.parse::<i128>().is_ok_and(|n| n.to_string() == t);
+                let canonical = |t: &str| canonical_integer(t).is_some();
                 let fits = texts
                     .iter()
                     .all(|t| !canonical(t) || t.parse::<i64>().is_ok());

@@ -18,6 +18,7 @@ mod masks;
 mod snowflake;
 
 pub use crate::model::{Entitlements, PROFILE_TABLE, USER_VALUES_TABLE, meets};
+pub(crate) use conditions::canonical_integer;
 pub(crate) use masks::fit;
 pub use snowflake::{
     SnowflakeExport, SnowflakePolicies, purpose_role, snowflake_mask, snowflake_policies,
