@@ -63,8 +63,12 @@ fn largest_multiple(units: i128, precision: Option<u8>) -> Option<Option<i128>> 
 }
 
 /// Rows a kernel maps before it looks whether one of them was outside its
-/// exact range (and gives up, leaving the batch to the next path).
+/// exact range (and gives up, leaving the batch to the next path): first
+/// [`FIRST_CHUNK`], so that a batch for a wider kernel (a `NUMBER(38, s)`
+/// column beyond 64 bits) costs the narrower one little, then [`CHUNK`].
 const CHUNK: usize = 1024;
+/// See [`CHUNK`].
+const FIRST_CHUNK: usize = 64;
 
 /// Maps every value of `input` by `kernel`, which returns the mapped value
 /// and whether the input was outside the kernel's exact range; `None` when
@@ -81,7 +85,8 @@ fn map_within<T: ArrowPrimitiveType>(
     // no zeroing pass first.
     let mut out = Vec::with_capacity(values.len());
     let mut outside = false;
-    for chunk in values.chunks(CHUNK) {
+    let (first, rest) = values.split_at(values.len().min(FIRST_CHUNK));
+    for chunk in std::iter::once(first).chain(rest.chunks(CHUNK)) {
         out.extend(chunk.iter().map(|&v| {
             let (m, beyond) = kernel(v);
             outside |= beyond;
@@ -256,6 +261,7 @@ impl Remainder128By64 {
     /// The divisor `d`, or `None` unless `1 ≤ d < 2^63`.
     pub(crate) fn new(d: u64) -> Option<Self> {
         let high = DivideBelow63::new(d)?;
+        // 1 to 63: `DivideBelow63` takes divisors below 2^63 only.
         let shift = d.leading_zeros();
         let normalized = d << shift;
         let reciprocal = u64::try_from(u128::MAX / u128::from(normalized) - (1u128 << 64)).ok()?;
@@ -280,19 +286,17 @@ impl Remainder128By64 {
         } else {
             hi.wrapping_sub(self.high.divide(hi).wrapping_mul(self.divisor))
         };
-        let u1 = if self.shift == 0 {
-            r1
-        } else {
-            (r1 << self.shift) | (lo >> (64 - self.shift))
-        };
+        // `new` takes divisors below 2^63 only: the shift is 1 to 63.
+        let u1 = (r1 << self.shift) | (lo >> (64 - self.shift));
         let u0 = lo << self.shift;
         let d = self.normalized;
         let q = (u128::from(self.reciprocal) * u128::from(u1))
             .wrapping_add((u128::from(u1) << 64) | u128::from(u0));
         let (q1, q0) = (((q >> 64) as u64).wrapping_add(1), q as u64);
         let mut r = u0.wrapping_sub(q1.wrapping_mul(d));
-        // The first correction is as likely as not: without a branch.
-        r = r.wrapping_add(d & 0u64.wrapping_sub(u64::from(r > q0)));
+        // The first correction is as likely as not: a conditional move
+        // (LLVM made the masked form a branch).
+        r = r.wrapping_add(std::hint::select_unpredictable(r > q0, d, 0));
         if r >= d {
             r = r.wrapping_sub(d);
         }

@@ -119,6 +119,7 @@ impl Bound {
                 .collect(),
             views: Mutex::new(HashMap::new()),
             lookups: Default::default(),
+            statements: Default::default(),
             executor,
         });
         let state = user_state(&core, build_user_catalog(&core));
@@ -184,6 +185,27 @@ impl Bound {
         tables: &mut Vec<TableName>,
     ) -> Result<CheckedStatement> {
         let ws = &self.core.version.workspace;
+        let checked = self
+            .core
+            .statements
+            .checked(sql, |sql| self.parse_and_check(sql))?;
+        tables.clone_from(&checked.tables);
+        for t in &checked.tables {
+            let exists = ws.table(t).is_some()
+                || ws.snowflake.view(t).is_some()
+                || *t == profile_table_name();
+            let granted = self.core.granted.contains(t) || *t == profile_table_name();
+            if !exists || !granted {
+                return Err(VeilError::NotAuthorized(t.to_string()));
+            }
+        }
+        Ok(checked)
+    }
+
+    /// Parses, shapes and checks one statement: what depends on its text
+    /// alone (cached per identity by [`super::statements::Statements`]).
+    fn parse_and_check(&self, sql: &str) -> Result<CheckedStatement> {
+        let ws = &self.core.version.workspace;
         let mut statements = match parse_statements(sql) {
             Ok(s) => s,
             Err(e) => {
@@ -203,22 +225,11 @@ impl Bound {
         }
         let mut statement = statements.remove(0);
         crate::guard::shape_statement(&mut statement)?;
-        let checked = check_statement(
+        check_statement(
             statement,
             &ws.settings.default_database,
             &ws.settings.default_schema,
-        )?;
-        tables.clone_from(&checked.tables);
-        for t in &checked.tables {
-            let exists = ws.table(t).is_some()
-                || ws.snowflake.view(t).is_some()
-                || *t == profile_table_name();
-            let granted = self.core.granted.contains(t) || *t == profile_table_name();
-            if !exists || !granted {
-                return Err(VeilError::NotAuthorized(t.to_string()));
-            }
-        }
-        Ok(checked)
+        )
     }
 
     /// Checks and plans one statement on a planning thread, reporting in

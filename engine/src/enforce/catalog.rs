@@ -40,6 +40,8 @@ pub(crate) struct SessionCore {
     pub(super) user_functions: Vec<Arc<datafusion::logical_expr::ScalarUDF>>,
     /// Profile-join mode: the session's profile lookups, evaluated once.
     pub(super) lookups: Lookups,
+    /// Statements this identity checked, by SQL text.
+    pub(super) statements: super::statements::Statements,
     /// Views planned for this session.
     pub(super) views: Mutex<HashMap<TableName, Arc<dyn TableProvider>>>,
     /// Where this session's statements run (`None`: in this process).

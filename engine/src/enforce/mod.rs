@@ -2,7 +2,8 @@
 //! - [`engine`]: the [`Engine`], its policy versions and the decision cache;
 //! - [`session`]: a user's [`Session`] ([`stream`]: its streamed results);
 //! - [`bound`]: one session identity compiled against one version, and what
-//!   a statement does with it (check, planning, SHOW/DESCRIBE, rewrite);
+//!   a statement does with it (check, planning, SHOW/DESCRIBE, rewrite;
+//!   [`statements`]: the statements an identity checked, by SQL text);
 //! - [`identity`]: who a session is (user, roles, purpose, granted tables,
 //!   entitlements), resolved from its options by pure functions;
 //! - [`catalog`]: the per-user catalog of granted tables and views;
@@ -57,6 +58,7 @@ pub(crate) mod rounded;
 pub mod scan_check;
 pub mod session;
 pub mod state;
+pub(crate) mod statements;
 pub(crate) mod stream;
 pub mod system_tables;
 pub(crate) mod views;

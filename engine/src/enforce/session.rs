@@ -27,7 +27,9 @@ use super::{lock, read};
 /// Planning steps of one statement, timed by [`Session::plan_timings`].
 #[derive(Debug, Clone, Copy)]
 pub struct PlanTimings {
-    /// Parse, statement check and access check.
+    /// Parse, statement check and access check (the parse and statement
+    /// check come from the identity's statement cache when it checked the
+    /// same text before).
     pub check: Duration,
     /// Resolving the policy relation of every table the statement names, as
     /// a statement does: the session's planned relations, rendered and
