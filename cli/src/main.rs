@@ -13,6 +13,13 @@ use std::sync::Mutex;
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use veil_engine::{EnforcementMode, Engine, SessionOptions, VeilError};
 
+/// mimalloc, as DataFusion's own CLI uses: glibc's allocator returned the
+/// freed buffers of Parquet page decoding to the kernel between statements
+/// and faulted fresh zeroed pages in again for the next one (a point lookup
+/// spent more time in page faults than in its own work).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod access;
 mod bench;
 mod cluster;
