@@ -7,7 +7,8 @@
 //! - [`identity`]: who a session is (user, roles, purpose, granted tables,
 //!   entitlements), resolved from its options by pure functions;
 //! - [`catalog`]: the per-user catalog of granted tables and views;
-//! - [`policy_table`]: the policy relation each granted table resolves to
+//! - [`policy_table`]: the policy relation each granted table resolves to,
+//!   keeping the optimized plans of its recent scans when it reads no clock
 //!   ([`profile_lookups`]: in profile-join mode, with the session's profile
 //!   lookups folded in);
 //! - [`pushdown`]: which user filters a policy relation takes below its

@@ -4,7 +4,8 @@
 //! `pushdown`'s concern.
 
 use std::borrow::Cow;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
@@ -42,6 +43,20 @@ pub struct PolicyTable {
     /// Which user filters run below the barrier, and as what.
     pub(super) pushdown: Pushdown,
     pub(super) data: Option<Arc<DataFiles>>,
+    /// When `reusable`: the optimized plans of the last scans, by what each
+    /// asked of the relation (at most [`SCAN_PLANS`]).
+    scans: Mutex<HashMap<ScanKey, LogicalPlan>>,
+}
+
+/// Optimized scan plans a reusable relation keeps; past that it starts over.
+const SCAN_PLANS: usize = 32;
+
+/// What a statement asks of a policy relation's scan.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct ScanKey {
+    projection: Option<Vec<usize>>,
+    filters: Vec<Expr>,
+    limit: Option<usize>,
 }
 
 impl PolicyTable {
@@ -79,6 +94,7 @@ impl PolicyTable {
             reusable,
             state,
             data,
+            scans: Mutex::default(),
         })
     }
 
@@ -86,32 +102,15 @@ impl PolicyTable {
     pub fn table_name(&self) -> &TableName {
         &self.name
     }
-}
 
-#[async_trait]
-impl TableProvider for PolicyTable {
-    fn schema(&self) -> SchemaRef {
-        Arc::clone(&self.schema)
-    }
-
-    fn table_type(&self) -> TableType {
-        TableType::View
-    }
-
-    fn supports_filters_pushdown(
+    /// `base` with a scan's filters, projection and limit, before the
+    /// optimizer pushes them down.
+    fn scan_plan(
         &self,
-        filters: &[&Expr],
-    ) -> datafusion::common::Result<Vec<TableProviderFilterPushDown>> {
-        Ok(filters.iter().map(|f| self.pushdown.accepts(f)).collect())
-    }
-
-    async fn scan(
-        &self,
-        _state: &dyn DfSession,
         projection: Option<&Vec<usize>>,
         filters: &[Expr],
         limit: Option<usize>,
-    ) -> datafusion::common::Result<Arc<dyn ExecutionPlan>> {
+    ) -> datafusion::common::Result<LogicalPlan> {
         // Only filters `accepts` took arrive here; any other fails the
         // statement (closed), as does a relation with nowhere to put them.
         let refused = || {
@@ -140,16 +139,64 @@ impl TableProvider for PolicyTable {
         if let Some(n) = limit {
             builder = builder.limit(0, Some(n))?;
         }
-        let plan = builder.build()?;
+        builder.build()
+    }
+}
+
+#[async_trait]
+impl TableProvider for PolicyTable {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::View
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> datafusion::common::Result<Vec<TableProviderFilterPushDown>> {
+        Ok(filters.iter().map(|f| self.pushdown.accepts(f)).collect())
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn DfSession,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> datafusion::common::Result<Arc<dyn ExecutionPlan>> {
         // A relation that reads the clock is planned in a copy of its state
         // with this statement's start time, so `now()` folds once per
-        // statement, by the full optimizer; one that does not needs neither.
+        // statement, by the full optimizer; one that does not needs neither,
+        // and keeps what each kind of scan optimized to for the next
+        // statement that asks the same of it.
         let phase = crate::trace::phase("relation: optimize");
         let (state, optimized) = if self.reusable {
-            let optimized = per_scan_optimizer().optimize(plan, &self.state, |_, _| {})?;
+            let key = ScanKey {
+                projection: projection.cloned(),
+                filters: filters.to_vec(),
+                limit,
+            };
+            let cached = super::lock(&self.scans).get(&key).cloned();
+            let optimized = match cached {
+                Some(plan) => plan,
+                None => {
+                    let plan = self.scan_plan(projection, filters, limit)?;
+                    let optimized = per_scan_optimizer().optimize(plan, &self.state, |_, _| {})?;
+                    let mut scans = super::lock(&self.scans);
+                    if scans.len() >= SCAN_PLANS {
+                        scans.clear();
+                    }
+                    scans.insert(key, optimized.clone());
+                    optimized
+                }
+            };
             (Cow::Borrowed(&self.state), optimized)
         } else {
             let state = fresh(&self.state);
+            let plan = self.scan_plan(projection, filters, limit)?;
             let optimized = state.optimizer().optimize(plan, &state, |_, _| {})?;
             (Cow::Owned(state), optimized)
         };
@@ -216,6 +263,45 @@ mod tests {
             let plan = state.create_logical_plan(sql).await.unwrap();
             assert_eq!(crate::enforce::state::reusable(&plan), reusable, "{sql}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_reusable_relation_optimizes_each_kind_of_scan_once() {
+        use crate::model::TableName;
+        let engine = Engine::load(sample()).await.unwrap();
+        let bob = engine.session("bob").unwrap();
+        let core = &bob.bound().unwrap().core;
+        let table = |t: &str| TableName {
+            database: "ANALYTICS".into(),
+            schema: "PUBLIC".into(),
+            table: t.into(),
+        };
+        let customers = core.policy_table(&table("CUSTOMERS")).await.unwrap();
+        let scans = || super::super::lock(&customers.scans).len();
+        let text = |b: &[datafusion::arrow::array::RecordBatch]| {
+            datafusion::arrow::util::pretty::pretty_format_batches(b)
+                .unwrap()
+                .to_string()
+        };
+        let sql = "SELECT ID, NAME, BALANCE FROM CUSTOMERS WHERE ID > 1 ORDER BY ID";
+        let first = text(&bob.sql(sql).await.unwrap());
+        assert_eq!(scans(), 1);
+        // The same statement again: the same answer from the kept plan.
+        assert_eq!(text(&bob.sql(sql).await.unwrap()), first);
+        assert_eq!(scans(), 1);
+        // Another filter is another kind of scan, with its own answer.
+        let other = text(
+            &bob.sql("SELECT ID, NAME, BALANCE FROM CUSTOMERS WHERE ID > 2 ORDER BY ID")
+                .await
+                .unwrap(),
+        );
+        assert_eq!(scans(), 2);
+        assert_ne!(other, first);
+        // A relation that reads the clock keeps nothing.
+        let orders = core.policy_table(&table("ORDERS")).await.unwrap();
+        bob.sql("SELECT COUNT(*) AS N FROM ORDERS").await.unwrap();
+        bob.sql("SELECT COUNT(*) AS N FROM ORDERS").await.unwrap();
+        assert_eq!(super::super::lock(&orders.scans).len(), 0);
     }
 
     #[tokio::test]
