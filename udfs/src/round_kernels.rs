@@ -261,8 +261,12 @@ impl Remainder128By64 {
     /// The divisor `d`, or `None` unless `1 ≤ d < 2^63`.
     pub(crate) fn new(d: u64) -> Option<Self> {
         let high = DivideBelow63::new(d)?;
-        // 1 to 63: `DivideBelow63` takes divisors below 2^63 only.
+        // 1 to 63 (`DivideBelow63` takes divisors below 2^63 only); checked,
+        // as `remainder` shifts by `64 - shift`.
         let shift = d.leading_zeros();
+        if shift == 0 {
+            return None;
+        }
         let normalized = d << shift;
         let reciprocal = u64::try_from(u128::MAX / u128::from(normalized) - (1u128 << 64)).ok()?;
         Some(Self {

@@ -4,8 +4,7 @@
 //! `pushdown`'s concern.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
@@ -16,6 +15,7 @@ use datafusion::logical_expr::{
     Expr, LogicalPlan, LogicalPlanBuilder, TableProviderFilterPushDown, TableType, col,
 };
 use datafusion::physical_plan::ExecutionPlan;
+use quick_cache::sync::Cache;
 
 use crate::enforce::PolicyBarrierExec;
 use crate::load::data_check::DataFiles;
@@ -43,16 +43,16 @@ pub struct PolicyTable {
     /// Which user filters run below the barrier, and as what.
     pub(super) pushdown: Pushdown,
     pub(super) data: Option<Arc<DataFiles>>,
-    /// When `reusable`: the optimized plans of the last scans, by what each
+    /// When `reusable`: the optimized plans of recent scans, by what each
     /// asked of the relation (at most [`SCAN_PLANS`]).
-    scans: Mutex<HashMap<ScanKey, LogicalPlan>>,
+    scans: Cache<ScanKey, LogicalPlan>,
 }
 
-/// Optimized scan plans a reusable relation keeps; past that it starts over.
+/// Optimized scan plans a reusable relation keeps.
 const SCAN_PLANS: usize = 32;
 
 /// What a statement asks of a policy relation's scan.
-#[derive(Debug, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct ScanKey {
     projection: Option<Vec<usize>>,
     filters: Vec<Expr>,
@@ -94,13 +94,35 @@ impl PolicyTable {
             reusable,
             state,
             data,
-            scans: Mutex::default(),
+            scans: Cache::new(SCAN_PLANS),
         })
     }
 
     /// The table this relation protects.
     pub fn table_name(&self) -> &TableName {
         &self.name
+    }
+
+    /// A reusable relation's scan, optimized: the plan kept for the same
+    /// projection, filters and limit, or a new one, kept.
+    fn kept_scan(
+        &self,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> datafusion::common::Result<LogicalPlan> {
+        let key = ScanKey {
+            projection: projection.cloned(),
+            filters: filters.to_vec(),
+            limit,
+        };
+        if let Some(plan) = self.scans.get(&key) {
+            return Ok(plan);
+        }
+        let plan = self.scan_plan(projection, filters, limit)?;
+        let optimized = per_scan_optimizer().optimize(plan, &self.state, |_, _| {})?;
+        self.scans.insert(key, optimized.clone());
+        Ok(optimized)
     }
 
     /// `base` with a scan's filters, projection and limit, before the
@@ -174,25 +196,7 @@ impl TableProvider for PolicyTable {
         // statement that asks the same of it.
         let phase = crate::trace::phase("relation: optimize");
         let (state, optimized) = if self.reusable {
-            let key = ScanKey {
-                projection: projection.cloned(),
-                filters: filters.to_vec(),
-                limit,
-            };
-            let cached = super::lock(&self.scans).get(&key).cloned();
-            let optimized = match cached {
-                Some(plan) => plan,
-                None => {
-                    let plan = self.scan_plan(projection, filters, limit)?;
-                    let optimized = per_scan_optimizer().optimize(plan, &self.state, |_, _| {})?;
-                    let mut scans = super::lock(&self.scans);
-                    if scans.len() >= SCAN_PLANS {
-                        scans.clear();
-                    }
-                    scans.insert(key, optimized.clone());
-                    optimized
-                }
-            };
+            let optimized = self.kept_scan(projection, filters, limit)?;
             (Cow::Borrowed(&self.state), optimized)
         } else {
             let state = fresh(&self.state);
@@ -277,7 +281,7 @@ mod tests {
             table: t.into(),
         };
         let customers = core.policy_table(&table("CUSTOMERS")).await.unwrap();
-        let scans = || super::super::lock(&customers.scans).len();
+        let scans = || customers.scans.len();
         let text = |b: &[datafusion::arrow::array::RecordBatch]| {
             datafusion::arrow::util::pretty::pretty_format_batches(b)
                 .unwrap()
@@ -301,7 +305,7 @@ mod tests {
         let orders = core.policy_table(&table("ORDERS")).await.unwrap();
         bob.sql("SELECT COUNT(*) AS N FROM ORDERS").await.unwrap();
         bob.sql("SELECT COUNT(*) AS N FROM ORDERS").await.unwrap();
-        assert_eq!(super::super::lock(&orders.scans).len(), 0);
+        assert_eq!(orders.scans.len(), 0);
     }
 
     #[tokio::test]

@@ -501,42 +501,35 @@ mod tests {
     async fn a_user_without_a_profile_row_gets_no_rows_and_several_rows_are_left_alone() {
         let (engine, bob) = bob_in_profile_join().await;
         let state = &bob.bound().unwrap().core.internal;
-        let plan = |selection: &str| {
+        // The plan of t cross joined with the profile rows `selection`
+        // picks, with its profile row folded.
+        let folded = |selection: &str| {
             let sql = format!(
                 "SELECT t.x, p.\"veil$groups\" FROM (VALUES (1), (2)) AS t(x) CROSS JOIN \
                  (SELECT \"GROUPS\" AS \"veil$groups\" FROM \"VEIL\".\"SYSTEM\".\"USER_PROFILE\" \
                  WHERE {selection}) AS \"p\""
             );
-            async move { state.create_logical_plan(&sql).await.unwrap() }
+            async move {
+                let plan = state.create_logical_plan(&sql).await.unwrap();
+                fold_profile_row(plan, state, &Lookups::default())
+                    .await
+                    .unwrap()
+            }
         };
         let rows = |plan: LogicalPlan| async move {
             let batches = execute_plan(state, &plan).await.unwrap();
             batches.iter().map(RecordBatch::num_rows).sum::<usize>()
         };
         // Nobody's row: no rows, and nothing left to join.
-        let nobody = fold_profile_row(
-            plan("\"USER_NAME\" = 'NOBODY'").await,
-            state,
-            &Lookups::default(),
-        )
-        .await
-        .unwrap();
+        let nobody = folded("\"USER_NAME\" = 'NOBODY'").await;
         assert_eq!(count(&nobody, scans(PROFILE_TABLE[2])), 0);
         assert_eq!(rows(nobody).await, 0);
         // Bob's row: each of t's rows with bob's groups.
-        let mine = fold_profile_row(
-            plan("\"USER_NAME\" = current_user()").await,
-            state,
-            &Lookups::default(),
-        )
-        .await
-        .unwrap();
+        let mine = folded("\"USER_NAME\" = current_user()").await;
         assert_eq!(count(&mine, scans(PROFILE_TABLE[2])), 0);
         assert_eq!(rows(mine).await, 2);
         // Every user's row (never rendered so): the cross join stays.
-        let everyone = fold_profile_row(plan("true").await, state, &Lookups::default())
-            .await
-            .unwrap();
+        let everyone = folded("true").await;
         assert_eq!(count(&everyone, |n| profile_join(n).is_some()), 1);
         assert_eq!(rows(everyone).await, 2 * engine_users(&engine));
     }
