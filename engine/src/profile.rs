@@ -13,7 +13,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use crate::compile::CompiledWorkspace;
 use crate::error::Result;
 use crate::model::Entitlements;
-use crate::model::{UserStatus, Workspace};
+use crate::model::{User, UserStatus, Workspace};
 
 /// The profile table's schema.
 pub fn profile_schema() -> SchemaRef {
@@ -46,9 +46,13 @@ where
 
 pub use crate::compile::subscribed;
 
-/// Builds the profile table for every user.
-pub fn profile_batch(ws: &Workspace, compiled: &CompiledWorkspace) -> Result<RecordBatch> {
-    let users = &ws.users;
+/// The profile rows of `users` (of `ws`), in that order: the profile table
+/// is every user's rows, a lookup one user's.
+pub fn profile_rows(
+    ws: &Workspace,
+    compiled: &CompiledWorkspace,
+    users: &[&User],
+) -> Result<RecordBatch> {
     let names: ArrayRef = Arc::new(StringArray::from_iter_values(
         users.iter().map(|u| u.name.clone()),
     ));
@@ -101,17 +105,28 @@ pub fn profile_batch(ws: &Workspace, compiled: &CompiledWorkspace) -> Result<Rec
     Ok(RecordBatch::try_new(profile_schema(), columns)?)
 }
 
+/// The schema of `VEIL.SYSTEM.USER_VALUES`.
+pub fn user_values_schema() -> SchemaRef {
+    Arc::new(Schema::new(
+        ["USER_NAME", "KIND", "KEY", "VALUE"]
+            .map(|n| Field::new(n, DataType::Utf8, false))
+            .to_vec(),
+    ))
+}
+
 /// `VEIL.SYSTEM.USER_VALUES`: one row per value of a user's groups
 /// (`KIND` `group`, empty `KEY`) and attributes (`KIND` `attribute`), the
 /// relation profile-join policies probe for `match_attribute` and
 /// `match_groups` row rules (a hash join on the value, not a scan of a list
 /// per row).
-pub fn user_values_batch(ws: &Workspace) -> Result<RecordBatch> {
+///
+/// These are the rows of `of` (users of a workspace), user by user.
+pub fn user_values_rows(of: &[&User]) -> Result<RecordBatch> {
     let mut users = Vec::new();
     let mut kinds = Vec::new();
     let mut keys = Vec::new();
     let mut values = Vec::new();
-    for u in &ws.users {
+    for u in of {
         for g in &u.groups {
             users.push(u.name.as_str());
             kinds.push("group");
@@ -128,13 +143,8 @@ pub fn user_values_batch(ws: &Workspace) -> Result<RecordBatch> {
         }
     }
     let column = |v: Vec<&str>| Arc::new(StringArray::from(v)) as ArrayRef;
-    let schema = Arc::new(Schema::new(
-        ["USER_NAME", "KIND", "KEY", "VALUE"]
-            .map(|n| Field::new(n, DataType::Utf8, false))
-            .to_vec(),
-    ));
     Ok(RecordBatch::try_new(
-        schema,
+        user_values_schema(),
         vec![column(users), column(kinds), column(keys), column(values)],
     )?)
 }

@@ -39,8 +39,8 @@ use super::{lock, read, write};
 /// version. Immutable; the engine swaps whole versions atomically.
 pub struct EngineVersion {
     pub(super) id: u64,
-    pub(super) workspace: Workspace,
-    pub(super) compiled: CompiledWorkspace,
+    pub(super) workspace: Arc<Workspace>,
+    pub(super) compiled: Arc<CompiledWorkspace>,
     pub(super) internal: SessionState,
     pub(super) data_files: HashMap<TableName, Arc<DataFiles>>,
 }
@@ -218,6 +218,7 @@ pub(super) async fn build_version(
     )?;
     phase.end();
     let phase = crate::trace::phase("version: system tables");
+    let (ws, compiled) = (Arc::new(ws), Arc::new(compiled));
     register_system_tables(&schema_of, &ws, &compiled, audit)?;
     phase.end();
     Ok(EngineVersion {
@@ -378,7 +379,7 @@ impl Engine {
 
     /// The current workspace (a snapshot: later changes do not alter it).
     pub fn workspace(&self) -> Workspace {
-        self.current().workspace.clone()
+        Workspace::clone(&self.current().workspace)
     }
 
     /// Installs `ws` as a new version and makes it current, atomically:

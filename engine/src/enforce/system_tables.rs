@@ -6,15 +6,18 @@
 use std::sync::Arc;
 
 use datafusion::catalog::{SchemaProvider, TableProvider};
+use datafusion::common::DataFusionError;
 use datafusion::datasource::MemTable;
 use datafusion::sql::sqlparser::ast::Query;
 
 use crate::audit::{AUDIT_TABLE, AuditHandle, AuditTable};
 use crate::compile::CompiledWorkspace;
 use crate::error::{Result, VeilError};
-use crate::model::{TableName, Workspace};
-use crate::profile::{profile_batch, user_values_batch};
+use crate::model::{TableName, User, Workspace};
+use crate::profile::{profile_rows, profile_schema, user_values_rows, user_values_schema};
 use crate::render::{PROFILE_TABLE, USER_VALUES_TABLE};
+
+use super::profile_table::ProfileTable;
 
 /// `VEIL.SYSTEM.USER_PROFILE`.
 pub fn profile_table_name() -> TableName {
@@ -37,6 +40,18 @@ pub(super) fn profile_policy_query() -> Result<Query> {
     Ok(*q)
 }
 
+/// The users of `ws` called `name`, or all of them.
+fn users_named<'a>(ws: &'a Workspace, name: Option<&str>) -> Vec<&'a User> {
+    ws.users
+        .iter()
+        .filter(|u| name.is_none_or(|n| u.name == n))
+        .collect()
+}
+
+fn external(e: VeilError) -> DataFusionError {
+    DataFusionError::External(Box::new(e))
+}
+
 /// Finds or creates schema `(database, schema)` in a version's internal
 /// catalog.
 pub(super) type SchemaOf<'a> = dyn Fn(&str, &str) -> Result<Arc<dyn SchemaProvider>> + 'a;
@@ -46,15 +61,22 @@ pub(super) type SchemaOf<'a> = dyn Fn(&str, &str) -> Result<Arc<dyn SchemaProvid
 /// `schema_of` finds or creates a schema there.
 pub(super) fn register_system_tables(
     schema_of: &SchemaOf<'_>,
-    ws: &Workspace,
-    compiled: &CompiledWorkspace,
+    ws: &Arc<Workspace>,
+    compiled: &Arc<CompiledWorkspace>,
     audit: &AuditHandle,
 ) -> Result<()> {
-    let profile = profile_batch(ws, compiled)?;
-    let profile_table = super::profile_table::ProfileTable::new(profile);
+    let (w, c) = (Arc::clone(ws), Arc::clone(compiled));
+    let profile = ProfileTable::new(
+        profile_schema(),
+        Box::new(move |name| profile_rows(&w, &c, &users_named(&w, name)).map_err(external)),
+    );
     schema_of(PROFILE_TABLE[0], PROFILE_TABLE[1])?
-        .register_table(PROFILE_TABLE[2].to_string(), Arc::new(profile_table))?;
-    let values = super::profile_table::ProfileTable::new(user_values_batch(ws)?);
+        .register_table(PROFILE_TABLE[2].to_string(), Arc::new(profile))?;
+    let w = Arc::clone(ws);
+    let values = ProfileTable::new(
+        user_values_schema(),
+        Box::new(move |name| user_values_rows(&users_named(&w, name)).map_err(external)),
+    );
     schema_of(PROFILE_TABLE[0], PROFILE_TABLE[1])?
         .register_table(USER_VALUES_TABLE.to_string(), Arc::new(values))?;
     // The audit log, for administrators: VEIL.SYSTEM.AUDIT, and `veil.audit`
