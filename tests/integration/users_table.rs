@@ -125,6 +125,21 @@ fn a_100k_row_users_table_loads_beside_yaml_users() -> Result<(), Failed> {
         if yaml != ["US"] {
             return Err(format!("{mode:?}: YAML user sees {yaml:?}").into());
         }
+        // A user's own profile row, built from the table's user when it
+        // is looked up: one row, with that user's groups and attributes.
+        let profile = run(
+            &s("user5000@example.com")?,
+            "select user_name, groups, attributes from veil.system.user_profile",
+        )?;
+        let own = matches!(profile.as_slice(), [row]
+            if row[0] == "USER5000@EXAMPLE.COM"
+                && row[1].contains("Auditors")
+                && row[1].contains("Team 0")
+                && row[2].contains("Region=EU")
+                && row[2].contains("Cost Center=CC2"));
+        if !own {
+            return Err(format!("{mode:?}: user 5000's profile reads {profile:?}").into());
+        }
         if s("user97@example.com").is_ok() {
             return Err(format!("{mode:?}: a disabled user opened a session").into());
         }
