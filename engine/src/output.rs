@@ -74,26 +74,115 @@ pub fn with_snowflake_names(batches: Vec<RecordBatch>, sql: &str) -> Result<Vec<
 /// `schema` with the Snowflake names of `sql`'s unaliased expression items
 /// (see [`with_snowflake_names`]), or `None` when no name changes.
 pub(crate) fn snowflake_schema(schema: &SchemaRef, sql: &str) -> Option<SchemaRef> {
-    let width = schema.fields().len();
     // Re-parsing recurses as deep as the statement nests.
-    let names = crate::guard::on_planning_stack(|| Ok(snowflake_column_names(sql, width)))
-        .unwrap_or_else(|_| vec![None; width]);
-    if names.iter().all(Option::is_none) {
-        return None;
-    }
-    let fields: Vec<Field> = schema
-        .fields()
-        .iter()
-        .zip(&names)
-        .map(|(f, n)| match n {
-            Some(n) => f.as_ref().clone().with_name(n),
-            None => f.as_ref().clone(),
+    crate::guard::on_planning_stack(|| {
+        Ok(match crate::sql::ident::parse_statements(sql) {
+            Ok(statements) => match statements.as_slice() {
+                [statement] => SnowflakeNames::of(sql, statement),
+                _ => SnowflakeNames::default(),
+            },
+            Err(_) => SnowflakeNames::default(),
         })
-        .collect();
-    Some(Arc::new(Schema::new_with_metadata(
-        fields,
-        schema.metadata().clone(),
-    )))
+    })
+    .ok()?
+    .schema(schema)
+}
+
+/// The Snowflake names of a statement's result columns (see
+/// [`with_snowflake_names`]), worked out once from its text and parse tree
+/// (before Veil shapes it) and applied to the width of each result: kept
+/// with the statement in the session's statement cache, so a statement
+/// is not parsed again to name its columns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SnowflakeNames {
+    /// Per item of the leftmost SELECT: the Snowflake name of an unaliased
+    /// expression (not a plain column reference), or `None`.
+    items: Vec<Option<String>>,
+    /// The first and last wildcard items (`first` is `items.len()` without).
+    first_wildcard: usize,
+    last_wildcard: Option<usize>,
+}
+
+impl SnowflakeNames {
+    /// The names of `statement`, parsed from `sql`; none unless it is a
+    /// query.
+    pub(crate) fn of(sql: &str, statement: &Statement) -> Self {
+        let Statement::Query(query) = statement else {
+            return Self::default();
+        };
+        let Some(select) = leftmost_select(&query.body) else {
+            return Self::default();
+        };
+        let items = &select.projection;
+        let wildcard = |i: &SelectItem| {
+            matches!(
+                i,
+                SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)
+            )
+        };
+        Self {
+            items: items
+                .iter()
+                .map(|item| match item {
+                    SelectItem::UnnamedExpr(expr)
+                        if !matches!(expr, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) =>
+                    {
+                        Some(expression_name(sql, expr))
+                    }
+                    _ => None,
+                })
+                .collect(),
+            first_wildcard: items.iter().position(wildcard).unwrap_or(items.len()),
+            last_wildcard: items.iter().rposition(wildcard),
+        }
+    }
+
+    /// `schema` under these names, or `None` when no name changes.
+    pub(crate) fn schema(&self, schema: &SchemaRef) -> Option<SchemaRef> {
+        let names = self.for_width(schema.fields().len());
+        if names.iter().all(Option::is_none) {
+            return None;
+        }
+        let fields: Vec<Field> = schema
+            .fields()
+            .iter()
+            .zip(&names)
+            .map(|(f, n)| match n {
+                Some(n) => f.as_ref().clone().with_name(n),
+                None => f.as_ref().clone(),
+            })
+            .collect();
+        Some(Arc::new(Schema::new_with_metadata(
+            fields,
+            schema.metadata().clone(),
+        )))
+    }
+
+    /// Per result column (of `width`), the Snowflake name of an unaliased
+    /// expression item, or `None` to keep DataFusion's name. Items before
+    /// the first and after the last wildcard map to their positions.
+    fn for_width(&self, width: usize) -> Vec<Option<String>> {
+        let mut names = vec![None; width];
+        let count = self.items.len();
+        if self.last_wildcard.is_none() && count != width {
+            return names;
+        }
+        for (i, name) in self.items.iter().enumerate() {
+            let position = if i < self.first_wildcard {
+                Some(i)
+            } else if self.last_wildcard.is_some_and(|w| i > w) {
+                (width + i).checked_sub(count)
+            } else {
+                None
+            };
+            if let (Some(p), Some(name)) = (position, name)
+                && p < width
+            {
+                names[p] = Some(name.clone());
+            }
+        }
+        names
+    }
 }
 
 /// `batch`'s columns under `schema` (same types, other names).
@@ -104,50 +193,6 @@ pub(crate) fn with_schema(batch: RecordBatch, schema: &SchemaRef) -> Result<Reco
         batch.columns().to_vec(),
         &options,
     )?)
-}
-
-/// Per result column (of `width`), the Snowflake name of an unaliased
-/// expression item, or `None` to keep DataFusion's name. Items before the
-/// first and after the last wildcard map to their positions.
-fn snowflake_column_names(sql: &str, width: usize) -> Vec<Option<String>> {
-    let mut names = vec![None; width];
-    let Ok(statements) = crate::sql::ident::parse_statements(sql) else {
-        return names;
-    };
-    let [Statement::Query(query)] = statements.as_slice() else {
-        return names;
-    };
-    let Some(select) = leftmost_select(&query.body) else {
-        return names;
-    };
-    let items = &select.projection;
-    let wildcard = |i: &SelectItem| {
-        matches!(
-            i,
-            SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)
-        )
-    };
-    let first_wildcard = items.iter().position(wildcard).unwrap_or(items.len());
-    let last_wildcard = items.iter().rposition(wildcard);
-    if last_wildcard.is_none() && items.len() != width {
-        return names;
-    }
-    for (i, item) in items.iter().enumerate() {
-        let position = if i < first_wildcard {
-            Some(i)
-        } else if last_wildcard.is_some_and(|w| i > w) {
-            (width + i).checked_sub(items.len())
-        } else {
-            None
-        };
-        if let (Some(p), SelectItem::UnnamedExpr(expr)) = (position, item)
-            && p < width
-            && !matches!(expr, Expr::Identifier(_) | Expr::CompoundIdentifier(_))
-        {
-            names[p] = Some(expression_name(sql, expr));
-        }
-    }
-    names
 }
 
 fn leftmost_select(body: &SetExpr) -> Option<&Select> {
@@ -223,7 +268,10 @@ mod tests {
     use super::*;
 
     fn names(sql: &str, width: usize) -> Vec<Option<String>> {
-        snowflake_column_names(sql, width)
+        match crate::sql::ident::parse_statements(sql).as_deref() {
+            Ok([statement]) => SnowflakeNames::of(sql, statement).for_width(width),
+            _ => vec![None; width],
+        }
     }
 
     fn some(s: &str) -> Option<String> {

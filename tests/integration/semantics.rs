@@ -476,3 +476,44 @@ policies:
     let rows = run(&s, "SELECT count(*) FROM a JOIN b ON a.k = b.k")?;
     ensure(rows == vec![vec!["1".to_string()]], format!("{rows:?}"))
 }
+
+#[test]
+fn result_columns_carry_snowflake_names_when_a_statement_runs_again() -> Result<(), Failed> {
+    // Unaliased expressions are named as written, upper-cased (SPEC's
+    // Snowflake naming); the second and third runs take the statement (and
+    // its names) from the session's statement cache.
+    for mode in [EnforcementMode::Inlined, EnforcementMode::ProfileJoin] {
+        let s = session("ALICE", None, mode);
+        for sql in [
+            "select count(*), upper( region ) , region as r from customers group by region",
+            "select 1 + 1, *, 'x' from customers limit 1",
+        ] {
+            let mut seen = Vec::new();
+            for _ in 0..3 {
+                let batches = runtime()
+                    .block_on(s.sql(sql))
+                    .map_err(|e| format!("{mode:?}: {sql}: {e}"))?;
+                let schema = batches.first().ok_or("no batch")?.schema();
+                seen.push(
+                    schema
+                        .fields()
+                        .iter()
+                        .map(|f| f.name().clone())
+                        .collect::<Vec<_>>(),
+                );
+            }
+            let first = &seen[0];
+            let named = if sql.contains('*') && !sql.contains("count") {
+                first.first().map(String::as_str) == Some("1 + 1")
+                    && first.last().map(String::as_str) == Some("'X'")
+            } else {
+                first[..3] == ["COUNT(*)", "UPPER( REGION )", "R"]
+            };
+            ensure(
+                named && seen.iter().all(|names| names == first),
+                format!("{mode:?}: {sql}: {seen:?}"),
+            )?;
+        }
+    }
+    Ok(())
+}

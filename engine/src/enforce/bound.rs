@@ -23,6 +23,7 @@ use datafusion::sql::sqlparser::ast::{Query, Statement};
 use crate::compile::CompiledTable;
 use crate::error::{Result, VeilError, from_datafusion};
 use crate::model::{EnforcementMode, SessionOptions, TableName, Workspace, short_object_name};
+use crate::output::SnowflakeNames;
 use crate::render::{Entitlements, policy_query};
 use crate::sql::gate::{
     CheckedStatement, StatementKind, check_statement, looks_like_read, rewrite_statement,
@@ -35,6 +36,7 @@ use super::engine::*;
 use super::identity::{Identity, resolve_identity};
 use super::session::*;
 use super::state::*;
+use super::statements::Checked;
 use super::system_tables::*;
 use super::views::*;
 
@@ -164,28 +166,21 @@ impl Bound {
     /// Parses and checks one statement, and checks every table it names is
     /// granted (SPEC rules 8, 10, 11).
     pub(crate) fn check(&self, sql: &str) -> Result<CheckedStatement> {
-        self.check_naming(sql, &mut Vec::new())
+        Ok(self.check_naming(sql, &mut Vec::new())?.0)
     }
 
     /// [`Self::check`], reporting in `tables` every table the statement
-    /// names, also when the access check refuses it (for the audit).
-    pub(super) fn check_naming(
-        &self,
-        sql: &str,
-        tables: &mut Vec<TableName>,
-    ) -> Result<CheckedStatement> {
+    /// names, also when the access check refuses it (for the audit); with
+    /// the Snowflake names of its result columns.
+    pub(super) fn check_naming(&self, sql: &str, tables: &mut Vec<TableName>) -> Result<Checked> {
         // Deep statements recurse as deep as they nest: parse, shape and
         // check them (and drop what is refused) on the planning stack.
         crate::guard::on_planning_stack(|| self.check_here(sql, tables))
     }
 
-    pub(super) fn check_here(
-        &self,
-        sql: &str,
-        tables: &mut Vec<TableName>,
-    ) -> Result<CheckedStatement> {
+    pub(super) fn check_here(&self, sql: &str, tables: &mut Vec<TableName>) -> Result<Checked> {
         let ws = &self.core.version.workspace;
-        let checked = self
+        let (checked, names) = self
             .core
             .statements
             .checked(sql, |sql| self.parse_and_check(sql))?;
@@ -199,12 +194,12 @@ impl Bound {
                 return Err(VeilError::NotAuthorized(t.to_string()));
             }
         }
-        Ok(checked)
+        Ok((checked, names))
     }
 
     /// Parses, shapes and checks one statement: what depends on its text
     /// alone (cached per identity by [`super::statements::Statements`]).
-    fn parse_and_check(&self, sql: &str) -> Result<CheckedStatement> {
+    fn parse_and_check(&self, sql: &str) -> Result<Checked> {
         let ws = &self.core.version.workspace;
         let mut statements = match parse_statements(sql) {
             Ok(s) => s,
@@ -224,12 +219,15 @@ impl Bound {
             )));
         }
         let mut statement = statements.remove(0);
+        // Named from the statement as written, before shaping.
+        let names = Arc::new(SnowflakeNames::of(sql, &statement));
         crate::guard::shape_statement(&mut statement)?;
-        check_statement(
+        let checked = check_statement(
             statement,
             &ws.settings.default_database,
             &ws.settings.default_schema,
-        )
+        )?;
+        Ok((checked, names))
     }
 
     /// Checks and plans one statement on a planning thread, reporting in
@@ -254,9 +252,7 @@ impl Bound {
             let planned = handle.block_on(bound.plan(&text, &mut named));
             phase.end();
             let renamed = match &planned {
-                Ok(Planned::Run { plan, .. }) => {
-                    crate::output::snowflake_schema(&plan.schema(), &text)
-                }
+                Ok(Planned::Run { plan, names, .. }) => names.schema(&plan.schema()),
                 _ => None,
             };
             (planned.map(|p| (p, renamed)), named)
@@ -280,6 +276,7 @@ impl Bound {
                 state,
                 plan,
                 explain,
+                ..
             } => {
                 let schema = plan.schema();
                 let phase = crate::trace::phase("statement: execute");
@@ -326,6 +323,7 @@ impl Bound {
                 state,
                 plan,
                 explain: false,
+                ..
             } => {
                 let stream = super::remote::start(
                     self.core.executor.as_ref(),
@@ -339,6 +337,7 @@ impl Bound {
                 state,
                 plan,
                 explain: true,
+                ..
             } => {
                 let batches =
                     datafusion::physical_plan::collect(plan, Arc::new(TaskContext::from(&*state)))
@@ -361,7 +360,7 @@ impl Bound {
     /// Checks and plans one statement down to its physical plan.
     pub(super) async fn plan(&self, sql: &str, tables: &mut Vec<TableName>) -> Result<Planned> {
         let phase = crate::trace::phase("statement: parse + check");
-        let checked = self.check_naming(sql, tables)?;
+        let (checked, names) = self.check_naming(sql, tables)?;
         phase.end();
         match &checked.kind {
             StatementKind::ShowTables => return Ok(Planned::Done(self.show_tables()?)),
@@ -388,6 +387,7 @@ impl Bound {
             state: Box::new(state),
             plan: physical,
             explain: matches!(checked.kind, StatementKind::Explain),
+            names,
         })
     }
 
@@ -635,6 +635,8 @@ pub(super) enum Planned {
         state: Box<SessionState>,
         plan: Arc<dyn ExecutionPlan>,
         explain: bool,
+        /// The Snowflake names of the result columns.
+        names: Arc<SnowflakeNames>,
     },
 }
 

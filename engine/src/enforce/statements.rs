@@ -14,7 +14,12 @@ use std::sync::Arc;
 
 use quick_cache::sync::Cache;
 
+use crate::output::SnowflakeNames;
 use crate::sql::gate::CheckedStatement;
+
+/// A checked statement and the Snowflake names of its result columns
+/// (worked out from its text before shaping).
+pub(crate) type Checked = (CheckedStatement, Arc<SnowflakeNames>);
 
 /// Statements cached per identity and version.
 const CAPACITY: usize = 64;
@@ -25,7 +30,7 @@ const LONGEST: usize = 4096;
 
 /// A bounded map from SQL text to its checked statement.
 pub(crate) struct Statements {
-    cache: Cache<Box<str>, Arc<CheckedStatement>>,
+    cache: Cache<Box<str>, Arc<Checked>>,
 }
 
 impl Default for Statements {
@@ -42,10 +47,10 @@ impl Statements {
     pub(crate) fn checked(
         &self,
         sql: &str,
-        check: impl FnOnce(&str) -> crate::error::Result<CheckedStatement>,
-    ) -> crate::error::Result<CheckedStatement> {
+        check: impl FnOnce(&str) -> crate::error::Result<Checked>,
+    ) -> crate::error::Result<Checked> {
         if let Some(hit) = self.cache.get(sql) {
-            return Ok(CheckedStatement::clone(&hit));
+            return Ok(Checked::clone(&hit));
         }
         let checked = check(sql)?;
         if sql.len() <= LONGEST {
@@ -63,13 +68,15 @@ mod tests {
     use datafusion::sql::sqlparser::ast::Statement;
     use std::cell::Cell;
 
-    fn parsed(sql: &str) -> crate::error::Result<CheckedStatement> {
+    fn parsed(sql: &str) -> crate::error::Result<Checked> {
         let statement: Statement = crate::sql::ident::parse_statements(sql)?.remove(0);
-        Ok(CheckedStatement {
+        let names = Arc::new(SnowflakeNames::of(sql, &statement));
+        let checked = CheckedStatement {
             statement,
             kind: StatementKind::Query,
             tables: Vec::new(),
-        })
+        };
+        Ok((checked, names))
     }
 
     #[test]
@@ -83,7 +90,7 @@ mod tests {
         for _ in 0..3 {
             let got = statements.checked("SELECT 1", check);
             assert_eq!(
-                got.map(|c| c.statement.to_string()).ok().as_deref(),
+                got.map(|(c, _)| c.statement.to_string()).ok().as_deref(),
                 Some("SELECT 1")
             );
         }
