@@ -94,7 +94,7 @@ pub(crate) fn snowflake_schema(schema: &SchemaRef, sql: &str) -> Option<SchemaRe
 /// with the statement in the session's statement cache, so a statement
 /// is not parsed again to name its columns.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SnowflakeNames {
+pub(crate) struct SnowflakeNames {
     /// Per item of the leftmost SELECT: the Snowflake name of an unaliased
     /// expression (not a plain column reference), or `None`.
     items: Vec<Option<String>>,
