@@ -11,7 +11,8 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::builder::make_view;
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, GenericStringArray, OffsetSizeTrait, StringViewArray,
+    Array, ArrayRef, AsArray, GenericStringArray, MAX_INLINE_VIEW_LEN, OffsetSizeTrait,
+    StringViewArray,
 };
 use datafusion::arrow::buffer::{Buffer, OffsetBuffer, ScalarBuffer};
 use datafusion::arrow::datatypes::DataType;
@@ -126,30 +127,36 @@ fn show_offsets<O: OffsetSizeTrait>(
     Ok(Arc::new(array))
 }
 
-/// `Utf8View`: masked values go into one buffer, each view pointing at its
-/// value (or holding it inline when it is 12 bytes or less).
+/// `Utf8View`: each value is masked into one buffer and its view made
+/// there and then; a masked value of 12 bytes or less (masking never
+/// lengthens a value) lives inline in its view, and its bytes are taken
+/// back out of the buffer.
 fn show_views(input: &StringViewArray, shape: Shape) -> Result<ArrayRef> {
     let total: usize = input.lengths().map(|l| l as usize).sum();
     if u32::try_from(total).is_err() {
         return exec_err!("a string batch of {total} bytes is too large to mask in one piece");
     }
     let mut values = Vec::with_capacity(total);
-    let mut bounds = Vec::with_capacity(input.len());
+    let mut views = Vec::with_capacity(input.len());
     let nulls = input.nulls();
     for i in 0..input.len() {
-        let start = values.len();
-        if nulls.is_none_or(|n| n.is_valid(i)) {
-            show_bytes(input.value(i), shape, &mut values);
+        if nulls.is_some_and(|n| n.is_null(i)) {
+            // The empty string's view.
+            views.push(0u128);
+            continue;
         }
-        bounds.push((start, values.len()));
+        let start = values.len();
+        show_bytes(input.value(i), shape, &mut values);
+        let value = values.get(start..).unwrap_or_default();
+        views.push(make_view(
+            value,
+            0,
+            u32::try_from(start).unwrap_or(u32::MAX),
+        ));
+        if value.len() <= MAX_INLINE_VIEW_LEN as usize {
+            values.truncate(start);
+        }
     }
-    let views: Vec<u128> = bounds
-        .iter()
-        .map(|&(start, end)| {
-            let value = values.get(start..end).unwrap_or_default();
-            make_view(value, 0, u32::try_from(start).unwrap_or(u32::MAX))
-        })
-        .collect();
     let array = StringViewArray::try_new(
         ScalarBuffer::from(views),
         vec![Buffer::from_vec(values)],
