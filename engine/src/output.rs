@@ -75,17 +75,9 @@ pub fn with_snowflake_names(batches: Vec<RecordBatch>, sql: &str) -> Result<Vec<
 /// (see [`with_snowflake_names`]), or `None` when no name changes.
 pub(crate) fn snowflake_schema(schema: &SchemaRef, sql: &str) -> Option<SchemaRef> {
     // Re-parsing recurses as deep as the statement nests.
-    crate::guard::on_planning_stack(|| {
-        Ok(match crate::sql::ident::parse_statements(sql) {
-            Ok(statements) => match statements.as_slice() {
-                [statement] => SnowflakeNames::of(sql, statement),
-                _ => SnowflakeNames::default(),
-            },
-            Err(_) => SnowflakeNames::default(),
-        })
-    })
-    .ok()?
-    .schema(schema)
+    crate::guard::on_planning_stack(|| Ok(SnowflakeNames::of_text(sql)))
+        .ok()?
+        .schema(schema)
 }
 
 /// The Snowflake names of a statement's result columns (see
@@ -134,6 +126,15 @@ impl SnowflakeNames {
                 .collect(),
             first_wildcard: items.iter().position(wildcard).unwrap_or(items.len()),
             last_wildcard: items.iter().rposition(wildcard),
+        }
+    }
+
+    /// The names of the one statement `sql` holds (none when it does not
+    /// parse to one), parsing it.
+    fn of_text(sql: &str) -> Self {
+        match crate::sql::ident::parse_statements(sql).as_deref() {
+            Ok([statement]) => Self::of(sql, statement),
+            _ => Self::default(),
         }
     }
 
@@ -268,10 +269,7 @@ mod tests {
     use super::*;
 
     fn names(sql: &str, width: usize) -> Vec<Option<String>> {
-        match crate::sql::ident::parse_statements(sql).as_deref() {
-            Ok([statement]) => SnowflakeNames::of(sql, statement).for_width(width),
-            _ => vec![None; width],
-        }
+        SnowflakeNames::of_text(sql).for_width(width)
     }
 
     fn some(s: &str) -> Option<String> {
