@@ -2,17 +2,19 @@
 //! kept characters pass through, the others become `X` (upper-case letters),
 //! `x` (lower-case letters), `n` (digits); anything else is kept.
 //!
-//! Every masked value is written straight into one preallocated values
-//! buffer (a masked value is never longer than its input): ASCII values by
-//! byte arithmetic the compiler vectorizes, others by the exact per-character
-//! rule ([`show_into`], also the reference the fast path is tested against).
+//! A batch whose text is all ASCII and within the declared length is masked
+//! as one run of bytes: every byte classified in one pass the compiler
+//! vectorizes, then each value's kept characters copied back. Any other
+//! batch is masked value by value into one preallocated buffer (a masked
+//! value is never longer than its input): ASCII values by byte arithmetic,
+//! others by the exact per-character rule ([`show_into`], also the
+//! reference both fast paths are tested against). `Utf8View` values are
+//! gathered into one run first and viewed in place after.
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::builder::make_view;
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, GenericStringArray, MAX_INLINE_VIEW_LEN, OffsetSizeTrait,
-    StringViewArray,
+    Array, ArrayRef, AsArray, GenericStringArray, OffsetSizeTrait, StringBuilder, StringViewArray,
 };
 use datafusion::arrow::buffer::{Buffer, OffsetBuffer, ScalarBuffer};
 use datafusion::arrow::datatypes::DataType;
@@ -88,8 +90,8 @@ pub(crate) struct Shape {
 /// Masks every string of `array` (any layout; a dictionary's values once).
 pub(crate) fn show_array(array: &ArrayRef, shape: Shape) -> Result<ArrayRef> {
     match array.data_type() {
-        DataType::Utf8 => show_offsets(array.as_string::<i32>(), shape),
-        DataType::LargeUtf8 => show_offsets(array.as_string::<i64>(), shape),
+        DataType::Utf8 => Ok(Arc::new(show_offsets(array.as_string::<i32>(), shape)?)),
+        DataType::LargeUtf8 => Ok(Arc::new(show_offsets(array.as_string::<i64>(), shape)?)),
         DataType::Utf8View => show_views(array.as_string_view(), shape),
         DataType::Dictionary(_, value) if is_string_type(value) => {
             let dictionary = array.as_any_dictionary();
@@ -100,15 +102,26 @@ pub(crate) fn show_array(array: &ArrayRef, shape: Shape) -> Result<ArrayRef> {
     }
 }
 
-/// `Utf8`/`LargeUtf8`: masked values go one after another into one buffer
-/// sized for the input's bytes; NULL slots stay empty.
+/// `Utf8`/`LargeUtf8`: an ASCII batch whose values all fit the declared
+/// length by [`show_ascii_run`]; any other batch value by value, the masked
+/// values one after another in one buffer sized for the input's bytes
+/// (NULL slots empty).
 fn show_offsets<O: OffsetSizeTrait>(
     input: &GenericStringArray<O>,
     shape: Shape,
-) -> Result<ArrayRef> {
+) -> Result<GenericStringArray<O>> {
     let offsets = input.value_offsets();
     let first = offsets.first().map_or(0, |o| o.as_usize());
     let last = offsets.last().map_or(0, |o| o.as_usize());
+    let run = input.value_data().get(first..last).unwrap_or_default();
+    let longest = offsets
+        .windows(2)
+        .map(|w| (w[1] - w[0]).as_usize())
+        .max()
+        .unwrap_or(0);
+    if longest <= shape.max && run.is_ascii() {
+        return show_ascii_run(input, run, shape);
+    }
     let mut values = Vec::with_capacity(last - first);
     let mut out_offsets = Vec::with_capacity(input.len() + 1);
     out_offsets.push(O::usize_as(0));
@@ -119,50 +132,99 @@ fn show_offsets<O: OffsetSizeTrait>(
         }
         out_offsets.push(O::usize_as(values.len()));
     }
-    let array = GenericStringArray::<O>::try_new(
+    Ok(GenericStringArray::<O>::try_new(
         OffsetBuffer::new(ScalarBuffer::from(out_offsets)),
         Buffer::from_vec(values),
         nulls.cloned(),
-    )?;
-    Ok(Arc::new(array))
+    )?)
 }
 
-/// `Utf8View`: each value is masked into one buffer and its view made
-/// there and then; a masked value of 12 bytes or less (masking never
-/// lengthens a value) lives inline in its view, and its bytes are taken
-/// back out of the buffer.
-fn show_views(input: &StringViewArray, shape: Shape) -> Result<ArrayRef> {
-    let total: usize = input.lengths().map(|l| l as usize).sum();
-    if u32::try_from(total).is_err() {
-        return exec_err!("a string batch of {total} bytes is too large to mask in one piece");
-    }
-    let mut values = Vec::with_capacity(total);
-    let mut views = Vec::with_capacity(input.len());
+/// An ASCII batch none of whose values is longer than the declared length
+/// (one byte per character, nothing truncated): every byte of the run is
+/// classified in one pass the compiler vectorizes, then each valid value's
+/// kept characters are copied back from the input. The offsets are the
+/// input's, rebased to zero. Bytes under a NULL slot are classified too,
+/// and never read.
+fn show_ascii_run<O: OffsetSizeTrait>(
+    input: &GenericStringArray<O>,
+    run: &[u8],
+    shape: Shape,
+) -> Result<GenericStringArray<O>> {
+    let mut values: Vec<u8> = run.iter().map(|&b| class_of_ascii(b)).collect();
+    let offsets = input.value_offsets();
+    let first = offsets.first().copied().unwrap_or_else(O::zero);
     let nulls = input.nulls();
-    for i in 0..input.len() {
+    for (i, w) in offsets.windows(2).enumerate() {
         if nulls.is_some_and(|n| n.is_null(i)) {
-            // The empty string's view.
-            views.push(0u128);
             continue;
         }
-        let start = values.len();
-        show_bytes(input.value(i), shape, &mut values);
-        let value = values.get(start..).unwrap_or_default();
-        views.push(make_view(
-            value,
-            0,
-            u32::try_from(start).unwrap_or(u32::MAX),
-        ));
-        if value.len() <= MAX_INLINE_VIEW_LEN as usize {
-            values.truncate(start);
-        }
+        let (start, end) = ((w[0] - first).as_usize(), (w[1] - first).as_usize());
+        restore_kept(&mut values, run, start..end, shape);
     }
-    let array = StringViewArray::try_new(
-        ScalarBuffer::from(views),
-        vec![Buffer::from_vec(values)],
+    let offsets: Vec<O> = offsets.iter().map(|&o| o - first).collect();
+    Ok(GenericStringArray::<O>::try_new(
+        OffsetBuffer::new(ScalarBuffer::from(offsets)),
+        Buffer::from_vec(values),
         nulls.cloned(),
-    )?;
-    Ok(Arc::new(array))
+    )?)
+}
+
+/// Copies the kept characters of the ASCII value at `value` back from
+/// `run` over their classified bytes in `out`. The usual case (a few kept
+/// characters of a value of 8 bytes or more) is one 8-byte blend rather
+/// than a call to `memcpy` per value.
+#[inline(always)]
+fn restore_kept(out: &mut [u8], run: &[u8], value: std::ops::Range<usize>, shape: Shape) {
+    let keep = shape.keep.min(value.len());
+    if keep == 0 {
+        return;
+    }
+    if value.len() >= 8 && keep <= 8 {
+        // Little-endian: the first `keep` bytes of the word are its low
+        // bytes, the last `keep` its high ones (a shift of 0 to 56 bits).
+        let (window, mask) = if shape.from_start {
+            (value.start..value.start + 8, u64::MAX >> (8 * (8 - keep)))
+        } else {
+            (value.end - 8..value.end, u64::MAX << (8 * (8 - keep)))
+        };
+        let word = |bytes: Option<&[u8]>| {
+            bytes
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                .map(u64::from_le_bytes)
+        };
+        if let (Some(masked), Some(raw)) =
+            (word(out.get(window.clone())), word(run.get(window.clone())))
+            && let Some(slot) = out.get_mut(window)
+        {
+            slot.copy_from_slice(&((masked & !mask) | (raw & mask)).to_le_bytes());
+        }
+        return;
+    }
+    let kept = if shape.from_start {
+        value.start..value.start + keep
+    } else {
+        value.end - keep..value.end
+    };
+    if let (Some(slot), Some(raw)) = (out.get_mut(kept.clone()), run.get(kept)) {
+        slot.copy_from_slice(raw);
+    }
+}
+
+/// `Utf8View`: the values are gathered into one contiguous `Utf8` array
+/// (one copy each), masked there as [`show_offsets`] masks, and viewed in
+/// place: arrow makes `Utf8` views without validating the text again, where
+/// views built by hand are validated value by value.
+fn show_views(input: &StringViewArray, shape: Shape) -> Result<ArrayRef> {
+    let total: usize = input.lengths().map(|l| l as usize).sum();
+    if i32::try_from(total).is_err() {
+        return exec_err!("a string batch of {total} bytes is too large to mask in one piece");
+    }
+    let mut contiguous = StringBuilder::with_capacity(input.len(), total);
+    for value in input.iter() {
+        contiguous.append_option(value);
+    }
+    let masked = show_offsets(&contiguous.finish(), shape)?;
+    Ok(Arc::new(StringViewArray::from(&masked)))
 }
 
 /// Appends the masked form of `value` to `out`: the ASCII fast path (one
@@ -266,11 +328,46 @@ mod tests {
         assert_eq!(show("alice@x.com", 2, true), "alxxx@x.xxx");
     }
 
-    /// The fast kernel against the exact rule, value by value, in every
-    /// layout: ASCII and Unicode text, NULLs, any keep and length limit.
+    /// The masked arrays of `values` in every layout (and sliced) against
+    /// the exact rule, value by value.
+    fn check_against_the_exact_rule(
+        values: &[Option<String>],
+        shape: Shape,
+    ) -> Result<(), proptest::test_runner::TestCaseError> {
+        use crate::strings::test_util::{all_layouts, strings};
+        use proptest::prelude::*;
+        let refs: Vec<Option<&str>> = values.iter().map(|v| v.as_deref()).collect();
+        let want: Vec<Option<String>> = values
+            .iter()
+            .map(|v| {
+                v.as_ref().map(|v| {
+                    let mut out = String::new();
+                    show_into(v, shape.keep, shape.from_start, shape.max, &mut out);
+                    out
+                })
+            })
+            .collect();
+        for array in all_layouts(&refs) {
+            let got = show_array(&array, shape).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(got.data_type(), array.data_type());
+            prop_assert_eq!(strings(&got), want.clone());
+        }
+        // A slice of the array (offsets not starting at zero).
+        if refs.len() > 2 {
+            for array in all_layouts(&refs) {
+                let sliced = array.slice(1, refs.len() - 2);
+                let got =
+                    show_array(&sliced, shape).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                prop_assert_eq!(strings(&got), want[1..refs.len() - 1].to_vec());
+            }
+        }
+        Ok(())
+    }
+
+    /// The kernels against the exact rule, value by value, in every layout:
+    /// ASCII and Unicode text, NULLs, any keep and length limit.
     #[test]
     fn kernel_equals_the_exact_rule() {
-        use crate::strings::test_util::{all_layouts, strings};
         use proptest::prelude::*;
         let mut runner = proptest::test_runner::TestRunner::default();
         let value = prop_oneof!["[ -~]{0,40}", "\\PC{0,20}", "[a-zA-Z0-9@.é日-]{0,30}"];
@@ -282,38 +379,37 @@ mod tests {
         );
         runner
             .run(&strategy, |(values, keep, from_start, max)| {
-                let refs: Vec<Option<&str>> = values.iter().map(|v| v.as_deref()).collect();
-                let want: Vec<Option<String>> = values
-                    .iter()
-                    .map(|v| {
-                        v.as_ref().map(|v| {
-                            let mut out = String::new();
-                            show_into(v, keep, from_start, max, &mut out);
-                            out
-                        })
-                    })
-                    .collect();
                 let shape = Shape {
                     keep,
                     from_start,
                     max,
                 };
-                for array in all_layouts(&refs) {
-                    let got = show_array(&array, shape)
-                        .map_err(|e| TestCaseError::fail(e.to_string()))?;
-                    prop_assert_eq!(got.data_type(), array.data_type());
-                    prop_assert_eq!(strings(&got), want.clone());
-                }
-                // A slice of the array (offsets not starting at zero).
-                if refs.len() > 2 {
-                    for array in all_layouts(&refs) {
-                        let sliced = array.slice(1, refs.len() - 2);
-                        let got = show_array(&sliced, shape)
-                            .map_err(|e| TestCaseError::fail(e.to_string()))?;
-                        prop_assert_eq!(strings(&got), want[1..refs.len() - 1].to_vec());
-                    }
-                }
-                Ok(())
+                check_against_the_exact_rule(&values, shape)
+            })
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    /// Batches that take the whole-run ASCII path (every value ASCII and
+    /// within the declared length) and batches just over it, against the
+    /// exact rule.
+    #[test]
+    fn ascii_run_equals_the_exact_rule() {
+        use proptest::prelude::*;
+        let mut runner = proptest::test_runner::TestRunner::default();
+        let strategy = (
+            prop::collection::vec(prop::option::weighted(0.85, "[ -~]{0,40}"), 0..40),
+            0usize..45,
+            any::<bool>(),
+            prop_oneof![38usize..42, Just(crate::sftype::MAX_VARCHAR as usize)],
+        );
+        runner
+            .run(&strategy, |(values, keep, from_start, max)| {
+                let shape = Shape {
+                    keep,
+                    from_start,
+                    max,
+                };
+                check_against_the_exact_rule(&values, shape)
             })
             .unwrap_or_else(|e| panic!("{e}"));
     }
