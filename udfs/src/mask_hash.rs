@@ -8,11 +8,10 @@
 use std::fmt;
 use std::sync::Arc;
 
-use datafusion::arrow::array::builder::make_view;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, GenericStringArray, OffsetSizeTrait, StringViewArray,
 };
-use datafusion::arrow::buffer::{Buffer, OffsetBuffer, ScalarBuffer};
+use datafusion::arrow::buffer::{Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Result, exec_err};
 use datafusion::logical_expr::{
@@ -24,8 +23,6 @@ use crate::fit::truncate_chars;
 use crate::strings::{
     apply_to_first, is_string_type, literal_str, literal_type, max_chars, string_return_type,
 };
-
-const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// Hashing mask bound to a workspace secret.
 #[derive(PartialEq, Eq, Hash)]
@@ -112,27 +109,25 @@ fn hash_array(array: &ArrayRef, base: &Sha256, width: usize) -> Result<ArrayRef>
     }
 }
 
-/// Lower-case hex of every byte, two ASCII digits per entry.
-const HEX_PAIRS: [[u8; 2]; 256] = {
-    let mut table = [[0u8; 2]; 256];
-    let mut i = 0;
-    while i < 256 {
-        table[i] = [HEX[i >> 4], HEX[i & 0x0f]];
-        i += 1;
-    }
-    table
-};
+/// The lower-case hex digit of a nibble (0 to 15), branch-free so that
+/// encoding a digest vectorizes.
+#[inline(always)]
+fn hex_digit(nibble: u8) -> u8 {
+    // All ones above 9, where the digit is a letter: b'a' - b'0' - 10 = 39
+    // further on.
+    let letter = (9i8.wrapping_sub(nibble as i8) >> 7) as u8;
+    nibble + b'0' + (letter & 39)
+}
 
 /// The lower-case hex of the salted digest of `value`, built in a stack
-/// buffer with fixed-index writes (no per-byte-pair `memcpy` calls).
+/// buffer (the nibbles of all 32 bytes at once: no table lookups).
 #[inline(always)]
 fn hex_digest(base: &Sha256, value: &[u8]) -> [u8; 64] {
-    let digest = base.clone().chain_update(value).finalize();
+    let digest: [u8; 32] = base.clone().chain_update(value).finalize().into();
     let mut hex = [0u8; 64];
-    for (i, byte) in digest.iter().enumerate() {
-        let [hi, lo] = HEX_PAIRS[usize::from(*byte)];
-        hex[2 * i] = hi;
-        hex[2 * i + 1] = lo;
+    for (i, byte) in digest.into_iter().enumerate() {
+        hex[2 * i] = hex_digit(byte >> 4);
+        hex[2 * i + 1] = hex_digit(byte & 0x0f);
     }
     hex
 }
@@ -146,61 +141,49 @@ fn hash_hex_prefix(base: &Sha256, value: &[u8], out: &mut [u8]) {
     out[..n].copy_from_slice(&hex[..n]);
 }
 
-/// Fast path for `Utf8`/`LargeUtf8`. Hashes have a fixed width, so every
-/// slot (NULL ones too, left as zero bytes under the reused null mask) is
-/// `width` bytes: offsets are known up front and each value's hex digits
-/// are appended from the stack buffer to one preallocated values buffer.
+/// Hashes have a fixed width, so every slot (NULL ones too, left as zero
+/// bytes under the reused null mask) is `width` bytes: offsets are known up
+/// front and each value's hex digits are appended from the stack buffer to
+/// one preallocated values buffer.
+fn hash_fixed_width<'a, O: OffsetSizeTrait>(
+    len: usize,
+    nulls: Option<&NullBuffer>,
+    value: impl Fn(usize) -> &'a str,
+    base: &Sha256,
+    width: usize,
+) -> Result<GenericStringArray<O>> {
+    let mut values = Vec::with_capacity(len * width);
+    for i in 0..len {
+        if nulls.is_some_and(|n| n.is_null(i)) {
+            values.extend_from_slice(&[0u8; 64][..width]);
+        } else {
+            values.extend_from_slice(&hex_digest(base, value(i).as_bytes())[..width]);
+        }
+    }
+    let offsets: Vec<O> = (0..=len).map(|i| O::usize_as(i * width)).collect();
+    Ok(GenericStringArray::<O>::try_new(
+        OffsetBuffer::new(ScalarBuffer::from(offsets)),
+        Buffer::from_vec(values),
+        nulls.cloned(),
+    )?)
+}
+
+/// `Utf8`/`LargeUtf8`: [`hash_fixed_width`] in the input's layout.
 fn hash_offsets<O: OffsetSizeTrait>(
     input: &GenericStringArray<O>,
     base: &Sha256,
     width: usize,
 ) -> Result<ArrayRef> {
-    let len = input.len();
-    let mut values = Vec::with_capacity(len * width);
-    let nulls = input.nulls();
-    for i in 0..len {
-        if nulls.is_some_and(|n| n.is_null(i)) {
-            values.extend_from_slice(&[0u8; 64][..width]);
-        } else {
-            values.extend_from_slice(&hex_digest(base, input.value(i).as_bytes())[..width]);
-        }
-    }
-    let offsets: Vec<O> = (0..=len).map(|i| O::usize_as(i * width)).collect();
-    let array = GenericStringArray::<O>::try_new(
-        OffsetBuffer::new(ScalarBuffer::from(offsets)),
-        Buffer::from_vec(values),
-        nulls.cloned(),
-    )?;
-    Ok(Arc::new(array))
+    let out = hash_fixed_width::<O>(input.len(), input.nulls(), |i| input.value(i), base, width)?;
+    Ok(Arc::new(out))
 }
 
-/// Fast path for `Utf8View`: the hex digits of every row go into one
-/// buffer of fixed-width slots, and each view points at its slot (or holds
-/// it inline when it is 12 bytes or less).
+/// `Utf8View`: [`hash_fixed_width`], viewed in place (arrow makes `Utf8`
+/// views without validating the text again, where views built by hand are
+/// validated value by value).
 fn hash_views(input: &StringViewArray, base: &Sha256, width: usize) -> Result<ArrayRef> {
-    let len = input.len();
-    let nulls = input.nulls();
-    let mut values = Vec::with_capacity(len * width);
-    for i in 0..len {
-        if nulls.is_some_and(|n| n.is_null(i)) {
-            values.extend_from_slice(&[0u8; 64][..width]);
-        } else {
-            values.extend_from_slice(&hex_digest(base, input.value(i).as_bytes())[..width]);
-        }
-    }
-    let views: Vec<u128> = (0..len)
-        .map(|i| {
-            let start = i * width;
-            let slot = values.get(start..start + width).unwrap_or_default();
-            make_view(slot, 0, u32::try_from(start).unwrap_or(u32::MAX))
-        })
-        .collect();
-    let array = StringViewArray::try_new(
-        ScalarBuffer::from(views),
-        vec![Buffer::from_vec(values)],
-        nulls.cloned(),
-    )?;
-    Ok(Arc::new(array))
+    let out = hash_fixed_width::<i32>(input.len(), input.nulls(), |i| input.value(i), base, width)?;
+    Ok(Arc::new(StringViewArray::from(&out)))
 }
 
 /// Reference implementation used by tests and benches:
@@ -286,6 +269,14 @@ mod tests {
             &[lit(""), lit("STRING")],
             &[Some(&full)],
         );
+    }
+
+    #[test]
+    fn hex_digits_equal_format_for_every_byte() {
+        for byte in 0..=255u8 {
+            let pair = [hex_digit(byte >> 4), hex_digit(byte & 0x0f)];
+            assert_eq!(pair.as_slice(), format!("{byte:02x}").as_bytes(), "{byte}");
+        }
     }
 
     #[test]
