@@ -219,7 +219,8 @@ fn bench_others(c: &mut Criterion) {
 }
 
 /// `round` over distinct numbers and dates: Int64 and Decimal128 within 18
-/// digits (the i64 path), Decimal128(38,2) (the i128 path), Date32.
+/// digits (the i64 path), Decimal128(38,2) with values within and beyond
+/// 64 bits (the i64 and i128 paths), Date32.
 fn bench_round(group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) {
     let round = veil_udfs::mask_round::mask_round();
     let numbers: ArrayRef = Arc::new(Int64Array::from_iter_values(
@@ -246,6 +247,12 @@ fn bench_round(group: &mut criterion::BenchmarkGroup<'_, criterion::measurement:
     let narrow = decimal(15, 1);
     group.bench_function("round/decimal128_p15", |b| {
         b.iter(|| invoke(&round, &narrow, &[lit("0.5"), lit("NUMBER(12,2)")]))
+    });
+    // NUMBER(38, s) is Snowflake's default number type: its values mostly
+    // fit in 64 bits, and round there through the 64-bit kernel.
+    let default_type = decimal(38, 1);
+    group.bench_function("round/decimal128_p38_within_64_bits", |b| {
+        b.iter(|| invoke(&round, &default_type, &[lit("100"), lit("NUMBER(38,2)")]))
     });
     // Values beyond 64 bits (±6·10^21).
     let wide = decimal(38, 10_000_000_000);

@@ -290,6 +290,13 @@ impl Remainder128By64 {
         } else {
             hi.wrapping_sub(self.high.divide(hi).wrapping_mul(self.divisor))
         };
+        self.two_words(r1, lo)
+    }
+
+    /// `(r1·2^64 + lo) mod d` for `r1 < d` (wrapping, never panicking,
+    /// beyond).
+    #[inline(always)]
+    fn two_words(&self, r1: u64, lo: u64) -> u64 {
         // `new` takes divisors below 2^63 only: the shift is 1 to 63.
         let u1 = (r1 << self.shift) | (lo >> (64 - self.shift));
         let u0 = lo << self.shift;
@@ -326,6 +333,10 @@ pub(crate) struct StepRound128 {
     half: u128,
     largest: u128,
     bound: i128,
+    /// With a step below 2^63 units: the largest magnitude whose rounding
+    /// neither reaches `d·2^64` (so the high word is its own remainder)
+    /// nor needs the clamp, which [`Self::round_below`] rounds.
+    lean_bound: Option<u128>,
 }
 
 impl StepRound128 {
@@ -348,12 +359,21 @@ impl StepRound128 {
             None => Reduce128::Wide(StrengthReducedU128::new(step)),
         };
         let bound = (i128::MAX - i128::try_from(half).ok()?).min(exact_bound(scale, step_literal)?);
+        let lean_bound = match reduce {
+            Reduce128::Narrow(_) => (step << 64).checked_sub(1 + half).map(|below| {
+                below
+                    .min(largest.saturating_sub(half))
+                    .min(bound.unsigned_abs())
+            }),
+            Reduce128::Wide(_) => None,
+        };
         Some(Self {
             step,
             reduce,
             half,
             largest,
             bound,
+            lean_bound,
         })
     }
 
@@ -381,10 +401,33 @@ impl StepRound128 {
         }
     }
 
+    /// One value of magnitude at most `lean_bound` (wrapping, never
+    /// panicking, beyond): the sign applied and removed by masks instead of
+    /// branches, the remainder by the two-word step alone, no clamp.
+    #[inline(always)]
+    fn round_below(&self, k: &Remainder128By64, v: i128) -> i128 {
+        // All ones for a negative value, else zero.
+        let sign = (v >> 127) as u128;
+        let n = ((v as u128) ^ sign)
+            .wrapping_sub(sign)
+            .wrapping_add(self.half);
+        let rounded = n.wrapping_sub(u128::from(k.two_words((n >> 64) as u64, n as u64)));
+        (rounded ^ sign).wrapping_sub(sign) as i128
+    }
+
     /// Rounds a Decimal128 array, or `None` when a value is outside the
     /// exact range. The caller sets precision and scale.
     pub(crate) fn round_decimal(&self, input: &Decimal128Array) -> Option<Decimal128Array> {
         let this = *self;
+        if let (Reduce128::Narrow(k), Some(lean)) = (self.reduce, self.lean_bound)
+            && let Some(out) = map_within(
+                input,
+                move |v| (this.round_below(&k, v), v.unsigned_abs() > lean),
+                |a| i128::try_from(lean).is_ok_and(|l| decimals_within(a, l)),
+            )
+        {
+            return Some(out);
+        }
         let bound = self.bound.unsigned_abs();
         let covers = |a: &Decimal128Array| decimals_within(a, self.bound);
         // One loop per reduction, so that each inlines its own arithmetic.
@@ -574,6 +617,15 @@ mod tests {
                 && value >= -k.bound && value <= k.bound
             {
                 prop_assert_eq!(Some(k.round(value)), round_scaled(value, scale, step, precision));
+                // The lean kernel within its bound, and at both ends of it.
+                if let (Reduce128::Narrow(r), Some(lean)) = (k.reduce, k.lean_bound) {
+                    let lean = i128::try_from(lean).unwrap_or(i128::MAX);
+                    for v in [value, lean, -lean] {
+                        if v.unsigned_abs() <= lean.unsigned_abs() {
+                            prop_assert_eq!(Some(k.round_below(&r, v)), round_scaled(v, scale, step, precision));
+                        }
+                    }
+                }
             }
         }
 
