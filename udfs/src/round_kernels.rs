@@ -290,13 +290,6 @@ impl Remainder128By64 {
         } else {
             hi.wrapping_sub(self.high.divide(hi).wrapping_mul(self.divisor))
         };
-        self.two_words(r1, lo)
-    }
-
-    /// `(r1·2^64 + lo) mod d` for `r1 < d` (wrapping, never panicking,
-    /// beyond).
-    #[inline(always)]
-    fn two_words(&self, r1: u64, lo: u64) -> u64 {
         // `new` takes divisors below 2^63 only: the shift is 1 to 63.
         let u1 = (r1 << self.shift) | (lo >> (64 - self.shift));
         let u0 = lo << self.shift;
@@ -312,6 +305,47 @@ impl Remainder128By64 {
             r = r.wrapping_sub(d);
         }
         r >> self.shift
+    }
+}
+
+/// The remainder by a constant `d < 2^63` of numerators up to `limit`
+/// (about 2^124 / d, at least 2^62): `n = h·2^62 + l` with `l < 2^62`, and
+/// `n ≡ h·(2^62 mod d) + l`, which stays below 2^63 up to `limit` and is
+/// reduced by one [`DivideBelow63`]. Constant shifts and two multiplications,
+/// against [`Remainder128By64`]'s normalizing shifts and corrections.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RemainderSplit62 {
+    divisor: u64,
+    divide: DivideBelow63,
+    /// `2^62 mod d`.
+    carry: u64,
+    /// The largest numerator whose split sum stays below 2^63.
+    limit: u128,
+}
+
+impl RemainderSplit62 {
+    /// The divisor `d`, or `None` unless `1 ≤ d < 2^63`.
+    pub(crate) fn new(d: u64) -> Option<Self> {
+        let divide = DivideBelow63::new(d)?;
+        let carry = (1u64 << 62) % d;
+        // `h·carry + l < 2^63` for every `l < 2^62` while `h·carry ≤ 2^62`;
+        // and `h` must fit in 64 bits.
+        let most = (1u64 << 62).checked_div(carry).unwrap_or(u64::MAX);
+        Some(Self {
+            divisor: d,
+            divide,
+            carry,
+            limit: ((u128::from(most) + 1) << 62) - 1,
+        })
+    }
+
+    /// `n mod d` for `n ≤ limit` (wrapping, never panicking, beyond).
+    #[inline(always)]
+    pub(crate) fn remainder(&self, n: u128) -> u64 {
+        let h = (n >> 62) as u64;
+        let l = (n as u64) & ((1u64 << 62) - 1);
+        let sum = h.wrapping_mul(self.carry).wrapping_add(l);
+        sum.wrapping_sub(self.divide.divide(sum).wrapping_mul(self.divisor))
     }
 }
 
@@ -333,10 +367,10 @@ pub(crate) struct StepRound128 {
     half: u128,
     largest: u128,
     bound: i128,
-    /// With a step below 2^63 units: the largest magnitude whose rounding
-    /// neither reaches `d·2^64` (so the high word is its own remainder)
-    /// nor needs the clamp, which [`Self::round_below`] rounds.
-    lean_bound: Option<u128>,
+    /// With a step below 2^63 units: the split remainder and the largest
+    /// magnitude whose rounding stays within its limit and needs no clamp,
+    /// which [`Self::round_below`] rounds.
+    lean: Option<(RemainderSplit62, u128)>,
 }
 
 impl StepRound128 {
@@ -359,21 +393,21 @@ impl StepRound128 {
             None => Reduce128::Wide(StrengthReducedU128::new(step)),
         };
         let bound = (i128::MAX - i128::try_from(half).ok()?).min(exact_bound(scale, step_literal)?);
-        let lean_bound = match reduce {
-            Reduce128::Narrow(_) => (step << 64).checked_sub(1 + half).map(|below| {
-                below
-                    .min(largest.saturating_sub(half))
-                    .min(bound.unsigned_abs())
-            }),
-            Reduce128::Wide(_) => None,
-        };
+        let lean = u64::try_from(step)
+            .ok()
+            .and_then(RemainderSplit62::new)
+            .and_then(|split| {
+                let within = split.limit.checked_sub(half)?;
+                let no_clamp = largest.saturating_sub(half);
+                Some((split, within.min(no_clamp).min(bound.unsigned_abs())))
+            });
         Some(Self {
             step,
             reduce,
             half,
             largest,
             bound,
-            lean_bound,
+            lean,
         })
     }
 
@@ -401,17 +435,17 @@ impl StepRound128 {
         }
     }
 
-    /// One value of magnitude at most `lean_bound` (wrapping, never
+    /// One value of magnitude within the lean bound (wrapping, never
     /// panicking, beyond): the sign applied and removed by masks instead of
-    /// branches, the remainder by the two-word step alone, no clamp.
+    /// branches, the split remainder, no clamp.
     #[inline(always)]
-    fn round_below(&self, k: &Remainder128By64, v: i128) -> i128 {
+    fn round_below(&self, k: &RemainderSplit62, v: i128) -> i128 {
         // All ones for a negative value, else zero.
         let sign = (v >> 127) as u128;
         let n = ((v as u128) ^ sign)
             .wrapping_sub(sign)
             .wrapping_add(self.half);
-        let rounded = n.wrapping_sub(u128::from(k.two_words((n >> 64) as u64, n as u64)));
+        let rounded = n.wrapping_sub(u128::from(k.remainder(n)));
         (rounded ^ sign).wrapping_sub(sign) as i128
     }
 
@@ -419,7 +453,7 @@ impl StepRound128 {
     /// exact range. The caller sets precision and scale.
     pub(crate) fn round_decimal(&self, input: &Decimal128Array) -> Option<Decimal128Array> {
         let this = *self;
-        if let (Reduce128::Narrow(k), Some(lean)) = (self.reduce, self.lean_bound)
+        if let Some((k, lean)) = self.lean
             && let Some(out) = map_within(
                 input,
                 move |v| (this.round_below(&k, v), v.unsigned_abs() > lean),
@@ -587,6 +621,19 @@ mod tests {
         }
 
         #[test]
+        fn remainder_split_62_equals_the_remainder(
+            d in prop_oneof![1u64..1_000, 1u64..=i64::MAX as u64, (0u32..63).prop_map(|k| 1u64 << k)],
+            n in prop_oneof![0u128..1_000_000, 0u128..(1u128 << 100), any::<u128>()],
+        ) {
+            let k = RemainderSplit62::new(d).unwrap_or_else(|| panic!("divisor {d}"));
+            prop_assert!(k.limit >= (1u128 << 62) - 1);
+            let d = u128::from(d);
+            for n in [n % (k.limit + 1), k.limit, k.limit - 1, k.limit / 2] {
+                prop_assert_eq!(u128::from(k.remainder(n)), n % d);
+            }
+        }
+
+        #[test]
         fn step_round_64_equals_the_exact_path(
             value in prop_oneof![-10_000i64..10_000, any::<i64>()],
             scale in 0u32..6,
@@ -618,7 +665,7 @@ mod tests {
             {
                 prop_assert_eq!(Some(k.round(value)), round_scaled(value, scale, step, precision));
                 // The lean kernel within its bound, and at both ends of it.
-                if let (Reduce128::Narrow(r), Some(lean)) = (k.reduce, k.lean_bound) {
+                if let Some((r, lean)) = k.lean {
                     let lean = i128::try_from(lean).unwrap_or(i128::MAX);
                     for v in [value, lean, -lean] {
                         if v.unsigned_abs() <= lean.unsigned_abs() {
