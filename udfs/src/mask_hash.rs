@@ -157,7 +157,13 @@ fn hash_fixed_width<'a, O: OffsetSizeTrait>(
         if nulls.is_some_and(|n| n.is_null(i)) {
             values.extend_from_slice(&[0u8; 64][..width]);
         } else {
-            values.extend_from_slice(&hex_digest(base, value(i).as_bytes())[..width]);
+            let hex = hex_digest(base, value(i).as_bytes());
+            // The whole digest (a `VARCHAR` of 64 or more) is a copy of a
+            // known size, inlined; a prefix is a call to `memcpy`.
+            match hex.get(..width) {
+                Some(prefix) if width < hex.len() => values.extend_from_slice(prefix),
+                _ => values.extend_from_slice(&hex),
+            }
         }
     }
     let offsets: Vec<O> = (0..=len).map(|i| O::usize_as(i * width)).collect();
