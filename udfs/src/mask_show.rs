@@ -364,19 +364,12 @@ mod tests {
         Ok(())
     }
 
-    /// The kernels against the exact rule, value by value, in every layout:
-    /// ASCII and Unicode text, NULLs, any keep and length limit.
-    #[test]
-    fn kernel_equals_the_exact_rule() {
-        use proptest::prelude::*;
+    /// Runs [`check_against_the_exact_rule`] over generated batches, keep
+    /// counts, directions and length limits.
+    fn run_against_the_exact_rule(
+        strategy: impl proptest::strategy::Strategy<Value = (Vec<Option<String>>, usize, bool, usize)>,
+    ) {
         let mut runner = proptest::test_runner::TestRunner::default();
-        let value = prop_oneof!["[ -~]{0,40}", "\\PC{0,20}", "[a-zA-Z0-9@.é日-]{0,30}"];
-        let strategy = (
-            prop::collection::vec(prop::option::weighted(0.85, value), 0..30),
-            0usize..12,
-            any::<bool>(),
-            prop_oneof![1usize..16, Just(crate::sftype::MAX_VARCHAR as usize)],
-        );
         runner
             .run(&strategy, |(values, keep, from_start, max)| {
                 let shape = Shape {
@@ -389,28 +382,31 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"));
     }
 
+    /// The kernels against the exact rule, value by value, in every layout:
+    /// ASCII and Unicode text, NULLs, any keep and length limit.
+    #[test]
+    fn kernel_equals_the_exact_rule() {
+        use proptest::prelude::*;
+        let value = prop_oneof!["[ -~]{0,40}", "\\PC{0,20}", "[a-zA-Z0-9@.é日-]{0,30}"];
+        run_against_the_exact_rule((
+            prop::collection::vec(prop::option::weighted(0.85, value), 0..30),
+            0usize..12,
+            any::<bool>(),
+            prop_oneof![1usize..16, Just(crate::sftype::MAX_VARCHAR as usize)],
+        ));
+    }
+
     /// Batches that take the whole-run ASCII path (every value ASCII and
     /// within the declared length) and batches just over it, against the
     /// exact rule.
     #[test]
     fn ascii_run_equals_the_exact_rule() {
         use proptest::prelude::*;
-        let mut runner = proptest::test_runner::TestRunner::default();
-        let strategy = (
+        run_against_the_exact_rule((
             prop::collection::vec(prop::option::weighted(0.85, "[ -~]{0,40}"), 0..40),
             0usize..45,
             any::<bool>(),
             prop_oneof![38usize..42, Just(crate::sftype::MAX_VARCHAR as usize)],
-        );
-        runner
-            .run(&strategy, |(values, keep, from_start, max)| {
-                let shape = Shape {
-                    keep,
-                    from_start,
-                    max,
-                };
-                check_against_the_exact_rule(&values, shape)
-            })
-            .unwrap_or_else(|e| panic!("{e}"));
+        ));
     }
 }
