@@ -71,33 +71,36 @@ const CHUNK: usize = 1024;
 const FIRST_CHUNK: usize = 64;
 
 /// Maps every value of `input` by `kernel`, which returns the mapped value
-/// and whether the input was outside the kernel's exact range; `None` when
-/// a valid value was. The slots under NULLs hold arbitrary values: when one
-/// of those alone is outside, `covers` (a min/max over the valid values)
-/// decides, and what the kernel wrote under a NULL is never read.
+/// and a word with a bit of `reject` set when the input was outside the
+/// kernel's exact range; `None` when a valid value was. The words are
+/// OR-ed, so the check costs one instruction a row. The slots under NULLs
+/// hold arbitrary values: when one of those alone is outside, `covers` (a
+/// min/max over the valid values) decides, and what the kernel wrote under
+/// a NULL is never read.
 fn map_within<T: ArrowPrimitiveType>(
     input: &PrimitiveArray<T>,
-    kernel: impl Fn(T::Native) -> (T::Native, bool),
+    reject: u64,
+    kernel: impl Fn(T::Native) -> (T::Native, u64),
     covers: impl Fn(&PrimitiveArray<T>) -> bool,
 ) -> Option<PrimitiveArray<T>> {
     let values = input.values();
     // Filled by `extend` from a mapped slice iterator: written once, with
     // no zeroing pass first.
     let mut out = Vec::with_capacity(values.len());
-    let mut outside = false;
+    let mut seen = 0u64;
     let (first, rest) = values.split_at(values.len().min(FIRST_CHUNK));
     for chunk in std::iter::once(first).chain(rest.chunks(CHUNK)) {
         out.extend(chunk.iter().map(|&v| {
-            let (m, beyond) = kernel(v);
-            outside |= beyond;
+            let (m, word) = kernel(v);
+            seen |= word;
             m
         }));
-        if outside && input.null_count() == 0 {
+        if seen & reject != 0 && input.null_count() == 0 {
             return None;
         }
     }
     // A value outside under a NULL alone does not count.
-    if outside && !covers(input) {
+    if seen & reject != 0 && !covers(input) {
         return None;
     }
     Some(PrimitiveArray::new(out.into(), input.nulls().cloned()))
@@ -204,7 +207,8 @@ impl StepRound64 {
         let (k, bound) = (*self, self.bound.unsigned_abs());
         map_within(
             input,
-            move |v| (k.round(v), v.unsigned_abs() > bound),
+            1,
+            move |v| (k.round(v), u64::from(v.unsigned_abs() > bound)),
             |a| match (min(a), max(a)) {
                 (Some(low), Some(high)) => self.covers(low, high),
                 _ => true,
@@ -221,10 +225,11 @@ impl StepRound64 {
         // slots): the values it accepts fit in 64 bits.
         map_within(
             input,
+            1,
             move |v| {
                 (
                     i128::from(k.round(v as i64)),
-                    v.unsigned_abs() > bound as u128,
+                    u64::from(v.unsigned_abs() > bound as u128),
                 )
             },
             |a| decimals_within(a, bound),
@@ -308,44 +313,102 @@ impl Remainder128By64 {
     }
 }
 
-/// The remainder by a constant `d < 2^63` of numerators up to `limit`
-/// (about 2^124 / d, at least 2^62): `n = h·2^62 + l` with `l < 2^62`, and
-/// `n ≡ h·(2^62 mod d) + l`, which stays below 2^63 up to `limit` and is
-/// reduced by one [`DivideBelow63`]. Constant shifts and two multiplications,
-/// against [`Remainder128By64`]'s normalizing shifts and corrections.
+/// Rounding half away from zero to a step `d < 2^63` of 128-bit values of
+/// magnitude up to [`Self::within`] (at least about 2^122 / d when short of
+/// the clamp: nearly every `NUMBER(38, s)` value beyond 64 bits), in 64-bit
+/// words with no branch, no absolute value and one [`DivideBelow63`]:
+/// - `y = v + ⌊d/2⌋`, less one for a negative `v` when `d` is even, rounded
+///   down to a multiple of `d` is `v` rounded half away from zero on either
+///   side of zero;
+/// - `B·2^64` is added, `B` a multiple of `d`'s odd part, so that
+///   `B·2^64 ≡ 0 (mod d)` and the high word is not negative;
+/// - then `y ≡ h·(2^62 mod d) + l (mod d)` with `h = ⌊y / 2^62⌋` and
+///   `l = y mod 2^62`, below 2^63 while the high word is below `2^bits`,
+///   and that high word is the range check: [`map_within`] ORs it over the
+///   batch and rejects a set bit from `bits` up.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct RemainderSplit62 {
+pub(crate) struct LeanRound128 {
     divisor: u64,
     divide: DivideBelow63,
     /// `2^62 mod d`.
     carry: u64,
-    /// The largest numerator whose split sum stays below 2^63.
-    limit: u128,
+    /// `⌊d/2⌋`.
+    half: u64,
+    /// All ones when `d` is even, else zero.
+    even: u64,
+    /// `B`.
+    bias: u64,
+    /// A value is within when its biased high word is below `2^bits`.
+    bits: u32,
+    /// Every value of magnitude up to this is within.
+    within: u128,
 }
 
-impl RemainderSplit62 {
-    /// The divisor `d`, or `None` unless `1 ≤ d < 2^63`.
-    pub(crate) fn new(d: u64) -> Option<Self> {
+impl LeanRound128 {
+    /// The kernel for a step `d` (`1 ≤ d < 2^63`) where no value beyond
+    /// `limit` may be accepted (the clamp and the exact path's bound), or
+    /// `None` when no range of values suits both.
+    pub(crate) fn new(d: u64, limit: u128) -> Option<Self> {
         let divide = DivideBelow63::new(d)?;
         let carry = (1u64 << 62) % d;
-        // `h·carry + l < 2^63` for every `l < 2^62` while `h·carry ≤ 2^62`;
-        // and `h` must fit in 64 bits.
-        let most = (1u64 << 62).checked_div(carry).unwrap_or(u64::MAX);
-        Some(Self {
-            divisor: d,
-            divide,
-            carry,
-            limit: ((u128::from(most) + 1) << 62) - 1,
-        })
+        let odd = d >> d.trailing_zeros();
+        let half = u128::from(d / 2);
+        let even = u128::from(d.is_multiple_of(2));
+        // `h < 2^(bits + 2)` and `h·carry ≤ 2^62` keep the sum below 2^63;
+        // `bits ≤ 62` keeps `y` below 2^126.
+        let most = match (1u64 << 60).checked_div(carry) {
+            Some(q) => q.checked_ilog2()?.min(62),
+            None => 62,
+        };
+        for bits in (1..=most).rev() {
+            let top = 1u64 << bits;
+            let Some(bias) = (top / 2).div_ceil(odd).checked_mul(odd) else {
+                continue;
+            };
+            if bias >= top {
+                continue;
+            }
+            // Within: `y` from −B·2^64 to (2^bits − B)·2^64 − 1.
+            let below = (u128::from(bias) << 64) + half - even;
+            let Some(above) = ((u128::from(top - bias) << 64) - 1).checked_sub(half) else {
+                continue;
+            };
+            if below.max(above) <= limit {
+                return Some(Self {
+                    divisor: d,
+                    divide,
+                    carry,
+                    half: d / 2,
+                    even: if d.is_multiple_of(2) { u64::MAX } else { 0 },
+                    bias,
+                    bits,
+                    within: below.min(above),
+                });
+            }
+        }
+        None
     }
 
-    /// `n mod d` for `n ≤ limit` (wrapping, never panicking, beyond).
+    /// The bits of the high word that mark a value outside.
+    fn reject(&self) -> u64 {
+        u64::MAX << self.bits
+    }
+
+    /// One value rounded (wrapping, never panicking, when outside) and its
+    /// biased high word, below `2^bits` exactly when the value is within.
     #[inline(always)]
-    pub(crate) fn remainder(&self, n: u128) -> u64 {
-        let h = (n >> 62) as u64;
-        let l = (n as u64) & ((1u64 << 62) - 1);
+    pub(crate) fn round(&self, v: i128) -> (i128, u64) {
+        let minus_one = ((v >> 127) as u64) & self.even;
+        let biased = u128::from(self.bias) << 64;
+        let y = (v as u128).wrapping_add(biased | u128::from(self.half.wrapping_add(minus_one)));
+        let h = (y >> 62) as u64;
+        let l = (y as u64) & ((1u64 << 62) - 1);
         let sum = h.wrapping_mul(self.carry).wrapping_add(l);
-        sum.wrapping_sub(self.divide.divide(sum).wrapping_mul(self.divisor))
+        let r = sum.wrapping_sub(self.divide.divide(sum).wrapping_mul(self.divisor));
+        (
+            y.wrapping_sub(biased | u128::from(r)) as i128,
+            (y >> 64) as u64,
+        )
     }
 }
 
@@ -367,10 +430,9 @@ pub(crate) struct StepRound128 {
     half: u128,
     largest: u128,
     bound: i128,
-    /// With a step below 2^63 units: the split remainder and the largest
-    /// magnitude whose rounding stays within its limit and needs no clamp,
-    /// which [`Self::round_below`] rounds.
-    lean: Option<(RemainderSplit62, u128)>,
+    /// With a step below 2^63 units: the kernel for magnitudes whose
+    /// rounding needs no clamp, tried first.
+    lean: Option<LeanRound128>,
 }
 
 impl StepRound128 {
@@ -393,14 +455,10 @@ impl StepRound128 {
             None => Reduce128::Wide(StrengthReducedU128::new(step)),
         };
         let bound = (i128::MAX - i128::try_from(half).ok()?).min(exact_bound(scale, step_literal)?);
+        let no_clamp = largest.saturating_sub(half).min(bound.unsigned_abs());
         let lean = u64::try_from(step)
             .ok()
-            .and_then(RemainderSplit62::new)
-            .and_then(|split| {
-                let within = split.limit.checked_sub(half)?;
-                let no_clamp = largest.saturating_sub(half);
-                Some((split, within.min(no_clamp).min(bound.unsigned_abs())))
-            });
+            .and_then(|d| LeanRound128::new(d, no_clamp));
         Some(Self {
             step,
             reduce,
@@ -435,29 +493,16 @@ impl StepRound128 {
         }
     }
 
-    /// One value of magnitude within the lean bound (wrapping, never
-    /// panicking, beyond): the sign applied and removed by masks instead of
-    /// branches, the split remainder, no clamp.
-    #[inline(always)]
-    fn round_below(&self, k: &RemainderSplit62, v: i128) -> i128 {
-        // All ones for a negative value, else zero.
-        let sign = (v >> 127) as u128;
-        let n = ((v as u128) ^ sign)
-            .wrapping_sub(sign)
-            .wrapping_add(self.half);
-        let rounded = n.wrapping_sub(u128::from(k.remainder(n)));
-        (rounded ^ sign).wrapping_sub(sign) as i128
-    }
-
     /// Rounds a Decimal128 array, or `None` when a value is outside the
     /// exact range. The caller sets precision and scale.
     pub(crate) fn round_decimal(&self, input: &Decimal128Array) -> Option<Decimal128Array> {
         let this = *self;
-        if let Some((k, lean)) = self.lean
+        if let Some(k) = self.lean
             && let Some(out) = map_within(
                 input,
-                move |v| (this.round_below(&k, v), v.unsigned_abs() > lean),
-                |a| i128::try_from(lean).is_ok_and(|l| decimals_within(a, l)),
+                k.reject(),
+                move |v| k.round(v),
+                |a| i128::try_from(k.within).is_ok_and(|w| decimals_within(a, w)),
             )
         {
             return Some(out);
@@ -468,17 +513,19 @@ impl StepRound128 {
         match self.reduce {
             Reduce128::Narrow(k) => map_within(
                 input,
+                1,
                 move |v| {
                     let r = this.round_with(v, |n| n.wrapping_sub(u128::from(k.remainder(n))));
-                    (r, v.unsigned_abs() > bound)
+                    (r, u64::from(v.unsigned_abs() > bound))
                 },
                 covers,
             ),
             Reduce128::Wide(k) => map_within(
                 input,
+                1,
                 move |v| {
                     let r = this.round_with(v, |n| (n / k).wrapping_mul(this.step));
-                    (r, v.unsigned_abs() > bound)
+                    (r, u64::from(v.unsigned_abs() > bound))
                 },
                 covers,
             ),
@@ -559,10 +606,18 @@ pub(crate) fn truncate_dates(input: &Date32Array, unit: DateTruncation) -> Optio
     };
     match unit {
         DateTruncation::Identity => covers(input).then(|| input.clone()),
-        DateTruncation::Month => {
-            map_within(input, |d| (month_start(d), !chrono_holds(d, d)), covers)
-        }
-        DateTruncation::Year => map_within(input, |d| (year_start(d), !chrono_holds(d, d)), covers),
+        DateTruncation::Month => map_within(
+            input,
+            1,
+            |d| (month_start(d), u64::from(!chrono_holds(d, d))),
+            covers,
+        ),
+        DateTruncation::Year => map_within(
+            input,
+            1,
+            |d| (year_start(d), u64::from(!chrono_holds(d, d))),
+            covers,
+        ),
     }
 }
 
@@ -621,15 +676,26 @@ mod tests {
         }
 
         #[test]
-        fn remainder_split_62_equals_the_remainder(
+        fn lean_round_128_equals_half_away_rounding(
             d in prop_oneof![1u64..1_000, 1u64..=i64::MAX as u64, (0u32..63).prop_map(|k| 1u64 << k)],
-            n in prop_oneof![0u128..1_000_000, 0u128..(1u128 << 100), any::<u128>()],
+            limit in prop_oneof![Just(i128::MAX as u128 / 2), 0u128..(1u128 << 80), 0u128..(i128::MAX as u128 / 2)],
+            v in prop_oneof![-1_000i128..1_000, -10i128.pow(25)..10i128.pow(25), any::<i128>()],
         ) {
-            let k = RemainderSplit62::new(d).unwrap_or_else(|| panic!("divisor {d}"));
-            prop_assert!(k.limit >= (1u128 << 62) - 1);
-            let d = u128::from(d);
-            for n in [n % (k.limit + 1), k.limit, k.limit - 1, k.limit / 2] {
-                prop_assert_eq!(u128::from(k.remainder(n)), n % d);
+            if let Some(k) = LeanRound128::new(d, limit) {
+                let w = i128::try_from(k.within).unwrap_or(i128::MAX);
+                for v in [v, w, -w, w.saturating_add(1), w.saturating_add(1).saturating_neg(), v / 1_000_000] {
+                    let (rounded, high) = k.round(v);
+                    let within = high & k.reject() == 0;
+                    // Every value up to `within` is within; none beyond `limit`.
+                    prop_assert!(within || v.unsigned_abs() > k.within, "{v} rejected");
+                    if within {
+                        prop_assert!(v.unsigned_abs() <= limit, "{v} beyond {limit}");
+                        let d = u128::from(d);
+                        let magnitude = (v.unsigned_abs() + d / 2) / d * d;
+                        let exact = if v < 0 { -(magnitude as i128) } else { magnitude as i128 };
+                        prop_assert_eq!(rounded, exact, "{}", v);
+                    }
+                }
             }
         }
 
@@ -664,12 +730,14 @@ mod tests {
                 && value >= -k.bound && value <= k.bound
             {
                 prop_assert_eq!(Some(k.round(value)), round_scaled(value, scale, step, precision));
-                // The lean kernel within its bound, and at both ends of it.
-                if let Some((r, lean)) = k.lean {
-                    let lean = i128::try_from(lean).unwrap_or(i128::MAX);
-                    for v in [value, lean, -lean] {
-                        if v.unsigned_abs() <= lean.unsigned_abs() {
-                            prop_assert_eq!(Some(k.round_below(&r, v)), round_scaled(v, scale, step, precision));
+                // The lean kernel on the values it accepts, at both ends of
+                // its range too.
+                if let Some(lean) = k.lean {
+                    let within = i128::try_from(lean.within).unwrap_or(i128::MAX);
+                    for v in [value, within, -within] {
+                        let (rounded, high) = lean.round(v);
+                        if high & lean.reject() == 0 {
+                            prop_assert_eq!(Some(rounded), round_scaled(v, scale, step, precision));
                         }
                     }
                 }
@@ -722,6 +790,38 @@ mod tests {
                 prop_assert_eq!(&got, &exact);
             }
         }
+    }
+
+    #[test]
+    fn the_lean_kernel_takes_number_38_values_beyond_64_bits() {
+        // Cents to whole units in NUMBER(38,2): the lean kernel, up to
+        // 10^36 at least, half away from zero on both sides.
+        let k = StepRound128::new(2, (1, 0), Some(38)).and_then(|k| k.lean);
+        let k = k.unwrap_or_else(|| panic!("no lean kernel for NUMBER(38,2)"));
+        assert!(k.within >= 10u128.pow(36), "within {}", k.within);
+        for (v, rounded) in [
+            (
+                6_000_000_000_000_000_000_050i128,
+                6_000_000_000_000_000_000_100,
+            ),
+            (
+                -6_000_000_000_000_000_000_050,
+                -6_000_000_000_000_000_000_100,
+            ),
+            (
+                -6_000_000_000_000_000_000_049,
+                -6_000_000_000_000_000_000_000,
+            ),
+            (-50, -100),
+            (-49, 0),
+            (149, 100),
+        ] {
+            let (got, high) = k.round(v);
+            assert_eq!((got, high & k.reject()), (rounded, 0), "{v}");
+        }
+        // Beyond the declared precision's clamp: not taken.
+        let (_, high) = k.round(10i128.pow(38));
+        assert_ne!(high & k.reject(), 0);
     }
 
     #[test]
