@@ -154,6 +154,9 @@ pub(crate) struct StepRound64 {
     half: u64,
     largest: u64,
     bound: i64,
+    /// The kernel for Decimal128 magnitudes whose rounding needs no clamp,
+    /// tried first.
+    lean: Option<LeanRound64>,
 }
 
 impl StepRound64 {
@@ -173,12 +176,14 @@ impl StepRound64 {
         };
         let bound =
             i128::from(i64::MAX - i64::try_from(half).ok()?).min(exact_bound(scale, step_literal)?);
+        let no_clamp = u128::from(largest.saturating_sub(half)).min(bound.unsigned_abs());
         Some(Self {
             step,
             divide: DivideBelow63::new(step)?,
             half,
             largest,
             bound: i64::try_from(bound).ok()?,
+            lean: LeanRound64::new(step, no_clamp),
         })
     }
 
@@ -220,6 +225,16 @@ impl StepRound64 {
     /// common `NUMBER(p ≤ 18, s)` case), or `None`. The result has the
     /// default decimal type: the caller sets precision and scale.
     pub(crate) fn round_decimal(&self, input: &Decimal128Array) -> Option<Decimal128Array> {
+        if let Some(k) = self.lean
+            && let Some(out) = map_within(
+                input,
+                u64::MAX,
+                move |v| k.round(v),
+                |a| i128::try_from(k.within).is_ok_and(|w| decimals_within(a, w)),
+            )
+        {
+            return Some(out);
+        }
         let (k, bound) = (*self, i128::from(self.bound));
         // Truncating `as` only reaches values the check rejects (or NULL
         // slots): the values it accepts fit in 64 bits.
@@ -234,6 +249,79 @@ impl StepRound64 {
             },
             |a| decimals_within(a, bound),
         )
+    }
+}
+
+/// [`LeanRound128`] in one word, for Decimal128 values that fit in 64
+/// bits (`NUMBER(p ≤ 18, s)` and most `NUMBER(38, s)` values): `y = v +
+/// ⌊d/2⌋`, less one for a negative `v` when `d` is even, plus `B`, a
+/// multiple of `d`, is rounded down to a multiple of `d` by one
+/// [`DivideBelow63`] and `B` taken off again. A value is within when that
+/// 128-bit sum has a zero high word and its low word is below `2^bits`
+/// (at most 2^63): the high word and the low word's bits from `bits` up
+/// are the word [`map_within`] ORs, any bit of which rejects.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LeanRound64 {
+    divisor: u64,
+    divide: DivideBelow63,
+    /// `⌊d/2⌋ + B`.
+    offset: u64,
+    /// All ones when `d` is even, else zero.
+    even: u64,
+    /// `B`.
+    bias: u64,
+    /// The low word's bits that mark a value outside: from `bits` up.
+    outside: u64,
+    /// Every value of magnitude up to this is within.
+    within: u128,
+}
+
+impl LeanRound64 {
+    /// As [`LeanRound128::new`].
+    pub(crate) fn new(d: u64, limit: u128) -> Option<Self> {
+        let divide = DivideBelow63::new(d)?;
+        let half = u128::from(d / 2);
+        let even = u128::from(d.is_multiple_of(2));
+        // `y < 2^bits ≤ 2^63`: what the division takes.
+        for bits in (1..=63u32).rev() {
+            let top = 1u128 << bits;
+            let bias = (top / 2).div_ceil(u128::from(d)) * u128::from(d);
+            if bias >= top {
+                continue;
+            }
+            // Within: `y` from −B to 2^bits − B − 1.
+            let below = bias + half - even;
+            let Some(above) = (top - 1 - bias).checked_sub(half) else {
+                continue;
+            };
+            if below.max(above) <= limit {
+                return Some(Self {
+                    divisor: d,
+                    divide,
+                    offset: u64::try_from(bias + half).ok()?,
+                    even: if d.is_multiple_of(2) { u64::MAX } else { 0 },
+                    bias: u64::try_from(bias).ok()?,
+                    outside: u64::MAX << bits,
+                    within: below.min(above),
+                });
+            }
+        }
+        None
+    }
+
+    /// One value rounded (wrapping, never panicking, when outside) and the
+    /// word that is zero exactly when the value is within.
+    #[inline(always)]
+    pub(crate) fn round(&self, v: i128) -> (i128, u64) {
+        let minus_one = ((v >> 127) as u64) & self.even;
+        let y = (v as u128).wrapping_add(u128::from(self.offset.wrapping_add(minus_one)));
+        let (low, high) = (y as u64, (y >> 64) as u64);
+        let rounded = self
+            .divide
+            .divide(low)
+            .wrapping_mul(self.divisor)
+            .wrapping_sub(self.bias) as i64;
+        (i128::from(rounded), high | (low & self.outside))
     }
 }
 
@@ -700,6 +788,29 @@ mod tests {
         }
 
         #[test]
+        fn lean_round_64_equals_half_away_rounding(
+            d in prop_oneof![1u64..1_000, 1u64..=i64::MAX as u64, (0u32..63).prop_map(|k| 1u64 << k)],
+            limit in prop_oneof![Just(i64::MAX as u128), 0u128..(1u128 << 50), 0u128..(1u128 << 70)],
+            v in prop_oneof![-1_000i128..1_000, -10i128.pow(19)..10i128.pow(19), any::<i128>()],
+        ) {
+            if let Some(k) = LeanRound64::new(d, limit) {
+                let w = i128::try_from(k.within).unwrap_or(i128::MAX);
+                for v in [v, w, -w, w.saturating_add(1), w.saturating_add(1).saturating_neg(), v >> 64, v / 1_000] {
+                    let (rounded, word) = k.round(v);
+                    // Every value up to `within` is within; none beyond `limit`.
+                    prop_assert!(word == 0 || v.unsigned_abs() > k.within, "{v} rejected");
+                    if word == 0 {
+                        prop_assert!(v.unsigned_abs() <= limit, "{v} beyond {limit}");
+                        let d = u128::from(d);
+                        let magnitude = (v.unsigned_abs() + d / 2) / d * d;
+                        let exact = if v < 0 { -(magnitude as i128) } else { magnitude as i128 };
+                        prop_assert_eq!(rounded, exact, "{}", v);
+                    }
+                }
+            }
+        }
+
+        #[test]
         fn step_round_64_equals_the_exact_path(
             value in prop_oneof![-10_000i64..10_000, any::<i64>()],
             scale in 0u32..6,
@@ -789,6 +900,36 @@ mod tests {
                 let got: Vec<Option<i128>> = kernel.iter().collect();
                 prop_assert_eq!(&got, &exact);
             }
+        }
+    }
+
+    #[test]
+    fn the_lean_64_bit_kernel_takes_number_15_prices() {
+        // Cents to whole hundreds in NUMBER(15,2), as TPC-H's prices in the
+        // benchmark: the lean kernel, half away from zero on both sides.
+        let k = StepRound64::new(2, (100, 0), Some(15)).and_then(|k| k.lean);
+        let k = k.unwrap_or_else(|| panic!("no lean kernel for NUMBER(15,2)"));
+        assert!(k.within >= 10u128.pow(14), "within {}", k.within);
+        for (v, rounded) in [
+            (123_456_789i128, 123_460_000),
+            (-123_465_000, -123_470_000),
+            (-123_464_999, -123_460_000),
+            (-5_000, -10_000),
+            (-4_999, 0),
+            (0, 0),
+            (14_999, 10_000),
+        ] {
+            assert_eq!(k.round(v), (rounded, 0), "{v}");
+        }
+        // Beyond the clamp of NUMBER(15,2), and beyond 64 bits: not taken.
+        for v in [
+            10i128.pow(15),
+            -(10i128.pow(15)),
+            1 << 64,
+            -(1 << 64),
+            i128::MIN,
+        ] {
+            assert_ne!(k.round(v).1, 0, "{v}");
         }
     }
 
