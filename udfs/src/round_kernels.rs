@@ -729,6 +729,42 @@ mod tests {
             - EPOCH_FROM_CE as i32
     }
 
+    /// A lean kernel (`round` gives the rounded value and whether it was
+    /// within) on `values` and both ends of its range: every value up to
+    /// `within` is within, none beyond `limit`, and a value within is
+    /// rounded half away from zero to `d`.
+    fn check_lean(
+        round: impl Fn(i128) -> (i128, bool),
+        d: u64,
+        limit: u128,
+        within: u128,
+        values: &[i128],
+    ) -> Result<(), TestCaseError> {
+        let w = i128::try_from(within).unwrap_or(i128::MAX);
+        let ends = [
+            w,
+            -w,
+            w.saturating_add(1),
+            w.saturating_add(1).saturating_neg(),
+        ];
+        for &v in values.iter().chain(&ends) {
+            let (rounded, inside) = round(v);
+            prop_assert!(inside || v.unsigned_abs() > within, "{v} rejected");
+            if inside {
+                prop_assert!(v.unsigned_abs() <= limit, "{v} beyond {limit}");
+                let d = u128::from(d);
+                let magnitude = (v.unsigned_abs() + d / 2) / d * d;
+                let exact = if v < 0 {
+                    -(magnitude as i128)
+                } else {
+                    magnitude as i128
+                };
+                prop_assert_eq!(rounded, exact, "{}", v);
+            }
+        }
+        Ok(())
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 2048, failure_persistence: None, ..ProptestConfig::default() })]
 
@@ -770,20 +806,11 @@ mod tests {
             v in prop_oneof![-1_000i128..1_000, -10i128.pow(25)..10i128.pow(25), any::<i128>()],
         ) {
             if let Some(k) = LeanRound128::new(d, limit) {
-                let w = i128::try_from(k.within).unwrap_or(i128::MAX);
-                for v in [v, w, -w, w.saturating_add(1), w.saturating_add(1).saturating_neg(), v / 1_000_000] {
+                let round = |v| {
                     let (rounded, high) = k.round(v);
-                    let within = high & k.reject() == 0;
-                    // Every value up to `within` is within; none beyond `limit`.
-                    prop_assert!(within || v.unsigned_abs() > k.within, "{v} rejected");
-                    if within {
-                        prop_assert!(v.unsigned_abs() <= limit, "{v} beyond {limit}");
-                        let d = u128::from(d);
-                        let magnitude = (v.unsigned_abs() + d / 2) / d * d;
-                        let exact = if v < 0 { -(magnitude as i128) } else { magnitude as i128 };
-                        prop_assert_eq!(rounded, exact, "{}", v);
-                    }
-                }
+                    (rounded, high & k.reject() == 0)
+                };
+                check_lean(round, d, limit, k.within, &[v, v / 1_000_000])?;
             }
         }
 
@@ -794,19 +821,11 @@ mod tests {
             v in prop_oneof![-1_000i128..1_000, -10i128.pow(19)..10i128.pow(19), any::<i128>()],
         ) {
             if let Some(k) = LeanRound64::new(d, limit) {
-                let w = i128::try_from(k.within).unwrap_or(i128::MAX);
-                for v in [v, w, -w, w.saturating_add(1), w.saturating_add(1).saturating_neg(), v >> 64, v / 1_000] {
+                let round = |v| {
                     let (rounded, word) = k.round(v);
-                    // Every value up to `within` is within; none beyond `limit`.
-                    prop_assert!(word == 0 || v.unsigned_abs() > k.within, "{v} rejected");
-                    if word == 0 {
-                        prop_assert!(v.unsigned_abs() <= limit, "{v} beyond {limit}");
-                        let d = u128::from(d);
-                        let magnitude = (v.unsigned_abs() + d / 2) / d * d;
-                        let exact = if v < 0 { -(magnitude as i128) } else { magnitude as i128 };
-                        prop_assert_eq!(rounded, exact, "{}", v);
-                    }
-                }
+                    (rounded, word == 0)
+                };
+                check_lean(round, d, limit, k.within, &[v, v >> 64, v / 1_000])?;
             }
         }
 
