@@ -184,7 +184,7 @@ enum Reduce128 {
     Wide(StrengthReducedU128),
 }
 
-/// [`StepRound64`] in 128 bits, for `NUMBER(p > 18, s)` and values beyond
+/// [`StepRound64`](super::StepRound64) in 128 bits, for `NUMBER(p > 18, s)` and values beyond
 /// 64 bits.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct StepRound128 {
@@ -199,7 +199,7 @@ pub(crate) struct StepRound128 {
 }
 
 impl StepRound128 {
-    /// As [`StepRound64::new`].
+    /// As [`StepRound64::new`](super::StepRound64::new).
     pub(crate) fn new(scale: u32, step: (i128, u32), precision: Option<u8>) -> Option<Self> {
         let step_literal = step;
         let units = step_units(scale, step)?;

@@ -117,7 +117,7 @@ impl StepRound64 {
     }
 }
 
-/// [`LeanRound128`] in one word, for Decimal128 values that fit in 64
+/// [`LeanRound128`](super::wide::LeanRound128) in one word, for Decimal128 values that fit in 64
 /// bits (`NUMBER(p ≤ 18, s)` and most `NUMBER(38, s)` values): `y = v +
 /// ⌊d/2⌋`, less one for a negative `v` when `d` is even, plus `B`, a
 /// multiple of `d`, is rounded down to a multiple of `d` by one
@@ -142,7 +142,7 @@ pub(crate) struct LeanRound64 {
 }
 
 impl LeanRound64 {
-    /// As [`LeanRound128::new`].
+    /// As [`LeanRound128::new`](super::wide::LeanRound128::new).
     pub(crate) fn new(d: u64, limit: u128) -> Option<Self> {
         let divide = DivideBelow63::new(d)?;
         let half = u128::from(d / 2);
