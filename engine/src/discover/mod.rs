@@ -4,8 +4,8 @@
 //! qualification rule ([`qualify`]) and report, per column, the tag
 //! `Discovered.<Type>`, the classifier, the matched share and a confidence.
 //! Tables whose data fingerprint ([`fingerprint`]) is unchanged since the
-//! last `--write` are skipped; [`write`] records findings in the catalog
-//! journal and the state.
+//! last `--write` are skipped; [`write`](mod@write) records findings in
+//! the catalog journal and the state.
 //!
 //! Discovery reads the workspace and its data files and never changes
 //! anything unless asked to write.

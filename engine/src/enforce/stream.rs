@@ -49,7 +49,7 @@ impl StreamAudit {
     }
 }
 
-/// The stream [`Session::sql_stream`] returns: Snowflake column names, the
+/// The stream [`super::Session::sql_stream`] returns: Snowflake column names, the
 /// statement deadline, panics caught, errors sanitized, one audit record
 /// when it ends. After an error it ends.
 pub(super) struct GuardedStream {
