@@ -147,8 +147,11 @@ impl LeanRound64 {
         let divide = DivideBelow63::new(d)?;
         let half = u128::from(d / 2);
         let even = u128::from(d.is_multiple_of(2));
-        // `y < 2^bits ≤ 2^63`: what the division takes.
-        for bits in (1..=63u32).rev() {
+        // `y < 2^bits ≤ 2^63`: what the division takes. `B ≥ 2^(bits−1)`,
+        // so below zero a wider range would accept values beyond `limit`:
+        // those widths are not tried (a kernel built per batch).
+        let widest = limit.checked_ilog2().map_or(0, |l| (l + 1).min(63));
+        for bits in (1..=widest).rev() {
             let top = 1u128 << bits;
             let bias = (top / 2).div_ceil(u128::from(d)) * u128::from(d);
             if bias >= top {
